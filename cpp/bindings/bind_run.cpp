@@ -1,0 +1,172 @@
+// Workloads, the paced runner, and benchmark hooks.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <vector>
+
+#include "bindings.hpp"
+#include "trtpace/clock.hpp"
+#include "trtpace/runner.hpp"
+#include "trtpace/synthetic.hpp"
+
+namespace trtpace::bindings {
+using namespace pybind11::literals;
+
+namespace {
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v, size_t n) {
+  return py::array_t<T>(py::ssize_t(n), v.data());
+}
+}  // namespace
+
+void bind_workloads(py::module_& m) {
+  py::class_<Workload, std::shared_ptr<Workload>>(m, "Workload", "One inference, as the paced runner drives it.")
+      .def_property_readonly("device", &Workload::device, "CUDA device ordinal, or -1 for a host workload.")
+      .def_property_readonly("device_timing", &Workload::device_timing,
+                             "How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.")
+      .def("describe", &Workload::describe);
+
+  py::class_<CudaWorkload, Workload, std::shared_ptr<CudaWorkload>>(m, "CudaWorkload")
+      .def_property_readonly(
+          "stream_handle", [](const CudaWorkload& w) { return reinterpret_cast<uintptr_t>(w.stream()); },
+          "The cudaStream_t this workload runs on, as an integer.");
+
+  py::class_<SyntheticWorkload, CudaWorkload, std::shared_ptr<SyntheticWorkload>>(
+      m, "SyntheticWorkload", "A chain of kernels that fill every SM, as a CUDA graph ('graph') or eager launches ('direct').")
+      .def(py::init([](int device, int kernels, int iters_per_kernel, const std::string& launch, int blocks_per_sm,
+                       int threads_per_block) {
+             SyntheticShape shape{kernels, iters_per_kernel, blocks_per_sm, threads_per_block};
+             const LaunchMode mode = parse_launch_mode(launch);
+             py::gil_scoped_release release;
+             return std::make_shared<SyntheticWorkload>(device, shape, mode);
+           }),
+           "device"_a, "kernels"_a, "iters_per_kernel"_a, "launch"_a = "graph", "blocks_per_sm"_a = 4,
+           "threads_per_block"_a = 256)
+      .def_property_readonly("kernels", [](const SyntheticWorkload& w) { return w.shape().kernels; })
+      .def_property_readonly("iters_per_kernel", [](const SyntheticWorkload& w) { return w.shape().iters_per_kernel; })
+      .def_property_readonly("launch",
+                             [](const SyntheticWorkload& w) { return w.launch_mode() == LaunchMode::graph ? "graph" : "direct"; })
+      .def_property_readonly("graph_exec_handle", &SyntheticWorkload::graph_exec_handle,
+                             "The cudaGraphExec_t (graph launch only; 0 otherwise), as an integer.");
+
+  py::class_<GraphExecWorkload, CudaWorkload, std::shared_ptr<GraphExecWorkload>>(
+      m, "GraphExecWorkload",
+      "A borrowed cudaGraphExec_t (e.g. torch.cuda.CUDAGraph.raw_cuda_graph_exec()); the owner must keep it alive.\n"
+      "Device time is measured by events around the launch, so it can include host submission.")
+      .def(py::init<int, uintptr_t>(), "device"_a, "graph_exec"_a);
+
+  py::class_<GraphWorkload, CudaWorkload, std::shared_ptr<GraphWorkload>>(
+      m, "GraphWorkload",
+      "A borrowed cudaGraph_t (e.g. torch.cuda.CUDAGraph(keep_graph=True).raw_cuda_graph()), cloned as a child graph\n"
+      "between two event record nodes, so device time excludes host submission. The owner must keep the memory\n"
+      "the graph uses alive.")
+      .def(py::init<int, uintptr_t>(), "device"_a, "graph"_a)
+      .def_property_readonly("graph_exec_handle", &GraphWorkload::graph_exec_handle);
+
+  py::class_<CallableWorkload, CudaWorkload, std::shared_ptr<CallableWorkload>>(
+      m, "CallableWorkload",
+      "Calls fn(stream_handle: int) once per inference; fn enqueues its work on that stream.\n"
+      "The call takes the GIL, so its cost is part of the measured submission time.")
+      .def(py::init([](int device, py::function fn, std::string name) {
+             CallableWorkload::Enqueue enqueue = [fn = std::move(fn)](uintptr_t stream) {
+               py::gil_scoped_acquire acquire;
+               fn(stream);
+             };
+             return std::make_shared<CallableWorkload>(device, std::move(enqueue), std::move(name));
+           }),
+           "device"_a, "fn"_a, "name"_a = "python callable");
+
+  py::class_<HostWorkload, Workload, std::shared_ptr<HostWorkload>>(
+      m, "HostWorkload", "Busy work on the host for busy_us: runs the paced loop on a machine with no GPU.")
+      .def(py::init<double>(), "busy_us"_a);
+
+  m.def(
+      "calibrate_synthetic",
+      [](int device, double target_us, int kernels) {
+        Calibration c;
+        {
+          py::gil_scoped_release release;
+          c = calibrate_synthetic(device, target_us, kernels);
+        }
+        return py::dict("kernels"_a = c.shape.kernels, "iters_per_kernel"_a = c.shape.iters_per_kernel,
+                        "target_us"_a = c.target_us, "measured_us"_a = c.measured_us);
+      },
+      "device"_a, "target_us"_a, "kernels"_a,
+      "Finds iters_per_kernel so one graph run of `kernels` kernels takes target_us under continuous load.");
+  m.def(
+      "continuous_device_us",
+      [](std::shared_ptr<Workload> w, int runs, double warmup_ms) {
+        py::gil_scoped_release release;
+        return continuous_device_us(*w, runs, warmup_ms);
+      },
+      "workload"_a, "runs"_a = 51, "warmup_ms"_a = 100.0,
+      "Median device time of back-to-back runs after warmup_ms of continuous load. Units: us.");
+}
+
+void bind_runner(py::module_& m) {
+  py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", "The paced loop over one workload and schedule.")
+      .def(py::init([](std::shared_ptr<Workload> workload, const Schedule& schedule, size_t iterations, size_t warmup,
+                       const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns) {
+             RunConfig cfg;
+             cfg.schedule = schedule;
+             cfg.iterations = iterations;
+             cfg.warmup = warmup;
+             cfg.wait = parse_wait_mode(wait);
+             cfg.sync = parse_sync_mode(sync);
+             cfg.hybrid_margin_ns = hybrid_margin_ns;
+             cfg.start_delay_ns = start_delay_ns;
+             py::gil_scoped_release release;  // the first Runner calibrates the hybrid margin
+             return std::make_shared<Runner>(std::move(workload), std::move(cfg));
+           }),
+           "workload"_a, "schedule"_a, "iterations"_a, "warmup"_a = 0, "wait"_a = "hybrid", "sync"_a = "spin",
+           "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000)
+      .def(
+          "run",
+          [](Runner& r) {
+            py::gil_scoped_release release;
+            r.run();
+          },
+          "Runs the paced loop on this thread without the GIL; returns when done or after request_stop().")
+      .def("request_stop", &Runner::request_stop, "Ends the run after the inference in flight (thread-safe).")
+      .def_property_readonly("completed", &Runner::completed, "Inferences finished so far, warm-up included.")
+      .def_property_readonly("total", &Runner::total)
+      .def_property_readonly("hybrid_margin_ns", &Runner::hybrid_margin_ns)
+      .def(
+          "records",
+          [](const Runner& r) {
+            const size_t n = r.completed();
+            const Records& rec = r.records();
+            return py::dict("due_ns"_a = to_numpy(rec.due_ns, n), "issue_ns"_a = to_numpy(rec.issue_ns, n),
+                            "submitted_ns"_a = to_numpy(rec.submitted_ns, n), "done_ns"_a = to_numpy(rec.done_ns, n),
+                            "device_us"_a = to_numpy(rec.device_us, n));
+          },
+          "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns (monotonic ns), device_us.");
+}
+
+void bind_bench(py::module_& m) {
+  m.def(
+      "_bench_bare_graph_loop",
+      [](int device, uintptr_t graph_exec, int iterations) {
+        std::vector<int64_t> e2e(size_t(std::max(iterations, 0)));
+        {
+          py::gil_scoped_release release;
+          DeviceGuard guard(device);
+          Stream stream = make_stream();
+          const auto exec = reinterpret_cast<cudaGraphExec_t>(graph_exec);
+          for (int64_t& t : e2e) {
+            const int64_t start = now_ns();
+            TRTPACE_CUDA_CHECK(cudaGraphLaunch(exec, stream.get()));
+            TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
+            t = now_ns() - start;
+          }
+        }
+        return to_numpy(e2e, e2e.size());
+      },
+      "device"_a, "graph_exec"_a, "iterations"_a,
+      "Benchmark baseline: per-iteration ns of a bare cudaGraphLaunch + cudaStreamSynchronize loop.");
+}
+
+}  // namespace trtpace::bindings

@@ -1,0 +1,35 @@
+#pragma once
+// Every CUDA runtime call goes through TRTPACE_CUDA_CHECK: a failure throws CudaError naming the
+// call and CUDA's own error string, which reaches Python as trtpace.CudaError.
+#include <cuda_runtime_api.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace trtpace {
+
+class CudaError : public std::runtime_error {
+ public:
+  CudaError(cudaError_t code, const char* call, const char* file, int line);
+  cudaError_t code() const noexcept { return code_; }
+
+ private:
+  cudaError_t code_;
+};
+
+[[noreturn]] void throw_cuda_error(cudaError_t code, const char* call, const char* file, int line);
+
+}  // namespace trtpace
+
+#define TRTPACE_CUDA_CHECK(call)                                              \
+  do {                                                                        \
+    const cudaError_t trtpace_status_ = (call);                               \
+    if (trtpace_status_ != cudaSuccess)                                       \
+      ::trtpace::throw_cuda_error(trtpace_status_, #call, __FILE__, __LINE__); \
+  } while (false)
+
+// For destructors: a failure there cannot be thrown, so it is cleared and dropped.
+#define TRTPACE_CUDA_CHECK_NOEXCEPT(call) \
+  do {                                    \
+    if ((call) != cudaSuccess) (void)cudaGetLastError(); \
+  } while (false)

@@ -1,0 +1,17 @@
+#pragma once
+// Host-side launchers for trtpace's CUDA kernels (kernels.cu).
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace trtpace::kernels {
+
+// Fills `data` with pseudo-random values in [0.5, 1.5): synthetic work never runs on zeros.
+void fill_random(float* data, size_t count, uint32_t seed, cudaStream_t stream);
+
+// One synthetic kernel: `blocks` x `threads` threads, each running `iters` dependent FMA steps
+// on its element of `data` (blocks * threads elements) and writing the result back.
+void busy(float* data, int blocks, int threads, int iters, cudaStream_t stream);
+
+}  // namespace trtpace::kernels

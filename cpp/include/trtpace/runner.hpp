@@ -1,0 +1,60 @@
+#pragma once
+// The paced loop: wait until each inference is due, submit it, wait for completion, record.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "trtpace/schedule.hpp"
+#include "trtpace/wait.hpp"
+#include "trtpace/workload.hpp"
+
+namespace trtpace {
+
+struct RunConfig {
+  Schedule schedule = Schedule::closed_gap(0);
+  size_t warmup = 0;      // leading inferences at the same pacing, flagged as warm-up
+  size_t iterations = 0;  // measured inferences after the warm-up
+  WaitMode wait = WaitMode::hybrid;
+  SyncMode sync = SyncMode::spin;
+  int64_t hybrid_margin_ns = 0;          // 0: default_hybrid_margin_ns()
+  int64_t start_delay_ns = 1'000'000;    // open loop: t0 = start of run + this
+};
+
+// Per-inference records in preallocated columns; host times on the monotonic clock.
+struct Records {
+  explicit Records(size_t capacity);
+  std::vector<int64_t> due_ns;        // when the schedule wanted it issued
+  std::vector<int64_t> issue_ns;      // wait ended, submission starts
+  std::vector<int64_t> submitted_ns;  // submission call returned
+  std::vector<int64_t> done_ns;       // host observed completion
+  std::vector<double> device_us;      // device execution (Workload::last_device_us)
+};
+
+class Runner {
+ public:
+  Runner(std::shared_ptr<Workload> workload, RunConfig config);
+  // Runs on the calling thread until every inference is done or request_stop() is called.
+  // Holds no Python state: the bindings release the GIL around it.
+  void run();
+  // Thread-safe: the loop ends after the inference in flight completes.
+  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  size_t completed() const noexcept { return completed_.load(std::memory_order_acquire); }
+  size_t total() const noexcept { return config_.warmup + config_.iterations; }
+  bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
+  const Records& records() const noexcept { return records_; }
+  const RunConfig& config() const noexcept { return config_; }
+  const Workload& workload() const noexcept { return *workload_; }
+  int64_t hybrid_margin_ns() const noexcept { return margin_ns_; }
+
+ private:
+  std::shared_ptr<Workload> workload_;
+  RunConfig config_;
+  Records records_;
+  int64_t margin_ns_ = 0;
+  std::atomic<size_t> completed_{0};
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace trtpace

@@ -1,0 +1,56 @@
+#pragma once
+// Built-in synthetic inference: a chain of K kernels that fill every SM, each one reading what
+// the previous one wrote, so none can be skipped or overlapped.
+#include <cstdint>
+#include <string>
+
+#include "trtpace/workload.hpp"
+
+namespace trtpace {
+
+enum class LaunchMode { graph, direct };
+LaunchMode parse_launch_mode(const std::string& name);
+
+struct SyntheticShape {
+  int kernels = 12;
+  int iters_per_kernel = 64;  // dependent FMA steps per thread in each kernel
+  int blocks_per_sm = 4;
+  int threads_per_block = 256;
+};
+
+class SyntheticWorkload final : public CudaWorkload {
+ public:
+  // `graph`: one CUDA graph launch per inference, with event record nodes at its start and end.
+  // `direct`: K kernel launches per inference (eager, like a framework without graphs).
+  SyntheticWorkload(int device, SyntheticShape shape, LaunchMode mode);
+  std::string describe() const override;
+  const SyntheticShape& shape() const noexcept { return shape_; }
+  LaunchMode launch_mode() const noexcept { return mode_; }
+  // The graph executable (graph mode), for benchmarks that launch it outside the runner.
+  uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
+
+ private:
+  void enqueue(cudaStream_t stream) override;
+  void enqueue_kernels(cudaStream_t stream);
+  SyntheticShape shape_;
+  LaunchMode mode_;
+  int blocks_ = 0;
+  DeviceBuffer data_;
+  Event start_, end_;
+  GraphExec exec_;
+};
+
+// Median device time of `runs` back-to-back inferences, after `warmup_ms` of continuous load
+// has brought the clocks up. Units: us.
+double continuous_device_us(Workload& workload, int runs, double warmup_ms);
+
+struct Calibration {
+  SyntheticShape shape;
+  double target_us = 0.0;
+  double measured_us = 0.0;  // continuous_device_us of the calibrated shape
+};
+// Chooses iters_per_kernel so that one graph run of `kernels` kernels takes `target_us` of device
+// time under continuous load (the GPU at its full clock), from a linear fit of measured times.
+Calibration calibrate_synthetic(int device, double target_us, int kernels);
+
+}  // namespace trtpace

@@ -1,0 +1,40 @@
+#pragma once
+// Waiting to an absolute deadline on the monotonic clock. No wait ever returns before its deadline.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trtpace {
+
+enum class WaitMode {
+  sleep,   // clock_nanosleep(TIMER_ABSTIME): no CPU, wakes up late by the kernel's timer slack
+  spin,    // busy-wait on the clock: one core at 100%, wakes up within ~100 ns
+  hybrid,  // sleep until deadline - margin, then spin: little CPU, spin's precision
+};
+
+WaitMode parse_wait_mode(const std::string& name);
+const char* to_string(WaitMode mode);
+
+void sleep_until_ns(int64_t deadline_ns);
+void spin_until_ns(int64_t deadline_ns);
+void hybrid_until_ns(int64_t deadline_ns, int64_t margin_ns);
+void wait_until_ns(int64_t deadline_ns, WaitMode mode, int64_t hybrid_margin_ns);
+
+// Hybrid margin from measured sleep overshoot on this machine: the largest overshoot of
+// `samples` short absolute sleeps, with headroom, clamped to [10 us, 2 ms]. Units: ns.
+int64_t calibrate_hybrid_margin_ns(int samples = 100);
+// calibrate_hybrid_margin_ns() measured once per process, on first use.
+int64_t default_hybrid_margin_ns();
+
+// Benchmark support: overshoot (actual wake-up minus deadline) of `count` waits of `wait_ns`
+// each, by `method` (sleep | spin | hybrid | sleep_for, the last being std::this_thread::sleep_for,
+// as trtexec --idleTime and MLPerf LoadGen wait). Returns overshoots in ns and the thread CPU
+// time spent in ns.
+struct WaitProbe {
+  std::vector<int64_t> overshoot_ns;
+  int64_t cpu_ns = 0;
+  int64_t wall_ns = 0;
+};
+WaitProbe probe_waits(const std::string& method, int64_t wait_ns, int count);
+
+}  // namespace trtpace

@@ -1,0 +1,123 @@
+#pragma once
+// The workload interface the paced runner drives, and the workloads that need no model.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "trtpace/cuda_raii.hpp"
+
+namespace trtpace {
+
+// How the host waits for an inference to complete.
+enum class SyncMode {
+  spin,   // poll cudaStreamQuery in a tight loop: lowest wake-up latency, one core busy
+  block,  // cudaEventSynchronize on a cudaEventBlockingSync event: the thread sleeps
+  yield,  // poll cudaStreamQuery, sched_yield() between polls
+};
+SyncMode parse_sync_mode(const std::string& name);
+const char* to_string(SyncMode mode);
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  // Called once before a run, on the runner's thread, with the device already current.
+  virtual void prepare(SyncMode sync) = 0;
+  // Submits one inference; returns when the submission call returned.
+  virtual void launch() = 0;
+  // Returns once the last launched inference has completed.
+  virtual void wait_complete() = 0;
+  // Device execution time of the last completed inference. Units: us.
+  virtual double last_device_us() = 0;
+  // How last_device_us is measured: "graph-event-nodes", "stream-events" or "host".
+  virtual const char* device_timing() const = 0;
+  // CUDA device ordinal, or -1 for a host-only workload.
+  virtual int device() const = 0;
+  virtual std::string describe() const = 0;
+};
+
+// Base of every GPU workload: owns the stream it runs on and the events that time it.
+// Subclasses enqueue work; when the work itself contains timing events (event record nodes at
+// the start and end of a graph) they set inner events, which exclude the host's submission
+// time. Otherwise the runner's events bracket the submission on the stream, so a device time
+// can include the GPU waiting for the host to finish submitting.
+class CudaWorkload : public Workload {
+ public:
+  void prepare(SyncMode sync) override;
+  void launch() final;
+  void wait_complete() final;
+  double last_device_us() final;
+  const char* device_timing() const override;
+  int device() const override { return device_; }
+  cudaStream_t stream() const noexcept { return stream_.get(); }
+
+ protected:
+  explicit CudaWorkload(int device);
+  virtual void enqueue(cudaStream_t stream) = 0;
+  void set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept;
+
+ private:
+  int device_;
+  SyncMode sync_ = SyncMode::spin;
+  Stream stream_;
+  Event outer_start_, outer_end_, done_blocking_;
+  cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
+};
+
+// A CUDA graph executable owned by someone else (PyTorch, TensorRT): launched, never freed.
+class GraphExecWorkload final : public CudaWorkload {
+ public:
+  GraphExecWorkload(int device, uintptr_t graph_exec);
+  std::string describe() const override;
+
+ private:
+  void enqueue(cudaStream_t stream) override;
+  cudaGraphExec_t exec_;
+};
+
+// A CUDA graph owned by someone else, wrapped as a child graph between two event record nodes
+// in an executable trtpace owns, so its device time excludes host submission.
+class GraphWorkload final : public CudaWorkload {
+ public:
+  GraphWorkload(int device, uintptr_t graph);
+  std::string describe() const override;
+  uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
+
+ private:
+  void enqueue(cudaStream_t stream) override;
+  Event start_, end_;
+  GraphExec exec_;
+};
+
+// Work enqueued by a callable on the workload's stream (a Python function, through the bindings).
+class CallableWorkload final : public CudaWorkload {
+ public:
+  using Enqueue = std::function<void(uintptr_t stream)>;
+  CallableWorkload(int device, Enqueue fn, std::string name);
+  std::string describe() const override { return name_; }
+
+ private:
+  void enqueue(cudaStream_t stream) override;
+  Enqueue fn_;
+  std::string name_;
+};
+
+// Host-only busy work of a fixed duration: exercises the paced loop on machines with no GPU.
+class HostWorkload final : public Workload {
+ public:
+  explicit HostWorkload(double busy_us);
+  void prepare(SyncMode) override {}
+  void launch() override;
+  void wait_complete() override {}
+  double last_device_us() override { return last_us_; }
+  const char* device_timing() const override { return "host"; }
+  int device() const override { return -1; }
+  std::string describe() const override;
+
+ private:
+  int64_t busy_ns_;
+  double last_us_ = 0.0;
+};
+
+}  // namespace trtpace

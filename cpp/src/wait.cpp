@@ -1,0 +1,97 @@
+#include "trtpace/wait.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+#include <thread>
+
+#include "trtpace/clock.hpp"
+
+namespace trtpace {
+
+WaitMode parse_wait_mode(const std::string& name) {
+  if (name == "sleep") return WaitMode::sleep;
+  if (name == "spin") return WaitMode::spin;
+  if (name == "hybrid") return WaitMode::hybrid;
+  throw std::invalid_argument("unknown wait mode '" + name + "' (expected sleep, spin or hybrid)");
+}
+
+const char* to_string(WaitMode mode) {
+  switch (mode) {
+    case WaitMode::sleep: return "sleep";
+    case WaitMode::spin: return "spin";
+    case WaitMode::hybrid: return "hybrid";
+  }
+  return "?";
+}
+
+void sleep_until_ns(int64_t deadline_ns) {
+  timespec ts{time_t(deadline_ns / 1'000'000'000), long(deadline_ns % 1'000'000'000)};
+  // EINTR (a signal) ends the sleep early: go back to sleep until the deadline has truly passed.
+  while (now_ns() < deadline_ns) {
+    const int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+    if (rc != 0 && rc != EINTR) break;
+  }
+  spin_until_ns(deadline_ns);
+}
+
+void spin_until_ns(int64_t deadline_ns) {
+  while (now_ns() < deadline_ns) cpu_relax();
+}
+
+void hybrid_until_ns(int64_t deadline_ns, int64_t margin_ns) {
+  if (deadline_ns - now_ns() > margin_ns) sleep_until_ns(deadline_ns - margin_ns);
+  spin_until_ns(deadline_ns);
+}
+
+void wait_until_ns(int64_t deadline_ns, WaitMode mode, int64_t hybrid_margin_ns) {
+  switch (mode) {
+    case WaitMode::sleep: sleep_until_ns(deadline_ns); return;
+    case WaitMode::spin: spin_until_ns(deadline_ns); return;
+    case WaitMode::hybrid: hybrid_until_ns(deadline_ns, hybrid_margin_ns); return;
+  }
+}
+
+int64_t calibrate_hybrid_margin_ns(int samples) {
+  constexpr int64_t kProbeSleep = 200'000;
+  int64_t worst = 0;
+  for (int i = 0; i < std::max(samples, 1); ++i) {
+    const int64_t deadline = now_ns() + kProbeSleep;
+    timespec ts{time_t(deadline / 1'000'000'000), long(deadline % 1'000'000'000)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+    worst = std::max(worst, now_ns() - deadline);
+  }
+  // Headroom over the worst overshoot seen: a sleep that overshoots the margin makes the
+  // inference late, while a margin that is too large only costs a little spinning.
+  return std::clamp<int64_t>(worst + worst / 2 + 5'000, 10'000, 2'000'000);
+}
+
+int64_t default_hybrid_margin_ns() {
+  static const int64_t margin = calibrate_hybrid_margin_ns();
+  return margin;
+}
+
+WaitProbe probe_waits(const std::string& method, int64_t wait_ns, int count) {
+  if (count <= 0 || wait_ns < 0) throw std::invalid_argument("probe_waits needs count > 0 and wait_ns >= 0");
+  const bool use_sleep_for = method == "sleep_for";
+  const WaitMode mode = use_sleep_for ? WaitMode::sleep : parse_wait_mode(method);
+  const int64_t margin = default_hybrid_margin_ns();
+  WaitProbe probe;
+  probe.overshoot_ns.reserve(size_t(count));
+  const int64_t cpu0 = thread_cpu_ns(), wall0 = now_ns();
+  for (int i = 0; i < count; ++i) {
+    const int64_t deadline = now_ns() + wait_ns;
+    if (use_sleep_for)
+      std::this_thread::sleep_for(std::chrono::nanoseconds(wait_ns));
+    else
+      wait_until_ns(deadline, mode, margin);
+    probe.overshoot_ns.push_back(now_ns() - deadline);
+  }
+  probe.cpu_ns = thread_cpu_ns() - cpu0;
+  probe.wall_ns = now_ns() - wall0;
+  return probe;
+}
+
+}  // namespace trtpace

@@ -1,0 +1,119 @@
+#include "trtpace/workload.hpp"
+
+#include <sched.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "trtpace/clock.hpp"
+
+namespace trtpace {
+
+SyncMode parse_sync_mode(const std::string& name) {
+  if (name == "spin") return SyncMode::spin;
+  if (name == "block") return SyncMode::block;
+  if (name == "yield") return SyncMode::yield;
+  throw std::invalid_argument("unknown sync mode '" + name + "' (expected spin, block or yield)");
+}
+
+const char* to_string(SyncMode mode) {
+  switch (mode) {
+    case SyncMode::spin: return "spin";
+    case SyncMode::block: return "block";
+    case SyncMode::yield: return "yield";
+  }
+  return "?";
+}
+
+CudaWorkload::CudaWorkload(int device) : device_(device) {
+  DeviceGuard guard(device);
+  stream_ = make_stream();
+  outer_start_ = make_event();
+  outer_end_ = make_event();
+  done_blocking_ = make_event(cudaEventBlockingSync | cudaEventDisableTiming);
+}
+
+void CudaWorkload::set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept {
+  inner_start_ = start;
+  inner_end_ = end;
+}
+
+void CudaWorkload::prepare(SyncMode sync) { sync_ = sync; }
+
+void CudaWorkload::launch() {
+  const cudaStream_t s = stream_.get();
+  if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
+  enqueue(s);
+  if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_end_.get(), s));
+  if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
+}
+
+void CudaWorkload::wait_complete() {
+  if (sync_ == SyncMode::block) {
+    TRTPACE_CUDA_CHECK(cudaEventSynchronize(done_blocking_.get()));
+    return;
+  }
+  cudaError_t st;
+  while ((st = cudaStreamQuery(stream_.get())) == cudaErrorNotReady) {
+    if (sync_ == SyncMode::yield)
+      sched_yield();
+    else
+      cpu_relax();
+  }
+  if (st != cudaSuccess) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
+}
+
+double CudaWorkload::last_device_us() {
+  return inner_start_ ? elapsed_us(inner_start_, inner_end_) : elapsed_us(outer_start_.get(), outer_end_.get());
+}
+
+const char* CudaWorkload::device_timing() const { return inner_start_ ? "graph-event-nodes" : "stream-events"; }
+
+GraphExecWorkload::GraphExecWorkload(int device, uintptr_t graph_exec)
+    : CudaWorkload(device), exec_(reinterpret_cast<cudaGraphExec_t>(graph_exec)) {
+  if (!exec_) throw std::invalid_argument("graph exec handle is null");
+}
+
+void GraphExecWorkload::enqueue(cudaStream_t stream) { TRTPACE_CUDA_CHECK(cudaGraphLaunch(exec_, stream)); }
+
+std::string GraphExecWorkload::describe() const { return "cuda graph exec (borrowed)"; }
+
+GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device) {
+  const auto child = reinterpret_cast<cudaGraph_t>(graph);
+  if (!child) throw std::invalid_argument("graph handle is null");
+  DeviceGuard guard(device);
+  start_ = make_event();
+  end_ = make_event();
+  cudaGraph_t raw = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
+  Graph wrapper(raw);
+  cudaGraphNode_t first = nullptr, body = nullptr, last = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&first, raw, nullptr, 0, start_.get()));
+  TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&body, raw, &first, 1, child));  // clones `child`
+  TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&last, raw, &body, 1, end_.get()));
+  exec_ = instantiate(raw);
+  set_inner_events(start_.get(), end_.get());
+}
+
+void GraphWorkload::enqueue(cudaStream_t stream) { TRTPACE_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream)); }
+
+std::string GraphWorkload::describe() const { return "cuda graph (wrapped with event nodes)"; }
+
+CallableWorkload::CallableWorkload(int device, Enqueue fn, std::string name)
+    : CudaWorkload(device), fn_(std::move(fn)), name_(std::move(name)) {}
+
+void CallableWorkload::enqueue(cudaStream_t stream) { fn_(reinterpret_cast<uintptr_t>(stream)); }
+
+HostWorkload::HostWorkload(double busy_us) : busy_ns_(int64_t(busy_us * 1e3)) {
+  if (!(busy_us >= 0.0)) throw std::invalid_argument("host workload needs busy_us >= 0");
+}
+
+void HostWorkload::launch() {
+  const int64_t start = now_ns();
+  while (now_ns() - start < busy_ns_) cpu_relax();
+  last_us_ = double(now_ns() - start) * 1e-3;
+}
+
+std::string HostWorkload::describe() const { return "host busy " + std::to_string(busy_ns_ / 1000) + " us"; }
+
+}  // namespace trtpace
