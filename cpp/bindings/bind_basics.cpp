@@ -23,9 +23,8 @@ void bind_timing(py::module_& m) {
       "wait_until_ns",
       [](int64_t deadline_ns, const std::string& mode, int64_t hybrid_margin_ns) {
         const WaitMode wm = parse_wait_mode(mode);
-        const int64_t margin = hybrid_margin_ns > 0 ? hybrid_margin_ns : default_hybrid_margin_ns();
         py::gil_scoped_release release;
-        wait_until_ns(deadline_ns, wm, margin);
+        Waiter(wm, hybrid_margin_ns).wait_until(deadline_ns);
       },
       "deadline_ns"_a, "mode"_a = "hybrid", "hybrid_margin_ns"_a = 0,
       "Waits until the monotonic clock reaches deadline_ns (never earlier), without the GIL.\n\n"

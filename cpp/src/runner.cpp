@@ -12,20 +12,21 @@ Records::Records(size_t capacity)
     : due_ns(capacity), issue_ns(capacity), submitted_ns(capacity), done_ns(capacity), device_us(capacity) {}
 
 Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
-    : workload_(std::move(workload)), config_(std::move(config)), records_(config_.warmup + config_.iterations) {
+    : workload_(std::move(workload)),
+      config_(std::move(config)),
+      records_(config_.warmup + config_.iterations),
+      waiter_(config_.wait, config_.hybrid_margin_ns) {
   if (!workload_) throw std::invalid_argument("runner needs a workload");
   if (config_.iterations < 1) throw std::invalid_argument("iterations must be >= 1");
   if (config_.schedule.capacity() < total())
     throw std::invalid_argument("the schedule defines " + std::to_string(config_.schedule.capacity()) +
                                 " due times, fewer than warm-up + iterations = " + std::to_string(total()));
-  margin_ns_ = config_.hybrid_margin_ns > 0 ? config_.hybrid_margin_ns : default_hybrid_margin_ns();
 }
 
 void Runner::run() {
   if (completed() != 0 || stop_requested()) throw std::logic_error("a Runner runs once; create another");
   Workload& w = *workload_;
   const Schedule& schedule = config_.schedule;
-  const WaitMode wait = config_.wait;
   const size_t n = total();
   int64_t* due = records_.due_ns.data();
   int64_t* issue = records_.issue_ns.data();
@@ -42,7 +43,7 @@ void Runner::run() {
   int64_t prev_done = t0;
   for (size_t i = 0; i < n && !stop_requested(); ++i) {
     due[i] = schedule.due_ns(i, t0, prev_done);
-    wait_until_ns(due[i], wait, margin_ns_);
+    waiter_.wait_until(due[i]);
     issue[i] = now_ns();
     w.launch();
     submitted[i] = now_ns();

@@ -41,17 +41,24 @@ void spin_until_ns(int64_t deadline_ns) {
   while (now_ns() < deadline_ns) cpu_relax();
 }
 
-void hybrid_until_ns(int64_t deadline_ns, int64_t margin_ns) {
-  if (deadline_ns - now_ns() > margin_ns) sleep_until_ns(deadline_ns - margin_ns);
-  spin_until_ns(deadline_ns);
+Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns)
+    : mode_(mode), margin_ns_(hybrid_margin_ns > 0 ? hybrid_margin_ns : 0) {
+  if (mode == WaitMode::hybrid && margin_ns_ == 0) margin_ns_ = default_hybrid_margin_ns();
 }
 
-void wait_until_ns(int64_t deadline_ns, WaitMode mode, int64_t hybrid_margin_ns) {
-  switch (mode) {
+void Waiter::wait_until(int64_t deadline_ns) {
+  switch (mode_) {
     case WaitMode::sleep: sleep_until_ns(deadline_ns); return;
     case WaitMode::spin: spin_until_ns(deadline_ns); return;
-    case WaitMode::hybrid: hybrid_until_ns(deadline_ns, hybrid_margin_ns); return;
+    case WaitMode::hybrid: break;
   }
+  const int64_t wake_ns = deadline_ns - margin_ns_;
+  if (wake_ns > now_ns()) {
+    sleep_until_ns(wake_ns);
+    const int64_t late_ns = now_ns() - wake_ns;
+    if (late_ns > margin_ns_ / 2) margin_ns_ = std::min(2 * late_ns, kMaxMarginNs);
+  }
+  spin_until_ns(deadline_ns);
 }
 
 int64_t calibrate_hybrid_margin_ns(int samples) {
@@ -76,8 +83,7 @@ int64_t default_hybrid_margin_ns() {
 WaitProbe probe_waits(const std::string& method, int64_t wait_ns, int count) {
   if (count <= 0 || wait_ns < 0) throw std::invalid_argument("probe_waits needs count > 0 and wait_ns >= 0");
   const bool use_sleep_for = method == "sleep_for";
-  const WaitMode mode = use_sleep_for ? WaitMode::sleep : parse_wait_mode(method);
-  const int64_t margin = default_hybrid_margin_ns();
+  Waiter waiter(use_sleep_for ? WaitMode::sleep : parse_wait_mode(method));
   WaitProbe probe;
   probe.overshoot_ns.reserve(size_t(count));
   const int64_t cpu0 = thread_cpu_ns(), wall0 = now_ns();
@@ -86,7 +92,7 @@ WaitProbe probe_waits(const std::string& method, int64_t wait_ns, int count) {
     if (use_sleep_for)
       std::this_thread::sleep_for(std::chrono::nanoseconds(wait_ns));
     else
-      wait_until_ns(deadline, mode, margin);
+      waiter.wait_until(deadline);
     probe.overshoot_ns.push_back(now_ns() - deadline);
   }
   probe.cpu_ns = thread_cpu_ns() - cpu0;

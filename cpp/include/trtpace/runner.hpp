@@ -18,7 +18,7 @@ struct RunConfig {
   size_t iterations = 0;  // measured inferences after the warm-up
   WaitMode wait = WaitMode::hybrid;
   SyncMode sync = SyncMode::spin;
-  int64_t hybrid_margin_ns = 0;          // 0: default_hybrid_margin_ns()
+  int64_t hybrid_margin_ns = 0;          // initial hybrid margin; 0: default_hybrid_margin_ns()
   int64_t start_delay_ns = 1'000'000;    // open loop: t0 = start of run + this
 };
 
@@ -46,13 +46,14 @@ class Runner {
   const Records& records() const noexcept { return records_; }
   const RunConfig& config() const noexcept { return config_; }
   const Workload& workload() const noexcept { return *workload_; }
-  int64_t hybrid_margin_ns() const noexcept { return margin_ns_; }
+  // The hybrid margin at the end of the run (it adapts during the run). Units: ns.
+  int64_t hybrid_margin_ns() const noexcept { return waiter_.hybrid_margin_ns(); }
 
  private:
   std::shared_ptr<Workload> workload_;
   RunConfig config_;
   Records records_;
-  int64_t margin_ns_ = 0;
+  Waiter waiter_;
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
 };

@@ -17,8 +17,23 @@ const char* to_string(WaitMode mode);
 
 void sleep_until_ns(int64_t deadline_ns);
 void spin_until_ns(int64_t deadline_ns);
-void hybrid_until_ns(int64_t deadline_ns, int64_t margin_ns);
-void wait_until_ns(int64_t deadline_ns, WaitMode mode, int64_t hybrid_margin_ns);
+
+// Waits in one mode. In hybrid mode the margin adapts: when a sleep overshoots more than half
+// of it (long sleeps wake from deeper idle states and overshoot more than the short sleeps the
+// margin was calibrated on), the margin widens to twice that overshoot, up to kMaxMarginNs.
+class Waiter {
+ public:
+  static constexpr int64_t kMaxMarginNs = 5'000'000;
+  // hybrid_margin_ns <= 0: start from default_hybrid_margin_ns().
+  explicit Waiter(WaitMode mode, int64_t hybrid_margin_ns = 0);
+  void wait_until(int64_t deadline_ns);
+  WaitMode mode() const noexcept { return mode_; }
+  int64_t hybrid_margin_ns() const noexcept { return margin_ns_; }
+
+ private:
+  WaitMode mode_;
+  int64_t margin_ns_;
+};
 
 // Hybrid margin from measured sleep overshoot on this machine: the largest overshoot of
 // `samples` short absolute sleeps, with headroom, clamped to [10 us, 2 ms]. Units: ns.
@@ -28,6 +43,7 @@ int64_t default_hybrid_margin_ns();
 
 // Benchmark support: overshoot (actual wake-up minus deadline) of `count` waits of `wait_ns`
 // each, by `method` (sleep | spin | hybrid | sleep_for, the last being std::this_thread::sleep_for,
+// one Waiter for all `count` waits,
 // as trtexec --idleTime and MLPerf LoadGen wait). Returns overshoots in ns and the thread CPU
 // time spent in ns.
 struct WaitProbe {

@@ -1,0 +1,3 @@
+from trtpace.cli import main
+
+main()

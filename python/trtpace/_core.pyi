@@ -1,0 +1,196 @@
+"""
+trtpace's compiled core: waits, schedules, workloads and the paced runner (private; use trtpace).
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['CallableWorkload', 'CudaError', 'CudaWorkload', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'now_ns', 'probe_cuda', 'probe_waits', 'wait_until_ns']
+class CudaError(RuntimeError):
+    pass
+class Schedule:
+    """
+    When each inference is due: closed-loop gap or open-loop due times.
+    """
+    @staticmethod
+    def closed_gap(gap_ns: typing.SupportsInt | typing.SupportsIndex) -> Schedule:
+        """
+        Idle gap_ns from observed completion to the next issue. Units: ns.
+        """
+    @staticmethod
+    def periodic(period_ns: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex) -> Schedule:
+        """
+        Inference i due at t0 + i * period_ns. Units: ns.
+        """
+    @staticmethod
+    def poisson(rate_hz: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex) -> Schedule:
+        """
+        Poisson arrivals at rate_hz, reproducible from seed; the first is due at t0.
+        """
+    @staticmethod
+    def trace(offsets_ns: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> Schedule:
+        """
+        Inference i due at t0 + offsets_ns[i] (non-negative, non-decreasing). Units: ns.
+        """
+    def __repr__(self) -> str:
+        ...
+    def due_ns(self, i: typing.SupportsInt | typing.SupportsIndex, t0_ns: typing.SupportsInt | typing.SupportsIndex, prev_done_ns: typing.SupportsInt | typing.SupportsIndex) -> int:
+        """
+        Due time of inference i given the run's start and the previous completion. Units: ns.
+        """
+    @property
+    def gap_ns(self) -> int:
+        ...
+    @property
+    def offsets_ns(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def open_loop(self) -> bool:
+        ...
+class Workload:
+    """
+    One inference, as the paced runner drives it.
+    """
+    def describe(self) -> str:
+        ...
+    @property
+    def device(self) -> int:
+        """
+        CUDA device ordinal, or -1 for a host workload.
+        """
+    @property
+    def device_timing(self) -> str:
+        """
+        How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.
+        """
+class CudaWorkload(Workload):
+    @property
+    def stream_handle(self) -> int:
+        """
+        The cudaStream_t this workload runs on, as an integer.
+        """
+class SyntheticWorkload(CudaWorkload):
+    """
+    A chain of kernels that fill every SM, as a CUDA graph ('graph') or eager launches ('direct').
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, kernels: typing.SupportsInt | typing.SupportsIndex, iters_per_kernel: typing.SupportsInt | typing.SupportsIndex, launch: str = 'graph', blocks_per_sm: typing.SupportsInt | typing.SupportsIndex = 4, threads_per_block: typing.SupportsInt | typing.SupportsIndex = 256) -> None:
+        ...
+    @property
+    def graph_exec_handle(self) -> int:
+        """
+        The cudaGraphExec_t (graph launch only; 0 otherwise), as an integer.
+        """
+    @property
+    def iters_per_kernel(self) -> int:
+        ...
+    @property
+    def kernels(self) -> int:
+        ...
+    @property
+    def launch(self) -> str:
+        ...
+class GraphExecWorkload(CudaWorkload):
+    """
+    A borrowed cudaGraphExec_t (e.g. torch.cuda.CUDAGraph.raw_cuda_graph_exec()); the owner must keep it alive.
+    Device time is measured by events around the launch, so it can include host submission.
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, graph_exec: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class GraphWorkload(CudaWorkload):
+    """
+    A borrowed cudaGraph_t (e.g. torch.cuda.CUDAGraph(keep_graph=True).raw_cuda_graph()), cloned as a child graph
+    between two event record nodes, so device time excludes host submission. The owner must keep the memory
+    the graph uses alive.
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, graph: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def graph_exec_handle(self) -> int:
+        ...
+class CallableWorkload(CudaWorkload):
+    """
+    Calls fn(stream_handle: int) once per inference; fn enqueues its work on that stream.
+    The call takes the GIL, so its cost is part of the measured submission time.
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, fn: collections.abc.Callable, name: str = 'python callable') -> None:
+        ...
+class HostWorkload(Workload):
+    """
+    Busy work on the host for busy_us: runs the paced loop on a machine with no GPU.
+    """
+    def __init__(self, busy_us: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class Runner:
+    """
+    The paced loop over one workload and schedule.
+    """
+    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000) -> None:
+        ...
+    def records(self) -> dict:
+        """
+        Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns (monotonic ns), device_us.
+        """
+    def request_stop(self) -> None:
+        """
+        Ends the run after the inference in flight (thread-safe).
+        """
+    def run(self) -> None:
+        """
+        Runs the paced loop on this thread without the GIL; returns when done or after request_stop().
+        """
+    @property
+    def completed(self) -> int:
+        """
+        Inferences finished so far, warm-up included.
+        """
+    @property
+    def hybrid_margin_ns(self) -> int:
+        ...
+    @property
+    def total(self) -> int:
+        ...
+def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, graph_exec: typing.SupportsInt | typing.SupportsIndex, iterations: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Benchmark baseline: per-iteration ns of a bare cudaGraphLaunch + cudaStreamSynchronize loop.
+    """
+def calibrate_hybrid_margin_ns(samples: typing.SupportsInt | typing.SupportsIndex = 100) -> int:
+    """
+    Measures sleep overshoot here and returns a hybrid-wait spin margin. Units: ns.
+    """
+def calibrate_synthetic(device: typing.SupportsInt | typing.SupportsIndex, target_us: typing.SupportsFloat | typing.SupportsIndex, kernels: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    Finds iters_per_kernel so one graph run of `kernels` kernels takes target_us under continuous load.
+    """
+def continuous_device_us(workload: Workload, runs: typing.SupportsInt | typing.SupportsIndex = 51, warmup_ms: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> float:
+    """
+    Median device time of back-to-back runs after warmup_ms of continuous load. Units: us.
+    """
+def default_hybrid_margin_ns() -> int:
+    """
+    The hybrid margin calibrated once per process. Units: ns.
+    """
+def device_info(device: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    Name, PCI bus id, compute capability, SM count and maximum clocks of a CUDA device.
+    """
+def now_ns() -> int:
+    """
+    The monotonic clock every trtpace timestamp uses (same as time.monotonic_ns()). Units: ns.
+    """
+def probe_cuda() -> dict:
+    """
+    What the CUDA runtime sees, without raising: driver_version is 0 when no driver is installed.
+    """
+def probe_waits(method: str, wait_ns: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.int64], int, int]:
+    """
+    Benchmark support: (overshoot_ns array, thread cpu_ns, wall_ns) of `count` waits of wait_ns by
+    method 'sleep', 'spin', 'hybrid' or 'sleep_for' (std::this_thread::sleep_for).
+    """
+def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: str = 'hybrid', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    """
+    Waits until the monotonic clock reaches deadline_ns (never earlier), without the GIL.
+    
+    mode is 'sleep', 'spin' or 'hybrid'; hybrid_margin_ns=0 uses the calibrated margin.
+    """
+__version__: str = '0.1.0'

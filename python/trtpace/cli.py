@@ -1,0 +1,193 @@
+"""The `trtpace` command line."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from trtpace import __version__, pacing, workloads
+from trtpace.errors import CudaError, TrtpaceError, UsageError
+from trtpace.report import sweep_table
+from trtpace.results import ConditionResult, SweepResult, check_writable, dumps
+from trtpace.sweep import DEFAULT_WORKLOADS, SweepInterrupted, sweep as run_sweep
+
+# typer vendors click; its exception base is reached through a public class instead of a
+# private import, so this works with every typer release.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_stderr = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Every user-facing failure: one line on stderr, no traceback."""
+    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
+    _stderr.print(f"[bold red]error:[/] {first_line}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Turns bad input, missing GPUs and CUDA failures into one line and exit code 2."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":
+                print(e.format_message())
+                sys.exit(0)
+            _fail(e.format_message(), 2)
+        except (TrtpaceError, CudaError) as e:
+            _fail(str(e), 2)
+        except (KeyboardInterrupt, typer.Abort):
+            _fail("interrupted", 130)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Measure, explain and remove the GPU inference slowdown after idle gaps.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"trtpace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print trtpace's version and exit.")
+    ] = False,
+) -> None:
+    """Measure, explain and remove the GPU inference slowdown after idle gaps."""
+
+
+class _BarProgress:
+    """sweep's progress reports drawn as one rich progress bar per condition."""
+
+    def __init__(self, console: Console):
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> _BarProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def calibrating(self, workload: str) -> None:
+        self._replace(f"{workload}: calibrating", None)
+
+    def condition_started(self, workload: str, p: pacing.Pacing, total: int) -> None:
+        self._replace(f"{workload}, {p.label}", total)
+
+    def advanced(self, completed: int, total: int) -> None:
+        if self.task is not None:
+            self.bars.update(self.task, completed=completed, total=total)
+
+    def condition_finished(self, condition: ConditionResult) -> None:
+        pass
+
+    def _replace(self, description: str, total: int | None) -> None:
+        if self.task is not None and self.bars.tasks[-1].total is None:
+            self.bars.remove_task(self.task)
+        self.task = self.bars.add_task(description, total=total)
+
+
+def _open_loop_schedule(period: float | None, rate: float | None, trace: Path | None, seed: int) -> pacing.Pacing | None:
+    given = [name for name, v in (("--period", period), ("--rate", rate), ("--trace", trace)) if v is not None]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)} exclude each other: give one open-loop schedule")
+    if period is not None:
+        return pacing.period(period)
+    if rate is not None:
+        return pacing.poisson(rate, seed)
+    if trace is not None:
+        return pacing.trace(trace)
+    return None
+
+
+def _print_result(result: SweepResult, as_json: bool) -> None:
+    if as_json:
+        print(dumps(result.to_json()))
+    else:
+        Console().print(sweep_table(result))
+
+
+@app.command()
+def sweep(
+    gaps: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated idle gaps in seconds, from one inference's completion to the next "
+                          "issue (closed loop), e.g. 0,0.1,0.2. A gap-0 baseline is always included."),
+    ] = None,
+    workload: Annotated[
+        Optional[list[str]],
+        typer.Option("--workload", "-w", help="What to run: tiny, medium, large, synthetic:us=..,kernels=.. or "
+                                              "host:us=.. (repeat for several). Default: tiny, medium and large."),
+    ] = None,
+    iterations: Annotated[int, typer.Option(help="Measured inferences per condition.")] = 100,
+    warmup: Annotated[int, typer.Option(help="Warm-up inferences per condition, run at that condition's pacing "
+                                             "and kept in the results, flagged, but left out of the statistics.")] = 10,
+    wait: Annotated[str, typer.Option(help="How the host waits until an inference is due: sleep, spin or hybrid "
+                                           "(sleep, then spin the last stretch).")] = "hybrid",
+    sync: Annotated[str, typer.Option(help="How the host waits for an inference to complete: spin, block or "
+                                           "yield.")] = "spin",
+    period: Annotated[Optional[float], typer.Option(help="Open loop: one inference due every PERIOD seconds; "
+                                                         "latency counts from the due time.")] = None,
+    rate: Annotated[Optional[float], typer.Option(help="Open loop: Poisson arrivals at RATE per second (see "
+                                                       "--seed); latency counts from the due time.")] = None,
+    trace: Annotated[Optional[Path], typer.Option(help="Open loop: due times from a file, one per line in "
+                                                       "seconds (first CSV column, '#' comments).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the Poisson arrivals of --rate.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the results (written as each condition "
+                                                     "finishes). Default: trtpace-results/sweep-<time>.")] = None,
+    gpu: Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of a table.")] = False,
+) -> None:
+    """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
+    schedule = _open_loop_schedule(period, rate, trace, seed)
+    gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
+    if gpu < 0:
+        raise UsageError(f"--gpu must be >= 0, got {gpu}")
+    specs = [workloads.parse_spec(w) for w in (workload or DEFAULT_WORKLOADS)]
+    if out is None:
+        out = Path("trtpace-results") / datetime.datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
+    check_writable(out)
+    bars = _BarProgress(_stderr)
+    try:
+        if json_output:
+            result = run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
+                               sync=sync, gpu=gpu, out=out)
+        else:
+            with bars:
+                result = run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup,
+                                   wait=wait, sync=sync, gpu=gpu, out=out, progress=bars)
+    except SweepInterrupted as e:
+        _print_result(e.result, json_output)
+        _stderr.print(f"interrupted: the finished conditions and the partial one are saved in {out}")
+        raise typer.Exit(130) from None
+    _print_result(result, json_output)
+    _stderr.print(f"results saved in {out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

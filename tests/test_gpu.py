@@ -1,0 +1,149 @@
+"""Tests that need an NVIDIA GPU (marker `gpu`; skipped where CUDA sees none)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import trtpace
+from trtpace import _core, pacing, workloads
+from trtpace.cli import app
+from trtpace.runner import run_paced
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def tiny() -> workloads.Workload:
+    return workloads.build("tiny", gpu=0)
+
+
+def _check_records(r: dict[str, np.ndarray], n: int) -> None:
+    for col in ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us"):
+        assert len(r[col]) == n, col
+    assert (r["issue_ns"] >= r["due_ns"]).all()
+    assert (r["submitted_ns"] > r["issue_ns"]).all()
+    assert (r["done_ns"] > r["submitted_ns"]).all()
+    assert (np.diff(r["issue_ns"]) > 0).all()
+    e2e_us = (r["done_ns"] - r["issue_ns"]) / 1e3
+    assert (r["device_us"] > 0).all() and (r["device_us"] < e2e_us).all()
+
+
+@pytest.mark.parametrize("sync", ["spin", "block", "yield"])
+def test_runner_records_complete_and_ordered(tiny: workloads.Workload, sync: str) -> None:
+    out = run_paced(tiny, pacing.gap(0.001), iterations=40, warmup=5, wait="hybrid", sync=sync)
+    assert out.error is None and not out.interrupted
+    _check_records(out.records, 45)
+    assert tiny.device_timing == "graph-event-nodes"
+
+
+@pytest.mark.parametrize(("preset", "target_us", "kernels"), [("tiny", 100, 12), ("medium", 2000, 24), ("large", 25000, 60)])
+def test_synthetic_calibration_within_10_percent(preset: str, target_us: float, kernels: int) -> None:
+    w = workloads.build(preset, gpu=0)
+    assert w.core.kernels == kernels
+    measured = _core.continuous_device_us(w.core, runs=max(9, int(200_000 / target_us)), warmup_ms=200)
+    assert measured == pytest.approx(target_us, rel=0.10)
+
+
+def test_direct_launch_runs_the_same_kernels(tiny: workloads.Workload) -> None:
+    direct = workloads.build("tiny:launch=direct", gpu=0)
+    assert direct.device_timing == "stream-events" and direct.core.launch == "direct"
+    out = run_paced(direct, pacing.gap(0), iterations=30, warmup=5, wait="spin", sync="spin")
+    _check_records(out.records, 35)
+
+
+def test_open_loop_on_gpu(tiny: workloads.Workload) -> None:
+    out = run_paced(tiny, pacing.period(0.002), iterations=50, warmup=0, wait="hybrid", sync="spin")
+    r = out.records
+    assert np.array_equal(np.diff(r["due_ns"]), np.full(49, 2_000_000))
+    assert np.median(r["issue_ns"] - r["due_ns"]) < 50_000  # issued on time: the GPU work is far shorter
+
+
+def _torch_graph():
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph_exec"):
+        pytest.skip("this PyTorch has no CUDAGraph.raw_cuda_graph_exec (needs 2.9+)")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()
+    ).cuda().eval()
+    x = torch.randn(1, 3, 64, 64, device="cuda")
+    s = torch.cuda.Stream()
+    with torch.no_grad(), torch.cuda.stream(s):
+        for _ in range(3):
+            net(x)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph(keep_graph=True)
+    with torch.no_grad(), torch.cuda.graph(g):
+        y = net(x)
+    g.instantiate()
+    return torch, net, g, x, y
+
+
+def test_torch_graph_exec_handle_runs_through_runner() -> None:
+    torch, net, g, x, y = _torch_graph()
+    w = workloads.from_graph_exec(g.raw_cuda_graph_exec(), gpu=0, keepalive=g, name="torch conv")
+    x.copy_(torch.randn_like(x))
+    torch.cuda.synchronize()
+    out = run_paced(w, pacing.gap(0.0005), iterations=30, warmup=2, wait="spin", sync="spin")
+    _check_records(out.records, 32)
+    assert w.device_timing == "stream-events"
+    with torch.no_grad():
+        torch.testing.assert_close(y, net(x))  # the runner really replayed the captured graph
+
+
+def test_torch_graph_wrapped_with_event_nodes() -> None:
+    torch, net, g, x, y = _torch_graph()
+    w = workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=g)
+    assert w.device_timing == "graph-event-nodes"
+    x.copy_(torch.randn_like(x))
+    torch.cuda.synchronize()
+    out = run_paced(w, pacing.gap(0.0005), iterations=30, warmup=2, wait="spin", sync="spin")
+    _check_records(out.records, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(y, net(x))
+
+
+def test_python_callable_workload_and_its_errors() -> None:
+    torch = pytest.importorskip("torch")
+    a = torch.randn(512, 512, device="cuda")
+    calls = []
+
+    def enqueue(stream_handle: int) -> None:
+        calls.append(stream_handle)
+        with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle)):
+            a.copy_(torch.tanh(a @ a / 512))
+        if len(calls) == 12:
+            raise RuntimeError("model failed")
+
+    w = workloads.from_callable(enqueue, gpu=0, name="torch matmul")
+    out = run_paced(w, pacing.gap(0.0005), iterations=20, warmup=0, wait="spin", sync="spin")
+    assert isinstance(out.error, RuntimeError) and "model failed" in str(out.error)
+    assert len(out.records["issue_ns"]) == 11  # the 12th launch failed; the 11 before it are kept
+    assert set(calls) == {w.core.stream_handle}
+
+
+def test_sweep_end_to_end(tmp_path: Path) -> None:
+    result = trtpace.sweep("tiny", gaps_s=[0.05], iterations=30, warmup=5, out=tmp_path / "r")
+    rows = result.rows()
+    assert [r["pacing"]["label"] for r in rows] == ["gap 0 s", "gap 0.05 s"]
+    assert rows[0]["penalty"] == 1.0 and np.isfinite(rows[1]["penalty"])
+    assert result.environment["gpu"]["name"]
+    assert trtpace.load(tmp_path / "r").rows()[1]["penalty"] == pytest.approx(rows[1]["penalty"])
+
+
+def test_cli_sweep_on_gpu(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["sweep", "-w", "tiny", "--gaps", "0,0.02", "--iterations", "20", "--out",
+                                 str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["conditions"][1]["summary"]["device_us"]["n"] == 20
+
+
+def test_gpu_index_out_of_range_is_one_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["sweep", "-w", "tiny", "--gpu", "64", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "out of range" in r.output
