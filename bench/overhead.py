@@ -72,10 +72,17 @@ def bench(rounds: int, n: int) -> dict:
     if tc is not None:
         g, torch_loop = tc
         borrowed = workloads.from_graph_exec(g.raw_cuda_graph_exec(), gpu=0, keepalive=g)
-        loops["conv net (torch graph)"] = {
+        wrapped = workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=g)
+        # Borrowed executable: trtpace brackets the launch with two stream events for device time.
+        loops["conv net, exec handle"] = {
             "bare C++": lambda: _core._bench_bare_graph_loop(0, g.raw_cuda_graph_exec(), n),
             "trtpace": lambda: runner_e2e_ns(borrowed, n),
             "torch": lambda: torch_loop(n),
+        }
+        # cudaGraph_t handle: cloned between event record nodes; the bare loop runs that clone.
+        loops["conv net, graph handle"] = {
+            "bare C++": lambda: _core._bench_bare_graph_loop(0, wrapped.core.graph_exec_handle, n),
+            "trtpace": lambda: runner_e2e_ns(wrapped, n),
         }
     for case, fns in loops.items():
         for fn in fns.values():

@@ -1,6 +1,7 @@
 #include "trtpace/wait.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <ctime>
@@ -41,9 +42,15 @@ void spin_until_ns(int64_t deadline_ns) {
   while (now_ns() < deadline_ns) cpu_relax();
 }
 
-Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns)
-    : mode_(mode), margin_ns_(hybrid_margin_ns > 0 ? hybrid_margin_ns : 0) {
-  if (mode == WaitMode::hybrid && margin_ns_ == 0) margin_ns_ = default_hybrid_margin_ns();
+namespace {
+// The widest margin any Waiter of this process had to learn, so that a new Waiter (a new
+// condition) starts from it instead of missing its first long sleep again.
+std::atomic<int64_t> g_learned_margin_ns{0};
+}  // namespace
+
+Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns) : mode_(mode), margin_ns_(hybrid_margin_ns) {
+  if (mode == WaitMode::hybrid && margin_ns_ <= 0)
+    margin_ns_ = std::max(default_hybrid_margin_ns(), g_learned_margin_ns.load(std::memory_order_relaxed));
 }
 
 void Waiter::wait_until(int64_t deadline_ns) {
@@ -56,16 +63,22 @@ void Waiter::wait_until(int64_t deadline_ns) {
   if (wake_ns > now_ns()) {
     sleep_until_ns(wake_ns);
     const int64_t late_ns = now_ns() - wake_ns;
-    if (late_ns > margin_ns_ / 2) margin_ns_ = std::min(2 * late_ns, kMaxMarginNs);
+    if (late_ns > margin_ns_ / 2) {
+      margin_ns_ = std::min(2 * late_ns, kMaxMarginNs);
+      int64_t learned = g_learned_margin_ns.load(std::memory_order_relaxed);
+      while (learned < margin_ns_ && !g_learned_margin_ns.compare_exchange_weak(learned, margin_ns_)) {
+      }
+    }
   }
   spin_until_ns(deadline_ns);
 }
 
 int64_t calibrate_hybrid_margin_ns(int samples) {
-  constexpr int64_t kProbeSleep = 200'000;
   int64_t worst = 0;
   for (int i = 0; i < std::max(samples, 1); ++i) {
-    const int64_t deadline = now_ns() + kProbeSleep;
+    // Mostly short sleeps, one in ten longer: longer sleeps reach deeper idle states and
+    // overshoot more.
+    const int64_t deadline = now_ns() + (i % 10 == 9 ? 2'000'000 : 200'000);
     timespec ts{time_t(deadline / 1'000'000'000), long(deadline % 1'000'000'000)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     worst = std::max(worst, now_ns() - deadline);

@@ -21,10 +21,11 @@ void spin_until_ns(int64_t deadline_ns);
 // Waits in one mode. In hybrid mode the margin adapts: when a sleep overshoots more than half
 // of it (long sleeps wake from deeper idle states and overshoot more than the short sleeps the
 // margin was calibrated on), the margin widens to twice that overshoot, up to kMaxMarginNs.
+// The widest margin learned is shared by the process: later Waiters start from it.
 class Waiter {
  public:
   static constexpr int64_t kMaxMarginNs = 5'000'000;
-  // hybrid_margin_ns <= 0: start from default_hybrid_margin_ns().
+  // hybrid_margin_ns <= 0: start from the calibrated or learned margin, whichever is wider.
   explicit Waiter(WaitMode mode, int64_t hybrid_margin_ns = 0);
   void wait_until(int64_t deadline_ns);
   WaitMode mode() const noexcept { return mode_; }
@@ -36,7 +37,7 @@ class Waiter {
 };
 
 // Hybrid margin from measured sleep overshoot on this machine: the largest overshoot of
-// `samples` short absolute sleeps, with headroom, clamped to [10 us, 2 ms]. Units: ns.
+// `samples` absolute sleeps (200 us, every tenth 2 ms), with headroom, clamped to [10 us, 2 ms]. Units: ns.
 int64_t calibrate_hybrid_margin_ns(int samples = 100);
 // calibrate_hybrid_margin_ns() measured once per process, on first use.
 int64_t default_hybrid_margin_ns();
