@@ -147,3 +147,41 @@ def test_cli_sweep_on_gpu(tmp_path: Path) -> None:
 def test_gpu_index_out_of_range_is_one_line(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["sweep", "-w", "tiny", "--gpu", "64", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "out of range" in r.output
+
+
+def test_globaltimer_sync_and_resolution() -> None:
+    s = _core.sync_globaltimer(0)
+    assert 0 < s["uncertainty_ns"] < 50_000
+    assert 0 < _core.globaltimer_resolution_ns(0) <= 1_000
+
+
+def test_inband_clock_matches_nvml_under_continuous_load() -> None:
+    result = trtpace.sweep("medium", gaps_s=[0], iterations=150, warmup=50)
+    c = result.conditions[0]
+    inband = c.column("inband_mhz")
+    nvml_mhz = c.column("nvml_sm_mhz")
+    assert np.isfinite(inband).all(), "every graph inference carries a probe reading"
+    assert np.nanmedian(inband) == pytest.approx(np.nanmedian(nvml_mhz), rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def tiny_gap_sweep() -> trtpace.SweepResult:
+    return trtpace.sweep("tiny", gaps_s=[0.1], iterations=60, warmup=10)
+
+
+def test_launch_latency_positive_and_below_e2e(tiny_gap_sweep: trtpace.SweepResult) -> None:
+    for c in tiny_gap_sweep.conditions:
+        launch, e2e = c.column("launch_us"), c.column("e2e_us")
+        assert np.isfinite(launch).all()
+        assert (launch > 0).all() and (launch < e2e).all()
+
+
+def test_attribution_adds_up_to_the_penalty(tiny_gap_sweep: trtpace.SweepResult) -> None:
+    from trtpace.attribution import attributions
+
+    (a,) = attributions(tiny_gap_sweep)
+    assert a.delta_p50_us > 0
+    assert a.parts_sum_us == pytest.approx(a.delta_p50_us, rel=0.05)
+    assert "SM clock" in a.line()
+    env = tiny_gap_sweep.environment["telemetry"]
+    assert env["source"] == "nvml" and env["rate_hz"] >= 100

@@ -42,7 +42,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     for a, b in zip(result.conditions, loaded.conditions):
         assert (a.workload, a.pacing, a.status, a.warmup) == (b.workload, b.pacing, b.status, b.warmup)
         for k in a.records:
-            assert np.array_equal(a.records[k], b.records[k])
+            assert np.array_equal(a.records[k], b.records[k], equal_nan=True)
     assert loaded.rows()[1]["penalty"] == pytest.approx(result.rows()[1]["penalty"])
     # save() elsewhere writes the same thing
     copy = trtpace.load(result.save(tmp_path / "copy"))

@@ -27,6 +27,7 @@ void bind_workloads(py::module_& m) {
       .def_property_readonly("device", &Workload::device, "CUDA device ordinal, or -1 for a host workload.")
       .def_property_readonly("device_timing", &Workload::device_timing,
                              "How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.")
+      .def_property_readonly("has_probe", &Workload::has_probe, "Whether launches carry the in-band clock probe.")
       .def("describe", &Workload::describe);
 
   py::class_<CudaWorkload, Workload, std::shared_ptr<CudaWorkload>>(m, "CudaWorkload")
@@ -141,12 +142,36 @@ void bind_runner(py::module_& m) {
             const Records& rec = r.records();
             return py::dict("due_ns"_a = to_numpy(rec.due_ns, n), "issue_ns"_a = to_numpy(rec.issue_ns, n),
                             "submitted_ns"_a = to_numpy(rec.submitted_ns, n), "done_ns"_a = to_numpy(rec.done_ns, n),
-                            "device_us"_a = to_numpy(rec.device_us, n));
+                            "device_us"_a = to_numpy(rec.device_us, n), "gpu_start_ns"_a = to_numpy(rec.gpu_start_ns, n),
+                            "inband_mhz"_a = to_numpy(rec.inband_mhz, n));
           },
-          "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns (monotonic ns), device_us.");
+          "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;\n"
+          "gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown).")
+      .def_property_readonly(
+          "clock_sync",
+          [](const Runner& r) {
+            auto as_dict = [](const ClockSync& s) {
+              return py::dict("host_ns"_a = s.host_ns, "offset_ns"_a = s.offset_ns, "uncertainty_ns"_a = s.uncertainty_ns);
+            };
+            return py::make_tuple(as_dict(r.sync_before()), as_dict(r.sync_after()));
+          },
+          "The %globaltimer syncs before and after the loop (zeros without a probe).");
 }
 
 void bind_bench(py::module_& m) {
+  m.def(
+      "sync_globaltimer",
+      [](int device, int rounds) {
+        ClockSync s;
+        {
+          py::gil_scoped_release release;
+          s = sync_globaltimer(device, rounds);
+        }
+        return py::dict("host_ns"_a = s.host_ns, "offset_ns"_a = s.offset_ns, "uncertainty_ns"_a = s.uncertainty_ns);
+      },
+      "device"_a, "rounds"_a = 16, "%globaltimer minus the host monotonic clock, by ping-pong through mapped memory.");
+  m.def("globaltimer_resolution_ns", &globaltimer_resolution_ns, "device"_a, py::call_guard<py::gil_scoped_release>(),
+        "Smallest step of the GPU's %globaltimer. Units: ns.");
   m.def(
       "_bench_bare_graph_loop",
       [](int device, uintptr_t graph_exec, int iterations) {

@@ -1,5 +1,6 @@
 #include "trtpace/runner.hpp"
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -9,7 +10,13 @@
 namespace trtpace {
 
 Records::Records(size_t capacity)
-    : due_ns(capacity), issue_ns(capacity), submitted_ns(capacity), done_ns(capacity), device_us(capacity) {}
+    : due_ns(capacity),
+      issue_ns(capacity),
+      submitted_ns(capacity),
+      done_ns(capacity),
+      device_us(capacity),
+      gpu_start_ns(capacity, 0),
+      inband_mhz(capacity, std::numeric_limits<double>::quiet_NaN()) {}
 
 Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
     : workload_(std::move(workload)),
@@ -38,6 +45,11 @@ void Runner::run() {
   std::unique_ptr<DeviceGuard> guard;
   if (w.device() >= 0) guard = std::make_unique<DeviceGuard>(w.device());
   w.prepare(config_.sync);
+  const bool probe = w.has_probe();
+  if (probe) sync_before_ = sync_globaltimer(w.device());
+  int64_t* gpu_start = records_.gpu_start_ns.data();
+  double* mhz = records_.inband_mhz.data();
+  ProbeReading reading;
 
   const int64_t t0 = now_ns() + (schedule.open_loop() ? config_.start_delay_ns : 0);
   int64_t prev_done = t0;
@@ -52,7 +64,22 @@ void Runner::run() {
     prev_done = done[i];
     // Read after `done` is stamped: the event query is bookkeeping, not part of the latency.
     device[i] = w.last_device_us();
+    if (probe && w.take_probe(reading)) {
+      gpu_start[i] = int64_t(reading.start_gt);  // mapped to the host clock below
+      mhz[i] = reading.sm_mhz;
+    }
     completed_.store(i + 1, std::memory_order_release);
+  }
+  if (!probe) return;
+  // Map %globaltimer to the host clock, interpolating the offset between the two syncs so that
+  // drift between the clocks over a long condition cancels.
+  sync_after_ = sync_globaltimer(w.device());
+  const double span = double(sync_after_.host_ns - sync_before_.host_ns);
+  const double drift = span > 0 ? double(sync_after_.offset_ns - sync_before_.offset_ns) / span : 0.0;
+  for (size_t i = 0, n_done = completed(); i < n_done; ++i) {
+    if (!gpu_start[i]) continue;
+    const double offset = double(sync_before_.offset_ns) + drift * double(issue[i] - sync_before_.host_ns);
+    gpu_start[i] -= int64_t(offset);
   }
 }
 

@@ -33,6 +33,10 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
 
   start_ = make_event();
   end_ = make_event();
+  fork_ = make_event(cudaEventDisableTiming);
+  join_ = make_event(cudaEventDisableTiming);
+  side_ = make_stream();
+  const InbandProbe& probe = make_probe();
   const cudaStream_t s = stream();
   TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   cudaGraph_t raw = nullptr;
@@ -40,8 +44,15 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
     // External event record nodes: the events are stamped by the GPU when the graph reaches
     // them, so their difference is pure device time, whatever the host's submission costs.
     TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(start_.get(), s, cudaEventRecordExternal));
+    // The probe runs beside the first kernels (one warp), so it measures the clock the work
+    // runs at without delaying it.
+    TRTPACE_CUDA_CHECK(cudaEventRecord(fork_.get(), s));
+    TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(side_.get(), fork_.get()));
+    probe.enqueue(side_.get());
+    TRTPACE_CUDA_CHECK(cudaEventRecord(join_.get(), side_.get()));
     enqueue_kernels(s);
     TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(end_.get(), s, cudaEventRecordExternal));
+    TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(s, join_.get()));
   } catch (...) {
     cudaStreamEndCapture(s, &raw);
     if (raw) cudaGraphDestroy(raw);

@@ -43,7 +43,7 @@ void spin_until_ns(int64_t deadline_ns) {
 }
 
 namespace {
-// The widest margin any Waiter of this process had to learn, so that a new Waiter (a new
+// The margin the last hybrid Waiter of this process ended with, so that a new Waiter (a new
 // condition) starts from it instead of missing its first long sleep again.
 std::atomic<int64_t> g_learned_margin_ns{0};
 }  // namespace
@@ -65,10 +65,12 @@ void Waiter::wait_until(int64_t deadline_ns) {
     const int64_t late_ns = now_ns() - wake_ns;
     if (late_ns > margin_ns_ / 2) {
       margin_ns_ = std::min(2 * late_ns, kMaxMarginNs);
-      int64_t learned = g_learned_margin_ns.load(std::memory_order_relaxed);
-      while (learned < margin_ns_ && !g_learned_margin_ns.compare_exchange_weak(learned, margin_ns_)) {
-      }
+    } else if (late_ns < margin_ns_ / 4) {
+      // On time with room to spare: give back 2% per wait, down to the calibrated margin, so one
+      // outlier does not leave the margin (and its spinning) wide for the rest of the process.
+      margin_ns_ = std::max(default_hybrid_margin_ns(), margin_ns_ - margin_ns_ / 50);
     }
+    g_learned_margin_ns.store(margin_ns_, std::memory_order_relaxed);
   }
   spin_until_ns(deadline_ns);
 }

@@ -40,6 +40,11 @@ void CudaWorkload::set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept
 
 void CudaWorkload::prepare(SyncMode sync) { sync_ = sync; }
 
+InbandProbe& CudaWorkload::make_probe() {
+  probe_ = std::make_unique<InbandProbe>();
+  return *probe_;
+}
+
 void CudaWorkload::launch() {
   const cudaStream_t s = stream_.get();
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
@@ -87,10 +92,27 @@ GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device)
   cudaGraph_t raw = nullptr;
   TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
   Graph wrapper(raw);
-  cudaGraphNode_t first = nullptr, body = nullptr, last = nullptr;
+  // The probe kernel, captured on its own into a graph so it can become a child node.
+  const InbandProbe& probe = make_probe();
+  cudaGraph_t probe_raw = nullptr;
+  TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
+  try {
+    probe.enqueue(stream());
+  } catch (...) {
+    cudaStreamEndCapture(stream(), &probe_raw);
+    if (probe_raw) cudaGraphDestroy(probe_raw);
+    throw;
+  }
+  TRTPACE_CUDA_CHECK(cudaStreamEndCapture(stream(), &probe_raw));
+  Graph probe_graph(probe_raw);
+  // start event -> {user graph, probe} ; user graph -> end event ; {end event, probe} -> join
+  cudaGraphNode_t first = nullptr, body = nullptr, last = nullptr, probe_node = nullptr, join = nullptr;
   TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&first, raw, nullptr, 0, start_.get()));
   TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&body, raw, &first, 1, child));  // clones `child`
+  TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&probe_node, raw, &first, 1, probe_raw));
   TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&last, raw, &body, 1, end_.get()));
+  const cudaGraphNode_t tails[2] = {last, probe_node};
+  TRTPACE_CUDA_CHECK(cudaGraphAddEmptyNode(&join, raw, tails, 2));
   exec_ = instantiate(raw);
   set_inner_events(start_.get(), end_.get());
 }

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CallableWorkload', 'CudaError', 'CudaWorkload', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'now_ns', 'probe_cuda', 'probe_waits', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CudaError', 'CudaWorkload', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
 class CudaError(RuntimeError):
     pass
 class Schedule:
@@ -63,6 +63,11 @@ class Workload:
     def device_timing(self) -> str:
         """
         How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.
+        """
+    @property
+    def has_probe(self) -> bool:
+        """
+        Whether launches carry the in-band clock probe.
         """
 class CudaWorkload(Workload):
     @property
@@ -129,7 +134,8 @@ class Runner:
         ...
     def records(self) -> dict:
         """
-        Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns (monotonic ns), device_us.
+        Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;
+        gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown).
         """
     def request_stop(self) -> None:
         """
@@ -138,6 +144,11 @@ class Runner:
     def run(self) -> None:
         """
         Runs the paced loop on this thread without the GIL; returns when done or after request_stop().
+        """
+    @property
+    def clock_sync(self) -> tuple[dict, dict]:
+        """
+        The %globaltimer syncs before and after the loop (zeros without a probe).
         """
     @property
     def completed(self) -> int:
@@ -174,6 +185,10 @@ def device_info(device: typing.SupportsInt | typing.SupportsIndex) -> dict:
     """
     Name, PCI bus id, compute capability, SM count and maximum clocks of a CUDA device.
     """
+def globaltimer_resolution_ns(device: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Smallest step of the GPU's %globaltimer. Units: ns.
+    """
 def now_ns() -> int:
     """
     The monotonic clock every trtpace timestamp uses (same as time.monotonic_ns()). Units: ns.
@@ -186,6 +201,10 @@ def probe_waits(method: str, wait_ns: typing.SupportsInt | typing.SupportsIndex,
     """
     Benchmark support: (overshoot_ns array, thread cpu_ns, wall_ns) of `count` waits of wait_ns by
     method 'sleep', 'spin', 'hybrid' or 'sleep_for' (std::this_thread::sleep_for).
+    """
+def sync_globaltimer(device: typing.SupportsInt | typing.SupportsIndex, rounds: typing.SupportsInt | typing.SupportsIndex = 16) -> dict:
+    """
+    %globaltimer minus the host monotonic clock, by ping-pong through mapped memory.
     """
 def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: str = 'hybrid', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
     """

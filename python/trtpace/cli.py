@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from trtpace import __version__, pacing, workloads
 from trtpace.errors import CudaError, TrtpaceError, UsageError
-from trtpace.report import sweep_table
+from trtpace.report import attribution_lines, gpu_table, sweep_table
 from trtpace.results import ConditionResult, SweepResult, check_writable, dumps
 from trtpace.sweep import DEFAULT_WORKLOADS, SweepInterrupted, sweep as run_sweep
 
@@ -127,8 +127,18 @@ def _open_loop_schedule(period: float | None, rate: float | None, trace: Path | 
 def _print_result(result: SweepResult, as_json: bool) -> None:
     if as_json:
         print(dumps(result.to_json()))
-    else:
-        Console().print(sweep_table(result))
+        return
+    rows = result.rows()
+    console = Console()
+    console.print(sweep_table(rows))
+    gpu = gpu_table(rows)
+    if gpu is not None:
+        console.print(gpu)
+    lines = attribution_lines(rows)
+    if lines:
+        console.print("[bold]where the extra time goes[/] (change vs gap 0; parts are trimmed means)")
+        for line in lines:
+            console.print("  " + line, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -161,6 +171,10 @@ def sweep(
                                                      "finishes). Default: trtpace-results/sweep-<time>.")] = None,
     gpu: Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of a table.")] = False,
+    telemetry: Annotated[bool, typer.Option(help="Sample GPU clocks, P-state, clock-event reasons, power and energy "
+                                                 "in the background (NVML, or devfreq on Jetson).")] = True,
+    telemetry_rate: Annotated[Optional[float], typer.Option(help="Telemetry samples per second. Default: the "
+                                                                 "fastest rate costing under 5% of one core.")] = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
     schedule = _open_loop_schedule(period, rate, trace, seed)
@@ -175,17 +189,44 @@ def sweep(
     try:
         if json_output:
             result = run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
-                               sync=sync, gpu=gpu, out=out)
+                               sync=sync, gpu=gpu, out=out, telemetry=telemetry,
+                               telemetry_rate_hz=telemetry_rate)
         else:
             with bars:
                 result = run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup,
-                                   wait=wait, sync=sync, gpu=gpu, out=out, progress=bars)
+                                   wait=wait, sync=sync, gpu=gpu, out=out, progress=bars,
+                                   telemetry=telemetry, telemetry_rate_hz=telemetry_rate)
     except SweepInterrupted as e:
         _print_result(e.result, json_output)
         _stderr.print(f"interrupted: the finished conditions and the partial one are saved in {out}")
         raise typer.Exit(130) from None
     _print_result(result, json_output)
     _stderr.print(f"results saved in {out}")
+
+
+@app.command()
+def env(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+) -> None:
+    """Show the driver, CUDA, GPUs and clocks, permissions, TensorRT/PyTorch and Jetson facts."""
+    from trtpace.env import collect
+
+    facts = collect()
+    if json_output:
+        print(dumps(facts))
+        return
+    console = Console()
+    for key, value in facts.items():
+        if key in ("gpus", "missing", "jetson"):
+            continue
+        console.print(f"[bold]{key}[/]: {value}", highlight=False)
+    for gpu in facts["gpus"]:
+        console.print(f"[bold]GPU {gpu['index']}[/]: " + ", ".join(f"{k}={v}" for k, v in gpu.items() if k != "index"),
+                      highlight=False, soft_wrap=True)
+    if facts["jetson"]:
+        console.print(f"[bold]jetson[/]: {facts['jetson']}", highlight=False, soft_wrap=True)
+    for item in facts["missing"]:
+        console.print(f"[yellow]missing[/]: {item}", highlight=False)
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from trtpace.results import SweepResult
 
 
 def _ms(us: float) -> str:
@@ -23,24 +22,57 @@ def _x(v: float) -> str:
     return "-" if not math.isfinite(v) else f"{v:.2f}x"
 
 
-def sweep_table(result: SweepResult) -> Table:
-    """One row per condition: e2e percentiles, device and submit times, and the penalty.
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                  collapse_padding=True, pad_edge=False)
+    table.add_column("workload", overflow="fold", min_width=8)
+    table.add_column("pacing", overflow="fold", min_width=9)
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    return table
+
+
+def _condition(row: dict[str, Any]) -> tuple[str, str]:
+    label = row["pacing"]["label"].removeprefix("gap ")
+    status = "" if row["status"] == "done" else f" [yellow]({row['status']})[/]"
+    return row["workload"], label + status
+
+
+def sweep_table(rows: list[dict[str, Any]]) -> Table:
+    """Latency per condition: e2e percentiles, device and submit times, and the penalty.
 
     The JSON output and saved results carry every statistic (p90, mean, CoV too).
     """
-    table = Table(title="trtpace sweep", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True,
-                  pad_edge=False)
-    table.add_column("workload", overflow="fold", min_width=8)
-    table.add_column("pacing", overflow="fold", min_width=9)
-    for name in ("n", "e2e p50\nms", "e2e p99\nms", "e2e max\nms", "device\np50 ms", "submit\np50 us", "penalty\np50"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for row in result.rows():
+    table = _table("trtpace sweep", ("n", "e2e p50\nms", "e2e p99\nms", "e2e max\nms", "device\np50 ms",
+                                     "submit\np50 us", "penalty\np50"))
+    for row in rows:
         s: dict[str, Any] = row["summary"]
         e2e, dev, sub = s["e2e_us"], s["device_us"], s["submit_us"]
-        label = row["pacing"]["label"].removeprefix("gap ")
-        status = "" if row["status"] == "done" else f" [yellow]({row['status']})[/]"
-        table.add_row(
-            row["workload"], label + status, str(e2e["n"]),
-            _ms(e2e["p50"]), _ms(e2e["p99"]), _ms(e2e["max"]), _ms(dev["p50"]), _us(sub["p50"]), _x(row["penalty"]),
-        )
+        table.add_row(*_condition(row), str(e2e["n"]), _ms(e2e["p50"]), _ms(e2e["p99"]), _ms(e2e["max"]),
+                      _ms(dev["p50"]), _us(sub["p50"]), _x(row["penalty"]))
     return table
+
+
+def _num(v: float, fmt: str) -> str:
+    return "-" if not math.isfinite(v) else format(v, fmt)
+
+
+def gpu_table(rows: list[dict[str, Any]]) -> Table | None:
+    """What the GPU was doing per condition: launch latency, SM clock (NVML and in-band), power, energy."""
+    if not any(math.isfinite(r["summary"]["launch_us"]["p50"]) or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"])
+               for r in rows):
+        return None
+    table = _table("GPU state", ("launch\np50 us", "SM MHz\nNVML", "SM MHz\nin-band", "power\nmean W",
+                                 "energy\nmJ/inf"))
+    for row in rows:
+        s: dict[str, Any] = row["summary"]
+        tel = s["telemetry"]
+        table.add_row(*_condition(row), _num(s["launch_us"]["p50"], ".1f"), _num(s["nvml_sm_mhz"]["p50"], ".0f"),
+                      _num(s["inband_mhz"]["p50"], ".0f"), _num(tel["power_mean_w"], ".0f"),
+                      _num(tel["energy_per_inference_mj"], "g"))
+    return table
+
+
+def attribution_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per gap condition: how its p50 e2e grew over the continuous baseline, part by part."""
+    return [row["attribution"]["line"] for row in rows if row["attribution"]]

@@ -22,10 +22,11 @@ import numpy as np
 from trtpace.errors import UsageError
 from trtpace.pacing import Pacing
 from trtpace.stats import ratio, summarize
+from trtpace.telemetry import ENERGY_RESOLUTION_MJ, join_before
 
 FORMAT = "trtpace-sweep/1"
-RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us")
-METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us")
+RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz")
+METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ConditionResult:
     status: str = "done"  # done | partial | lost
     device_timing: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    telemetry: dict[str, np.ndarray] = field(default_factory=dict)  # tel_* sample arrays
 
     @property
     def count(self) -> int:
@@ -52,9 +54,11 @@ class ConditionResult:
         return np.arange(self.count) < self.warmup
 
     def column(self, metric: str, *, include_warmup: bool = False) -> np.ndarray:
-        """A derived per-inference column in us: e2e_us, device_us, submit_us or pacing_error_us.
+        """A derived per-inference column (NaN where not measured).
 
-        e2e counts from the issue in closed loop and from the due time in open loop.
+        e2e_us counts from the issue in closed loop and from the due time in open loop;
+        launch_us is GPU start (in-band probe) minus issue; inband_mhz the SM clock the probe
+        measured; nvml_sm_mhz the NVML sample taken last before the issue.
         """
         r = self.records
         if metric == "e2e_us":
@@ -66,12 +70,54 @@ class ConditionResult:
             v = (r["submitted_ns"] - r["issue_ns"]) / 1e3
         elif metric == "pacing_error_us":
             v = (r["issue_ns"] - r["due_ns"]) / 1e3
+        elif metric == "launch_us":
+            start = r.get("gpu_start_ns", np.zeros(self.count, dtype=np.int64))
+            v = np.where(start > 0, (start - r["issue_ns"]) / 1e3, np.nan)
+        elif metric == "inband_mhz":
+            v = np.asarray(r.get("inband_mhz", np.full(self.count, np.nan)), dtype=np.float64)
+        elif metric == "nvml_sm_mhz":
+            v = self.joined("sm_mhz")
         else:
             raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
         return v if include_warmup else v[~self.is_warmup]
 
-    def summary(self) -> dict[str, dict[str, Any]]:
-        return {m: summarize(self.column(m)) for m in METRICS}
+    def joined(self, telemetry_column: str) -> np.ndarray:
+        """Per inference, the telemetry sample taken last before its issue (all inferences)."""
+        t = self.telemetry.get("tel_t_ns")
+        if t is None or t.size == 0:
+            return np.full(self.count, np.nan)
+        return join_before(t, self.telemetry[f"tel_{telemetry_column}"], self.records["issue_ns"])
+
+    def window_ns(self) -> tuple[int, int] | None:
+        """From the first measured issue to the last completion."""
+        measured = ~self.is_warmup
+        if not measured.any():
+            return None
+        return int(self.records["issue_ns"][measured][0]), int(self.records["done_ns"][measured][-1])
+
+    def power_energy(self) -> dict[str, Any]:
+        """Mean power and energy per inference over the measured window, from the telemetry."""
+        out: dict[str, Any] = {"power_mean_w": math.nan, "energy_total_mj": None,
+                               "energy_per_inference_mj": math.nan, "energy_resolution_mj": ENERGY_RESOLUTION_MJ}
+        w, t = self.window_ns(), self.telemetry.get("tel_t_ns")
+        if w is None or t is None or t.size == 0:
+            return out
+        inside = (t >= w[0]) & (t <= w[1])
+        power = self.telemetry["tel_power_mw"][inside]
+        if np.isfinite(power).any():
+            out["power_mean_w"] = float(np.nanmean(power)) / 1e3
+        energy = self.telemetry["tel_energy_mj"]
+        before, after = join_before(t, energy, np.array(w))
+        if np.isfinite(before) and np.isfinite(after):
+            n = int((~self.is_warmup).sum())
+            total = int(after - before)
+            out["energy_total_mj"] = total
+            # The counter counts whole mJ: per inference, keep only the digits that resolution supports.
+            out["energy_per_inference_mj"] = round(total / n, max(0, math.ceil(math.log10(n)))) if n else math.nan
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {**{m: summarize(self.column(m)) for m in METRICS}, "telemetry": self.power_energy()}
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -112,7 +158,17 @@ class SweepResult:
 
     def rows(self) -> list[dict[str, Any]]:
         """One summary dict per condition, as the table and --json show them."""
-        return [{**c.meta(), "summary": c.summary(), "penalty": self.penalty(c)} for c in self.conditions]
+        from trtpace.attribution import attribute
+
+        rows = []
+        for c in self.conditions:
+            row = {**c.meta(), "summary": c.summary(), "penalty": self.penalty(c), "attribution": None}
+            b = self.baseline(c)
+            if b is not None and b is not c and c.count > c.warmup and b.count > b.warmup:
+                a = attribute(c, b)
+                row["attribution"] = {"line": a.line(), "delta_p50_us": a.delta_p50_us, "parts_us": a.parts_delta_us}
+            rows.append(row)
+        return rows
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "environment": self.environment, "settings": self.settings, "conditions": self.rows()}
@@ -140,13 +196,15 @@ def load(directory: str | Path) -> SweepResult:
     result = SweepResult(environment=doc.get("environment", {}), settings=doc.get("settings", {}), path=directory)
     for entry in doc["conditions"]:
         records: dict[str, np.ndarray] = {k: np.zeros(0) for k in RECORD_COLUMNS}
+        telemetry: dict[str, np.ndarray] = {}
         status = entry["status"]
         npz = directory / entry["file"]
         if status == "running" or not npz.exists():
             status = "lost"
         else:
             with np.load(npz) as arrays:
-                records = {k: arrays[k] for k in RECORD_COLUMNS}
+                records = {k: arrays[k] for k in RECORD_COLUMNS if k in arrays}
+                telemetry = {k: arrays[k] for k in arrays.files if k.startswith("tel_")}
         result.conditions.append(
             ConditionResult(
                 workload=entry["workload"],
@@ -159,6 +217,7 @@ def load(directory: str | Path) -> SweepResult:
                 status=status,
                 device_timing=entry.get("device_timing", ""),
                 info=entry.get("info", {}),
+                telemetry=telemetry,
             )
         )
     return result
@@ -210,7 +269,7 @@ class ResultWriter:
 
     def finish(self, index: int, c: ConditionResult) -> None:
         entry = self._doc["conditions"][index]
-        _atomic_write(self.directory / entry["file"], lambda f: np.savez(f, **{k: c.records[k] for k in RECORD_COLUMNS}))
+        _atomic_write(self.directory / entry["file"], lambda f: np.savez(f, **c.records, **c.telemetry))
         entry.update(c.meta())
         entry["summary"] = c.summary()
         self._flush()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from trtpace import device, pacing as pacing_mod, workloads
+from trtpace import device, pacing as pacing_mod, telemetry as telemetry_mod, workloads
 from trtpace.errors import UsageError
 from trtpace.pacing import Pacing
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
@@ -75,6 +75,8 @@ def sweep(
     gpu: int = 0,
     out: str | Path | None = None,
     progress: Progress | None = None,
+    telemetry: bool = True,
+    telemetry_rate_hz: float | None = None,
 ) -> SweepResult:
     """Runs each workload under each pacing condition and returns every record with statistics.
 
@@ -83,6 +85,9 @@ def sweep(
     (`trtpace.pacing.period/poisson/trace`). Each condition runs `warmup` inferences at its own
     pacing, kept but flagged, then `iterations` measured ones. With `out`, results are written
     there as each condition finishes. Ctrl-C raises SweepInterrupted carrying the partial result.
+    With `telemetry`, a background thread samples the GPU (NVML, or devfreq on Jetson) at
+    `telemetry_rate_hz` (default: the fastest rate costing under 5% of a core) and each condition
+    keeps the samples of its time window.
     """
     _validate_counts(iterations, warmup)
     _validate_mode(wait, WAIT_MODES, "wait mode")
@@ -111,9 +116,26 @@ def sweep(
         "gpu": gpu if uses_gpu else None,
     }
     result = SweepResult(environment=device.environment(gpu if uses_gpu else None), settings=settings)
+    sampler = None
+    if telemetry and uses_gpu:
+        sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
+        result.environment["telemetry"] = sampler.describe() if sampler else {"source": None, "reason": how}
     writer = ResultWriter(out, result.environment, settings) if out is not None else None
     result.path = writer.directory if writer else None
+    if sampler:
+        sampler.start()
+    try:
+        _run_conditions(result, specs, pacings, writer, sampler, progress, gpu=gpu, iterations=iterations,
+                        warmup=warmup, wait=wait, sync=sync)
+    finally:
+        if sampler:
+            sampler.stop()
+    return result
 
+
+def _run_conditions(result: SweepResult, specs: list, pacings: list[Pacing], writer: ResultWriter | None,
+                    sampler: telemetry_mod.Sampler | None, progress: Progress | None, *, gpu: int,
+                    iterations: int, warmup: int, wait: str, sync: str) -> None:
     for spec in specs:
         if isinstance(spec, workloads.WorkloadSpec):
             if progress:
@@ -138,6 +160,8 @@ def sweep(
             )
             c.records = outcome.records
             c.info["hybrid_margin_ns"] = outcome.hybrid_margin_ns
+            if sampler is not None and c.count:
+                c.telemetry = sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
             c.status = "done" if c.count == warmup + iterations else "partial"
             result.conditions.append(c)
             if writer:
@@ -148,4 +172,3 @@ def sweep(
                 raise outcome.error
             if outcome.interrupted:
                 raise SweepInterrupted(result)
-    return result

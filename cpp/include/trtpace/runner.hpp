@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "trtpace/probe.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/wait.hpp"
 #include "trtpace/workload.hpp"
@@ -30,6 +31,8 @@ struct Records {
   std::vector<int64_t> submitted_ns;  // submission call returned
   std::vector<int64_t> done_ns;       // host observed completion
   std::vector<double> device_us;      // device execution (Workload::last_device_us)
+  std::vector<int64_t> gpu_start_ns;  // in-band probe start on the host clock; 0 when unknown
+  std::vector<double> inband_mhz;     // SM clock the probe measured; NaN when unknown
 };
 
 class Runner {
@@ -44,6 +47,9 @@ class Runner {
   size_t total() const noexcept { return config_.warmup + config_.iterations; }
   bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
   const Records& records() const noexcept { return records_; }
+  // %globaltimer-to-host syncs before and after the loop (probe workloads only).
+  const ClockSync& sync_before() const noexcept { return sync_before_; }
+  const ClockSync& sync_after() const noexcept { return sync_after_; }
   const RunConfig& config() const noexcept { return config_; }
   const Workload& workload() const noexcept { return *workload_; }
   // The hybrid margin at the end of the run (it adapts during the run). Units: ns.
@@ -54,6 +60,7 @@ class Runner {
   RunConfig config_;
   Records records_;
   Waiter waiter_;
+  ClockSync sync_before_, sync_after_;
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
 };

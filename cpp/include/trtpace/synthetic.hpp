@@ -36,7 +36,8 @@ class SyntheticWorkload final : public CudaWorkload {
   LaunchMode mode_;
   int blocks_ = 0;
   DeviceBuffer data_;
-  Event start_, end_;
+  Stream side_;  // second stream: forks the probe beside the kernels during capture
+  Event start_, end_, fork_, join_;
   GraphExec exec_;
 };
 

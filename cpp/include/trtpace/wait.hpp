@@ -20,8 +20,9 @@ void spin_until_ns(int64_t deadline_ns);
 
 // Waits in one mode. In hybrid mode the margin adapts: when a sleep overshoots more than half
 // of it (long sleeps wake from deeper idle states and overshoot more than the short sleeps the
-// margin was calibrated on), the margin widens to twice that overshoot, up to kMaxMarginNs.
-// The widest margin learned is shared by the process: later Waiters start from it.
+// margin was calibrated on), the margin widens to twice that overshoot, up to kMaxMarginNs; when a
+// sleep ends with most of the margin to spare, it shrinks by 2% towards the calibrated margin.
+// Later Waiters of the process start from the margin the last one ended with.
 class Waiter {
  public:
   static constexpr int64_t kMaxMarginNs = 5'000'000;

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "trtpace/cuda_raii.hpp"
+#include "trtpace/probe.hpp"
 
 namespace trtpace {
 
@@ -34,6 +36,10 @@ class Workload {
   virtual const char* device_timing() const = 0;
   // CUDA device ordinal, or -1 for a host-only workload.
   virtual int device() const = 0;
+  // Whether launches carry the in-band probe (graph workloads do).
+  virtual bool has_probe() const { return false; }
+  // The probe reading of the last completed inference; false when there is none.
+  virtual bool take_probe(ProbeReading&) { return false; }
   virtual std::string describe() const = 0;
 };
 
@@ -50,12 +56,16 @@ class CudaWorkload : public Workload {
   double last_device_us() final;
   const char* device_timing() const override;
   int device() const override { return device_; }
+  bool has_probe() const override { return probe_ != nullptr; }
+  bool take_probe(ProbeReading& out) override { return probe_ && probe_->take(out); }
   cudaStream_t stream() const noexcept { return stream_.get(); }
 
  protected:
   explicit CudaWorkload(int device);
   virtual void enqueue(cudaStream_t stream) = 0;
   void set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept;
+  // Creates the in-band probe; the subclass puts it into its graph.
+  InbandProbe& make_probe();
 
  private:
   int device_;
@@ -63,6 +73,7 @@ class CudaWorkload : public Workload {
   Stream stream_;
   Event outer_start_, outer_end_, done_blocking_;
   cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
+  std::unique_ptr<InbandProbe> probe_;
 };
 
 // A CUDA graph executable owned by someone else (PyTorch, TensorRT): launched, never freed.
@@ -77,7 +88,8 @@ class GraphExecWorkload final : public CudaWorkload {
 };
 
 // A CUDA graph owned by someone else, wrapped as a child graph between two event record nodes
-// in an executable trtpace owns, so its device time excludes host submission.
+// in an executable trtpace owns, so its device time excludes host submission; the in-band probe
+// runs beside it.
 class GraphWorkload final : public CudaWorkload {
  public:
   GraphWorkload(int device, uintptr_t graph);

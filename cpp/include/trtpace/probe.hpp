@@ -1,0 +1,57 @@
+#pragma once
+// In-band measurement on the GPU: the SM clock an inference actually ran at, when it started on
+// the GPU, and the mapping from the GPU's %globaltimer to the host monotonic clock.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "trtpace/cuda_raii.hpp"
+
+namespace trtpace {
+
+// Written by the probe kernel into host-mapped memory; read by the host after completion.
+struct ProbeSlot {
+  uint64_t start_gt;  // %globaltimer when the probe started (the inference's GPU start). Units: ns.
+  uint64_t edge0_gt;  // first global-timer tick edge of the measuring window. Units: ns.
+  uint64_t edge1_gt;  // last tick edge. Units: ns.
+  uint64_t cycles;    // SM clock cycles (clock64) between the two edges
+  uint64_t seq;       // incremented by every probe run, so a stale slot is detected
+};
+
+struct ProbeReading {
+  uint64_t start_gt = 0;
+  double sm_mhz = 0.0;  // cycles per microsecond between the edges
+};
+
+// Host-mapped probe slot and the launcher of the probe kernel (one warp, ~window_ns long).
+class InbandProbe {
+ public:
+  static constexpr uint64_t kWindowNs = 8'000;
+  InbandProbe();
+  ~InbandProbe();
+  InbandProbe(const InbandProbe&) = delete;
+  InbandProbe& operator=(const InbandProbe&) = delete;
+  // Enqueues the probe kernel on `stream` (also valid while capturing a graph).
+  void enqueue(cudaStream_t stream) const;
+  // The reading of the last completed probe run, or false when it has not run since last time.
+  bool take(ProbeReading& out) noexcept;
+
+ private:
+  ProbeSlot* host_ = nullptr;
+  ProbeSlot* device_ = nullptr;
+  uint64_t seen_seq_ = 0;
+};
+
+// %globaltimer minus the host monotonic clock, measured by ping-pong through mapped memory;
+// the round with the shortest round trip wins. Units: ns.
+struct ClockSync {
+  int64_t host_ns = 0;          // host time of the winning round's midpoint
+  int64_t offset_ns = 0;        // globaltimer - monotonic at host_ns
+  int64_t uncertainty_ns = 0;   // half the winning round trip
+};
+ClockSync sync_globaltimer(int device, int rounds = 16);
+
+// Smallest step of %globaltimer seen in a tight loop on the GPU. Units: ns.
+int64_t globaltimer_resolution_ns(int device);
+
+}  // namespace trtpace

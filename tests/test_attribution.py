@@ -1,0 +1,80 @@
+"""Attribution arithmetic on records with known parts, and the joined telemetry summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trtpace import pacing
+from trtpace.attribution import attribute, parts_us
+from trtpace.results import ConditionResult, SweepResult
+
+
+def _condition(gap_s: float, submit_us: float, launch_us: float, device_us: float, wake_us: float, *,
+               n: int = 200, sm_mhz: float = 1980.0, inband: float = 1975.0, probe: bool = True) -> ConditionResult:
+    rng = np.random.default_rng(int(gap_s * 1000) + 1)
+    jitter = rng.normal(0, 0.2, size=n)  # us, so percentile trimming has something to do
+    issue = (np.arange(n, dtype=np.int64) * 1_000_000_000) + 10**12
+    submitted = issue + ((submit_us + jitter) * 1e3).astype(np.int64)
+    start = submitted + int(launch_us * 1e3)
+    done = start + int((device_us + wake_us) * 1e3)
+    records = {
+        "due_ns": issue.copy(), "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
+        "device_us": np.full(n, device_us), "gpu_start_ns": start if probe else np.zeros(n, dtype=np.int64),
+        "inband_mhz": np.full(n, inband if probe else np.nan),
+    }
+    t = issue - 5_000  # one telemetry sample just before each issue
+    tel = {"tel_t_ns": t, "tel_sm_mhz": np.full(n, sm_mhz), "tel_power_mw": np.full(n, 200_000.0),
+           "tel_energy_mj": 5_000.0 + np.arange(n) * 30.0}
+    return ConditionResult("tiny", pacing.gap(gap_s), "hybrid", "spin", 0, n, records, telemetry=tel)
+
+
+def test_parts_add_up_to_each_inference() -> None:
+    c = _condition(0.1, 60, 4, 110, 3)
+    p = parts_us(c)
+    total = p["late"] + p["submit"] + p["launch"] + p["device"] + p["wakeup"]
+    np.testing.assert_allclose(total, p["e2e"], atol=1e-6)
+
+
+def test_attribution_splits_the_penalty() -> None:
+    base = _condition(0, 6, 2, 101, 3)
+    gap = _condition(0.1, 66, 6, 110, 3, sm_mhz=1980, inband=1970)
+    a = attribute(gap, base)
+    assert a.parts_delta_us["submit"] == pytest.approx(60, abs=0.1)
+    assert a.parts_delta_us["launch"] == pytest.approx(4, abs=0.01)
+    assert a.parts_delta_us["device"] == pytest.approx(9)
+    assert a.parts_delta_us["wakeup"] == pytest.approx(0, abs=0.01)
+    assert a.parts_sum_us == pytest.approx(a.delta_p50_us, rel=0.05)
+    line = a.line()
+    assert line.startswith("tiny, gap 0.1 s: +0.073 ms = 0.060 submit + 0.004 launch + 0.009 device + 0.000 wake-up")
+    assert "SM clock unchanged (1980 MHz)" in line and "in-band SM clock unchanged (1970 MHz)" in line
+
+
+def test_clock_drop_is_named() -> None:
+    a = attribute(_condition(0.5, 6, 2, 150, 3, sm_mhz=1200, inband=1195), _condition(0, 6, 2, 101, 3))
+    assert "SM clock 1980 -> 1200 MHz" in a.line()
+
+
+def test_without_probe_launch_and_wakeup_merge() -> None:
+    a = attribute(_condition(0.1, 66, 6, 110, 3, probe=False), _condition(0, 6, 2, 101, 3, probe=False))
+    assert set(a.parts_delta_us) == {"late", "submit", "device", "launch+wakeup"}
+    assert a.parts_delta_us["launch+wakeup"] == pytest.approx(4, abs=0.1)
+    assert "launch+wake-up" in a.line() and "in-band" not in a.line()
+
+
+def test_summary_joins_telemetry_and_energy() -> None:
+    c = _condition(0.1, 66, 6, 110, 3)
+    s = c.summary()
+    assert s["nvml_sm_mhz"]["p50"] == 1980 and s["launch_us"]["p50"] == pytest.approx(72, abs=1)
+    tel = s["telemetry"]
+    assert tel["power_mean_w"] == pytest.approx(200.0)
+    # energy from the sample before the first issue to the one before the last completion
+    assert tel["energy_total_mj"] == 199 * 30 and tel["energy_per_inference_mj"] == pytest.approx(29.85)
+    assert tel["energy_resolution_mj"] == 1
+
+
+def test_sweep_rows_carry_attribution() -> None:
+    r = SweepResult(conditions=[_condition(0, 6, 2, 101, 3), _condition(0.1, 66, 6, 110, 3)])
+    rows = r.rows()
+    assert rows[0]["attribution"] is None
+    assert rows[1]["attribution"]["parts_us"]["submit"] == pytest.approx(60, abs=0.1)

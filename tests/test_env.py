@@ -1,0 +1,46 @@
+"""`trtpace env` on a machine without a GPU, and with a fake NVML."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fake_nvml import make_fake_nvml
+from trtpace import device, env, nvml
+from trtpace.cli import app
+
+
+def test_env_json_without_gpu_says_what_is_missing() -> None:
+    r = CliRunner().invoke(app, ["env", "--json"])
+    assert r.exit_code == 0, r.output
+    facts = json.loads(r.stdout)
+    assert facts["cuda_runtime"].startswith("13.")
+    assert isinstance(facts["may_change_clocks"], bool) and facts["may_change_clocks_why"]
+    if device.gpu_count() == 0:
+        assert facts["gpus"] == []
+        assert any("driver" in m or "GPU" in m for m in facts["missing"])
+
+
+def test_env_table() -> None:
+    r = CliRunner().invoke(app, ["env"])
+    assert r.exit_code == 0 and "cuda_runtime" in r.stdout
+
+
+def test_gpu_facts_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = make_fake_nvml()
+    monkeypatch.setattr(nvml, "pynvml", fake)
+    monkeypatch.setattr(nvml, "_initialized", False)
+    monkeypatch.setattr(env._core, "device_info", lambda i: {"index": i, "pci_bus_id": "0000:3B:00.0", "name": "Fake"})
+    facts = env._gpu_facts(0)
+    assert facts["sm_clock_mhz"] == 1410 and facts["max_sm_clock_mhz"] == 1980
+    assert facts["supported_sm_clocks"] == len(range(1980, 210, -15)) and facts["supported_mem_clocks"] == 2
+    assert facts["persistence_mode"] is True and facts["power_limit_w"] == 700.0
+    fake.nvmlDeviceGetEnforcedPowerLimit.side_effect = fake.NVMLError_NotSupported
+    assert "not available" in env._gpu_facts(0)["power_limit_w"]
+
+
+def test_may_change_clocks_reason() -> None:
+    allowed, why = env.may_change_clocks()
+    assert allowed == ("root" in why or "CAP_SYS_ADMIN" in why and "no CAP" not in why)
