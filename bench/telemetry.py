@@ -40,7 +40,7 @@ def main() -> None:
         on: list[np.ndarray] = []
         for _ in range(args.rounds):
             off.append(e2e_us(tiny, p, n))
-            with sampler.__class__(sampler.source, rate_hz=sampler.rate_hz, clock_samples=sampler.clock_samples):
+            with telemetry.Sampler(sampler.source, rate_hz=sampler.rate_hz, clock_samples=sampler.clock_samples):
                 on.append(e2e_us(tiny, p, n))
         a, b = np.median(np.concatenate(off)), np.median(np.concatenate(on))
         out["gaps"][str(gap_s)] = {"off_p50_us": a, "on_p50_us": b, "change_pct": 100 * (b - a) / a}
