@@ -114,3 +114,23 @@ def test_join_takes_the_last_sample_before() -> None:
 def test_bad_rate_rejected(fake) -> None:
     with pytest.raises(ValueError, match="rate"):
         telemetry.Sampler(telemetry.NvmlSource(nvml.NvmlGpu("0:3B:00.0")), rate_hz=-5)
+
+
+def test_slow_fields_are_read_less_often_to_keep_the_cpu_budget(fake) -> None:
+    def slow_temperature(handle, sensor):
+        time.sleep(0.002)
+        return 41
+
+    fake.nvmlDeviceGetTemperature.side_effect = slow_temperature
+    sampler = telemetry.Sampler(telemetry.NvmlSource(nvml.NvmlGpu("0:3B:00.0")), rate_hz=200)
+    strides = sampler.describe()["strides"]
+    # 2 ms per read at 200 Hz would take 40% of a core; its share of the 5% budget is 1/7 of it.
+    assert strides["sm_mhz"] == 1 and strides["temp_c"] >= 40
+    t0 = time.monotonic_ns()
+    with sampler:
+        time.sleep(0.3)
+    w = sampler.window(t0, time.monotonic_ns(), lead_ns=0)
+    temp = w["tel_temp_c"]
+    assert np.isfinite(w["tel_sm_mhz"]).all() and 0 < np.isfinite(temp).sum() < temp.size
+    joined = telemetry.join_before(w["tel_t_ns"], temp, w["tel_t_ns"][-1:])
+    assert joined[0] == 41  # the join skips ticks where the column was not read

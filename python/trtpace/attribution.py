@@ -6,9 +6,9 @@ Per inference, end to end splits exactly into parts:
   launch  gpu start - submitted    (until the GPU started; negative when it started before the call returned)
   device  device execution         (event nodes inside the graph)
   wake-up done - gpu start - device (from the GPU finishing to the host seeing it)
-The parts are averaged over the inferences whose e2e lies between the condition's 5th and 95th
-percentile, so they add up exactly to the change of that trimmed mean; the headline number is
-the change of the p50, which the trimmed mean tracks closely.
+The parts are averaged over the inferences whose e2e lies in a central band around the median
+(35th to 65th percentile), so they add up exactly to the change of that band's mean, which
+tracks the change of the p50 (the headline number) closely whatever the distribution's tails do.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _trimmed_means(parts: dict[str, np.ndarray]) -> dict[str, float]:
     e2e = parts["e2e"]
     if e2e.size == 0:
         return {k: math.nan for k in parts}
-    lo, hi = np.percentile(e2e, [5, 95])
+    lo, hi = np.percentile(e2e, [35, 65])
     keep = (e2e >= lo) & (e2e <= hi)
     return {k: float(v[keep].mean()) for k, v in parts.items()}
 

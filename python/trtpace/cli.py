@@ -136,7 +136,7 @@ def _print_result(result: SweepResult, as_json: bool) -> None:
         console.print(gpu)
     lines = attribution_lines(rows)
     if lines:
-        console.print("[bold]where the extra time goes[/] (change vs gap 0; parts are trimmed means)")
+        console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)")
         for line in lines:
             console.print("  " + line, highlight=False, soft_wrap=True)
 

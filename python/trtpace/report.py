@@ -63,13 +63,13 @@ def gpu_table(rows: list[dict[str, Any]]) -> Table | None:
                for r in rows):
         return None
     table = _table("GPU state", ("launch\np50 us", "SM MHz\nNVML", "SM MHz\nin-band", "power\nmean W",
-                                 "energy\nmJ/inf"))
+                                 "energy\nJ/inf"))
     for row in rows:
         s: dict[str, Any] = row["summary"]
         tel = s["telemetry"]
         table.add_row(*_condition(row), _num(s["launch_us"]["p50"], ".1f"), _num(s["nvml_sm_mhz"]["p50"], ".0f"),
                       _num(s["inband_mhz"]["p50"], ".0f"), _num(tel["power_mean_w"], ".0f"),
-                      _num(tel["energy_per_inference_mj"], "g"))
+                      _num(tel["energy_per_inference_mj"] / 1e3, ".3f"))
     return table
 
 

@@ -108,7 +108,9 @@ class ConditionResult:
             out["power_mean_w"] = float(np.nanmean(power)) / 1e3
         energy = self.telemetry["tel_energy_mj"]
         before, after = join_before(t, energy, np.array(w))
-        if np.isfinite(before) and np.isfinite(after):
+        # The counter steps in whole mJ and refreshes only every few tens of ms: windows shorter
+        # than a second give no per-inference energy worth stating.
+        if np.isfinite(before) and np.isfinite(after) and w[1] - w[0] >= 1_000_000_000:
             n = int((~self.is_warmup).sum())
             total = int(after - before)
             out["energy_total_mj"] = total

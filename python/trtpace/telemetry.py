@@ -29,10 +29,13 @@ _NAN = math.nan
 class Source(Protocol):
     name: str
     power_source: str | None
+    strides: list[int]
 
     def read(self) -> tuple[float, ...]:
         """One row of COLUMNS[1:] (NaN where not available)."""
         ...
+
+    def fit_budget(self, rate_hz: float, budget: float) -> None: ...
 
 
 class NvmlSource:
@@ -59,6 +62,34 @@ class NvmlSource:
                 break
         self._readers = [readers[c] if c in readers and self._works(readers[c]) else None for c in COLUMNS[1:]]
         self.unsupported = [c for c, r in zip(COLUMNS[1:], self._readers) if r is None]
+        self.strides = [1] * len(self._readers)
+        self._tick = 0
+
+    def column_costs_s(self) -> list[float]:
+        """What one read of each column costs here (median of 5; 0 for unsupported ones)."""
+        costs = []
+        for reader in self._readers:
+            if reader is None:
+                costs.append(0.0)
+                continue
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                try:
+                    reader()
+                except nvml.NvmlError:
+                    pass
+                times.append(time.perf_counter() - t)
+            costs.append(sorted(times)[2])
+        return costs
+
+    def fit_budget(self, rate_hz: float, budget: float) -> None:
+        """Reads each column every `stride` ticks so that, at rate_hz, the reads cost at most
+        `budget` of a core: each column gets an equal share, and the SM clock is read every tick."""
+        costs = self.column_costs_s()
+        share = budget / max(1, sum(1 for r in self._readers if r is not None))
+        self.strides = [max(1, math.ceil(c * rate_hz / share)) for c in costs]
+        self.strides[0] = 1
 
     @staticmethod
     def _works(reader: Any) -> bool:
@@ -69,12 +100,17 @@ class NvmlSource:
             return False
 
     def read(self) -> tuple[float, ...]:
+        """One row; a column not due this tick (see fit_budget) reads as NaN."""
         row = []
-        for reader in self._readers:
+        for reader, stride in zip(self._readers, self.strides):
+            if reader is None or self._tick % stride:
+                row.append(_NAN)
+                continue
             try:
-                row.append(float(reader()) if reader is not None else _NAN)
+                row.append(float(reader()))
             except nvml.NvmlError:
                 row.append(_NAN)
+        self._tick += 1
         return tuple(row)
 
 
@@ -83,6 +119,10 @@ class JetsonSource:
 
     name = "jetson-devfreq"
     power_source = None
+    strides: list[int] = []
+
+    def fit_budget(self, rate_hz: float, budget: float) -> None:
+        """One sysfs read per tick is cheap: nothing to thin out."""
 
     def __init__(self, node: jetson.Devfreq):
         self.node = node
@@ -97,7 +137,8 @@ class Sampler:
     """Samples a source at a fixed rate on a background thread.
 
     rate_hz=None picks the fastest rate whose query cost stays under 5% of one core, measured at
-    start, and never below 100 Hz.
+    start, and never below 100 Hz. Where NVML is slow, columns other than the SM clock are read
+    every few ticks (their `strides`) so the sampler still keeps to that budget.
     """
 
     source: Source
@@ -120,6 +161,7 @@ class Sampler:
             self.rate_hz = min(MAX_RATE_HZ, max(MIN_RATE_HZ, affordable))
         if not (self.rate_hz > 0 and math.isfinite(self.rate_hz)):
             raise ValueError(f"sampling rate must be > 0 Hz, got {self.rate_hz}")
+        self.source.fit_budget(self.rate_hz, CPU_BUDGET)
         # NVML's sample buffer stamps epoch microseconds; this maps them onto the monotonic clock.
         self._epoch_to_mono_ns = time.monotonic_ns() - time.time_ns()
 
@@ -192,6 +234,7 @@ class Sampler:
             "query_cost_us": self.query_cost_s * 1e6,
             "power_source": self.source.power_source,
             "unsupported": getattr(self.source, "unsupported", []),
+            "strides": dict(zip(COLUMNS[1:], self.source.strides)),
             "clock_samples_merged": self.clock_samples is not None,
             "energy_resolution_mj": ENERGY_RESOLUTION_MJ,
         }
@@ -211,7 +254,11 @@ def open_sampler(cuda_index: int, rate_hz: float | None = None) -> tuple[Sampler
 
 
 def join_before(sample_t_ns: np.ndarray, values: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
-    """For each time in at_ns, the value of the last sample taken at or before it (NaN if none)."""
+    """For each time in at_ns, the last value read at or before it (NaN if none).
+
+    Samples where the column was not read (NaN) are skipped."""
+    read = np.isfinite(values)
+    sample_t_ns, values = sample_t_ns[read], values[read]
     idx = np.searchsorted(sample_t_ns, at_ns, side="right") - 1
     out = np.full(at_ns.shape, np.nan)
     ok = idx >= 0
