@@ -185,3 +185,17 @@ def test_attribution_adds_up_to_the_penalty(tiny_gap_sweep: trtpace.SweepResult)
     assert "SM clock" in a.line()
     env = tiny_gap_sweep.environment["telemetry"]
     assert env["source"] == "nvml" and env["rate_hz"] >= 100
+
+
+def test_clock_show_and_dry_run_on_real_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read-only: show and --dry-run never change the GPU's clocks.
+    from trtpace import clocks
+
+    monkeypatch.setenv("TRTPACE_STATE_DIR", str(tmp_path))
+    (facts,) = clocks.show(0)
+    assert isinstance(facts["sm_mhz"], int) and facts["max_sm_mhz"] >= facts["sm_mhz"] > 0
+    (lp,) = clocks.plan("max", None, 0).nvidia
+    assert lp.sm_mhz == (facts["max_sm_mhz"], facts["max_sm_mhz"]) or lp.sm_mhz[0] <= facts["max_sm_mhz"]
+    r = CliRunner().invoke(app, ["clocks", "lock", "--sm", "max", "--dry-run"])
+    assert r.exit_code == 0 and "nvmlDeviceSetGpuLockedClocks" in r.output and "nothing was changed" in r.output
+    assert list(tmp_path.iterdir()) == []

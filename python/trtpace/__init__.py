@@ -16,6 +16,7 @@ except ImportError as e:  # pragma: no cover - only a broken install gets here
     ) from e
 
 from trtpace import pacing, workloads
+from trtpace.clocks import locked_clocks
 from trtpace.errors import CudaError, GpuIndexError, NoDriverError, NoGpuError, TrtpaceError, UsageError
 from trtpace.results import ConditionResult, SweepResult, load
 from trtpace.sweep import SweepInterrupted, sweep
@@ -34,6 +35,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "load",
+    "locked_clocks",
     "pacing",
     "sweep",
     "workloads",

@@ -96,7 +96,7 @@ def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
     med = lambda x, m: summarize(x.column(m))["p50"]  # noqa: E731
     return Attribution(
         workload=c.workload,
-        pacing=c.pacing.label,
+        pacing=c.pacing.label + ("" if c.clocks == "default" else f", {c.clocks}"),
         delta_p50_us=p50,
         parts_delta_us={k: cond[k] - base[k] for k in keys},
         sm_mhz=(med(baseline, "nvml_sm_mhz"), med(c, "nvml_sm_mhz")),

@@ -128,6 +128,8 @@ def _print_result(result: SweepResult, as_json: bool) -> None:
     if as_json:
         print(dumps(result.to_json()))
         return
+    for warning in result.environment.get("warnings", []):
+        _stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     rows = result.rows()
     console = Console()
     console.print(sweep_table(rows))
@@ -175,6 +177,9 @@ def sweep(
                                                  "in the background (NVML, or devfreq on Jetson).")] = True,
     telemetry_rate: Annotated[Optional[float], typer.Option(help="Telemetry samples per second. Default: the "
                                                                  "fastest rate costing under 5% of one core.")] = None,
+    lock_clocks: Annotated[Optional[str], typer.Option(help="Also run every condition with SM clocks locked "
+                                                            "(max, base, MHZ or MIN:MAX), interleaved with the "
+                                                            "unlocked runs, and restore them after. Needs root.")] = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
     schedule = _open_loop_schedule(period, rate, trace, seed)
@@ -190,12 +195,12 @@ def sweep(
         if json_output:
             result = run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
                                sync=sync, gpu=gpu, out=out, telemetry=telemetry,
-                               telemetry_rate_hz=telemetry_rate)
+                               telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
         else:
             with bars:
                 result = run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup,
                                    wait=wait, sync=sync, gpu=gpu, out=out, progress=bars,
-                                   telemetry=telemetry, telemetry_rate_hz=telemetry_rate)
+                                   telemetry=telemetry, telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
     except SweepInterrupted as e:
         _print_result(e.result, json_output)
         _stderr.print(f"interrupted: the finished conditions and the partial one are saved in {out}")
@@ -227,6 +232,79 @@ def env(
         console.print(f"[bold]jetson[/]: {facts['jetson']}", highlight=False, soft_wrap=True)
     for item in facts["missing"]:
         console.print(f"[yellow]missing[/]: {item}", highlight=False)
+
+
+clocks_app = typer.Typer(no_args_is_help=True, help="Show, lock and reset GPU clocks (locking needs root).")
+app.add_typer(clocks_app, name="clocks")
+
+
+def _gpu_selector(text: str) -> int | str:
+    if text == "all":
+        return "all"
+    if not text.isdigit():
+        raise UsageError(f"--gpu takes a CUDA device index or 'all', got {text!r}")
+    return int(text)
+
+
+@clocks_app.command("show")
+def clocks_show(
+    gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "0",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+) -> None:
+    """Current and maximum clocks, supported clocks, P-state, clock-event reasons, power limit and trtpace's locks."""
+    from trtpace import clocks
+
+    facts = clocks.show(_gpu_selector(gpu))
+    for warning in clocks.state_files.stale_warnings():
+        _stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    if json_output:
+        print(dumps(facts))
+        return
+    console = Console()
+    for f in facts:
+        console.print(f"[bold]{f.get('name', f['gpu'])}[/] ({f['gpu']})", highlight=False)
+        for k, v in f.items():
+            if k not in ("gpu", "name"):
+                console.print(f"  {k}: {v}", highlight=False, soft_wrap=True)
+
+
+@clocks_app.command("lock")
+def clocks_lock(
+    sm: Annotated[str, typer.Option(help="SM clock: max, base (the TDP clock), MHZ, or MIN:MAX; snapped to the "
+                                         "nearest supported clock.")] = "max",
+    mem: Annotated[Optional[str], typer.Option(help="Also lock the memory clock: max or MHZ (Ampere or newer; "
+                                                    "can cost performance, so off by default).")] = None,
+    gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "0",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the NVML calls and the equivalent nvidia-smi "
+                                                            "commands; change nothing.")] = False,
+    jetson_clocks: Annotated[bool, typer.Option("--jetson-clocks", help="On Jetson, run NVIDIA's jetson_clocks "
+                                                                        "(stored first, restored on reset).")] = False,
+) -> None:
+    """Lock GPU clocks until `trtpace clocks reset` (what was set is written down first)."""
+    from trtpace import clocks
+
+    selector = _gpu_selector(gpu)
+    if dry_run:
+        for line in clocks.plan(sm, mem, selector).lines():
+            print(line)
+        print("dry run: nothing was changed")
+        return
+    for st in clocks.lock(sm, mem, selector, use_jetson_clocks=jetson_clocks):
+        print(f"{st.key}: locked ({st.describe()}); undo with `trtpace clocks reset`")
+
+
+@clocks_app.command("reset")
+def clocks_reset(
+    gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "all",
+    everyone: Annotated[bool, typer.Option("--all", help="Reset locked clocks whoever set them, not only "
+                                                         "trtpace's locks.")] = False,
+) -> None:
+    """Undo the clock locks trtpace set (also after a crash or kill -9)."""
+    from trtpace import clocks
+
+    said = clocks.reset(_gpu_selector(gpu), everyone=everyone)
+    for line in said or ["nothing to reset: trtpace holds no clock lock"]:
+        print(line)
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ def _table(title: str, columns: tuple[str, ...]) -> Table:
 
 def _condition(row: dict[str, Any]) -> tuple[str, str]:
     label = row["pacing"]["label"].removeprefix("gap ")
+    if row.get("clocks", "default") != "default":
+        label += f", {row['clocks']}"
     status = "" if row["status"] == "done" else f" [yellow]({row['status']})[/]"
     return row["workload"], label + status
 

@@ -44,6 +44,7 @@ class ConditionResult:
     device_timing: str = ""
     info: dict[str, Any] = field(default_factory=dict)
     telemetry: dict[str, np.ndarray] = field(default_factory=dict)  # tel_* sample arrays
+    clocks: str = "default"  # or "locked max", ... (sweep --lock-clocks)
 
     @property
     def count(self) -> int:
@@ -132,6 +133,7 @@ class ConditionResult:
             "status": self.status,
             "device_timing": self.device_timing,
             "info": self.info,
+            "clocks": self.clocks,
         }
 
 
@@ -147,7 +149,8 @@ class SweepResult:
     def baseline(self, c: ConditionResult) -> ConditionResult | None:
         """The continuous (gap 0) condition of the same workload and policy in this sweep."""
         for b in self.conditions:
-            if (b.workload, b.wait, b.sync) == (c.workload, c.wait, c.sync) and b.pacing.is_continuous and b.count:
+            same = (b.workload, b.wait, b.sync, b.clocks) == (c.workload, c.wait, c.sync, c.clocks)
+            if same and b.pacing.is_continuous and b.count:
                 return b
         return None
 
@@ -220,6 +223,7 @@ def load(directory: str | Path) -> SweepResult:
                 device_timing=entry.get("device_timing", ""),
                 info=entry.get("info", {}),
                 telemetry=telemetry,
+                clocks=entry.get("clocks", "default"),
             )
         )
     return result

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from trtpace import device, pacing as pacing_mod, telemetry as telemetry_mod, workloads
+from trtpace import clocks, device, pacing as pacing_mod, telemetry as telemetry_mod, workloads
 from trtpace.errors import UsageError
 from trtpace.pacing import Pacing
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
@@ -77,6 +78,7 @@ def sweep(
     progress: Progress | None = None,
     telemetry: bool = True,
     telemetry_rate_hz: float | None = None,
+    lock_clocks: str | None = None,
 ) -> SweepResult:
     """Runs each workload under each pacing condition and returns every record with statistics.
 
@@ -87,7 +89,9 @@ def sweep(
     there as each condition finishes. Ctrl-C raises SweepInterrupted carrying the partial result.
     With `telemetry`, a background thread samples the GPU (NVML, or devfreq on Jetson) at
     `telemetry_rate_hz` (default: the fastest rate costing under 5% of a core) and each condition
-    keeps the samples of its time window.
+    keeps the samples of its time window. With `lock_clocks` (e.g. "max"), each condition runs
+    twice, unlocked then with SM clocks locked, interleaved; without permission to lock, a
+    warning goes into `result.environment["warnings"]` and only the unlocked runs happen.
     """
     _validate_counts(iterations, warmup)
     _validate_mode(wait, WAIT_MODES, "wait mode")
@@ -116,6 +120,19 @@ def sweep(
         "gpu": gpu if uses_gpu else None,
     }
     result = SweepResult(environment=device.environment(gpu if uses_gpu else None), settings=settings)
+    warnings = result.environment.setdefault("warnings", clocks.state_files.stale_warnings())
+    variants: list[str | None] = [None]
+    if lock_clocks is not None:
+        from trtpace.env import may_change_clocks
+
+        clocks.plan(lock_clocks, None, gpu)  # bad values and unsupported GPUs fail here, before any run
+        allowed, _ = may_change_clocks()
+        if allowed:
+            variants.append(lock_clocks)
+        else:
+            warnings.append(f"--lock-clocks needs root: running unlocked only (sudo trtpace sweep ... "
+                            f"--lock-clocks {lock_clocks} runs both)")
+    settings["lock_clocks"] = lock_clocks
     sampler = None
     if telemetry and uses_gpu:
         sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
@@ -126,7 +143,7 @@ def sweep(
         sampler.start()
     try:
         _run_conditions(result, specs, pacings, writer, sampler, progress, gpu=gpu, iterations=iterations,
-                        warmup=warmup, wait=wait, sync=sync)
+                        warmup=warmup, wait=wait, sync=sync, variants=variants)
     finally:
         if sampler:
             sampler.stop()
@@ -135,7 +152,7 @@ def sweep(
 
 def _run_conditions(result: SweepResult, specs: list, pacings: list[Pacing], writer: ResultWriter | None,
                     sampler: telemetry_mod.Sampler | None, progress: Progress | None, *, gpu: int,
-                    iterations: int, warmup: int, wait: str, sync: str) -> None:
+                    iterations: int, warmup: int, wait: str, sync: str, variants: list[str | None]) -> None:
     for spec in specs:
         if isinstance(spec, workloads.WorkloadSpec):
             if progress:
@@ -146,18 +163,20 @@ def _run_conditions(result: SweepResult, specs: list, pacings: list[Pacing], wri
                 raise SweepInterrupted(result) from None
         else:
             wl = spec
-        for p in pacings:
+        for p, clock_lock in ((p, v) for p in pacings for v in variants):
             c = ConditionResult(
                 workload=wl.name, pacing=p, wait=wait, sync=sync, warmup=warmup, iterations=iterations,
                 records={}, device_timing=wl.device_timing, info=dict(wl.info),
+                clocks=f"locked {clock_lock}" if clock_lock else "default",
             )
             index = writer.begin(c) if writer else -1
             if progress:
                 progress.condition_started(wl.name, p, warmup + iterations)
-            outcome = run_paced(
-                wl, p, iterations=iterations, warmup=warmup, wait=wait, sync=sync,
-                on_progress=progress.advanced if progress else None,
-            )
+            with clocks.locked_clocks(sm=clock_lock, gpu=gpu) if clock_lock else contextlib.nullcontext():
+                outcome = run_paced(
+                    wl, p, iterations=iterations, warmup=warmup, wait=wait, sync=sync,
+                    on_progress=progress.advanced if progress else None,
+                )
             c.records = outcome.records
             c.info["hybrid_margin_ns"] = outcome.hybrid_margin_ns
             if sampler is not None and c.count:
