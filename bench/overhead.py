@@ -33,18 +33,11 @@ def torch_case():
         return None
     if not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph_exec"):
         return None
+    from trtpace.workloads.torch import capture_graph
+
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
                               torch.nn.Conv2d(16, 16, 3, padding=1)).cuda().eval()
-    x = torch.randn(1, 3, 64, 64, device="cuda")
-    s = torch.cuda.Stream()
-    with torch.no_grad(), torch.cuda.stream(s):
-        for _ in range(3):
-            net(x)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph(keep_graph=True)
-    with torch.no_grad(), torch.cuda.graph(g):
-        net(x)
-    g.instantiate()
+    g, _ = capture_graph(net, (torch.randn(1, 3, 64, 64, device="cuda"),))
     replay_stream = torch.cuda.Stream()
 
     def torch_loop(n: int) -> np.ndarray:

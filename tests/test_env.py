@@ -38,7 +38,7 @@ def test_gpu_facts_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
     assert facts["supported_sm_clocks"] == len(range(1980, 210, -15)) and facts["supported_mem_clocks"] == 2
     assert facts["persistence_mode"] is True and facts["power_limit_w"] == 700.0
     fake.nvmlDeviceGetEnforcedPowerLimit.side_effect = fake.NVMLError_NotSupported
-    assert "not available" in env._gpu_facts(0)["power_limit_w"]
+    assert env._gpu_facts(0)["power_limit_w"] == "n/a (NvmlNotSupported)"
 
 
 def test_may_change_clocks_reason() -> None:

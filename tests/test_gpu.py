@@ -67,20 +67,14 @@ def _torch_graph():
     torch = pytest.importorskip("torch")
     if not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph_exec"):
         pytest.skip("this PyTorch has no CUDAGraph.raw_cuda_graph_exec (needs 2.9+)")
+    from trtpace.workloads.torch import capture_graph
+
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()
     ).cuda().eval()
     x = torch.randn(1, 3, 64, 64, device="cuda")
-    s = torch.cuda.Stream()
-    with torch.no_grad(), torch.cuda.stream(s):
-        for _ in range(3):
-            net(x)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph(keep_graph=True)
-    with torch.no_grad(), torch.cuda.graph(g):
-        y = net(x)
-    g.instantiate()
+    g, y = capture_graph(net, (x,))
     return torch, net, g, x, y
 
 

@@ -50,12 +50,7 @@ def _gpu_facts(index: int) -> dict[str, Any]:
         info["nvml"] = f"unavailable: {e}"
         return info
 
-    def ask(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except nvml.NvmlError as e:
-            return f"not available ({type(e).__name__})"
-
+    ask = nvml.read_or_reason
     mem_max = ask(g.max_mem_clock_mhz)
     sm_supported = ask(g.supported_sm_clocks_mhz, mem_max) if isinstance(mem_max, int) else mem_max
     power_limit = ask(g.power_limit_mw)

@@ -227,6 +227,14 @@ class NvmlGpu:
         pynvml.nvmlDeviceResetMemoryLockedClocks(self.handle)
 
 
+def read_or_reason(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), or 'n/a (<error>)' when NVML cannot answer: for reports that show what they can."""
+    try:
+        return fn(*args)
+    except NvmlError as e:
+        return f"n/a ({type(e).__name__})"
+
+
 def for_cuda_device(cuda_index: int) -> NvmlGpu:
     """The NVML view of CUDA device `cuda_index`, matched by PCI bus id."""
     from trtpace import _core

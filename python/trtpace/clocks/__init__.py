@@ -38,6 +38,19 @@ def _nvml_gpus(gpu: GpuSelector) -> list[nvml.NvmlGpu]:
     return [nvml.NvmlGpu.for_index(index)]
 
 
+def _targets(gpu: GpuSelector, doing: str) -> tuple[list[nvml.NvmlGpu], Any]:
+    """The NVML GPUs to act on, or (on a Jetson without NVML) the GPU's devfreq node."""
+    try:
+        return _nvml_gpus(gpu), None
+    except nvml.NvmlUnavailable as e:
+        node = tegra.find()
+        if node is None:
+            raise ClockNotSupportedError(f"cannot {doing} here: {e}") from None
+        return [], node
+    except nvml.NvmlError as e:
+        raise ClockError(str(e)) from None
+
+
 def _sudo_hint(sm: str, mem: str | None, gpu: GpuSelector) -> str:
     return f"sudo trtpace clocks lock --sm {sm}" + (f" --mem {mem}" if mem else "") + f" --gpu {gpu}"
 
@@ -65,17 +78,11 @@ class Plan:
 
 def plan(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0) -> Plan:
     """Validates a lock request against the GPU's supported clocks; changes nothing."""
-    try:
-        gpus = _nvml_gpus(gpu)
-    except nvml.NvmlUnavailable as e:
-        node = tegra.find()
-        if node is None:
-            raise ClockNotSupportedError(f"cannot control clocks here: {e}") from None
+    gpus, node = _targets(gpu, "control clocks")
+    if node is not None:
         if mem is not None:
             raise ClockNotSupportedError("--mem is not supported on Jetson (the EMC clock follows the power mode)")
         return Plan(nvidia=[], jetson=tegra.lock_max(node, sm))
-    except nvml.NvmlError as e:
-        raise ClockError(str(e)) from None
     plans = []
     for g in gpus:
         try:
@@ -177,22 +184,13 @@ def show(gpu: GpuSelector = 0) -> list[dict[str, Any]]:
 
     allowed, why = may_change_clocks()
     out = []
-    try:
-        gpus = _nvml_gpus(gpu)
-    except nvml.NvmlUnavailable as e:
-        node = tegra.find()
-        if node is None:
-            raise ClockNotSupportedError(f"cannot read clocks here: {e}") from None
+    gpus, node = _targets(gpu, "read clocks")
+    if node is not None:
         st = state_files.read(f"jetson:{node.path}")
         return [{"gpu": "jetson", **node.facts(), "trtpace_lock": st.describe() if st else None,
                  "may_change_clocks": allowed, "why": why}]
+    ask = nvml.read_or_reason
     for g in gpus:
-        def ask(fn: Any, *a: Any) -> Any:
-            try:
-                return fn(*a)
-            except nvml.NvmlError as e:
-                return f"n/a ({type(e).__name__})"
-
         mem_max = ask(g.max_mem_clock_mhz)
         sm_supported = ask(g.supported_sm_clocks_mhz, mem_max) if isinstance(mem_max, int) else []
         st = state_files.read(g.pci_bus_id)
