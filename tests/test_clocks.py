@@ -219,3 +219,28 @@ def test_sweep_without_permission_runs_unlocked_and_says_so(fake, monkeypatch: p
     assert [c.clocks for c in result.conditions] == ["default", "default"]
     assert any("needs root" in w for w in result.environment["warnings"])
     fake.nvmlDeviceSetGpuLockedClocks.assert_not_called()
+
+
+def test_jetson_clocks_store_fresh_then_restore(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.nvmlInit.side_effect = pynvml.NVMLError_LibraryNotFound
+    root = tmp_path / "root"
+    make_tree(root)
+    monkeypatch.setenv("TRTPACE_SYSFS_ROOT", str(root))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "jc.log"
+    jc = bin_dir / "jetson_clocks"
+    # Like the real script, --store refuses (prompts) when its file exists; trtpace must remove it first.
+    jc.write_text(f'#!/bin/sh\necho "$@" >> {log}\nif [ "$1" = --store ] && [ -e "$2" ]; then exit 1; fi\n'
+                  'if [ "$1" = --store ]; then echo stored > "$2"; fi\n')
+    jc.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    store = tmp_path / "state" / "jetson_clocks.conf"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("left over\n")
+    r = CliRunner().invoke(app, ["clocks", "lock", "--jetson-clocks"])
+    assert r.exit_code == 0, r.output
+    assert log.read_text().splitlines() == [f"--store {store}", ""]
+    r = CliRunner().invoke(app, ["clocks", "reset"])
+    assert r.exit_code == 0
+    assert log.read_text().splitlines()[-1] == f"--restore {store}" and _states() == []
