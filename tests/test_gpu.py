@@ -193,3 +193,64 @@ def test_clock_show_and_dry_run_on_real_gpu(tmp_path: Path, monkeypatch: pytest.
     r = CliRunner().invoke(app, ["clocks", "lock", "--sm", "max", "--dry-run"])
     assert r.exit_code == 0 and "nvmlDeviceSetGpuLockedClocks" in r.output and "nothing was changed" in r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _threads() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_every_policy_runs() -> None:
+    from trtpace.compare import recommend, summarize_policies
+
+    policies = ["sleep", "spin", "hybrid", "sync-block", "sync-yield", "keepwarm:1ms", "prewarm:2ms", "direct",
+                "spin+keepwarm:200us"]
+    result = trtpace.compare("tiny", 0.02, policies, rounds=1, iterations=15, warmup=3)
+    summaries = summarize_policies(result)
+    assert [s.policy for s in summaries] == ["continuous", *policies]
+    for s in summaries:
+        assert s.e2e_us["n"] == 15 and np.isfinite(s.e2e_us["p50"]) and np.isfinite(s.cpu_pct)
+    assert recommend(summaries) is not None
+    fired = {c.policy: c.info["fillers_fired"] for c in result.conditions}
+    assert fired["keepwarm:1ms"] > 15 and fired["prewarm:2ms"] >= 15 and fired["spin"] == 0
+
+
+def test_keepwarm_never_delays_an_inference(tiny: workloads.Workload) -> None:
+    from trtpace.policies import parse_policy
+
+    p = pacing.gap(0.01)
+    plain = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin")
+    warm = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin", policy=parse_policy("keepwarm:200us"))
+    assert warm.fillers_fired > 60 * 10
+    late = lambda out: (out.records["issue_ns"] - out.records["due_ns"]) / 1e3  # noqa: E731
+    # Keep-warm stops before each due time: issues are as punctual as without it (pacing tolerance 20 us).
+    assert np.percentile(late(warm), 99) <= np.percentile(late(plain), 99) + 20
+    assert np.median(late(warm)) < 5
+
+
+def test_keepwarm_and_pacer_start_stop_and_clean_up() -> None:
+    before = _threads()
+    with trtpace.KeepWarm(period_ms=0.5, work_us=5, gpu=0) as kw:
+        import time
+
+        time.sleep(0.05)
+        with kw.inference():
+            paused_at = kw.fired
+            time.sleep(0.02)
+            assert kw.fired <= paused_at + 1
+        time.sleep(0.02)
+        assert kw.running and kw.fired > paused_at
+    assert not kw.running and _threads() == before
+    kw.stop()  # twice is fine
+
+    tiny = workloads.build("tiny", gpu=0)
+    with trtpace.Pacer(tiny, prewarm_lead_ms=1.0) as pacer:
+        c = pacer.run(20, gap_s=0.005, warmup=2)
+        assert c.count == 22 and np.isfinite(c.column("e2e_us")).all()
+        for _ in range(5):
+            pacer.expect(_core.now_ns() + 3_000_000)
+            _core.wait_until_ns(_core.now_ns() + 3_000_000, "hybrid")
+            rec = pacer.infer()
+            assert rec["done_ns"] > rec["submitted_ns"] > rec["issue_ns"] and rec["device_us"] > 0
+    assert _threads() == before

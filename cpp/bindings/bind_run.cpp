@@ -110,7 +110,9 @@ void bind_workloads(py::module_& m) {
 void bind_runner(py::module_& m) {
   py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", "The paced loop over one workload and schedule.")
       .def(py::init([](std::shared_ptr<Workload> workload, const Schedule& schedule, size_t iterations, size_t warmup,
-                       const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns) {
+                       const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns,
+                       int64_t keepwarm_period_ns, int64_t keepwarm_work_ns, int64_t prewarm_lead_ns,
+                       int64_t prewarm_work_ns) {
              RunConfig cfg;
              cfg.schedule = schedule;
              cfg.iterations = iterations;
@@ -119,11 +121,18 @@ void bind_runner(py::module_& m) {
              cfg.sync = parse_sync_mode(sync);
              cfg.hybrid_margin_ns = hybrid_margin_ns;
              cfg.start_delay_ns = start_delay_ns;
+             cfg.keepwarm_period_ns = keepwarm_period_ns;
+             cfg.keepwarm_work_ns = keepwarm_work_ns;
+             cfg.prewarm_lead_ns = prewarm_lead_ns;
+             cfg.prewarm_work_ns = prewarm_work_ns;
              py::gil_scoped_release release;  // the first Runner calibrates the hybrid margin
              return std::make_shared<Runner>(std::move(workload), std::move(cfg));
            }),
            "workload"_a, "schedule"_a, "iterations"_a, "warmup"_a = 0, "wait"_a = "hybrid", "sync"_a = "spin",
-           "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000)
+           "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000, "keepwarm_period_ns"_a = 0,
+           "keepwarm_work_ns"_a = 0, "prewarm_lead_ns"_a = 0, "prewarm_work_ns"_a = 0,
+           "The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;\n"
+           "prewarm_*: filler work once, lead_ns before each due time (GPU workloads only; 0 = off).")
       .def(
           "run",
           [](Runner& r) {
@@ -135,6 +144,8 @@ void bind_runner(py::module_& m) {
       .def_property_readonly("completed", &Runner::completed, "Inferences finished so far, warm-up included.")
       .def_property_readonly("total", &Runner::total)
       .def_property_readonly("hybrid_margin_ns", &Runner::hybrid_margin_ns)
+      .def_property_readonly("cpu_ns", &Runner::cpu_ns, "CPU time of the runner's thread during the loop. Units: ns.")
+      .def_property_readonly("fillers_fired", &Runner::fillers_fired, "Keep-warm and pre-warm launches made.")
       .def(
           "records",
           [](const Runner& r) {
@@ -156,6 +167,38 @@ void bind_runner(py::module_& m) {
             return py::make_tuple(as_dict(r.sync_before()), as_dict(r.sync_after()));
           },
           "The %globaltimer syncs before and after the loop (zeros without a probe).");
+}
+
+void bind_remedies(py::module_& m) {
+  py::class_<KeepWarmThread, std::shared_ptr<KeepWarmThread>>(
+      m, "KeepWarmThread",
+      "Fires work_ns of filler on a lowest-priority stream every period_ns from a C++ thread (no GIL).")
+      .def(py::init<int, int64_t, int64_t>(), "device"_a, "period_ns"_a, "work_ns"_a)
+      .def("start", &KeepWarmThread::start, py::call_guard<py::gil_scoped_release>())
+      .def("stop", &KeepWarmThread::stop, py::call_guard<py::gil_scoped_release>())
+      .def("pause", &KeepWarmThread::pause, "Steps aside (around the app's own inference).")
+      .def("resume", &KeepWarmThread::resume)
+      .def_property_readonly("running", &KeepWarmThread::running)
+      .def_property_readonly("fired", &KeepWarmThread::fired);
+  py::class_<Filler, std::shared_ptr<Filler>>(m, "Filler", "Filler work on a lowest-priority stream (pre-warm).")
+      .def(py::init<int>(), "device"_a)
+      .def("fire", &Filler::fire, "work_ns"_a, py::call_guard<py::gil_scoped_release>(),
+           "Launches work_ns of filler unless the previous one still runs.")
+      .def("wait_idle", &Filler::wait_idle, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("fired", &Filler::fired);
+  m.def(
+      "infer_once",
+      [](std::shared_ptr<Workload> w, const std::string& sync) {
+        const SyncMode mode = parse_sync_mode(sync);
+        InferenceRecord r;
+        {
+          py::gil_scoped_release release;
+          r = infer_once(*w, mode);
+        }
+        return py::dict("issue_ns"_a = r.issue_ns, "submitted_ns"_a = r.submitted_ns, "done_ns"_a = r.done_ns,
+                        "device_us"_a = r.device_us);
+      },
+      "workload"_a, "sync"_a = "spin", "Runs one inference now and returns its host times and device time.");
 }
 
 void bind_bench(py::module_& m) {

@@ -33,7 +33,20 @@ __global__ void busy_kernel(float* __restrict__ data, int iters) {
   data[i] = 0.25f * (a + b + c + d) + 0.5f;
 }
 
+__global__ void spin_for_kernel(uint64_t ns) {
+  uint64_t start, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+  do {
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  } while (t - start < ns);
+}
+
 }  // namespace
+
+void spin_for(uint64_t ns, cudaStream_t stream) {
+  spin_for_kernel<<<1, 32, 0, stream>>>(ns);
+  TRTPACE_CUDA_CHECK(cudaGetLastError());
+}
 
 void fill_random(float* data, size_t count, uint32_t seed, cudaStream_t stream) {
   const unsigned threads = 256;

@@ -1,5 +1,6 @@
 #include "trtpace/runner.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,11 @@ Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
       waiter_(config_.wait, config_.hybrid_margin_ns) {
   if (!workload_) throw std::invalid_argument("runner needs a workload");
   if (config_.iterations < 1) throw std::invalid_argument("iterations must be >= 1");
+  const bool remedies = config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0;
+  if (remedies && workload_->device() < 0) throw std::invalid_argument("keep-warm and pre-warm need a GPU workload");
+  if (config_.keepwarm_period_ns < 0 || config_.prewarm_lead_ns < 0 || config_.keepwarm_work_ns < 0 ||
+      config_.prewarm_work_ns < 0)
+    throw std::invalid_argument("keep-warm and pre-warm times must be >= 0");
   if (config_.schedule.capacity() < total())
     throw std::invalid_argument("the schedule defines " + std::to_string(config_.schedule.capacity()) +
                                 " due times, fewer than warm-up + iterations = " + std::to_string(total()));
@@ -45,17 +51,19 @@ void Runner::run() {
   std::unique_ptr<DeviceGuard> guard;
   if (w.device() >= 0) guard = std::make_unique<DeviceGuard>(w.device());
   w.prepare(config_.sync);
+  if (config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0) filler_ = std::make_unique<Filler>(w.device());
   const bool probe = w.has_probe();
   if (probe) sync_before_ = sync_globaltimer(w.device());
   int64_t* gpu_start = records_.gpu_start_ns.data();
   double* mhz = records_.inband_mhz.data();
   ProbeReading reading;
 
+  const int64_t cpu0 = thread_cpu_ns();
   const int64_t t0 = now_ns() + (schedule.open_loop() ? config_.start_delay_ns : 0);
   int64_t prev_done = t0;
   for (size_t i = 0; i < n && !stop_requested(); ++i) {
     due[i] = schedule.due_ns(i, t0, prev_done);
-    waiter_.wait_until(due[i]);
+    wait_for_due(due[i]);
     issue[i] = now_ns();
     w.launch();
     submitted[i] = now_ns();
@@ -70,6 +78,8 @@ void Runner::run() {
     }
     completed_.store(i + 1, std::memory_order_release);
   }
+  cpu_ns_ = thread_cpu_ns() - cpu0;
+  if (filler_) filler_->wait_idle();
   if (!probe) return;
   // Map %globaltimer to the host clock, interpolating the offset between the two syncs so that
   // drift between the clocks over a long condition cancels.
@@ -81,6 +91,43 @@ void Runner::run() {
     const double offset = double(sync_before_.offset_ns) + drift * double(issue[i] - sync_before_.host_ns);
     gpu_start[i] -= int64_t(offset);
   }
+}
+
+void Runner::wait_for_due(int64_t due_ns) {
+  if (filler_) {
+    const int64_t lead = config_.prewarm_lead_ns;
+    if (config_.keepwarm_period_ns > 0) {
+      // The last filler must end before the inference is due (and before any pre-warm).
+      const int64_t stop_at = due_ns - std::max(config_.keepwarm_work_ns + kGuardNs, lead);
+      int64_t next = now_ns();
+      for (int64_t t = next; t < stop_at; t = now_ns()) {
+        if (t >= next) {
+          filler_->fire(config_.keepwarm_work_ns);
+          next = t + config_.keepwarm_period_ns;
+        }
+        waiter_.wait_until(std::min(next, stop_at));
+      }
+    }
+    if (lead > 0 && due_ns - now_ns() > lead) {
+      waiter_.wait_until(due_ns - lead);
+      filler_->fire(config_.prewarm_work_ns);
+    }
+  }
+  waiter_.wait_until(due_ns);
+}
+
+InferenceRecord infer_once(Workload& workload, SyncMode sync) {
+  std::unique_ptr<DeviceGuard> guard;
+  if (workload.device() >= 0) guard = std::make_unique<DeviceGuard>(workload.device());
+  workload.prepare(sync);
+  InferenceRecord r;
+  r.issue_ns = now_ns();
+  workload.launch();
+  r.submitted_ns = now_ns();
+  workload.wait_complete();
+  r.done_ns = now_ns();
+  r.device_us = workload.last_device_us();
+  return r;
 }
 
 }  // namespace trtpace

@@ -17,6 +17,8 @@ except ImportError as e:  # pragma: no cover - only a broken install gets here
 
 from trtpace import pacing, workloads
 from trtpace.clocks import locked_clocks
+from trtpace.compare import compare
+from trtpace.remedies import KeepWarm, Pacer
 from trtpace.errors import CudaError, GpuIndexError, NoDriverError, NoGpuError, TrtpaceError, UsageError
 from trtpace.results import ConditionResult, SweepResult, load
 from trtpace.sweep import SweepInterrupted, sweep
@@ -25,6 +27,8 @@ __version__: str = _core.__version__
 
 __all__ = [
     "ConditionResult",
+    "KeepWarm",
+    "Pacer",
     "CudaError",
     "GpuIndexError",
     "NoDriverError",
@@ -34,6 +38,7 @@ __all__ = [
     "TrtpaceError",
     "UsageError",
     "__version__",
+    "compare",
     "load",
     "locked_clocks",
     "pacing",

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CallableWorkload', 'CudaError', 'CudaWorkload', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CudaError', 'CudaWorkload', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
 class CudaError(RuntimeError):
     pass
 class Schedule:
@@ -130,8 +130,11 @@ class Runner:
     """
     The paced loop over one workload and schedule.
     """
-    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000) -> None:
-        ...
+    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
+        prewarm_*: filler work once, lead_ns before each due time (GPU workloads only; 0 = off).
+        """
     def records(self) -> dict:
         """
         Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;
@@ -156,10 +159,57 @@ class Runner:
         Inferences finished so far, warm-up included.
         """
     @property
+    def cpu_ns(self) -> int:
+        """
+        CPU time of the runner's thread during the loop. Units: ns.
+        """
+    @property
+    def fillers_fired(self) -> int:
+        """
+        Keep-warm and pre-warm launches made.
+        """
+    @property
     def hybrid_margin_ns(self) -> int:
         ...
     @property
     def total(self) -> int:
+        ...
+class KeepWarmThread:
+    """
+    Fires work_ns of filler on a lowest-priority stream every period_ns from a C++ thread (no GIL).
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, period_ns: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def pause(self) -> None:
+        """
+        Steps aside (around the app's own inference).
+        """
+    def resume(self) -> None:
+        ...
+    def start(self) -> None:
+        ...
+    def stop(self) -> None:
+        ...
+    @property
+    def fired(self) -> int:
+        ...
+    @property
+    def running(self) -> bool:
+        ...
+class Filler:
+    """
+    Filler work on a lowest-priority stream (pre-warm).
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def fire(self, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Launches work_ns of filler unless the previous one still runs.
+        """
+    def wait_idle(self) -> None:
+        ...
+    @property
+    def fired(self) -> int:
         ...
 def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, graph_exec: typing.SupportsInt | typing.SupportsIndex, iterations: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
     """
@@ -188,6 +238,10 @@ def device_info(device: typing.SupportsInt | typing.SupportsIndex) -> dict:
 def globaltimer_resolution_ns(device: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Smallest step of the GPU's %globaltimer. Units: ns.
+    """
+def infer_once(workload: Workload, sync: str = 'spin') -> dict:
+    """
+    Runs one inference now and returns its host times and device time.
     """
 def now_ns() -> int:
     """

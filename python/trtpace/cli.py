@@ -234,6 +234,64 @@ def env(
         console.print(f"[yellow]missing[/]: {item}", highlight=False)
 
 
+@app.command()
+def compare(
+    gap: Annotated[float, typer.Option(help="The idle gap in seconds at which the policies are compared.")] = 0.1,
+    policies: Annotated[str, typer.Option(help="Comma-separated policies: sleep, spin, hybrid, sync-block, "
+                                                "sync-yield, keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], direct, "
+                                                "locked:max; join tokens with + (spin+keepwarm:1ms).")]
+    = "sleep,spin,keepwarm:1ms,prewarm:2ms",
+    workload: Annotated[str, typer.Option("--workload", "-w", help="The workload (see trtpace sweep).")] = "tiny",
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds: each runs the continuous baseline and every "
+                                             "policy once.")] = 5,
+    iterations: Annotated[int, typer.Option(help="Measured inferences per policy per round.")] = 40,
+    warmup: Annotated[int, typer.Option(help="Warm-up inferences per policy per round.")] = 5,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the results. Default: "
+                                                     "trtpace-results/compare-<time>.")] = None,
+    gpu: Annotated[int, typer.Option(help="CUDA device index to run on.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of tables.")] = False,
+) -> None:
+    """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap."""
+    from trtpace.compare import compare as run_compare, recommend, summarize_policies
+    from trtpace.policies import parse_policies
+    from trtpace.report import compare_tables
+
+    plan = parse_policies(policies)
+    workloads.parse_spec(workload)
+    if gpu < 0:
+        raise UsageError(f"--gpu must be >= 0, got {gpu}")
+    if out is None:
+        out = Path("trtpace-results") / datetime.datetime.now().strftime("compare-%Y%m%d-%H%M%S")
+    check_writable(out)
+    bars = _BarProgress(_stderr)
+    interrupted = False
+    try:
+        if json_output:
+            result = run_compare(workload, gap, plan, rounds=rounds, iterations=iterations, warmup=warmup, gpu=gpu,
+                                 out=out)
+        else:
+            with bars:
+                result = run_compare(workload, gap, plan, rounds=rounds, iterations=iterations, warmup=warmup,
+                                     gpu=gpu, out=out, progress=bars)
+    except SweepInterrupted as e:
+        result, interrupted = e.result, True
+    summaries = summarize_policies(result)
+    rec = recommend(summaries)
+    if json_output:
+        print(dumps({"environment": result.environment, "settings": result.settings,
+                     "policies": [s.to_json() for s in summaries], "recommendation": rec}))
+    else:
+        console = Console()
+        for table in compare_tables(summaries):
+            console.print(table)
+        if rec:
+            console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+    if interrupted:
+        _stderr.print(f"interrupted: the rounds so far are saved in {out}")
+        raise typer.Exit(130)
+    _stderr.print(f"results saved in {out}")
+
+
 clocks_app = typer.Typer(no_args_is_help=True, help="Show, lock and reset GPU clocks (locking needs root).")
 app.add_typer(clocks_app, name="clocks")
 

@@ -78,3 +78,24 @@ def gpu_table(rows: list[dict[str, Any]]) -> Table | None:
 def attribution_lines(rows: list[dict[str, Any]]) -> list[str]:
     """One line per gap condition: how its p50 e2e grew over the continuous baseline, part by part."""
     return [row["attribution"]["line"] for row in rows if row["attribution"]]
+
+
+def compare_tables(summaries: list[Any]) -> tuple[Table, Table]:
+    """Per policy: latency and its parts, then what it costs (power, energy, CPU)."""
+    lat = Table(title="trtpace compare", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                collapse_padding=True, pad_edge=False)
+    lat.add_column("policy", overflow="fold", min_width=10)
+    for name in ("n", "e2e p50\nms", "e2e p99\nms", "penalty\np50", "submit\np50 us", "launch\np50 us",
+                 "device\np50 ms"):
+        lat.add_column(name, justify="right", no_wrap=True)
+    cost = Table(title="what it costs", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                 collapse_padding=True, pad_edge=False)
+    cost.add_column("policy", overflow="fold", min_width=10)
+    for name in ("SM MHz\nNVML", "SM MHz\nin-band", "power\nmean W", "energy\nJ/inf", "CPU\n% core"):
+        cost.add_column(name, justify="right", no_wrap=True)
+    for s in summaries:
+        lat.add_row(s.policy, str(s.e2e_us["n"]), _ms(s.e2e_us["p50"]), _ms(s.e2e_us["p99"]), _x(s.penalty),
+                    _us(s.submit_us["p50"]), _us(s.launch_us["p50"]), _ms(s.device_us["p50"]))
+        cost.add_row(s.policy, _num(s.nvml_sm_mhz["p50"], ".0f"), _num(s.inband_mhz["p50"], ".0f"),
+                     _num(s.power_mean_w, ".0f"), _num(s.energy_per_inference_mj / 1e3, ".3f"), _num(s.cpu_pct, ".0f"))
+    return lat, cost

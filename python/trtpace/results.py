@@ -45,6 +45,7 @@ class ConditionResult:
     info: dict[str, Any] = field(default_factory=dict)
     telemetry: dict[str, np.ndarray] = field(default_factory=dict)  # tel_* sample arrays
     clocks: str = "default"  # or "locked max", ... (sweep --lock-clocks)
+    policy: str = ""  # the remedy policy's name (trtpace compare)
 
     @property
     def count(self) -> int:
@@ -134,6 +135,7 @@ class ConditionResult:
             "device_timing": self.device_timing,
             "info": self.info,
             "clocks": self.clocks,
+            "policy": self.policy,
         }
 
 
@@ -149,7 +151,7 @@ class SweepResult:
     def baseline(self, c: ConditionResult) -> ConditionResult | None:
         """The continuous (gap 0) condition of the same workload and policy in this sweep."""
         for b in self.conditions:
-            same = (b.workload, b.wait, b.sync, b.clocks) == (c.workload, c.wait, c.sync, c.clocks)
+            same = (b.workload, b.wait, b.sync, b.clocks, b.policy) == (c.workload, c.wait, c.sync, c.clocks, c.policy)
             if same and b.pacing.is_continuous and b.count:
                 return b
         return None
@@ -224,6 +226,7 @@ def load(directory: str | Path) -> SweepResult:
                 info=entry.get("info", {}),
                 telemetry=telemetry,
                 clocks=entry.get("clocks", "default"),
+                policy=entry.get("policy", ""),
             )
         )
     return result

@@ -15,6 +15,7 @@ import numpy as np
 
 from trtpace import _core
 from trtpace.pacing import Pacing
+from trtpace.policies import Policy
 from trtpace.workloads import Workload
 
 WAIT_MODES = ("sleep", "spin", "hybrid")
@@ -28,6 +29,8 @@ class RunOutcome:
     interrupted: bool
     error: BaseException | None
     hybrid_margin_ns: int
+    cpu_ns: int
+    fillers_fired: int
 
 
 def run_paced(
@@ -39,11 +42,13 @@ def run_paced(
     wait: str,
     sync: str,
     on_progress: Callable[[int, int], None] | None = None,
+    policy: Policy | None = None,
 ) -> RunOutcome:
     """Runs warmup + iterations inferences of `workload` paced by `pacing`; never raises for
     Ctrl-C or a failing inference: both end the run and come back in the outcome."""
     total = warmup + iterations
-    runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync)
+    remedies = policy.runner_kwargs() if policy is not None else {}
+    runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -71,4 +76,6 @@ def run_paced(
         interrupted=interrupted,
         error=failure[0] if failure else None,
         hybrid_margin_ns=runner.hybrid_margin_ns,
+        cpu_ns=runner.cpu_ns,
+        fillers_fired=runner.fillers_fired,
     )

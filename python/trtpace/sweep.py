@@ -178,7 +178,7 @@ def _run_conditions(result: SweepResult, specs: list, pacings: list[Pacing], wri
                     on_progress=progress.advanced if progress else None,
                 )
             c.records = outcome.records
-            c.info["hybrid_margin_ns"] = outcome.hybrid_margin_ns
+            c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns)
             if sampler is not None and c.count:
                 c.telemetry = sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
             c.status = "done" if c.count == warmup + iterations else "partial"

@@ -9,6 +9,7 @@
 #include "trtpace/probe.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/wait.hpp"
+#include "trtpace/warm.hpp"
 #include "trtpace/workload.hpp"
 
 namespace trtpace {
@@ -21,7 +22,21 @@ struct RunConfig {
   SyncMode sync = SyncMode::spin;
   int64_t hybrid_margin_ns = 0;          // initial hybrid margin; 0: default_hybrid_margin_ns()
   int64_t start_delay_ns = 1'000'000;    // open loop: t0 = start of run + this
+  // Remedies (GPU workloads only; 0 = off). Keep-warm fires filler_ns of work every period
+  // during each gap and stops kGuardNs + its work before the due time; pre-warm fires once,
+  // lead_ns before the due time.
+  int64_t keepwarm_period_ns = 0;
+  int64_t keepwarm_work_ns = 0;
+  int64_t prewarm_lead_ns = 0;
+  int64_t prewarm_work_ns = 0;
 };
+
+// One inference outside a paced loop (trtpace.Pacer): host times on the monotonic clock.
+struct InferenceRecord {
+  int64_t issue_ns = 0, submitted_ns = 0, done_ns = 0;
+  double device_us = 0.0;
+};
+InferenceRecord infer_once(Workload& workload, SyncMode sync);
 
 // Per-inference records in preallocated columns; host times on the monotonic clock.
 struct Records {
@@ -52,6 +67,10 @@ class Runner {
   const ClockSync& sync_after() const noexcept { return sync_after_; }
   const RunConfig& config() const noexcept { return config_; }
   const Workload& workload() const noexcept { return *workload_; }
+  // CPU time the runner's thread used during the loop (waits, submissions, completion polls). Units: ns.
+  int64_t cpu_ns() const noexcept { return cpu_ns_; }
+  uint64_t fillers_fired() const noexcept { return filler_ ? filler_->fired() : 0; }
+  static constexpr int64_t kGuardNs = 100'000;
   // The hybrid margin at the end of the run (it adapts during the run). Units: ns.
   int64_t hybrid_margin_ns() const noexcept { return waiter_.hybrid_margin_ns(); }
 
@@ -59,8 +78,11 @@ class Runner {
   std::shared_ptr<Workload> workload_;
   RunConfig config_;
   Records records_;
+  void wait_for_due(int64_t due_ns);
   Waiter waiter_;
   ClockSync sync_before_, sync_after_;
+  std::unique_ptr<Filler> filler_;
+  int64_t cpu_ns_ = 0;
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
 };

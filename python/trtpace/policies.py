@@ -1,0 +1,112 @@
+"""Named remedy policies for the paced runner, as `trtpace compare --policies` spells them.
+
+A policy is one or more tokens joined by '+':
+  sleep | spin | hybrid            how the host waits until an inference is due (default hybrid)
+  sync-spin | sync-block | sync-yield   how it waits for completion (default sync-spin)
+  keepwarm:PERIOD[:WORK]           filler work every PERIOD during the gap (WORK default 5us),
+                                   on a lowest-priority stream, ending before the due time
+  prewarm:LEAD[:WORK]              filler work once, LEAD before the due time
+  direct | graph                   one launch per kernel, or one CUDA graph (synthetic workloads)
+  locked:max|base|MHZ              SM clocks locked for the run (needs root)
+Durations take a unit: 500us, 1ms, 0.2s. Example: spin+keepwarm:1ms, prewarm:2ms:10us.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trtpace.errors import UsageError
+
+DEFAULT_FILLER_US = 5.0
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    wait: str = "hybrid"
+    sync: str = "spin"
+    keepwarm_period_ms: float = 0.0
+    keepwarm_work_us: float = 0.0
+    prewarm_lead_ms: float = 0.0
+    prewarm_work_us: float = 0.0
+    launch: str | None = None
+    lock_clocks: str | None = None
+
+    @property
+    def uses_filler(self) -> bool:
+        return self.keepwarm_period_ms > 0 or self.prewarm_lead_ms > 0
+
+    def runner_kwargs(self) -> dict[str, int]:
+        return {
+            "keepwarm_period_ns": round(self.keepwarm_period_ms * 1e6),
+            "keepwarm_work_ns": round(self.keepwarm_work_us * 1e3),
+            "prewarm_lead_ns": round(self.prewarm_lead_ms * 1e6),
+            "prewarm_work_ns": round(self.prewarm_work_us * 1e3),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ms(text: str, token: str) -> float:
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*(us|ms|s)\s*", text)
+    if not m:
+        raise UsageError(f"policy {token!r}: {text!r} needs a number with a unit (us, ms or s)")
+    value = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(value) or value > 10_000:
+        raise UsageError(f"policy {token!r}: {text!r} is out of range (up to 10 s)")
+    return value
+
+
+def parse_policy(text: str) -> Policy:
+    """Parses one policy; raises UsageError naming the bad part."""
+    name = text.strip()
+    if not name:
+        raise UsageError("empty policy name")
+    fields: dict[str, Any] = {}
+    for token in name.split("+"):
+        token = token.strip().lower()
+        head, _, rest = token.partition(":")
+        if token in ("sleep", "spin", "hybrid"):
+            fields["wait"] = token
+        elif token in ("sync-spin", "sync-block", "sync-yield"):
+            fields["sync"] = token.removeprefix("sync-")
+        elif token in ("direct", "graph"):
+            fields["launch"] = token
+        elif token == "default":
+            pass
+        elif head in ("keepwarm", "prewarm"):
+            parts = rest.split(":") if rest else []
+            if not 1 <= len(parts) <= 2:
+                raise UsageError(f"policy {token!r}: expected {head}:TIME[:WORK], e.g. {head}:1ms:5us")
+            t = _ms(parts[0], token)
+            work_us = _ms(parts[1], token) * 1e3 if len(parts) == 2 else DEFAULT_FILLER_US
+            if t <= 0:
+                raise UsageError(f"policy {token!r}: the {'period' if head == 'keepwarm' else 'lead'} must be > 0")
+            if head == "keepwarm":
+                if work_us * 1e-3 >= t:
+                    raise UsageError(f"policy {token!r}: the work must be shorter than the period")
+                fields.update(keepwarm_period_ms=t, keepwarm_work_us=work_us)
+            else:
+                fields.update(prewarm_lead_ms=t, prewarm_work_us=work_us)
+        elif head == "locked":
+            if not rest:
+                raise UsageError(f"policy {token!r}: expected locked:max, locked:base or locked:MHZ")
+            fields["lock_clocks"] = rest
+        else:
+            raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid, sync-block, sync-yield, "
+                             "keepwarm:PERIOD, prewarm:LEAD, direct, graph or locked:max)")
+    return Policy(name=name, **fields)
+
+
+def parse_policies(text: str) -> list[Policy]:
+    """'sleep,spin,keepwarm:1ms' -> policies, in order, names unique."""
+    policies = [parse_policy(t) for t in text.split(",")]
+    names = [p.name for p in policies]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--policies names a policy twice: {text!r}")
+    return policies

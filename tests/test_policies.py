@@ -1,0 +1,111 @@
+"""Remedy policies: parsing, interleaving, recommendation and cost arithmetic (no GPU needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import trtpace
+from trtpace.cli import app
+from trtpace.compare import CONTINUOUS, PolicySummary, recommend, summarize_policies
+from trtpace.errors import UsageError
+from trtpace.policies import parse_policies, parse_policy
+
+
+def test_parse_tokens_and_combinations() -> None:
+    p = parse_policy("spin+keepwarm:1ms")
+    assert (p.wait, p.keepwarm_period_ms, p.keepwarm_work_us) == ("spin", 1.0, 5.0)
+    assert p.runner_kwargs()["keepwarm_period_ns"] == 1_000_000 and p.runner_kwargs()["keepwarm_work_ns"] == 5_000
+    p = parse_policy("prewarm:2ms:20us")
+    assert (p.prewarm_lead_ms, p.prewarm_work_us, p.wait) == (2.0, 20.0, "hybrid")
+    assert parse_policy("sync-block").sync == "block" and parse_policy("direct").launch == "direct"
+    assert parse_policy("locked:max").lock_clocks == "max"
+    assert parse_policy("keepwarm:500us").keepwarm_period_ms == 0.5
+    assert [p.name for p in parse_policies("sleep,spin,keepwarm:1ms")] == ["sleep", "spin", "keepwarm:1ms"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("nap", "unknown policy"), ("keepwarm", "expected keepwarm:TIME"), ("keepwarm:1", "needs a number with a unit"),
+    ("keepwarm:0ms", "must be > 0"), ("keepwarm:1ms:2ms", "shorter than the period"), ("prewarm:1h", "unit"),
+    ("locked:", "expected locked:max"), ("", "empty policy"),
+])
+def test_bad_policies(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_policy(text)
+
+
+def test_duplicate_policies_rejected() -> None:
+    with pytest.raises(UsageError, match="twice"):
+        parse_policies("spin,spin")
+
+
+def test_compare_interleaves_rounds_with_a_baseline() -> None:
+    result = trtpace.compare("host:us=10", 0.001, ["sleep", "spin"], rounds=3, iterations=8, warmup=1)
+    order = [(c.info["round"], c.policy, c.pacing.gap_s) for c in result.conditions]
+    assert order == [(r, p, g) for r in range(3) for p, g in ((CONTINUOUS, 0.0), ("sleep", 0.001), ("spin", 0.001))]
+    summaries = summarize_policies(result)
+    assert [s.policy for s in summaries] == [CONTINUOUS, "sleep", "spin"]
+    assert all(s.rounds == 3 and s.e2e_us["n"] == 24 for s in summaries)
+    cont = summaries[0]
+    assert cont.penalty == 1.0
+    # spin burns a core; sleep almost nothing
+    spin = summaries[2]
+    sleep = summaries[1]
+    assert spin.cpu_pct > 80 and sleep.cpu_pct < spin.cpu_pct
+
+
+def _summary(name: str, p99: float, power: float, cpu: float) -> PolicySummary:
+    s = {"n": 10, "p50": p99 * 0.9, "p90": p99, "p99": p99, "max": p99, "mean": p99, "cov": 0.1}
+    nan = {k: math.nan for k in s}
+    return PolicySummary(name, 1, s, nan, nan, nan, nan, nan, 1.0, power, math.nan, cpu)
+
+
+def test_recommendation_lowest_p99_and_cheapest_within_5_percent() -> None:
+    rec = recommend([_summary(CONTINUOUS, 50, 400, 100), _summary("spin", 100, 150, 100),
+                     _summary("keepwarm:1ms", 103, 140, 10), _summary("sleep", 140, 110, 1)])
+    assert rec is not None
+    assert rec["lowest_p99"] == "spin" and rec["cheapest_within_5pct"] == "keepwarm:1ms"
+    assert "140 W" in rec["line"]
+    # without power readings the cheaper CPU wins
+    rec = recommend([_summary("spin", 100, math.nan, 100), _summary("prewarm:2ms", 104, math.nan, 3)])
+    assert rec["cheapest_within_5pct"] == "prewarm:2ms" and "W" not in rec["line"].split("prewarm:2ms (")[1]
+    assert recommend([_summary(CONTINUOUS, 50, 1, 1)]) is None
+
+
+def test_energy_and_power_arithmetic_per_policy() -> None:
+    from test_attribution import _condition
+
+    a = _condition(0.1, 66, 6, 110, 3)
+    a.policy, a.info = "spin", {"cpu_ns": 50 * 10**9, "round": 0}
+    base = _condition(0.0, 6, 2, 101, 3)
+    base.policy, base.info = CONTINUOUS, {"cpu_ns": 199 * 10**9, "round": 0}
+    (c, s) = summarize_policies(trtpace.SweepResult(conditions=[base, a]))
+    assert s.power_mean_w == pytest.approx(200.0) and s.energy_per_inference_mj == pytest.approx(29.85)
+    wall = a.records["done_ns"][-1] - a.records["issue_ns"][0]
+    assert s.cpu_pct == pytest.approx(100 * 50e9 / wall)
+    assert s.penalty == pytest.approx(np.median(a.column("e2e_us")) / np.median(base.column("e2e_us")))
+
+
+def test_compare_cli(tmp_path) -> None:
+    r = CliRunner().invoke(app, ["compare", "-w", "host:us=10", "--gap", "0.001", "--policies", "sleep,spin",
+                                 "--rounds", "2", "--iterations", "10", "--out", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    doc = json.loads(r.stdout)
+    assert [p["policy"] for p in doc["policies"]] == [CONTINUOUS, "sleep", "spin"]
+    assert doc["recommendation"]["lowest_p99"] in ("sleep", "spin")
+    assert len(trtpace.load(tmp_path).conditions) == 6
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--gap", "0"], "gap > 0"), (["--policies", "nap"], "unknown policy"), (["--rounds", "0"], "rounds must be"),
+    (["--policies", "keepwarm:1ms"], "need a GPU workload"), (["-w", "resnet"], "unknown workload"),
+])
+def test_compare_bad_input_is_one_line(tmp_path, args: list[str], message: str) -> None:
+    r = CliRunner().invoke(app, ["compare", "-w", "host:us=1", "--out", str(tmp_path), *args])
+    assert r.exit_code == 2, r.output
+    assert len(r.output.strip().splitlines()) == 1 and message in r.output
