@@ -3,35 +3,55 @@
 # sweep, and write everything under $OUT (default ./gpu-out). Reads GPU state only: it never
 # changes clocks, power limits, persistence or compute mode.
 #   OUT=/tmp/out bash bench/gpu.sh
+#   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
+PARTS=${PARTS:-"tests overhead telemetry clocks pacing sweep mitigations"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+log() { echo "== $1" | tee -a "$OUT/log.txt"; }
 
 nvidia-smi --query-gpu=name,driver_version,pci.bus_id,clocks.sm,clocks.max.sm,clocks.mem,pstate,power.draw \
   --format=csv > "$OUT/gpu.txt" 2>&1
-echo "== build" | tee "$OUT/log.txt"
+log build
 TRTPACE_CUDA_ARCHITECTURES=${TRTPACE_CUDA_ARCHITECTURES:-native} \
   $PY -m pip install -q --no-build-isolation --no-deps . >>"$OUT/log.txt" 2>&1 || { tail -30 "$OUT/log.txt"; exit 1; }
-echo "== gpu tests" | tee -a "$OUT/log.txt"
-$PY -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee -a "$OUT/log.txt" | tail -15
-echo "== overhead" | tee -a "$OUT/log.txt"
-$PY bench/overhead.py --json "$OUT/overhead.json" 2>&1 | tee -a "$OUT/log.txt"
-echo "== telemetry" | tee -a "$OUT/log.txt"
-$PY bench/telemetry.py --json "$OUT/telemetry.json" 2>&1 | tee -a "$OUT/log.txt"
-$PY -m trtpace env --json > "$OUT/env.json" 2>>"$OUT/log.txt"
-echo "== clocks (read-only: show and --dry-run)" | tee -a "$OUT/log.txt"
-$PY -m trtpace clocks show --json > "$OUT/clocks.json" 2>>"$OUT/log.txt"
-$PY -m trtpace clocks lock --sm max --dry-run 2>&1 | tee -a "$OUT/log.txt"
-$PY -m trtpace clocks lock --sm base --mem max --dry-run 2>&1 | tee -a "$OUT/log.txt"
-echo "== pacing" | tee -a "$OUT/log.txt"
-$PY bench/pacing.py --json "$OUT/pacing.json" 2>&1 | tee -a "$OUT/log.txt"
-echo "== sweep" | tee -a "$OUT/log.txt"
-mkdir -p /tmp/trtpace-sweeps
-$PY -m trtpace sweep --gaps 0,0.1,0.2 --out /tmp/trtpace-sweeps/main 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
-$PY -m trtpace sweep -w tiny:launch=direct --gaps 0,0.1 --iterations 60 --out /tmp/trtpace-sweeps/direct \
-  2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
-tar -C /tmp/trtpace-sweeps -czf "$OUT/sweeps.tar.gz" .
-echo "== done" | tee -a "$OUT/log.txt"
+if want tests; then
+  log "gpu tests"
+  $PY -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee -a "$OUT/log.txt" | tail -15
+fi
+if want overhead; then
+  log overhead
+  $PY bench/overhead.py --json "$OUT/overhead.json" 2>&1 | tee -a "$OUT/log.txt"
+fi
+if want telemetry; then
+  log telemetry
+  $PY bench/telemetry.py --json "$OUT/telemetry.json" 2>&1 | tee -a "$OUT/log.txt"
+  $PY -m trtpace env --json > "$OUT/env.json" 2>>"$OUT/log.txt"
+fi
+if want clocks; then
+  log "clocks (read-only: show and --dry-run)"
+  $PY -m trtpace clocks show --json > "$OUT/clocks.json" 2>>"$OUT/log.txt"
+  $PY -m trtpace clocks lock --sm max --dry-run 2>&1 | tee -a "$OUT/log.txt"
+  $PY -m trtpace clocks lock --sm base --mem max --dry-run 2>&1 | tee -a "$OUT/log.txt"
+fi
+if want pacing; then
+  log pacing
+  $PY bench/pacing.py --json "$OUT/pacing.json" 2>&1 | tee -a "$OUT/log.txt"
+fi
+if want sweep; then
+  log sweep
+  mkdir -p /tmp/trtpace-sweeps
+  $PY -m trtpace sweep --gaps 0,0.1,0.2 --out /tmp/trtpace-sweeps/main 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
+  $PY -m trtpace sweep -w tiny:launch=direct --gaps 0,0.1 --iterations 60 --out /tmp/trtpace-sweeps/direct \
+    2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
+  tar -C /tmp/trtpace-sweeps -czf "$OUT/sweeps.tar.gz" .
+fi
+if want mitigations; then
+  log mitigations
+  $PY bench/mitigations.py --json "$OUT/mitigations.json" 2>&1 | tee -a "$OUT/log.txt"
+fi
+log done
