@@ -24,13 +24,16 @@ def test_parse_tokens_and_combinations() -> None:
     assert parse_policy("sync-block").sync == "block" and parse_policy("direct").launch == "direct"
     assert parse_policy("locked:max").lock_clocks == "max"
     assert parse_policy("keepwarm:500us").keepwarm_period_ms == 0.5
+    assert parse_policy("prewarm-stream:200us").prewarm_target == "stream"
+    g = parse_policy("prewarm-graph:100us")
+    assert (g.prewarm_target, g.prewarm_work_us, g.runner_kwargs()["prewarm_lead_ns"]) == ("graph", 0.0, 100_000)
     assert [p.name for p in parse_policies("sleep,spin,keepwarm:1ms")] == ["sleep", "spin", "keepwarm:1ms"]
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("nap", "unknown policy"), ("keepwarm", "expected keepwarm:TIME"), ("keepwarm:1", "needs a number with a unit"),
     ("keepwarm:0ms", "must be > 0"), ("keepwarm:1ms:2ms", "shorter than the period"), ("prewarm:1h", "unit"),
-    ("locked:", "expected locked:max"), ("", "empty policy"),
+    ("locked:", "expected locked:max"), ("", "empty policy"), ("prewarm:100us:200us", "shorter than the lead"),
 ])
 def test_bad_policies(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -112,7 +112,7 @@ void bind_runner(py::module_& m) {
       .def(py::init([](std::shared_ptr<Workload> workload, const Schedule& schedule, size_t iterations, size_t warmup,
                        const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns,
                        int64_t keepwarm_period_ns, int64_t keepwarm_work_ns, int64_t prewarm_lead_ns,
-                       int64_t prewarm_work_ns) {
+                       int64_t prewarm_work_ns, const std::string& prewarm_target) {
              RunConfig cfg;
              cfg.schedule = schedule;
              cfg.iterations = iterations;
@@ -125,14 +125,20 @@ void bind_runner(py::module_& m) {
              cfg.keepwarm_work_ns = keepwarm_work_ns;
              cfg.prewarm_lead_ns = prewarm_lead_ns;
              cfg.prewarm_work_ns = prewarm_work_ns;
+             using Target = RunConfig::PrewarmTarget;
+             if (prewarm_target == "filler") cfg.prewarm_target = Target::filler;
+             else if (prewarm_target == "stream") cfg.prewarm_target = Target::stream;
+             else if (prewarm_target == "graph") cfg.prewarm_target = Target::graph;
+             else throw std::invalid_argument("prewarm_target must be filler, stream or graph");
              py::gil_scoped_release release;  // the first Runner calibrates the hybrid margin
              return std::make_shared<Runner>(std::move(workload), std::move(cfg));
            }),
            "workload"_a, "schedule"_a, "iterations"_a, "warmup"_a = 0, "wait"_a = "hybrid", "sync"_a = "spin",
            "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000, "keepwarm_period_ns"_a = 0,
-           "keepwarm_work_ns"_a = 0, "prewarm_lead_ns"_a = 0, "prewarm_work_ns"_a = 0,
+           "keepwarm_work_ns"_a = 0, "prewarm_lead_ns"_a = 0, "prewarm_work_ns"_a = 0, "prewarm_target"_a = "filler",
            "The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;\n"
-           "prewarm_*: filler work once, lead_ns before each due time (GPU workloads only; 0 = off).")
+           "prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the\n"
+           "inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.")
       .def(
           "run",
           [](Runner& r) {

@@ -110,7 +110,11 @@ void Runner::wait_for_due(int64_t due_ns) {
     }
     if (lead > 0 && due_ns - now_ns() > lead) {
       waiter_.wait_until(due_ns - lead);
-      filler_->fire(config_.prewarm_work_ns);
+      using Target = RunConfig::PrewarmTarget;
+      if (config_.prewarm_target == Target::filler)
+        filler_->fire(config_.prewarm_work_ns);
+      else
+        workload_->prewarm_own_path(config_.prewarm_work_ns, config_.prewarm_target == Target::graph);
     }
   }
   waiter_.wait_until(due_ns);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "trtpace/clock.hpp"
+#include "trtpace/kernels.hpp"
 
 namespace trtpace {
 
@@ -39,6 +40,16 @@ void CudaWorkload::set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept
 }
 
 void CudaWorkload::prepare(SyncMode sync) { sync_ = sync; }
+
+bool CudaWorkload::prewarm_own_path(int64_t work_ns, bool graph_upload) {
+  if (graph_upload) {
+    if (!graph_exec()) return false;
+    TRTPACE_CUDA_CHECK(cudaGraphUpload(graph_exec(), stream_.get()));
+    return true;
+  }
+  kernels::spin_for(uint64_t(work_ns < 0 ? 0 : work_ns), stream_.get());
+  return true;
+}
 
 InbandProbe& CudaWorkload::make_probe() {
   probe_ = std::make_unique<InbandProbe>();

@@ -130,10 +130,11 @@ class Runner:
     """
     The paced loop over one workload and schedule.
     """
-    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler') -> None:
         """
         The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
-        prewarm_*: filler work once, lead_ns before each due time (GPU workloads only; 0 = off).
+        prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the
+        inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
         """
     def records(self) -> dict:
         """

@@ -5,7 +5,9 @@ A policy is one or more tokens joined by '+':
   sync-spin | sync-block | sync-yield   how it waits for completion (default sync-spin)
   keepwarm:PERIOD[:WORK]           filler work every PERIOD during the gap (WORK default 5us),
                                    on a lowest-priority stream, ending before the due time
-  prewarm:LEAD[:WORK]              filler work once, LEAD before the due time
+  prewarm:LEAD[:WORK]              filler work once, LEAD before the due time (own stream)
+  prewarm-stream:LEAD[:WORK]       the same filler on the inference's own stream
+  prewarm-graph:LEAD               cudaGraphUpload of the inference's graph, LEAD before the due time
   direct | graph                   one launch per kernel, or one CUDA graph (synthetic workloads)
   locked:max|base|MHZ              SM clocks locked for the run (needs root)
 Durations take a unit: 500us, 1ms, 0.2s. Example: spin+keepwarm:1ms, prewarm:2ms:10us.
@@ -33,6 +35,7 @@ class Policy:
     keepwarm_work_us: float = 0.0
     prewarm_lead_ms: float = 0.0
     prewarm_work_us: float = 0.0
+    prewarm_target: str = "filler"
     launch: str | None = None
     lock_clocks: str | None = None
 
@@ -40,12 +43,13 @@ class Policy:
     def uses_filler(self) -> bool:
         return self.keepwarm_period_ms > 0 or self.prewarm_lead_ms > 0
 
-    def runner_kwargs(self) -> dict[str, int]:
+    def runner_kwargs(self) -> dict[str, Any]:
         return {
             "keepwarm_period_ns": round(self.keepwarm_period_ms * 1e6),
             "keepwarm_work_ns": round(self.keepwarm_work_us * 1e3),
             "prewarm_lead_ns": round(self.prewarm_lead_ms * 1e6),
             "prewarm_work_ns": round(self.prewarm_work_us * 1e3),
+            "prewarm_target": self.prewarm_target,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def parse_policy(text: str) -> Policy:
             fields["launch"] = token
         elif token == "default":
             pass
-        elif head in ("keepwarm", "prewarm"):
+        elif head in ("keepwarm", "prewarm", "prewarm-stream", "prewarm-graph"):
             parts = rest.split(":") if rest else []
             if not 1 <= len(parts) <= 2:
                 raise UsageError(f"policy {token!r}: expected {head}:TIME[:WORK], e.g. {head}:1ms:5us")
@@ -87,19 +91,23 @@ def parse_policy(text: str) -> Policy:
             work_us = _ms(parts[1], token) * 1e3 if len(parts) == 2 else DEFAULT_FILLER_US
             if t <= 0:
                 raise UsageError(f"policy {token!r}: the {'period' if head == 'keepwarm' else 'lead'} must be > 0")
+            if head.startswith("prewarm") and work_us * 1e-3 >= t:
+                raise UsageError(f"policy {token!r}: the work must end before the due time (shorter than the lead)")
             if head == "keepwarm":
                 if work_us * 1e-3 >= t:
                     raise UsageError(f"policy {token!r}: the work must be shorter than the period")
                 fields.update(keepwarm_period_ms=t, keepwarm_work_us=work_us)
             else:
-                fields.update(prewarm_lead_ms=t, prewarm_work_us=work_us)
+                target = {"prewarm": "filler", "prewarm-stream": "stream", "prewarm-graph": "graph"}[head]
+                fields.update(prewarm_lead_ms=t, prewarm_work_us=0.0 if target == "graph" else work_us,
+                              prewarm_target=target)
         elif head == "locked":
             if not rest:
                 raise UsageError(f"policy {token!r}: expected locked:max, locked:base or locked:MHZ")
             fields["lock_clocks"] = rest
         else:
             raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid, sync-block, sync-yield, "
-                             "keepwarm:PERIOD, prewarm:LEAD, direct, graph or locked:max)")
+                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, direct, graph or locked:max)")
     return Policy(name=name, **fields)
 
 

@@ -29,6 +29,9 @@ struct RunConfig {
   int64_t keepwarm_work_ns = 0;
   int64_t prewarm_lead_ns = 0;
   int64_t prewarm_work_ns = 0;
+  // Where pre-warm goes: the filler's own low-priority stream, the inference's stream, or a
+  // cudaGraphUpload of the inference's graph.
+  enum class PrewarmTarget { filler, stream, graph } prewarm_target = PrewarmTarget::filler;
 };
 
 // One inference outside a paced loop (trtpace.Pacer): host times on the monotonic clock.

@@ -29,6 +29,9 @@ class SyntheticWorkload final : public CudaWorkload {
   // The graph executable (graph mode), for benchmarks that launch it outside the runner.
   uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
 
+ protected:
+  cudaGraphExec_t graph_exec() const override { return exec_.get(); }
+
  private:
   void enqueue(cudaStream_t stream) override;
   void enqueue_kernels(cudaStream_t stream);

@@ -40,6 +40,9 @@ class Workload {
   virtual bool has_probe() const { return false; }
   // The probe reading of the last completed inference; false when there is none.
   virtual bool take_probe(ProbeReading&) { return false; }
+  // Pre-warm on the inference's own path: `work_ns` of filler on its stream, or (graph_upload)
+  // cudaGraphUpload of its graph. Returns false where the workload has no such path.
+  virtual bool prewarm_own_path(int64_t work_ns, bool graph_upload) { return false; }
   virtual std::string describe() const = 0;
 };
 
@@ -58,6 +61,7 @@ class CudaWorkload : public Workload {
   int device() const override { return device_; }
   bool has_probe() const override { return probe_ != nullptr; }
   bool take_probe(ProbeReading& out) override { return probe_ && probe_->take(out); }
+  bool prewarm_own_path(int64_t work_ns, bool graph_upload) override;
   cudaStream_t stream() const noexcept { return stream_.get(); }
 
  protected:
@@ -66,6 +70,8 @@ class CudaWorkload : public Workload {
   void set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept;
   // Creates the in-band probe; the subclass puts it into its graph.
   InbandProbe& make_probe();
+  // The graph executable launched per inference, for cudaGraphUpload pre-warm (null: none).
+  virtual cudaGraphExec_t graph_exec() const { return nullptr; }
 
  private:
   int device_;
@@ -82,6 +88,9 @@ class GraphExecWorkload final : public CudaWorkload {
   GraphExecWorkload(int device, uintptr_t graph_exec);
   std::string describe() const override;
 
+ protected:
+  cudaGraphExec_t graph_exec() const override { return exec_; }
+
  private:
   void enqueue(cudaStream_t stream) override;
   cudaGraphExec_t exec_;
@@ -95,6 +104,9 @@ class GraphWorkload final : public CudaWorkload {
   GraphWorkload(int device, uintptr_t graph);
   std::string describe() const override;
   uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
+
+ protected:
+  cudaGraphExec_t graph_exec() const override { return exec_.get(); }
 
  private:
   void enqueue(cudaStream_t stream) override;
