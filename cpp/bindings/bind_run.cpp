@@ -28,6 +28,10 @@ void bind_workloads(py::module_& m) {
       .def_property_readonly("device_timing", &Workload::device_timing,
                              "How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.")
       .def_property_readonly("has_probe", &Workload::has_probe, "Whether launches carry the in-band clock probe.")
+      .def("prewarm_own_path", &Workload::prewarm_own_path, "work_ns"_a, "graph_upload"_a,
+           py::call_guard<py::gil_scoped_release>(),
+           "Pre-warm: work_ns of filler on this workload's stream, or cudaGraphUpload of its graph.\n"
+           "Returns False where the workload has no such path.")
       .def("describe", &Workload::describe);
 
   py::class_<CudaWorkload, Workload, std::shared_ptr<CudaWorkload>>(m, "CudaWorkload")

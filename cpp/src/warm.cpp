@@ -19,6 +19,7 @@ Stream lowest_priority_stream(int device) {
 Filler::Filler(int device) : device_(device) { stream_ = lowest_priority_stream(device); }
 
 void Filler::fire(int64_t work_ns) {
+  DeviceGuard guard(device_);  // callable from any thread
   const cudaError_t st = cudaStreamQuery(stream_.get());
   if (st == cudaErrorNotReady) return;  // the last one is still running: don't pile up work
   if (st != cudaSuccess) throw_cuda_error(st, "cudaStreamQuery(filler)", __FILE__, __LINE__);

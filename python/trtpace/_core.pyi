@@ -54,6 +54,11 @@ class Workload:
     """
     def describe(self) -> str:
         ...
+    def prewarm_own_path(self, work_ns: typing.SupportsInt | typing.SupportsIndex, graph_upload: bool) -> bool:
+        """
+        Pre-warm: work_ns of filler on this workload's stream, or cudaGraphUpload of its graph.
+        Returns False where the workload has no such path.
+        """
     @property
     def device(self) -> int:
         """
