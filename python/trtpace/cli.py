@@ -124,6 +124,18 @@ def _open_loop_schedule(period: float | None, rate: float | None, trace: Path | 
     return None
 
 
+def _write_report(result: SweepResult, out: Path) -> None:
+    """report.html beside the results (sweep and compare write it unless --no-report)."""
+    from trtpace.html_report import write_html
+
+    if result.conditions:
+        path = write_html(result, out / "report.html")
+        _stderr.print(f"report: {path}")
+
+
+_NoReport = Annotated[bool, typer.Option("--no-report", help="Do not write report.html next to the results.")]
+
+
 def _print_result(result: SweepResult, as_json: bool) -> None:
     if as_json:
         print(dumps(result.to_json()))
@@ -180,6 +192,7 @@ def sweep(
     lock_clocks: Annotated[Optional[str], typer.Option(help="Also run every condition with SM clocks locked "
                                                             "(max, base, MHZ or MIN:MAX), interleaved with the "
                                                             "unlocked runs, and restore them after. Needs root.")] = None,
+    no_report: _NoReport = False,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
     schedule = _open_loop_schedule(period, rate, trace, seed)
@@ -203,9 +216,13 @@ def sweep(
                                    telemetry=telemetry, telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
     except SweepInterrupted as e:
         _print_result(e.result, json_output)
+        if not no_report:
+            _write_report(e.result, out)
         _stderr.print(f"interrupted: the finished conditions and the partial one are saved in {out}")
         raise typer.Exit(130) from None
     _print_result(result, json_output)
+    if not no_report:
+        _write_report(result, out)
     _stderr.print(f"results saved in {out}")
 
 
@@ -234,6 +251,23 @@ def env(
         console.print(f"[yellow]missing[/]: {item}", highlight=False)
 
 
+def _print_compare(result: SweepResult, as_json: bool) -> None:
+    from trtpace.compare import recommend, summarize_policies
+    from trtpace.report import compare_tables
+
+    summaries = summarize_policies(result)
+    rec = recommend(summaries)
+    if as_json:
+        print(dumps({"environment": result.environment, "settings": result.settings,
+                     "policies": [s.to_json() for s in summaries], "recommendation": rec}))
+        return
+    console = Console()
+    for table in compare_tables(summaries):
+        console.print(table)
+    if rec:
+        console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def compare(
     gap: Annotated[float, typer.Option(help="The idle gap in seconds at which the policies are compared.")] = 0.1,
@@ -250,11 +284,11 @@ def compare(
                                                      "trtpace-results/compare-<time>.")] = None,
     gpu: Annotated[int, typer.Option(help="CUDA device index to run on.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of tables.")] = False,
+    no_report: _NoReport = False,
 ) -> None:
     """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap."""
-    from trtpace.compare import compare as run_compare, recommend, summarize_policies
+    from trtpace.compare import compare as run_compare
     from trtpace.policies import parse_policies
-    from trtpace.report import compare_tables
 
     plan = parse_policies(policies)
     workloads.parse_spec(workload)
@@ -275,21 +309,47 @@ def compare(
                                      gpu=gpu, out=out, progress=bars)
     except SweepInterrupted as e:
         result, interrupted = e.result, True
-    summaries = summarize_policies(result)
-    rec = recommend(summaries)
-    if json_output:
-        print(dumps({"environment": result.environment, "settings": result.settings,
-                     "policies": [s.to_json() for s in summaries], "recommendation": rec}))
-    else:
-        console = Console()
-        for table in compare_tables(summaries):
-            console.print(table)
-        if rec:
-            console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+    _print_compare(result, json_output)
+    if not no_report:
+        _write_report(result, out)
     if interrupted:
         _stderr.print(f"interrupted: the rounds so far are saved in {out}")
         raise typer.Exit(130)
     _stderr.print(f"results saved in {out}")
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="A results folder written by trtpace sweep or compare (partial "
+                                                 "ones too).")],
+    html_file: Annotated[Optional[Path], typer.Option("--html", help="Write the self-contained HTML report here "
+                                                                     "(default: RESULTS/report.html).")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="Also write every plot as a PNG into this folder.")] = None,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Write one row per condition as CSV (units in "
+                                                                   "every header).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Render saved results: tables, attribution, plots, HTML, CSV or JSON."""
+    from trtpace.html_report import is_compare, write_csv, write_html, write_pngs
+    from trtpace.results import load
+
+    result = load(results)
+    if is_compare(result):
+        _print_compare(result, json_output)
+    elif json_output:
+        print(dumps(result.to_json()))
+    else:
+        _print_result(result, False)
+    target = html_file or results / "report.html"
+    for what, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
+        if path is not None:
+            check_writable(path if what == "--png" else path.parent)
+    _stderr.print(f"report: {write_html(result, target)}")
+    if png is not None:
+        _stderr.print(f"plots: {len(write_pngs(result, png))} PNG files in {png}")
+    if csv_file is not None:
+        write_csv(result, csv_file)
+        _stderr.print(f"csv: {csv_file}")
 
 
 clocks_app = typer.Typer(no_args_is_help=True, help="Show, lock and reset GPU clocks (locking needs root).")
