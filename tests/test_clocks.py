@@ -144,12 +144,24 @@ def _child(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
     return proc, log
 
 
+def _finish(proc: subprocess.Popen) -> int:
+    """Waits for the child while draining its pipes (a full pipe would block it), and shows its
+    stderr if it hangs."""
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the child did not exit after the signal; its stderr:\n{err}")
+    return proc.returncode
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_restores_clocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: int) -> None:
     monkeypatch.setenv("TRTPACE_STATE_DIR", str(tmp_path / "state"))
     proc, log = _child(tmp_path)
     proc.send_signal(sig)
-    proc.wait(timeout=30)
+    _finish(proc)
     assert log.read_text().splitlines() == ["set 1980 1980", "reset"]
     assert _states() == []
     assert proc.returncode != 0
@@ -159,14 +171,14 @@ def test_sigterm_chains_to_the_previous_handler(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("TRTPACE_STATE_DIR", str(tmp_path / "state"))
     proc, log = _child(tmp_path, "sigterm-handler")
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 3
+    assert _finish(proc) == 3
     assert log.read_text().splitlines() == ["set 1980 1980", "reset", "previous handler ran"]
 
 
 def test_kill_9_leaves_state_that_reset_restores(fake, tmp_path: Path) -> None:
     proc, log = _child(tmp_path)
     proc.kill()
-    proc.wait(timeout=30)
+    _finish(proc)
     assert log.read_text().splitlines() == ["set 1980 1980"]
     (stale,) = _states()
     assert not stale.owner_alive
