@@ -70,15 +70,14 @@ def timeline(c: ConditionResult) -> Figure | None:
     inband = c.column("inband_mhz", include_warmup=True)
     if np.isfinite(inband).any():
         ax2.plot(t, inband, "-", color="tab:red", alpha=0.6, linewidth=1, label="SM MHz in-band")
-    tel_t = c.telemetry.get("tel_t_ns")
-    if tel_t is not None and tel_t.size:
-        ts = (tel_t - t0) / 1e9
-        keep = (ts >= t[0] - 0.05) & (ts <= t[-1] + 0.05)
-        sm = c.telemetry["tel_sm_mhz"][keep]
-        ax2.plot(ts[keep], sm, "-", color="tab:purple", alpha=0.6, linewidth=1, label="SM MHz NVML")
-        power = c.telemetry["tel_power_mw"][keep] / 1e3
-        if np.isfinite(power).any():
-            ax2.plot(ts[keep], power, "-", color="tab:olive", alpha=0.5, linewidth=1, label="power W")
+    # NVML values as each inference saw them (the sample last before its issue), so a condition
+    # shorter than the sampling period still shows the clock it ran at.
+    sm = c.joined("sm_mhz")
+    if np.isfinite(sm).any():
+        ax2.plot(t, sm, "-", color="tab:purple", alpha=0.6, linewidth=1, label="SM MHz NVML")
+    power = c.joined("power_mw") / 1e3 if "tel_power_mw" in c.telemetry else np.full(c.count, np.nan)
+    if np.isfinite(power).any():
+        ax2.plot(t, power, "-", color="tab:olive", alpha=0.5, linewidth=1, label="power W")
     ax2.set_ylabel("MHz, W")
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
