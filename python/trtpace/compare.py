@@ -8,7 +8,6 @@ is within 5% of it.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +20,8 @@ from trtpace import clocks, device, pacing as pacing_mod, telemetry as telemetry
 from trtpace.errors import UsageError
 from trtpace.policies import Policy, parse_policy
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
-from trtpace.runner import run_paced
 from trtpace.stats import ratio, summarize
-from trtpace.sweep import Progress, SweepInterrupted, _validate_counts
+from trtpace.sweep import Progress, SweepInterrupted, _validate_counts, run_condition
 
 CONTINUOUS = "continuous"
 WITHIN = 0.05
@@ -179,25 +177,8 @@ def compare(
                 c = ConditionResult(wl.name, pacing, p.wait, p.sync, warmup, iterations, {},
                                     device_timing=wl.device_timing, policy=p.name,
                                     info={"round": r, "policy": p.to_json()})
-                index = writer.begin(c) if writer else -1
-                if progress:
-                    progress.condition_started(f"round {r + 1}/{rounds} {p.name}", pacing, warmup + iterations)
-                lock = clocks.locked_clocks(sm=p.lock_clocks, gpu=gpu) if p.lock_clocks else contextlib.nullcontext()
-                with lock:
-                    outcome = run_paced(wl, pacing, iterations=iterations, warmup=warmup, wait=p.wait, sync=p.sync,
-                                        policy=p, on_progress=progress.advanced if progress else None)
-                c.records = outcome.records
-                c.info.update(cpu_ns=outcome.cpu_ns, fillers_fired=outcome.fillers_fired)
-                c.status = "done" if c.count == warmup + iterations else "partial"
-                if sampler is not None and c.count:
-                    c.telemetry = sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
-                result.conditions.append(c)
-                if writer:
-                    writer.finish(index, c)
-                if outcome.error is not None:
-                    raise outcome.error
-                if outcome.interrupted:
-                    raise SweepInterrupted(result)
+                run_condition(result, c, wl, writer=writer, sampler=sampler, progress=progress, gpu=gpu,
+                              lock_clocks=p.lock_clocks, policy=p, label=f"round {r + 1}/{rounds} {p.name}")
     except KeyboardInterrupt:
         raise SweepInterrupted(result) from None
     finally:

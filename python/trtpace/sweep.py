@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from trtpace import clocks, device, pacing as pacing_mod, telemetry as telemetry_mod, workloads
 from trtpace.errors import UsageError
 from trtpace.pacing import Pacing
+from trtpace.policies import Policy
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
 from trtpace.runner import SYNC_MODES, WAIT_MODES, run_paced
 
@@ -169,25 +170,33 @@ def _run_conditions(result: SweepResult, specs: list, pacings: list[Pacing], wri
                 records={}, device_timing=wl.device_timing, info=dict(wl.info),
                 clocks=f"locked {clock_lock}" if clock_lock else "default",
             )
-            index = writer.begin(c) if writer else -1
-            if progress:
-                progress.condition_started(wl.name, p, warmup + iterations)
-            with clocks.locked_clocks(sm=clock_lock, gpu=gpu) if clock_lock else contextlib.nullcontext():
-                outcome = run_paced(
-                    wl, p, iterations=iterations, warmup=warmup, wait=wait, sync=sync,
-                    on_progress=progress.advanced if progress else None,
-                )
-            c.records = outcome.records
-            c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns)
-            if sampler is not None and c.count:
-                c.telemetry = sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
-            c.status = "done" if c.count == warmup + iterations else "partial"
-            result.conditions.append(c)
-            if writer:
-                writer.finish(index, c)
-            if progress:
-                progress.condition_finished(c)
-            if outcome.error is not None:
-                raise outcome.error
-            if outcome.interrupted:
-                raise SweepInterrupted(result)
+            run_condition(result, c, wl, writer=writer, sampler=sampler, progress=progress, gpu=gpu,
+                          lock_clocks=clock_lock, label=wl.name)
+
+
+def run_condition(result: SweepResult, c: ConditionResult, wl: workloads.Workload, *, writer: ResultWriter | None,
+                  sampler: telemetry_mod.Sampler | None, progress: Progress | None, gpu: int,
+                  lock_clocks: str | None = None, policy: Policy | None = None, label: str = "") -> None:
+    """Runs condition `c` (its pacing, wait, sync, counts) and records it everywhere: announced to
+    the writer first, then its records, telemetry window and status appended and written. A
+    failing inference or Ctrl-C ends the sweep after the partial condition is saved."""
+    index = writer.begin(c) if writer else -1
+    if progress:
+        progress.condition_started(label or wl.name, c.pacing, c.warmup + c.iterations)
+    with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
+        outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait, sync=c.sync,
+                            policy=policy, on_progress=progress.advanced if progress else None)
+    c.records = outcome.records
+    c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns, fillers_fired=outcome.fillers_fired)
+    if sampler is not None and c.count:
+        c.telemetry = sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
+    c.status = "done" if c.count == c.warmup + c.iterations else "partial"
+    result.conditions.append(c)
+    if writer:
+        writer.finish(index, c)
+    if progress:
+        progress.condition_finished(c)
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.interrupted:
+        raise SweepInterrupted(result)

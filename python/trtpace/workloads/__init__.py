@@ -29,6 +29,7 @@ __all__ = [
     "from_callable",
     "from_graph",
     "from_graph_exec",
+    "from_torch",
     "host",
     "parse_spec",
     "synthetic",
@@ -180,3 +181,7 @@ def from_callable(fn: Callable[[int], Any], *, gpu: int = 0, name: str = "python
     """Runs `fn(stream_handle)` per inference; `fn` enqueues its work on that CUDA stream."""
     core = _core.CallableWorkload(gpu, fn, name)
     return Workload(name=name, core=core, info={"kind": "callable"}, keepalive=(fn,))
+
+
+# PyTorch is imported only when from_torch runs.
+from trtpace.workloads.torch import from_torch  # noqa: E402
