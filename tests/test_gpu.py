@@ -254,3 +254,20 @@ def test_keepwarm_and_pacer_start_stop_and_clean_up() -> None:
             rec = pacer.infer()
             assert rec["done_ns"] > rec["submitted_ns"] > rec["issue_ns"] and rec["device_us"] > 0
     assert _threads() == before
+
+
+def test_cli_torch_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "mymodel.py").write_text(
+        "import torch\n"
+        "def make():\n"
+        "    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).cuda().eval()\n"
+        "    return net, (torch.randn(1, 3, 32, 32, device='cuda'),)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = CliRunner().invoke(app, ["sweep", "--torch", "mymodel:make", "--gaps", "0.01", "--iterations", "10",
+                                 "--out", str(tmp_path / "r"), "--json", "--no-report"])
+    assert r.exit_code == 0, r.output
+    cond = json.loads(r.stdout)["conditions"][1]
+    assert cond["workload"] == "mymodel:make" and cond["device_timing"] == "graph-event-nodes"
+    r = CliRunner().invoke(app, ["sweep", "--torch", "mymodel:missing", "--out", str(tmp_path / "r2")])
+    assert r.exit_code == 2 and "has no 'missing'" in r.output

@@ -10,6 +10,7 @@
 #include "bindings.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/runner.hpp"
+#include "trtpace/kernels.hpp"
 #include "trtpace/synthetic.hpp"
 
 namespace trtpace::bindings {
@@ -177,6 +178,88 @@ void bind_runner(py::module_& m) {
             return py::make_tuple(as_dict(r.sync_before()), as_dict(r.sync_after()));
           },
           "The %globaltimer syncs before and after the loop (zeros without a probe).");
+}
+
+namespace {
+// A cudaGraph_t captured from Python code; owned, destroyed with the object.
+struct CapturedGraph {
+  Graph graph;
+  uintptr_t handle() const { return reinterpret_cast<uintptr_t>(graph.get()); }
+};
+}  // namespace
+
+void bind_capture(py::module_& m) {
+  py::class_<DeviceBuffer, std::shared_ptr<DeviceBuffer>>(m, "DeviceBuffer", "Device memory owned by trtpace.")
+      .def(py::init([](int device, size_t nbytes) {
+             DeviceGuard guard(device);
+             return std::make_shared<DeviceBuffer>(nbytes);
+           }),
+           "device"_a, "nbytes"_a)
+      .def_property_readonly("ptr", [](const DeviceBuffer& b) { return reinterpret_cast<uintptr_t>(b.get()); })
+      .def_property_readonly("nbytes", &DeviceBuffer::bytes)
+      .def(
+          "upload",
+          [](DeviceBuffer& b, py::buffer data) {
+            py::buffer_info info = data.request();
+            const size_t n = size_t(info.size) * size_t(info.itemsize);
+            if (n != b.bytes()) throw std::invalid_argument("upload: the array's size differs from the buffer's");
+            TRTPACE_CUDA_CHECK(cudaMemcpy(b.get(), info.ptr, n, cudaMemcpyHostToDevice));
+          },
+          "data"_a, "Copies a contiguous host array of exactly nbytes into the buffer.")
+      .def(
+          "download",
+          [](const DeviceBuffer& b) {
+            py::array_t<uint8_t> out(py::ssize_t(b.bytes()));
+            TRTPACE_CUDA_CHECK(cudaMemcpy(out.mutable_data(), b.get(), b.bytes(), cudaMemcpyDeviceToHost));
+            return out;
+          },
+          "The buffer's bytes, copied to the host.");
+  py::class_<CapturedGraph, std::shared_ptr<CapturedGraph>>(m, "CapturedGraph", "A cudaGraph_t trtpace captured.")
+      .def_property_readonly("handle", &CapturedGraph::handle);
+  m.def(
+      "capture_graph",
+      [](int device, py::function fn) {
+        DeviceGuard guard(device);
+        Stream stream = make_stream();
+        const auto s = stream.get();
+        TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        std::string failure;
+        try {
+          py::object ok = fn(reinterpret_cast<uintptr_t>(s));
+          if (!ok.is_none() && !ok.cast<bool>()) failure = "the enqueue function returned False";
+        } catch (py::error_already_set& e) {
+          failure = e.what();
+        }
+        cudaGraph_t raw = nullptr;
+        const cudaError_t st = cudaStreamEndCapture(s, &raw);
+        if (failure.empty() && st != cudaSuccess) failure = std::string("capture failed: ") + cudaGetErrorString(st);
+        if (!failure.empty()) {
+          if (raw) cudaGraphDestroy(raw);
+          (void)cudaGetLastError();
+          throw std::runtime_error("graph capture failed: " + failure.substr(0, failure.find('\n')));
+        }
+        auto out = std::make_shared<CapturedGraph>();
+        out->graph = Graph(raw);
+        return out;
+      },
+      "device"_a, "fn"_a,
+      "Captures fn(stream_handle) into a CUDA graph (thread-local capture mode). Raises RuntimeError when\n"
+      "the work cannot be captured (fn raised, returned False, or used an API capture forbids).");
+  m.def(
+      "_enqueue_test_work",
+      [](int device, uintptr_t stream, int64_t work_ns) {
+        DeviceGuard guard(device);
+        kernels::spin_for(uint64_t(work_ns), reinterpret_cast<cudaStream_t>(stream));
+      },
+      "device"_a, "stream"_a, "work_ns"_a, "Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).");
+  m.def(
+      "_stream_is_capturing",
+      [](uintptr_t stream) {
+        cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+        TRTPACE_CUDA_CHECK(cudaStreamIsCapturing(reinterpret_cast<cudaStream_t>(stream), &status));
+        return status == cudaStreamCaptureStatusActive;
+      },
+      "stream"_a, "Test hook: whether a stream is being captured.");
 }
 
 void bind_remedies(py::module_& m) {

@@ -15,6 +15,7 @@ void bind_schedule(py::module_& m);
 void bind_device(py::module_& m);
 void bind_workloads(py::module_& m);
 void bind_runner(py::module_& m);
+void bind_capture(py::module_& m);
 void bind_remedies(py::module_& m);
 void bind_bench(py::module_& m);
 

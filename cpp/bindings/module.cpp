@@ -15,6 +15,7 @@ PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
   trtpace::bindings::bind_device(m);
   trtpace::bindings::bind_workloads(m);
   trtpace::bindings::bind_runner(m);
+  trtpace::bindings::bind_capture(m);
   trtpace::bindings::bind_remedies(m);
   trtpace::bindings::bind_bench(m);
 }

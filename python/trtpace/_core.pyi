@@ -6,7 +6,8 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CallableWorkload', 'CudaError', 'CudaWorkload', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
+import typing_extensions
+__all__: list[str] = ['CallableWorkload', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
 class CudaError(RuntimeError):
     pass
 class Schedule:
@@ -180,6 +181,33 @@ class Runner:
     @property
     def total(self) -> int:
         ...
+class DeviceBuffer:
+    """
+    Device memory owned by trtpace.
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, nbytes: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def download(self) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        The buffer's bytes, copied to the host.
+        """
+    def upload(self, data: typing_extensions.Buffer) -> None:
+        """
+        Copies a contiguous host array of exactly nbytes into the buffer.
+        """
+    @property
+    def nbytes(self) -> int:
+        ...
+    @property
+    def ptr(self) -> int:
+        ...
+class CapturedGraph:
+    """
+    A cudaGraph_t trtpace captured.
+    """
+    @property
+    def handle(self) -> int:
+        ...
 class KeepWarmThread:
     """
     Fires work_ns of filler on a lowest-priority stream every period_ns from a C++ thread (no GIL).
@@ -221,6 +249,14 @@ def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, gr
     """
     Benchmark baseline: per-iteration ns of a bare cudaGraphLaunch + cudaStreamSynchronize loop.
     """
+def _enqueue_test_work(device: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).
+    """
+def _stream_is_capturing(stream: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    Test hook: whether a stream is being captured.
+    """
 def calibrate_hybrid_margin_ns(samples: typing.SupportsInt | typing.SupportsIndex = 100) -> int:
     """
     Measures sleep overshoot here and returns a hybrid-wait spin margin. Units: ns.
@@ -228,6 +264,11 @@ def calibrate_hybrid_margin_ns(samples: typing.SupportsInt | typing.SupportsInde
 def calibrate_synthetic(device: typing.SupportsInt | typing.SupportsIndex, target_us: typing.SupportsFloat | typing.SupportsIndex, kernels: typing.SupportsInt | typing.SupportsIndex) -> dict:
     """
     Finds iters_per_kernel so one graph run of `kernels` kernels takes target_us under continuous load.
+    """
+def capture_graph(device: typing.SupportsInt | typing.SupportsIndex, fn: collections.abc.Callable) -> CapturedGraph:
+    """
+    Captures fn(stream_handle) into a CUDA graph (thread-local capture mode). Raises RuntimeError when
+    the work cannot be captured (fn raised, returned False, or used an API capture forbids).
     """
 def continuous_device_us(workload: Workload, runs: typing.SupportsInt | typing.SupportsIndex = 51, warmup_ms: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> float:
     """

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from trtpace import __version__, pacing, workloads
@@ -26,7 +28,7 @@ _stderr = Console(stderr=True)
 def _fail(message: str, code: int = 2) -> NoReturn:
     """Every user-facing failure: one line on stderr, no traceback."""
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    _stderr.print(f"[bold red]error:[/] {first_line}", highlight=False, markup=True, soft_wrap=True)
+    _stderr.print(f"[bold red]error:[/] {escape(first_line)}", highlight=False, markup=True, soft_wrap=True)
     sys.exit(code)
 
 
@@ -136,6 +138,53 @@ def _write_report(result: SweepResult, out: Path) -> None:
 _NoReport = Annotated[bool, typer.Option("--no-report", help="Do not write report.html next to the results.")]
 
 
+def _torch_factory(spec: str) -> tuple[Any, tuple[Any, ...]]:
+    """'package.module:factory' -> factory(), which returns (module, example_inputs)."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except ImportError as e:
+        raise UsageError(f"--torch: cannot import {module_name!r}: {e}") from None
+    except AttributeError:
+        raise UsageError(f"--torch: {module_name!r} has no {attr!r}") from None
+    made = factory()
+    if not (isinstance(made, tuple) and len(made) == 2):
+        raise UsageError(f"--torch: {spec} must return (module, example_inputs)")
+    module, example = made
+    return module, tuple(example) if isinstance(example, (list, tuple)) else (example,)
+
+
+def _model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, shapes: str | None,
+                     inputs: Path | None, rebuild: bool, gpu: int) -> list[workloads.Workload]:
+    """The workloads named by --engine, --onnx and --torch (validated before any GPU work)."""
+    from trtpace import device
+    from trtpace.workloads import tensorrt as trt_workloads
+
+    parsed = trt_workloads.parse_shapes(shapes)
+    if (shapes or inputs or rebuild) and not (engine or onnx):
+        raise UsageError("--shapes, --inputs and --rebuild go with --engine or --onnx")
+    for flag, path in (("--engine", engine), ("--onnx", onnx), ("--inputs", inputs)):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag} {path} does not exist")
+    if torch is not None and not re.fullmatch(r"[\w.]+:\w+", torch):
+        raise UsageError(f"--torch takes package.module:factory, got {torch!r}")
+    if engine or onnx:
+        trt_workloads.import_tensorrt()
+    if engine or onnx or torch:
+        device.require_gpu(gpu)
+    out = []
+    if engine:
+        out.append(trt_workloads.from_engine(engine, gpu=gpu, shapes=parsed, inputs=inputs))
+    if onnx:
+        out.append(trt_workloads.from_onnx(onnx, gpu=gpu, shapes=parsed, inputs=inputs, rebuild=rebuild))
+    if torch:
+        module, example = _torch_factory(torch)
+        out.append(workloads.from_torch(module, example, gpu=gpu, name=torch))
+    return out
+
+
 def _print_result(result: SweepResult, as_json: bool) -> None:
     if as_json:
         print(dumps(result.to_json()))
@@ -193,16 +242,27 @@ def sweep(
                                                             "(max, base, MHZ or MIN:MAX), interleaved with the "
                                                             "unlocked runs, and restore them after. Needs root.")] = None,
     no_report: _NoReport = False,
+    engine: Annotated[Optional[Path], typer.Option(help="A TensorRT engine (.engine/.plan) to run.")] = None,
+    onnx: Annotated[Optional[Path], typer.Option(help="An ONNX model, built into a TensorRT engine (cached by "
+                                                      "model, TensorRT version and GPU).")] = None,
+    shapes: Annotated[Optional[str], typer.Option(help="Shapes of dynamic inputs: name:1x3x640x640,...")] = None,
+    inputs: Annotated[Optional[Path], typer.Option(help="An .npz with the engine's inputs by name (default: random "
+                                                        "data of each input's dtype).")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the engine of --onnx even if cached.")] = False,
+    torch: Annotated[Optional[str], typer.Option(help="package.module:factory returning (torch module, example "
+                                                      "inputs), captured into a CUDA graph.")] = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
     schedule = _open_loop_schedule(period, rate, trace, seed)
     gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
     if gpu < 0:
         raise UsageError(f"--gpu must be >= 0, got {gpu}")
-    specs = [workloads.parse_spec(w) for w in (workload or DEFAULT_WORKLOADS)]
+    has_model = bool(engine or onnx or torch)
+    specs: list[Any] = [workloads.parse_spec(w) for w in (workload or ([] if has_model else DEFAULT_WORKLOADS))]
     if out is None:
         out = Path("trtpace-results") / datetime.datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
     check_writable(out)
+    specs += _model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu)
     bars = _BarProgress(_stderr)
     try:
         if json_output:
