@@ -21,7 +21,7 @@ from trtpace.errors import UsageError
 from trtpace.policies import Policy, parse_policy
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
 from trtpace.stats import ratio, summarize
-from trtpace.sweep import Progress, SweepInterrupted, _validate_counts, run_condition
+from trtpace.sweep import Progress, SweepInterrupted, validate_counts, run_condition
 
 CONTINUOUS = "continuous"
 WITHIN = 0.05
@@ -124,7 +124,7 @@ def compare(
     Returns the per-round conditions (policy names in `ConditionResult.policy`); summarize them
     with `summarize_policies` and `recommend`.
     """
-    _validate_counts(iterations, warmup)
+    validate_counts(iterations, warmup)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise UsageError(f"rounds must be a whole number >= 1, got {rounds!r}")
     gap = pacing_mod.gap(gap_s)

@@ -15,7 +15,7 @@ from trtpace.errors import GpuIndexError, NoDriverError, NoGpuError
 _CUDA_ERROR_INSUFFICIENT_DRIVER = 35
 
 
-def _cuda_version(v: int) -> str:
+def cuda_version(v: int) -> str:
     return f"{v // 1000}.{(v % 1000) // 10}"
 
 
@@ -34,8 +34,8 @@ def require_gpu(index: int) -> dict[str, Any]:
         )
     if probe["error_code"] == _CUDA_ERROR_INSUFFICIENT_DRIVER:
         raise NoDriverError(
-            f"the NVIDIA driver supports CUDA {_cuda_version(probe['driver_version'])} but trtpace was built "
-            f"with CUDA {_cuda_version(probe['runtime_version'])}; update the NVIDIA driver"
+            f"the NVIDIA driver supports CUDA {cuda_version(probe['driver_version'])} but trtpace was built "
+            f"with CUDA {cuda_version(probe['runtime_version'])}; update the NVIDIA driver"
         )
     count = int(probe["device_count"])
     if count == 0:
@@ -72,8 +72,8 @@ def environment(gpu: int | None) -> dict[str, Any]:
         "platform": platform.platform(),
         "host": socket.gethostname(),
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cuda_runtime": _cuda_version(probe["runtime_version"]),
-        "cuda_driver": _cuda_version(probe["driver_version"]) if probe["driver_version"] else None,
+        "cuda_runtime": cuda_version(probe["runtime_version"]),
+        "cuda_driver": cuda_version(probe["driver_version"]) if probe["driver_version"] else None,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "gpu": None,
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trtpace import _core, jetson, nvml
-from trtpace.device import _cuda_version
+from trtpace.device import cuda_version
 
 _CAP_SYS_ADMIN = 21
 
@@ -76,8 +76,8 @@ def collect() -> dict[str, Any]:
         "trtpace": _core.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cuda_runtime": _cuda_version(probe["runtime_version"]),
-        "cuda_driver": _cuda_version(probe["driver_version"]) if probe["driver_version"] else None,
+        "cuda_runtime": cuda_version(probe["runtime_version"]),
+        "cuda_driver": cuda_version(probe["driver_version"]) if probe["driver_version"] else None,
         "driver_release": None,
         "gpus": [],
         "may_change_clocks": allowed,

@@ -232,7 +232,7 @@ def load(directory: str | Path) -> SweepResult:
     return result
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Writes through a temporary file and a rename, so a crash never leaves half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -278,7 +278,7 @@ class ResultWriter:
 
     def finish(self, index: int, c: ConditionResult) -> None:
         entry = self._doc["conditions"][index]
-        _atomic_write(self.directory / entry["file"], lambda f: np.savez(f, **c.records, **c.telemetry))
+        atomic_write(self.directory / entry["file"], lambda f: np.savez(f, **c.records, **c.telemetry))
         entry.update(c.meta())
         entry["summary"] = c.summary()
         self._flush()
@@ -288,7 +288,7 @@ class ResultWriter:
 
     def _flush(self) -> None:
         text = dumps(self._doc).encode()
-        _atomic_write(self.directory / "sweep.json", lambda f: f.write(text))
+        atomic_write(self.directory / "sweep.json", lambda f: f.write(text))
 
 
 def check_writable(directory: Path) -> None:

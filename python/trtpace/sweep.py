@@ -35,7 +35,7 @@ class SweepInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def _validate_counts(iterations: int, warmup: int) -> None:
+def validate_counts(iterations: int, warmup: int) -> None:
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise UsageError(f"iterations must be a whole number >= 1, got {iterations!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
@@ -94,7 +94,7 @@ def sweep(
     twice, unlocked then with SM clocks locked, interleaved; without permission to lock, a
     warning goes into `result.environment["warnings"]` and only the unlocked runs happen.
     """
-    _validate_counts(iterations, warmup)
+    validate_counts(iterations, warmup)
     _validate_mode(wait, WAIT_MODES, "wait mode")
     _validate_mode(sync, SYNC_MODES, "sync mode")
     pacings = plan_pacings(gaps_s, schedule)

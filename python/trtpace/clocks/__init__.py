@@ -8,6 +8,7 @@ interpreter exit; after kill -9 the state file remains and `trtpace clocks reset
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import threading
@@ -61,6 +62,7 @@ class Plan:
 
     nvidia: list[nvidia.LockPlan]
     jetson: ClockState | None = None
+    jetson_node: Any = None  # the devfreq node the Jetson plan applies to
 
     def lines(self) -> list[str]:
         out = []
@@ -82,7 +84,7 @@ def plan(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0) -> Plan:
     if node is not None:
         if mem is not None:
             raise ClockNotSupportedError("--mem is not supported on Jetson (the EMC clock follows the power mode)")
-        return Plan(nvidia=[], jetson=tegra.lock_max(node, sm))
+        return Plan(nvidia=[], jetson=tegra.lock_max(node, sm), jetson_node=node)
     plans = []
     for g in gpus:
         try:
@@ -113,7 +115,7 @@ def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
     try:
         if p.jetson is not None:
             state_files.write(p.jetson)
-            tegra.apply(tegra.find() or _missing(), p.jetson)
+            tegra.apply(p.jetson_node, p.jetson)
             done.append(p.jetson)
         for lp in p.nvidia:
             st = lp.state("nvml")
@@ -134,10 +136,6 @@ def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
             _release(st)
         raise
     return done
-
-
-def _missing() -> Any:
-    raise ClockNotSupportedError("the Jetson GPU devfreq node disappeared")
 
 
 def _release(st: ClockState) -> None:
@@ -167,11 +165,10 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False) -> list[str]:
             said.append(f"{st.key}: reset ({st.describe()})")
     if everyone:
         for g in _nvml_gpus(gpu):
-            fake = ClockState(key=g.pci_bus_id, backend="nvml", sm_mhz=[0, 0], mem_mhz=[0, 0])
             try:
-                nvidia.release(g, fake)
-            except nvml.NvmlNotSupported:
-                nvidia.release(g, ClockState(key=g.pci_bus_id, backend="nvml", sm_mhz=[0, 0]))
+                g.reset_gpu_locked_clocks()
+                with contextlib.suppress(nvml.NvmlNotSupported):  # memory locks need Ampere or newer
+                    g.reset_mem_locked_clocks()
             except nvml.NvmlNoPermission:
                 raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset --all`") from None
             said.append(f"{g.pci_bus_id}: GPU and memory locked clocks reset to the driver default")

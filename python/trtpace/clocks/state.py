@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trtpace.results import _atomic_write
+from trtpace.results import atomic_write
 
 
 def state_dir() -> Path:
@@ -75,7 +75,7 @@ def write(state: ClockState) -> None:
     path = _path(state.key)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(asdict(state), indent=2).encode()
-    _atomic_write(path, lambda f: f.write(text))
+    atomic_write(path, lambda f: f.write(text))
 
 
 def read(key: str) -> ClockState | None:
