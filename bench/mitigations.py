@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from trtpace import compare, device, workloads
-from trtpace.compare import recommend, summarize_policies
+from trtpace.run import compare
+from trtpace.platform import device
+from trtpace.measure import workloads
+from trtpace.results.policies import recommend, summarize_policies
 
 POLICIES = ["sleep", "spin", "sync-block", "keepwarm:1ms", "keepwarm:100us", "prewarm:1ms", "prewarm:100us",
             "spin+keepwarm:100us"]
@@ -22,7 +24,7 @@ POLICIES = ["sleep", "spin", "sync-block", "keepwarm:1ms", "keepwarm:100us", "pr
 def torch_net() -> workloads.Workload | None:
     try:
         import torch
-        from trtpace.workloads.torch import from_torch
+        from trtpace.measure.workloads.torch_module import from_torch
     except ImportError:
         return None
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),

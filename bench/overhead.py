@@ -17,8 +17,10 @@ import time
 
 import numpy as np
 
-from trtpace import _core, device, pacing, workloads
-from trtpace.runner import run_paced
+from trtpace import _core
+from trtpace.platform import device
+from trtpace.measure import pacing, workloads
+from trtpace.measure.runner import run_paced
 
 
 def runner_e2e_ns(w: workloads.Workload, n: int) -> np.ndarray:
@@ -33,7 +35,7 @@ def torch_case():
         return None
     if not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph_exec"):
         return None
-    from trtpace.workloads.torch import capture_graph
+    from trtpace.measure.workloads.torch_module import capture_graph
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
                               torch.nn.Conv2d(16, 16, 3, padding=1)).cuda().eval()

@@ -13,8 +13,9 @@ import json
 
 import numpy as np
 
-from trtpace import device, pacing, telemetry, workloads
-from trtpace.runner import run_paced
+from trtpace.platform import device
+from trtpace.measure import pacing, telemetry, workloads
+from trtpace.measure.runner import run_paced
 
 
 def e2e_us(w: workloads.Workload, p: pacing.Pacing, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import sys
 import time
 
 from fake_nvml import make_fake_nvml
-from trtpace import clocks, nvml
+from trtpace.platform import clocks, nvml
 
 log_path = sys.argv[1]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trtpace import device
+from trtpace.platform import device
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

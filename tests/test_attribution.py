@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trtpace import pacing
-from trtpace.attribution import attribute, parts_us
+from trtpace.measure import pacing
+from trtpace.results.attribution import attribute, parts_us
 from trtpace.results import ConditionResult, SweepResult
 
 

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 import trtpace
 from fake_nvml import make_fake_nvml, not_supported
 from test_jetson import make_tree
-from trtpace import clocks, nvml
+from trtpace.platform import clocks, nvml
 from trtpace.cli import app
-from trtpace.clocks import state as state_files
+from trtpace.platform.clocks import state as state_files
 
 TESTS = Path(__file__).parent
 TDP = 0xFFFFFF01
@@ -80,7 +80,7 @@ def test_memory_lock_only_when_asked_and_rolled_back_when_refused(fake) -> None:
 def test_no_permission_names_the_commands_that_work(fake) -> None:
     fake.nvmlDeviceSetGpuLockedClocks.side_effect = pynvml.NVMLError_NoPermission
     r = CliRunner().invoke(app, ["clocks", "lock", "--sm", "max"])
-    assert r.exit_code == 2
+    assert r.exit_code == 1
     (line,) = r.output.strip().splitlines()
     assert "sudo trtpace clocks lock --sm max --gpu 0" in line
     assert "sudo nvidia-smi -i 00000000:3B:00.0 -lgc 1980,1980" in line
@@ -106,7 +106,7 @@ def test_not_supported_without_fallback(fake, monkeypatch: pytest.MonkeyPatch) -
     fake.nvmlDeviceSetGpuLockedClocks.side_effect = not_supported
     monkeypatch.setenv("PATH", "/nonexistent")
     r = CliRunner().invoke(app, ["clocks", "lock"])
-    assert r.exit_code == 2 and "not supported on Fake GPU" in r.output
+    assert r.exit_code == 1 and "not supported on Fake GPU" in r.output
 
 
 def test_dry_run_prints_and_changes_nothing(fake) -> None:
@@ -216,7 +216,7 @@ def test_jetson_lock_and_restore(fake, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_sweep_interleaves_locked_and_unlocked(fake, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("trtpace.env.may_change_clocks", lambda: (True, "test"))
+    monkeypatch.setattr("trtpace.run.sweep.may_change_clocks", lambda: (True, "test"))
     result = trtpace.sweep("host:us=5", gaps_s=[0.001], iterations=10, warmup=1, lock_clocks="max")
     assert [(c.pacing.gap_s, c.clocks) for c in result.conditions] == [
         (0.0, "default"), (0.0, "locked max"), (0.001, "default"), (0.001, "locked max")]
@@ -226,7 +226,7 @@ def test_sweep_interleaves_locked_and_unlocked(fake, monkeypatch: pytest.MonkeyP
 
 
 def test_sweep_without_permission_runs_unlocked_and_says_so(fake, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("trtpace.env.may_change_clocks", lambda: (False, "not root"))
+    monkeypatch.setattr("trtpace.run.sweep.may_change_clocks", lambda: (False, "not root"))
     result = trtpace.sweep("host:us=5", gaps_s=[0.001], iterations=5, warmup=0, lock_clocks="max")
     assert [c.clocks for c in result.conditions] == ["default", "default"]
     assert any("needs root" in w for w in result.environment["warnings"])

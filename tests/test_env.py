@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fake_nvml import make_fake_nvml
-from trtpace import device, env, nvml
+from trtpace.platform import device, env, nvml
 from trtpace.cli import app
 
 

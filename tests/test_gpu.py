@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-from trtpace import _core, pacing, workloads
+from trtpace import _core
+from trtpace.measure import pacing, workloads
 from trtpace.cli import app
-from trtpace.runner import run_paced
+from trtpace.measure.runner import run_paced
 
 pytestmark = pytest.mark.gpu
 
@@ -67,7 +68,7 @@ def _torch_graph():
     torch = pytest.importorskip("torch")
     if not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph_exec"):
         pytest.skip("this PyTorch has no CUDAGraph.raw_cuda_graph_exec (needs 2.9+)")
-    from trtpace.workloads.torch import capture_graph
+    from trtpace.measure.workloads.torch_module import capture_graph
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(
@@ -171,19 +172,18 @@ def test_launch_latency_positive_and_below_e2e(tiny_gap_sweep: trtpace.SweepResu
 
 
 def test_attribution_adds_up_to_the_penalty(tiny_gap_sweep: trtpace.SweepResult) -> None:
-    from trtpace.attribution import attributions
-
-    (a,) = attributions(tiny_gap_sweep)
-    assert a.delta_p50_us > 0
-    assert a.parts_sum_us == pytest.approx(a.delta_p50_us, rel=0.05)
-    assert "SM clock" in a.line()
+    (row,) = [r for r in tiny_gap_sweep.rows() if r["attribution"]]
+    a = row["attribution"]
+    assert a["delta_p50_us"] > 0
+    assert sum(a["parts_us"].values()) == pytest.approx(a["delta_p50_us"], rel=0.05)
+    assert "SM clock" in a["line"]
     env = tiny_gap_sweep.environment["telemetry"]
     assert env["source"] == "nvml" and env["rate_hz"] >= 100
 
 
 def test_clock_show_and_dry_run_on_real_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Read-only: show and --dry-run never change the GPU's clocks.
-    from trtpace import clocks
+    from trtpace.platform import clocks
 
     monkeypatch.setenv("TRTPACE_STATE_DIR", str(tmp_path))
     (facts,) = clocks.show(0)
@@ -202,7 +202,7 @@ def _threads() -> int:
 
 
 def test_every_policy_runs() -> None:
-    from trtpace.compare import recommend, summarize_policies
+    from trtpace.results.policies import recommend, summarize_policies
 
     policies = ["sleep", "spin", "hybrid", "sync-block", "sync-yield", "keepwarm:1ms", "prewarm:2ms", "direct",
                 "spin+keepwarm:200us"]
@@ -217,7 +217,7 @@ def test_every_policy_runs() -> None:
 
 
 def test_keepwarm_never_delays_an_inference(tiny: workloads.Workload) -> None:
-    from trtpace.policies import parse_policy
+    from trtpace.measure.policies import parse_policy
 
     p = pacing.gap(0.01)
     plain = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin")

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 import trtpace
-from trtpace import _core, device
+from trtpace import _core
+from trtpace.platform import device
 
 
 def test_public_api_is_curated() -> None:

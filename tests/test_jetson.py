@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trtpace import jetson, telemetry
+from trtpace.platform import jetson
+from trtpace.measure import telemetry
 
 
 def make_tree(root: Path, node: str = "17000000.gpu", of_name: str = "gpu") -> Path:

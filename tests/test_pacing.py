@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trtpace import pacing
+from trtpace.measure import pacing
 from trtpace.errors import UsageError
 
 

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 import trtpace
 from trtpace.cli import app
-from trtpace.compare import CONTINUOUS, PolicySummary, recommend, summarize_policies
+from trtpace.results.policies import CONTINUOUS, PolicySummary, recommend, summarize_policies
 from trtpace.errors import UsageError
-from trtpace.policies import parse_policies, parse_policy
+from trtpace.measure.policies import parse_policies, parse_policy
 
 
 def test_parse_tokens_and_combinations() -> None:

@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-from trtpace import html_report, plots
+from trtpace.report import html as html_report, plots
+from trtpace.results.policies import summarize_policies
 from trtpace.cli import app
 
 FIXTURE = Path(__file__).parent / "data" / "h100-sweep"
@@ -108,7 +109,7 @@ def test_compare_report(tmp_path: Path) -> None:
     assert "trtpace compare" in r.stdout and "recommendation" in r.stdout
     text = (tmp_path / "report.html").read_text()
     assert "Recommendation:" in text and 'id="policies"' in text
-    fig = plots.compare_bars(__import__("trtpace.compare", fromlist=["x"]).summarize_policies(result))
+    fig = plots.compare_bars(summarize_policies(result))
     assert len([p for p in fig.axes[0].patches if p.get_height() > 0]) == 6  # p50 and p99 per policy
 
 

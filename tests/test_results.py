@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import trtpace
-from trtpace import pacing
-from trtpace.results import ConditionResult, ResultWriter
+from trtpace.measure import pacing
+from trtpace.results import ConditionResult, ResultWriter, save
 
 
 def _host_sweep(tmp_path: Path) -> trtpace.SweepResult:
@@ -45,7 +45,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
             assert np.array_equal(a.records[k], b.records[k], equal_nan=True)
     assert loaded.rows()[1]["penalty"] == pytest.approx(result.rows()[1]["penalty"])
     # save() elsewhere writes the same thing
-    copy = trtpace.load(result.save(tmp_path / "copy"))
+    copy = trtpace.load(save(result, tmp_path / "copy"))
     assert copy.to_json()["conditions"][2]["summary"] == loaded.to_json()["conditions"][2]["summary"]
     doc = json.loads((tmp_path / "r" / "sweep.json").read_text())
     assert doc["environment"]["trtpace_version"] == trtpace.__version__

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from trtpace import _core, pacing, workloads
-from trtpace.runner import run_paced
+from trtpace import _core
+from trtpace.measure import pacing, workloads
+from trtpace.measure.runner import run_paced
 
 
 def _run(schedule: _core.Schedule, iterations: int, warmup: int = 0, wait: str = "spin", busy_us: float = 20.0):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trtpace.stats import ratio, summarize
+from trtpace.results.stats import ratio, summarize
 
 
 def test_summary_matches_numpy() -> None:

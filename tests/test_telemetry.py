@@ -11,7 +11,8 @@ import pynvml
 import pytest
 
 from fake_nvml import function_not_found, make_fake_nvml, not_supported
-from trtpace import nvml, telemetry
+from trtpace.platform import nvml
+from trtpace.measure import telemetry
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from trtpace.cli import app
 from trtpace.errors import UsageError
-from trtpace.workloads import tensorrt as trtw
+from trtpace.measure.workloads import tensorrt as trtw
 
 STANDIN = Path(__file__).parent / "standin"
 onnx = pytest.importorskip("onnx")
@@ -52,7 +52,7 @@ def test_not_installed_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_
     f = tmp_path / "m.engine"
     f.write_bytes(b"x")
     r = CliRunner().invoke(app, ["sweep", "--engine", str(f), "--out", str(tmp_path / "r")])
-    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "pip install tensorrt" in r.output
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and "pip install tensorrt" in r.output
 
 
 def test_missing_and_foreign_engine_files(standin, tmp_path: Path) -> None:

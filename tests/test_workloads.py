@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trtpace import workloads
+from trtpace.measure import workloads
 from trtpace.errors import UsageError
 
 

@@ -7,6 +7,7 @@
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/device.hpp"
+#include "trtpace/errors.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/wait.hpp"
 
@@ -14,7 +15,11 @@ namespace trtpace::bindings {
 using namespace pybind11::literals;
 
 void bind_errors(py::module_& m) {
-  py::register_exception<CudaError>(m, "CudaError", PyExc_RuntimeError);
+  // Registered root first: pybind11 tries translators newest first, so subclasses map to their own names.
+  auto& root = py::register_exception<TrtpaceError>(m, "TrtpaceError", PyExc_Exception);
+  root.attr("__doc__") = "Base of every error trtpace raises on purpose (trtpace.errors documents the tree).";
+  py::register_exception<CudaError>(m, "CudaError", root.ptr());
+  py::register_exception<CaptureError>(m, "CaptureError", root.ptr());
 }
 
 void bind_timing(py::module_& m) {

@@ -9,6 +9,7 @@
 
 #include "bindings.hpp"
 #include "trtpace/clock.hpp"
+#include "trtpace/errors.hpp"
 #include "trtpace/runner.hpp"
 #include "trtpace/kernels.hpp"
 #include "trtpace/synthetic.hpp"
@@ -236,7 +237,7 @@ void bind_capture(py::module_& m) {
         if (!failure.empty()) {
           if (raw) cudaGraphDestroy(raw);
           (void)cudaGetLastError();
-          throw std::runtime_error("graph capture failed: " + failure.substr(0, failure.find('\n')));
+          throw CaptureError("graph capture failed: " + failure.substr(0, failure.find('\n')));
         }
         auto out = std::make_shared<CapturedGraph>();
         out->graph = Graph(raw);

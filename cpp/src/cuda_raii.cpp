@@ -13,7 +13,7 @@ std::string format_cuda_error(cudaError_t code, const char* call) {
 }  // namespace
 
 CudaError::CudaError(cudaError_t code, const char* call, const char*, int)
-    : std::runtime_error(format_cuda_error(code, call)), code_(code) {}
+    : TrtpaceError(format_cuda_error(code, call)), code_(code) {}
 
 void throw_cuda_error(cudaError_t code, const char* call, const char* file, int line) {
   (void)cudaGetLastError();  // clear a sticky launch error so the next call reports its own

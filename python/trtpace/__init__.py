@@ -3,9 +3,14 @@
     >>> import trtpace
     >>> result = trtpace.sweep("tiny", gaps_s=[0, 0.1], iterations=50, out="results")
     >>> for row in result.rows(): print(row["pacing"]["label"], row["penalty"])
+
+The package is layered; each layer imports only the ones below it (docs/architecture.md):
+cli -> run, embed -> report -> results -> measure -> platform -> errors, fileio, _core.
 """
 
 from __future__ import annotations
+
+import sys
 
 try:
     from trtpace import _core
@@ -15,24 +20,36 @@ except ImportError as e:  # pragma: no cover - only a broken install gets here
         "(nvcc) available: pip install --force-reinstall trtpace"
     ) from e
 
-from trtpace import pacing, workloads
-from trtpace.clocks import locked_clocks
-from trtpace.compare import compare
-from trtpace.remedies import KeepWarm, Pacer
-from trtpace.errors import CudaError, GpuIndexError, NoDriverError, NoGpuError, TrtpaceError, UsageError
+from trtpace.embed import KeepWarm, Pacer
+from trtpace.errors import (CaptureError, CudaError, GpuIndexError, InputError, NoDriverError, NoGpuError,
+                            TrtpaceError, UsageError)
+from trtpace.measure import pacing, workloads
+from trtpace.platform.clocks import locked_clocks
 from trtpace.results import ConditionResult, SweepResult, load
-from trtpace.sweep import SweepInterrupted, sweep
+from trtpace.run.compare import compare
+from trtpace.run.session import SweepInterrupted
+from trtpace.run.sweep import sweep
+
+# Module paths the README documented before the layered layout keep working as imports.
+sys.modules.update({
+    "trtpace.pacing": pacing,
+    "trtpace.workloads": workloads,
+    "trtpace.workloads.tensorrt": workloads.tensorrt,
+    "trtpace.workloads.torch": workloads.torch,
+})
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "CaptureError",
     "ConditionResult",
-    "KeepWarm",
-    "Pacer",
     "CudaError",
     "GpuIndexError",
+    "InputError",
+    "KeepWarm",
     "NoDriverError",
     "NoGpuError",
+    "Pacer",
     "SweepInterrupted",
     "SweepResult",
     "TrtpaceError",

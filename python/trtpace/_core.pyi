@@ -7,8 +7,14 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
-class CudaError(RuntimeError):
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
+class TrtpaceError(Exception):
+    """
+    Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
+    """
+class CudaError(TrtpaceError):
+    pass
+class CaptureError(TrtpaceError):
     pass
 class Schedule:
     """

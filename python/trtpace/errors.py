@@ -1,18 +1,50 @@
-"""trtpace's error types. The CLI prints any of them as one line and exits with code 2."""
+"""trtpace's error tree and the exit codes the command line gives for each.
+
+`TrtpaceError` is the one root, defined in C++ with `CudaError` (a failed CUDA call, naming it)
+and `CaptureError` (work that could not be captured into a CUDA graph) beneath it, so
+`except TrtpaceError` catches CUDA failures too and a broad `except RuntimeError` no longer
+swallows them. The Python-side errors below derive from the same root.
+
+Exit codes, the same for every command:
+  0    done (a report that skipped damaged conditions warns and still exits 0)
+  1    a failure while running: a CUDA error, a model that fails at run time, no usable GPU
+  2    bad arguments or unreadable input files
+  130  interrupted by Ctrl-C, after the partial results were saved
+  143  stopped by SIGTERM (or SIGHUP), after the partial results were saved
+"""
 
 from __future__ import annotations
 
-from trtpace._core import CudaError
+from trtpace._core import CaptureError, CudaError, TrtpaceError
 
-__all__ = ["CudaError", "GpuIndexError", "NoDriverError", "NoGpuError", "TrtpaceError", "UsageError"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "CaptureError",
+    "CudaError",
+    "GpuIndexError",
+    "InputError",
+    "NoDriverError",
+    "NoGpuError",
+    "TrtpaceError",
+    "UsageError",
+    "exit_code",
+]
 
-
-class TrtpaceError(Exception):
-    """Base of the errors trtpace raises on purpose."""
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class UsageError(TrtpaceError, ValueError):
     """An argument is malformed or out of range."""
+
+
+class InputError(UsageError):
+    """An input file cannot be read or is not what it claims to be (results, trace, model)."""
 
 
 class NoDriverError(TrtpaceError):
@@ -23,5 +55,10 @@ class NoGpuError(TrtpaceError):
     """The NVIDIA driver is present but CUDA sees no GPU."""
 
 
-class GpuIndexError(TrtpaceError, IndexError):
+class GpuIndexError(UsageError, IndexError):
     """A GPU index outside what CUDA sees."""
+
+
+def exit_code(error: BaseException) -> int:
+    """The command line's exit code for an error that ended a command."""
+    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILURE

@@ -3,12 +3,13 @@
 // call and CUDA's own error string, which reaches Python as trtpace.CudaError.
 #include <cuda_runtime_api.h>
 
-#include <stdexcept>
 #include <string>
+
+#include "trtpace/errors.hpp"
 
 namespace trtpace {
 
-class CudaError : public std::runtime_error {
+class CudaError : public TrtpaceError {
  public:
   CudaError(cudaError_t code, const char* call, const char* file, int line);
   cudaError_t code() const noexcept { return code_; }

@@ -1,0 +1,79 @@
+"""`trtpace clocks show|lock|reset`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from trtpace.cli.common import warn
+from trtpace.errors import UsageError
+from trtpace.fileio import dumps
+from trtpace.platform import clocks
+
+
+clocks_app = typer.Typer(no_args_is_help=True, help="Show, lock and reset GPU clocks (locking needs root).")
+
+
+def _gpu_selector(text: str) -> int | str:
+    if text == "all":
+        return "all"
+    if not text.isdigit():
+        raise UsageError(f"--gpu takes a CUDA device index or 'all', got {text!r}")
+    return int(text)
+
+
+@clocks_app.command("show")
+def clocks_show(
+    gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "0",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+) -> None:
+    """Current and maximum clocks, supported clocks, P-state, clock-event reasons, power limit and trtpace's locks."""
+    facts = clocks.show(_gpu_selector(gpu))
+    for warning in clocks.state_files.stale_warnings():
+        warn(warning)
+    if json_output:
+        print(dumps(facts))
+        return
+    console = Console()
+    for f in facts:
+        console.print(f"[bold]{f.get('name', f['gpu'])}[/] ({f['gpu']})", highlight=False)
+        for k, v in f.items():
+            if k not in ("gpu", "name"):
+                console.print(f"  {k}: {v}", highlight=False, soft_wrap=True)
+
+
+@clocks_app.command("lock")
+def clocks_lock(
+    sm: Annotated[str, typer.Option(help="SM clock: max, base (the TDP clock), MHZ, or MIN:MAX; snapped to the "
+                                         "nearest supported clock.")] = "max",
+    mem: Annotated[str | None, typer.Option(help="Also lock the memory clock: max or MHZ (Ampere or newer; "
+                                                    "can cost performance, so off by default).")] = None,
+    gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "0",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the NVML calls and the equivalent nvidia-smi "
+                                                            "commands; change nothing.")] = False,
+    jetson_clocks: Annotated[bool, typer.Option("--jetson-clocks", help="On Jetson, run NVIDIA's jetson_clocks "
+                                                                        "(stored first, restored on reset).")] = False,
+) -> None:
+    """Lock GPU clocks until `trtpace clocks reset` (what was set is written down first)."""
+    selector = _gpu_selector(gpu)
+    if dry_run:
+        for line in clocks.plan(sm, mem, selector).lines():
+            print(line)
+        print("dry run: nothing was changed")
+        return
+    for st in clocks.lock(sm, mem, selector, use_jetson_clocks=jetson_clocks):
+        print(f"{st.key}: locked ({st.describe()}); undo with `trtpace clocks reset`")
+
+
+@clocks_app.command("reset")
+def clocks_reset(
+    gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "all",
+    everyone: Annotated[bool, typer.Option("--all", help="Reset locked clocks whoever set them, not only "
+                                                         "trtpace's locks.")] = False,
+) -> None:
+    """Undo the clock locks trtpace set (also after a crash or kill -9)."""
+    said = clocks.reset(_gpu_selector(gpu), everyone=everyone)
+    for line in said or ["nothing to reset: trtpace holds no clock lock"]:
+        print(line)

@@ -1,0 +1,196 @@
+"""What every command shares: one-line errors with the documented exit codes, progress bars,
+printing, and the one run helper that `sweep` and `compare` go through."""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from trtpace.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, TrtpaceError, UsageError, exit_code
+from trtpace.fileio import dumps
+from trtpace.measure.pacing import Pacing
+from trtpace.report.html import write_html
+from trtpace.report.terminal import attribution_lines, compare_tables, gpu_table, sweep_table
+from trtpace.results import ConditionResult, SweepResult
+from trtpace.results.policies import recommend, summarize_policies
+from trtpace.run.session import Progress as RunProgress, SweepInterrupted
+
+# typer vendors click; its exception base is reached through a public class instead of a
+# private import, so this works with every typer release.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+stderr = Console(stderr=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Every user-facing failure: one line on stderr, no traceback."""
+    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
+    stderr.print(f"[bold red]error:[/] {escape(first_line)}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, turned into an interruption so the running condition is saved as partial."""
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Bad input, missing GPUs and CUDA failures become one line and the exit code of trtpace.errors."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":
+                print(e.format_message())
+                sys.exit(0)
+            fail(e.format_message(), EXIT_USAGE)
+        except TrtpaceError as e:
+            fail(str(e), exit_code(e))
+        except Terminated:
+            fail("terminated", EXIT_TERMINATED)
+        except (KeyboardInterrupt, typer.Abort):
+            fail("interrupted", EXIT_INTERRUPTED)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class BarProgress:
+    """A run's progress reports drawn as one rich progress bar per condition."""
+
+    def __init__(self, console: Console):
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> BarProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def calibrating(self, workload: str) -> None:
+        self._replace(f"{workload}: calibrating", None)
+
+    def condition_started(self, workload: str, p: Pacing, total: int) -> None:
+        self._replace(f"{workload}, {p.label}", total)
+
+    def advanced(self, completed: int, total: int) -> None:
+        if self.task is not None:
+            self.bars.update(self.task, completed=completed, total=total)
+
+    def condition_finished(self, condition: ConditionResult) -> None:
+        pass
+
+    def _replace(self, description: str, total: int | None) -> None:
+        if self.task is not None and self.bars.tasks[-1].total is None:
+            self.bars.remove_task(self.task)
+        self.task = self.bars.add_task(description, total=total)
+
+
+NoReport = Annotated[bool, typer.Option("--no-report", help="Do not write report.html next to the results.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of tables.")]
+Telemetry = Annotated[bool, typer.Option(help="Sample GPU clocks, P-state, clock-event reasons, power and energy "
+                                              "in the background (NVML, or devfreq on Jetson).")]
+TelemetryRate = Annotated[float | None, typer.Option(help="Telemetry samples per second. Default: the fastest rate "
+                                                          "costing under 5% of one core.")]
+
+
+def check_gpu_index(gpu: int) -> int:
+    if gpu < 0:
+        raise UsageError(f"--gpu must be >= 0, got {gpu}")
+    return gpu
+
+
+def default_out(command: str) -> Path:
+    return Path("trtpace-results") / datetime.datetime.now().strftime(f"{command}-%Y%m%d-%H%M%S")
+
+
+def print_sweep(result: SweepResult, as_json: bool) -> None:
+    if as_json:
+        print(dumps(result.to_json()))
+        return
+    for warning in result.environment.get("warnings", []):
+        warn(warning)
+    rows = result.rows()
+    console = Console()
+    console.print(sweep_table(rows))
+    gpu = gpu_table(rows)
+    if gpu is not None:
+        console.print(gpu)
+    lines = attribution_lines(rows)
+    if lines:
+        console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)")
+        for line in lines:
+            console.print("  " + line, highlight=False, soft_wrap=True)
+
+
+def print_compare(result: SweepResult, as_json: bool) -> None:
+    summaries = summarize_policies(result)
+    rec = recommend(summaries)
+    if as_json:
+        print(dumps({"environment": result.environment, "settings": result.settings,
+                     "policies": [s.to_json() for s in summaries], "recommendation": rec}))
+        return
+    console = Console()
+    for table in compare_tables(summaries):
+        console.print(table)
+    if rec:
+        console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (timeout, systemd, docker stop, a closed terminal) end a run the way
+    Ctrl-C does: the condition in flight finishes and is saved as partial."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run_measurement(command: str, run: Callable[[RunProgress | None, Path], SweepResult], *, out: Path | None,
+                    json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None]) -> None:
+    """The one way `sweep` and `compare` run: results folder, progress bars, SIGTERM and Ctrl-C
+    (partial results printed, reported and saved, then 143 or 130), report.html, a closing line."""
+    folder = out if out is not None else default_out(command)
+    interrupted: KeyboardInterrupt | None = None
+    with _terminate_as_interrupt():
+        try:
+            if json_output:
+                result = run(None, folder)
+            else:
+                with BarProgress(stderr) as bars:
+                    result = run(bars, folder)
+        except SweepInterrupted as e:
+            result, interrupted = e.result, e
+    show(result, json_output)
+    if not no_report and result.conditions:
+        stderr.print(f"report: {write_html(result, folder / 'report.html')}")
+    if interrupted is None:
+        stderr.print(f"results saved in {folder}")
+        return
+    stderr.print(f"interrupted: the finished conditions and the partial one are saved in {folder}")
+    raise typer.Exit(EXIT_TERMINATED if isinstance(interrupted.__cause__, Terminated) else EXIT_INTERRUPTED)

@@ -1,0 +1,7 @@
+"""The API an application embeds to keep its own loop fast: KeepWarm and Pacer."""
+
+from __future__ import annotations
+
+from trtpace.embed.remedies import KeepWarm, Pacer
+
+__all__ = ["KeepWarm", "Pacer"]

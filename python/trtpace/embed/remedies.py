@@ -1,0 +1,161 @@
+"""The API an application embeds to keep its own loop fast: KeepWarm and Pacer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from trtpace import _core
+from trtpace.platform import device
+from trtpace.measure import pacing as pacing_mod, workloads
+from trtpace.errors import UsageError
+from trtpace.measure.policies import DEFAULT_FILLER_US, Policy
+from trtpace.results import ConditionResult
+from trtpace.measure.runner import run_paced
+
+
+class KeepWarm:
+    """Keeps the GPU and its driver path warm from a background C++ thread.
+
+        with trtpace.KeepWarm(period_ms=1, work_us=5, gpu=0) as kw:
+            while True:
+                frame = camera.read()           # the gap
+                with kw.inference():            # steps aside while the app's own work runs
+                    run_model(frame)
+
+    Every period it launches work_us of filler (one block, timed on the GPU clock) on the
+    lowest-priority stream of the device, and never queues a new filler behind a running one.
+    """
+
+    def __init__(self, period_ms: float = 1.0, work_us: float = DEFAULT_FILLER_US, gpu: int = 0):
+        if not period_ms > 0 or not 0 <= work_us < period_ms * 1e3:
+            raise UsageError("KeepWarm needs period_ms > 0 and 0 <= work_us < the period")
+        device.require_gpu(gpu)
+        self._thread = _core.KeepWarmThread(gpu, round(period_ms * 1e6), round(work_us * 1e3))
+
+    def start(self) -> KeepWarm:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops the thread and waits for the last filler; safe to call twice."""
+        self._thread.stop()
+
+    def pause(self) -> None:
+        self._thread.pause()
+
+    def resume(self) -> None:
+        self._thread.resume()
+
+    @contextmanager
+    def inference(self) -> Iterator[None]:
+        """Pauses keep-warm for the body (the app's own inference)."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread.running)
+
+    @property
+    def fired(self) -> int:
+        return int(self._thread.fired)
+
+    def __enter__(self) -> KeepWarm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _as_workload(work: Any, gpu: int) -> workloads.Workload:
+    if isinstance(work, workloads.Workload):
+        return work
+    if isinstance(work, int):
+        return workloads.from_graph_exec(work, gpu=gpu)
+    if callable(work):
+        return workloads.from_callable(work, gpu=gpu)
+    raise UsageError("Pacer takes a trtpace workload, a cudaGraphExec_t handle (int) or a callable(stream)")
+
+
+class Pacer:
+    """Runs an app's inference with trtpace's wait, sync and pre-warm policy.
+
+    `run()` paces a whole loop and returns the same per-inference records as the runner. For an
+    app that drives its own loop, `expect(next_due_ns)` announces the next frame (pre-warm then
+    fires prewarm_lead_ms before it) and `infer()` runs one inference now.
+    """
+
+    def __init__(self, work: Any, *, gpu: int = 0, wait: str = "hybrid", sync: str = "spin",
+                 prewarm_lead_ms: float = 0.0, prewarm_target: str = "graph",
+                 prewarm_work_us: float = DEFAULT_FILLER_US,
+                 keepwarm_period_ms: float = 0.0, keepwarm_work_us: float = DEFAULT_FILLER_US):
+        """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
+        measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
+        low-priority stream). A workload without a graph falls back to 'filler'."""
+        if prewarm_target not in ("graph", "stream", "filler"):
+            raise UsageError(f"prewarm_target must be graph, stream or filler, got {prewarm_target!r}")
+        self.workload = _as_workload(work, gpu)
+        self.policy = Policy(name="pacer", wait=wait, sync=sync, prewarm_lead_ms=prewarm_lead_ms,
+                             prewarm_work_us=prewarm_work_us if prewarm_lead_ms else 0.0,
+                             prewarm_target=prewarm_target,
+                             keepwarm_period_ms=keepwarm_period_ms,
+                             keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0)
+        self._filler = _core.Filler(self.workload.device) if prewarm_lead_ms > 0 else None
+        self._pending: threading.Thread | None = None
+
+    def run(self, iterations: int, gap_s: float | None = None, *, schedule: pacing_mod.Pacing | None = None,
+            warmup: int = 0, on_progress: Callable[[int, int], None] | None = None) -> ConditionResult:
+        """Runs `iterations` inferences (after `warmup`), closed loop with gap_s or on `schedule`."""
+        if (gap_s is None) == (schedule is None):
+            raise UsageError("Pacer.run needs exactly one of gap_s or schedule")
+        p = pacing_mod.gap(gap_s) if gap_s is not None else schedule
+        assert p is not None
+        out = run_paced(self.workload, p, iterations=iterations, warmup=warmup, wait=self.policy.wait,
+                        sync=self.policy.sync, policy=self.policy, on_progress=on_progress)
+        if out.error is not None:
+            raise out.error
+        return ConditionResult(self.workload.name, p, self.policy.wait, self.policy.sync, warmup, iterations,
+                               out.records, status="partial" if out.interrupted else "done",
+                               device_timing=self.workload.device_timing, policy=self.policy.name,
+                               info={"cpu_ns": out.cpu_ns})
+
+    def expect(self, next_due_ns: int) -> None:
+        """Announces the next inference's due time (monotonic ns); pre-warm fires lead_ms before it."""
+        if self._filler is None:
+            return
+        fire_at = next_due_ns - round(self.policy.prewarm_lead_ms * 1e6)
+        work_ns = round(self.policy.prewarm_work_us * 1e3)
+        filler, target, core = self._filler, self.policy.prewarm_target, self.workload.core
+
+        def prewarm() -> None:
+            _core.wait_until_ns(fire_at, self.policy.wait)
+            if target == "filler" or not core.prewarm_own_path(work_ns, target == "graph"):
+                filler.fire(work_ns)
+
+        self._pending = threading.Thread(target=prewarm, name="trtpace-prewarm", daemon=True)
+        self._pending.start()
+
+    def infer(self) -> dict[str, float]:
+        """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us."""
+        if self._pending is not None:
+            self._pending.join()
+            self._pending = None
+        return dict(_core.infer_once(self.workload.core, self.policy.sync))
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.join()
+        if self._filler is not None:
+            self._filler.wait_idle()
+
+    def __enter__(self) -> Pacer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,55 @@
+"""Files that must never be half-written or unreadable by their owner: atomic writes and JSON text."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it back at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Writes `path` through a temporary file, fsync and a rename, so a crash never leaves half a
+    file. The file gets the permissions a plain open() would give (0666 less the umask), not
+    mkstemp's 0600: results written under sudo stay readable by their user."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def jsonable(x: Any) -> Any:
+    """`x` with NaN and infinities as null (JSON has none; null reads as "not measured") and numpy
+    scalars as Python numbers."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    return x
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(jsonable(doc), indent=2)

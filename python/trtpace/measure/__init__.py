@@ -1,0 +1,1 @@
+"""Measuring: pacing, remedy policies, workloads, the paced runner and GPU telemetry."""

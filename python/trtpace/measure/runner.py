@@ -1,0 +1,81 @@
+"""Runs one paced condition on a worker thread, so that Ctrl-C stops it cleanly.
+
+The C++ loop runs without the GIL on a worker thread; the calling thread only waits, reports
+progress, and turns KeyboardInterrupt into Runner.request_stop(). The loop then ends after the
+inference in flight, and every completed record is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from trtpace import _core
+from trtpace.measure.pacing import Pacing
+from trtpace.measure.policies import Policy
+from trtpace.measure.workloads import Workload
+
+WAIT_MODES = ("sleep", "spin", "hybrid")
+SYNC_MODES = ("spin", "block", "yield")
+_POLL_S = 0.1
+
+
+@dataclass
+class RunOutcome:
+    records: dict[str, np.ndarray]
+    interrupted: KeyboardInterrupt | None  # Ctrl-C or a signal turned into one; None when not interrupted
+    error: BaseException | None
+    hybrid_margin_ns: int
+    cpu_ns: int
+    fillers_fired: int
+
+
+def run_paced(
+    workload: Workload,
+    pacing: Pacing,
+    *,
+    iterations: int,
+    warmup: int,
+    wait: str,
+    sync: str,
+    on_progress: Callable[[int, int], None] | None = None,
+    policy: Policy | None = None,
+) -> RunOutcome:
+    """Runs warmup + iterations inferences of `workload` paced by `pacing`; never raises for
+    Ctrl-C or a failing inference: both end the run and come back in the outcome."""
+    total = warmup + iterations
+    remedies = policy.runner_kwargs() if policy is not None else {}
+    runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            runner.run()
+        except BaseException as e:  # handed to the calling thread
+            failure.append(e)
+
+    thread = threading.Thread(target=target, name="trtpace-runner", daemon=True)
+    interrupted: KeyboardInterrupt | None = None
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(_POLL_S)
+            if on_progress:
+                on_progress(runner.completed, total)
+    except KeyboardInterrupt as e:
+        interrupted = e
+        runner.request_stop()
+        thread.join()
+    if on_progress:
+        on_progress(runner.completed, total)
+    return RunOutcome(
+        records=runner.records(),
+        interrupted=interrupted,
+        error=failure[0] if failure else None,
+        hybrid_margin_ns=runner.hybrid_margin_ns,
+        cpu_ns=runner.cpu_ns,
+        fillers_fired=runner.fillers_fired,
+    )

@@ -1,0 +1,145 @@
+"""Locking NVIDIA GPU clocks through NVML, with nvidia-smi as the fallback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from trtpace.platform import nvml
+from trtpace.platform.clocks.errors import ClockError, ClockNotSupportedError, ClockPermissionError
+from trtpace.platform.clocks.state import ClockState
+
+TDP = 0xFFFFFF01  # NVML_CLOCK_LIMIT_ID_TDP: the symbolic base (TDP) clock
+
+
+@dataclass
+class LockPlan:
+    """What `lock` will do to one GPU."""
+
+    gpu: nvml.NvmlGpu
+    name: str
+    sm_mhz: tuple[int, int] | None
+    mem_mhz: tuple[int, int] | None
+
+    @property
+    def key(self) -> str:
+        return self.gpu.pci_bus_id
+
+    def _sm_text(self) -> str:
+        assert self.sm_mhz is not None
+        return "TDP, TDP" if self.sm_mhz == (TDP, TDP) else f"{self.sm_mhz[0]}, {self.sm_mhz[1]}"
+
+    def nvml_calls(self) -> list[str]:
+        calls = []
+        if self.sm_mhz:
+            calls.append(f"nvmlDeviceSetGpuLockedClocks({self.key}, {self._sm_text()})")
+        if self.mem_mhz:
+            calls.append(f"nvmlDeviceSetMemoryLockedClocks({self.key}, {self.mem_mhz[0]}, {self.mem_mhz[1]})")
+        return calls
+
+    def smi_commands(self) -> list[str]:
+        cmds = []
+        if self.sm_mhz:
+            value = "tdp,tdp" if self.sm_mhz == (TDP, TDP) else f"{self.sm_mhz[0]},{self.sm_mhz[1]}"
+            cmds.append(f"nvidia-smi -i {self.key} -lgc {value}")
+        if self.mem_mhz:
+            cmds.append(f"nvidia-smi -i {self.key} -lmc {self.mem_mhz[0]},{self.mem_mhz[1]}")
+        return cmds
+
+    def state(self, backend: str) -> ClockState:
+        return ClockState(key=self.key, backend=backend, sm_mhz=list(self.sm_mhz) if self.sm_mhz else None,
+                          mem_mhz=list(self.mem_mhz) if self.mem_mhz else None)
+
+
+def _nearest(value: int, supported: list[int], what: str) -> int:
+    lo, hi = min(supported), max(supported)
+    if not lo <= value <= hi:
+        raise ClockError(f"{what} {value} MHz is outside this GPU's supported range {lo}-{hi} MHz")
+    return min(supported, key=lambda s: (abs(s - value), -s))
+
+
+def _mhz(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ClockError(f"{what} must be max, base, MHZ or MIN:MAX, got {text!r}") from None
+    if value <= 0:
+        raise ClockError(f"{what} must be a positive number of MHz, got {value}")
+    return value
+
+
+def resolve_sm(gpu: nvml.NvmlGpu, spec: str) -> tuple[int, int]:
+    """'max' | 'base' | 'MHZ' | 'MIN:MAX' -> the (min, max) pair to lock, snapped to supported clocks."""
+    spec = spec.strip().lower()
+    if spec == "base":
+        return (TDP, TDP)
+    supported = gpu.supported_sm_clocks_mhz(gpu.max_mem_clock_mhz())
+    if not supported:
+        raise ClockNotSupportedError(f"{gpu.name()} reports no supported SM clocks")
+    if spec == "max":
+        top = max(supported)
+        return (top, top)
+    if ":" in spec:
+        lo_text, hi_text = spec.split(":", 1)
+        lo = _nearest(_mhz(lo_text, "--sm"), supported, "SM clock")
+        hi = _nearest(_mhz(hi_text, "--sm"), supported, "SM clock")
+        if lo > hi:
+            raise ClockError(f"--sm {spec}: the minimum is above the maximum")
+        return (lo, hi)
+    value = _nearest(_mhz(spec, "--sm"), supported, "SM clock")
+    return (value, value)
+
+
+def resolve_mem(gpu: nvml.NvmlGpu, spec: str) -> tuple[int, int]:
+    """'max' | 'MHZ' -> the memory clock pair to lock, snapped to a supported memory clock."""
+    supported = gpu.supported_mem_clocks_mhz()
+    value = max(supported) if spec.strip().lower() == "max" else _nearest(_mhz(spec, "--mem"), supported, "memory clock")
+    return (value, value)
+
+
+def _smi(args: list[str]) -> bool:
+    """Runs nvidia-smi; True when it succeeded."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return False
+    return subprocess.run([exe, *args], capture_output=True, text=True).returncode == 0
+
+
+def apply(plan: LockPlan, sudo_hint: str) -> str:
+    """Locks per plan and returns the backend that did it. The caller wrote the state file."""
+    try:
+        if plan.sm_mhz:
+            plan.gpu.set_gpu_locked_clocks_mhz(*plan.sm_mhz)
+        if plan.mem_mhz:
+            try:
+                plan.gpu.set_mem_locked_clocks_mhz(*plan.mem_mhz)
+            except nvml.NvmlNotSupported:
+                raise ClockNotSupportedError(
+                    f"locking memory clocks is not supported on {plan.name} (it needs Ampere or newer and a "
+                    "data-center or workstation GPU); lock only the SM clock"
+                ) from None
+        return "nvml"
+    except nvml.NvmlNoPermission:
+        raise ClockPermissionError(
+            f"locking clocks needs root: run `{sudo_hint}` (or `sudo {'; sudo '.join(plan.smi_commands())}`)"
+        ) from None
+    except nvml.NvmlNotSupported as e:
+        # Some GPUs refuse the NVML call but accept nvidia-smi's (consumer SKUs, older drivers).
+        if all(_smi(cmd.split()[1:]) for cmd in plan.smi_commands()):
+            return "nvidia-smi"
+        raise ClockNotSupportedError(f"locking clocks is not supported on {plan.name}: {e}") from None
+
+
+def release(gpu: nvml.NvmlGpu, state: ClockState) -> None:
+    """Undoes a lock (back to the driver's default; NVML cannot restore someone else's lock)."""
+    if state.backend == "nvidia-smi":
+        if state.sm_mhz:
+            _smi(["-i", state.key, "-rgc"])
+        if state.mem_mhz:
+            _smi(["-i", state.key, "-rmc"])
+        return
+    if state.sm_mhz:
+        gpu.reset_gpu_locked_clocks()
+    if state.mem_mhz:
+        gpu.reset_mem_locked_clocks()

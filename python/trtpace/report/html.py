@@ -1,0 +1,133 @@
+"""One self-contained HTML report (images embedded, no network), PNG files, and CSV summaries."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from trtpace.report import plots
+from trtpace.report.columns import CONDITION_COLUMNS, POLICY_COLUMNS, columns
+from trtpace.results import SweepResult
+from trtpace.results.policies import recommend, summarize_policies
+
+def write_csv(result: SweepResult, path: str | Path) -> None:
+    """One row per condition; every column header carries its unit."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        cols = columns(CONDITION_COLUMNS, "csv")
+        w.writerow([c.csv for c in cols])
+        for row in result.rows():
+            w.writerow(["" if isinstance(v := c.value(row), float) and not math.isfinite(v) else v for c in cols])
+
+
+def is_compare(result: SweepResult) -> bool:
+    return result.settings.get("command") == "compare"
+
+
+def figures(result: SweepResult) -> list[tuple[str, Any]]:
+    """(title, figure) for every plot the result supports, in report order."""
+    out: list[tuple[str, Any]] = []
+    if is_compare(result):
+        out.append(("policies", plots.compare_bars(summarize_policies(result))))
+    else:
+        out.append(("latency-vs-gap", plots.latency_vs_gap(result)))
+    out.append(("clock-trace", plots.clock_trace(result)))
+    for i, c in enumerate(result.conditions):
+        if is_compare(result) and c.info.get("round", 0) != 0:
+            continue  # one timeline per policy is enough
+        out.append((f"timeline-{i:03d}", plots.timeline(c)))
+    return [(t, f) for t, f in out if f is not None]
+
+
+def write_pngs(result: SweepResult, directory: str | Path) -> list[Path]:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for title, fig in figures(result):
+        p = d / f"{title}.png"
+        p.write_bytes(plots.png_bytes(fig))
+        paths.append(p)
+    return paths
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _environment(result: SweepResult) -> str:
+    env = result.environment
+    gpu = env.get("gpu") or {}
+    tel = env.get("telemetry") or {}
+    items = [
+        ("GPU", f"{gpu.get('name', '-')} ({gpu.get('pci_bus_id', '-')}, {gpu.get('multiprocessors', '-')} SMs, "
+                f"max SM clock {gpu.get('max_sm_clock_mhz', '-')} MHz)"),
+        ("driver", f"{env.get('driver_release') or '-'} (CUDA driver {env.get('cuda_driver') or '-'}, "
+                   f"runtime {env.get('cuda_runtime') or '-'})"),
+        ("trtpace", env.get("trtpace_version", "-")),
+        ("host", f"{env.get('host', '-')}, {env.get('platform', '-')}"),
+        ("measured", env.get("date_utc", "-")),
+        ("telemetry", f"{tel.get('source') or tel.get('reason') or 'off'}"
+                      + (f" at {tel['rate_hz']:.0f} Hz, power {tel.get('power_source')}" if tel.get("rate_hz") else "")),
+        ("clock state", "; ".join(env.get("warnings", [])) or "no trtpace lock; clocks as found"),
+    ]
+    return _table(["fact", "value"], [[html.escape(k), html.escape(str(v))] for k, v in items]).replace(
+        "<table>", '<table class="env">', 1)
+
+
+def render_html(result: SweepResult, title: str | None = None) -> str:
+    """The whole report as one HTML string with every image inline."""
+    rows = result.rows()
+    parts: list[str] = []
+    if is_compare(result):
+        summaries = summarize_policies(result)
+        s = result.settings
+        heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
+        cols = columns(POLICY_COLUMNS, "html")
+        parts.append(_table([c.header() for c in cols], [[html.escape(c.text(x)) for c in cols] for x in summaries]))
+        rec = recommend(summaries)
+        if rec:
+            parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
+    else:
+        heading = title or "trtpace sweep"
+        cols = columns(CONDITION_COLUMNS, "html")
+        parts.append(_table([c.header() for c in cols], [[html.escape(c.text(r)) for c in cols] for r in rows]))
+        lines = [r["attribution"]["line"] for r in rows if r["attribution"]]
+        if lines:
+            parts.append("<h2>Where the extra time goes</h2><ul>"
+                         + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in lines) + "</ul>")
+    images = []
+    for name, fig in figures(result):
+        data = base64.b64encode(plots.png_bytes(fig)).decode()
+        images.append(f'<figure id="{name}"><img alt="{name}" src="data:image/png;base64,{data}"></figure>')
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222} table{border-collapse:collapse;"
+             "margin:1em 0;font-size:0.85em} th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+             "th{background:#f3f3f3} td:first-child,th:first-child{text-align:left} img{max-width:100%}"
+             " .rec{background:#eef7ee;padding:0.6em;border-left:4px solid #4a4} .env td{text-align:left}")
+    # Counts the plots the browser actually decoded, for headless checks (no network is used).
+    script = ("<script>window.addEventListener('load',()=>{document.body.dataset.imagesLoaded="
+              "[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});</script>")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
+            f"<style>{style}</style>{script}</head><body><h1>{html.escape(heading)}</h1>"
+            f"<h2>Environment</h2>{_environment(result)}<h2>Results</h2>{''.join(parts)}"
+            f"<h2>Plots</h2>{''.join(images)}</body></html>")
+
+
+def write_html(result: SweepResult, path: str | Path) -> Path:
+    p = Path(path)
+    p.write_text(render_html(result))
+    return p
+
+
+def embedded_images(text: str) -> list[bytes]:
+    """The PNGs embedded in a report (for tests and tools)."""
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
+
+
+__all__ = ["embedded_images", "figures", "render_html", "write_csv", "write_html", "write_pngs"]

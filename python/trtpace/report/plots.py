@@ -1,0 +1,144 @@
+"""Figures of sweep and compare results (matplotlib, drawn off-screen).
+
+Each function returns a Figure whose axes hold the plotted data, so callers (and tests) can
+check that a plot was drawn from data rather than left empty.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure  # Figure objects, not pyplot: no window, no global registry
+
+from trtpace.results import ConditionResult, SweepResult
+from trtpace.results.stats import summarize
+
+
+def _new(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def latency_vs_gap(result: SweepResult) -> Figure | None:
+    """e2e p50 per workload against the gap, with the p50-p90 and p90-p99 bands (log x axis)."""
+    by_workload: dict[str, list[ConditionResult]] = {}
+    for c in result.conditions:
+        if c.pacing.kind == "gap" and c.count > c.warmup:
+            by_workload.setdefault(f"{c.workload}" + ("" if c.clocks == "default" else f" ({c.clocks})"), []).append(c)
+    if not by_workload:
+        return None
+    fig, ax = _new()
+    positive = [c.pacing.gap_s for cs in by_workload.values() for c in cs if c.pacing.gap_s > 0]
+    linthresh = min(positive) if positive else 1e-3
+    for name, conds in by_workload.items():
+        conds = sorted(conds, key=lambda c: c.pacing.gap_s)
+        x = np.array([c.pacing.gap_s for c in conds])
+        s = [summarize(c.column("e2e_us")) for c in conds]
+        p50, p90, p99 = (np.array([v[k] for v in s]) / 1e3 for k in ("p50", "p90", "p99"))
+        (line,) = ax.plot(x, p50, marker="o", label=f"{name} p50")
+        ax.fill_between(x, p50, p90, color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.fill_between(x, p90, p99, color=line.get_color(), alpha=0.1, linewidth=0)
+    ax.set_xscale("symlog", linthresh=linthresh)
+    ax.set_yscale("log")
+    ax.set_xlabel("gap (s)")
+    ax.set_ylabel("e2e latency (ms); bands: p50-p90, p90-p99")
+    ax.set_title("Latency against the idle gap")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def timeline(c: ConditionResult) -> Figure | None:
+    """Per inference: e2e, device and submit times, with the SM clock and power on a second axis."""
+    if c.count == 0:
+        return None
+    fig, ax = _new(9.0, 4.0)
+    t0 = c.records["issue_ns"][0]
+    t = (c.records["issue_ns"] - t0) / 1e9
+    for metric, label in (("e2e_us", "e2e"), ("device_us", "device"), ("submit_us", "submit")):
+        ax.plot(t, c.column(metric, include_warmup=True), ".", markersize=3, label=f"{label} (us)")
+    if c.warmup:
+        ax.axvspan(t[0], t[min(c.warmup, c.count) - 1], color="grey", alpha=0.15, label="warm-up")
+    ax.set_yscale("log")
+    ax.set_xlabel("time since the first issue (s)")
+    ax.set_ylabel("time (us)")
+    ax2 = ax.twinx()
+    inband = c.column("inband_mhz", include_warmup=True)
+    if np.isfinite(inband).any():
+        ax2.plot(t, inband, "-", color="tab:red", alpha=0.6, linewidth=1, label="SM MHz in-band")
+    # NVML values as each inference saw them (the sample last before its issue), so a condition
+    # shorter than the sampling period still shows the clock it ran at.
+    sm = c.joined("sm_mhz")
+    if np.isfinite(sm).any():
+        ax2.plot(t, sm, "-", color="tab:purple", alpha=0.6, linewidth=1, label="SM MHz NVML")
+    power = c.joined("power_mw") / 1e3 if "tel_power_mw" in c.telemetry else np.full(c.count, np.nan)
+    if np.isfinite(power).any():
+        ax2.plot(t, power, "-", color="tab:olive", alpha=0.5, linewidth=1, label="power W")
+    ax2.set_ylabel("MHz, W")
+    handles = ax.get_legend_handles_labels()
+    handles2 = ax2.get_legend_handles_labels()
+    ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], fontsize="x-small", loc="upper right")
+    ax.set_title(f"{c.workload}, {c.pacing.label}: every inference")
+    return fig
+
+
+def clock_trace(result: SweepResult) -> Figure | None:
+    """The NVML SM clock over the whole run, with each condition's span shaded and named."""
+    pieces = [c for c in result.conditions if c.telemetry.get("tel_t_ns") is not None and c.telemetry["tel_t_ns"].size]
+    if not pieces:
+        return None
+    fig, ax = _new(10.0, 3.8)
+    t0 = min(int(c.telemetry["tel_t_ns"][0]) for c in pieces)
+    for i, c in enumerate(pieces):
+        ts = (c.telemetry["tel_t_ns"] - t0) / 1e9
+        ax.plot(ts, c.telemetry["tel_sm_mhz"], "-", color="tab:purple", linewidth=0.8,
+                label="SM MHz NVML" if i == 0 else None)
+        clk_t = c.telemetry.get("tel_clk_t_ns")
+        if clk_t is not None and clk_t.size:
+            ax.plot((clk_t - t0) / 1e9, c.telemetry["tel_clk_sm_mhz"], ".", color="tab:blue", markersize=2,
+                    label="driver clock samples" if i == 0 else None)
+        w = c.window_ns()
+        if w is not None:
+            a, b = (w[0] - t0) / 1e9, (w[1] - t0) / 1e9
+            ax.axvspan(a, b, color=f"C{i % 10}", alpha=0.12)
+            ax.text((a + b) / 2, 1.0, f"{c.workload}\n{c.pacing.label}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize="xx-small")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("SM clock (MHz)")
+    ax.set_title("SM clock over the run (shaded: each condition's measured window)")
+    ax.legend(fontsize="x-small", loc="lower right")
+    return fig
+
+
+def compare_bars(summaries: Sequence[Any]) -> Figure | None:
+    """Per policy: e2e p50 and p99 bars, and energy per inference where measured."""
+    if not summaries:
+        return None
+    fig = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
+    ax, ax2 = fig.subplots(1, 2)
+    names = [s.policy for s in summaries]
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [s.e2e_us["p50"] / 1e3 for s in summaries], 0.4, label="p50")
+    ax.bar(x + 0.2, [s.e2e_us["p99"] / 1e3 for s in summaries], 0.4, label="p99")
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize="small")
+    ax.set_ylabel("e2e latency (ms)")
+    ax.set_title("Latency per policy")
+    ax.legend(fontsize="small")
+    ax.grid(True, axis="y", alpha=0.3)
+    energy = [s.energy_per_inference_mj / 1e3 for s in summaries]
+    ax2.bar(x, np.nan_to_num(energy), color="tab:olive")
+    ax2.set_xticks(x, names, rotation=30, ha="right", fontsize="small")
+    ax2.set_ylabel("energy per inference (J)")
+    ax2.set_title("Energy per policy (0: not measured)")
+    ax2.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

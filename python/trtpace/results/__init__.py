@@ -1,0 +1,13 @@
+"""Results: per-inference records, statistics, attribution and the results folder on disk.
+
+Depends on `trtpace.measure` (pacing, telemetry join) only; never on how a run is driven.
+"""
+
+from __future__ import annotations
+
+from trtpace.results.condition import METRICS, RECORD_COLUMNS, ConditionResult
+from trtpace.results.result import FORMAT, SweepResult
+from trtpace.results.store import ResultWriter, check_writable, load, save
+
+__all__ = ["FORMAT", "METRICS", "RECORD_COLUMNS", "ConditionResult", "ResultWriter", "SweepResult", "check_writable",
+           "load", "save"]

@@ -1,0 +1,104 @@
+"""Where the slowdown after a gap comes from: host submission, launch, device execution, wake-up.
+
+Per inference, end to end splits exactly into parts:
+  late    issue - due              (open loop only: the issue came after its due time)
+  submit  submitted - issue        (the host's submission call)
+  launch  gpu start - submitted    (until the GPU started; negative when it started before the call returned)
+  device  device execution         (event nodes inside the graph)
+  wake-up done - gpu start - device (from the GPU finishing to the host seeing it)
+The parts are averaged over the inferences whose e2e lies in a central band around the median
+(35th to 65th percentile), so they add up exactly to the change of that band's mean, which
+tracks the change of the p50 (the headline number) closely whatever the distribution's tails do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from trtpace.results.condition import ConditionResult
+from trtpace.results.stats import summarize
+
+PARTS = ("late", "submit", "launch", "device", "wakeup")
+_LABELS = {"late": "late issue", "submit": "submit", "launch": "launch", "device": "device", "wakeup": "wake-up",
+           "launch+wakeup": "launch+wake-up"}
+
+
+def parts_us(c: ConditionResult) -> dict[str, np.ndarray]:
+    """Each measured inference's e2e split into PARTS (launch and wake-up merged without a probe)."""
+    r = {k: v[~c.is_warmup] for k, v in c.records.items()}
+    e2e = c.column("e2e_us")
+    issue, submitted, done = r["issue_ns"], r["submitted_ns"], r["done_ns"]
+    device = np.asarray(r["device_us"], dtype=np.float64)
+    out = {
+        "late": (issue - r["due_ns"]) / 1e3 if c.pacing.open_loop else np.zeros(issue.size),
+        "submit": (submitted - issue) / 1e3,
+    }
+    start = r.get("gpu_start_ns", np.zeros(issue.size, dtype=np.int64))
+    if issue.size and (start > 0).all():
+        out["launch"] = (start - submitted) / 1e3
+        out["device"] = device
+        out["wakeup"] = (done - start) / 1e3 - device
+    else:
+        out["device"] = device
+        out["launch+wakeup"] = (done - submitted) / 1e3 - device
+    out["e2e"] = e2e
+    return out
+
+
+def _trimmed_means(parts: dict[str, np.ndarray]) -> dict[str, float]:
+    e2e = parts["e2e"]
+    if e2e.size == 0:
+        return {k: math.nan for k in parts}
+    lo, hi = np.percentile(e2e, [35, 65])
+    keep = (e2e >= lo) & (e2e <= hi)
+    return {k: float(v[keep].mean()) for k, v in parts.items()}
+
+
+@dataclass
+class Attribution:
+    workload: str
+    pacing: str
+    delta_p50_us: float
+    parts_delta_us: dict[str, float]  # sums to the change of the trimmed mean
+    sm_mhz: tuple[float, float]       # NVML at launch, p50: baseline, condition
+    inband_mhz: tuple[float, float]   # in-band probe, p50: baseline, condition
+
+    @property
+    def parts_sum_us(self) -> float:
+        return sum(self.parts_delta_us.values())
+
+    def line(self) -> str:
+        shown = [(k, v) for k, v in self.parts_delta_us.items() if not (k == "late" and abs(v) < 0.5)]
+        parts = " + ".join(f"{v / 1e3:.3f} {_LABELS[k]}" for k, v in shown).replace("+ -", "- ")
+        return f"{self.workload}, {self.pacing}: {self.delta_p50_us / 1e3:+.3f} ms = {parts}; {self._clock_phrase()}"
+
+    def _clock_phrase(self) -> str:
+        def phrase(name: str, pair: tuple[float, float]) -> str | None:
+            a, b = pair
+            if not (math.isfinite(a) and math.isfinite(b)):
+                return None
+            if abs(b - a) <= 0.02 * a:
+                return f"{name} unchanged ({b:.0f} MHz)"
+            return f"{name} {a:.0f} -> {b:.0f} MHz"
+
+        said = [p for p in (phrase("SM clock", self.sm_mhz), phrase("in-band SM clock", self.inband_mhz)) if p]
+        return ", ".join(said) if said else "SM clock not measured"
+
+
+def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
+    """How `c` differs from its continuous baseline, part by part."""
+    base, cond = _trimmed_means(parts_us(baseline)), _trimmed_means(parts_us(c))
+    keys = [k for k in cond if k != "e2e" and k in base]
+    p50 = summarize(c.column("e2e_us"))["p50"] - summarize(baseline.column("e2e_us"))["p50"]
+    med = lambda x, m: summarize(x.column(m))["p50"]  # noqa: E731
+    return Attribution(
+        workload=c.workload,
+        pacing=c.pacing.label + ("" if c.clocks == "default" else f", {c.clocks}"),
+        delta_p50_us=p50,
+        parts_delta_us={k: cond[k] - base[k] for k in keys},
+        sm_mhz=(med(baseline, "nvml_sm_mhz"), med(c, "nvml_sm_mhz")),
+        inband_mhz=(med(baseline, "inband_mhz"), med(c, "inband_mhz")),
+    )

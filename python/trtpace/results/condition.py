@@ -1,0 +1,126 @@
+"""One condition's results: every inference's record, derived columns and their statistics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trtpace.measure.pacing import Pacing
+from trtpace.measure.telemetry import ENERGY_RESOLUTION_MJ, join_before
+from trtpace.results.stats import summarize
+
+RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz")
+METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz")
+
+
+@dataclass
+class ConditionResult:
+    """One workload under one pacing: every inference's record, warm-up included and flagged."""
+
+    workload: str
+    pacing: Pacing
+    wait: str
+    sync: str
+    warmup: int
+    iterations: int
+    records: dict[str, np.ndarray]
+    status: str = "done"  # done | partial | lost
+    device_timing: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    telemetry: dict[str, np.ndarray] = field(default_factory=dict)  # tel_* sample arrays
+    clocks: str = "default"  # or "locked max", ... (sweep --lock-clocks)
+    policy: str = ""  # the remedy policy's name (trtpace compare)
+
+    @property
+    def count(self) -> int:
+        return int(len(self.records.get("issue_ns", ())))
+
+    @property
+    def is_warmup(self) -> np.ndarray:
+        return np.arange(self.count) < self.warmup
+
+    def column(self, metric: str, *, include_warmup: bool = False) -> np.ndarray:
+        """A derived per-inference column (NaN where not measured).
+
+        e2e_us counts from the issue in closed loop and from the due time in open loop;
+        launch_us is GPU start (in-band probe) minus issue; inband_mhz the SM clock the probe
+        measured; nvml_sm_mhz the NVML sample taken last before the issue.
+        """
+        r = self.records
+        if metric == "e2e_us":
+            start = r["due_ns"] if self.pacing.open_loop else r["issue_ns"]
+            v = (r["done_ns"] - start) / 1e3
+        elif metric == "device_us":
+            v = np.asarray(r["device_us"], dtype=np.float64)
+        elif metric == "submit_us":
+            v = (r["submitted_ns"] - r["issue_ns"]) / 1e3
+        elif metric == "pacing_error_us":
+            v = (r["issue_ns"] - r["due_ns"]) / 1e3
+        elif metric == "launch_us":
+            start = r.get("gpu_start_ns", np.zeros(self.count, dtype=np.int64))
+            v = np.where(start > 0, (start - r["issue_ns"]) / 1e3, np.nan)
+        elif metric == "inband_mhz":
+            v = np.asarray(r.get("inband_mhz", np.full(self.count, np.nan)), dtype=np.float64)
+        elif metric == "nvml_sm_mhz":
+            v = self.joined("sm_mhz")
+        else:
+            raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        return v if include_warmup else v[~self.is_warmup]
+
+    def joined(self, telemetry_column: str) -> np.ndarray:
+        """Per inference, the telemetry sample taken last before its issue (all inferences)."""
+        t = self.telemetry.get("tel_t_ns")
+        if t is None or t.size == 0:
+            return np.full(self.count, np.nan)
+        return join_before(t, self.telemetry[f"tel_{telemetry_column}"], self.records["issue_ns"])
+
+    def window_ns(self) -> tuple[int, int] | None:
+        """From the first measured issue to the last completion."""
+        measured = ~self.is_warmup
+        if not measured.any():
+            return None
+        return int(self.records["issue_ns"][measured][0]), int(self.records["done_ns"][measured][-1])
+
+    def power_energy(self) -> dict[str, Any]:
+        """Mean power and energy per inference over the measured window, from the telemetry."""
+        out: dict[str, Any] = {"power_mean_w": math.nan, "energy_total_mj": None,
+                               "energy_per_inference_mj": math.nan, "energy_resolution_mj": ENERGY_RESOLUTION_MJ}
+        w, t = self.window_ns(), self.telemetry.get("tel_t_ns")
+        if w is None or t is None or t.size == 0:
+            return out
+        inside = (t >= w[0]) & (t <= w[1])
+        power = self.telemetry["tel_power_mw"][inside]
+        if np.isfinite(power).any():
+            out["power_mean_w"] = float(np.nanmean(power)) / 1e3
+        energy = self.telemetry["tel_energy_mj"]
+        before, after = join_before(t, energy, np.array(w))
+        # The counter steps in whole mJ and refreshes only every few tens of ms: windows shorter
+        # than a second give no per-inference energy worth stating.
+        if np.isfinite(before) and np.isfinite(after) and w[1] - w[0] >= 1_000_000_000:
+            n = int((~self.is_warmup).sum())
+            total = int(after - before)
+            out["energy_total_mj"] = total
+            # The counter counts whole mJ: per inference, keep only the digits that resolution supports.
+            out["energy_per_inference_mj"] = round(total / n, max(0, math.ceil(math.log10(n)))) if n else math.nan
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {**{m: summarize(self.column(m)) for m in METRICS}, "telemetry": self.power_energy()}
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload,
+            "pacing": self.pacing.to_json(),
+            "wait": self.wait,
+            "sync": self.sync,
+            "warmup": self.warmup,
+            "iterations": self.iterations,
+            "status": self.status,
+            "device_timing": self.device_timing,
+            "info": self.info,
+            "clocks": self.clocks,
+            "policy": self.policy,
+        }

@@ -1,0 +1,101 @@
+"""What `trtpace compare` concludes: one pooled summary per policy, and the recommendation.
+
+A policy's rounds are pooled; its penalty is against the pooled continuous rounds of the same run.
+The recommendation is the policy with the lowest p99 e2e, and the cheapest policy (mean power,
+then CPU) whose p99 is within 5% of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trtpace.results.condition import ConditionResult
+from trtpace.results.result import SweepResult
+from trtpace.results.stats import ratio, summarize
+
+CONTINUOUS = "continuous"
+WITHIN = 0.05
+
+
+@dataclass
+class PolicySummary:
+    policy: str
+    rounds: int
+    e2e_us: dict[str, Any]
+    submit_us: dict[str, Any]
+    launch_us: dict[str, Any]
+    device_us: dict[str, Any]
+    inband_mhz: dict[str, Any]
+    nvml_sm_mhz: dict[str, Any]
+    penalty: float
+    power_mean_w: float
+    energy_per_inference_mj: float
+    cpu_pct: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _pooled(conds: list[ConditionResult], metric: str) -> dict[str, Any]:
+    cols = [c.column(metric) for c in conds]
+    return summarize(np.concatenate(cols) if cols else np.zeros(0))
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def summarize_policies(result: SweepResult) -> list[PolicySummary]:
+    """One pooled summary per policy, in the order first run; penalty against the continuous rounds."""
+    groups: dict[str, list[ConditionResult]] = {}
+    for c in result.conditions:
+        if c.count > c.warmup:
+            groups.setdefault(c.policy, []).append(c)
+    base = groups.get(CONTINUOUS, [])
+    base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
+    out = []
+    for name, conds in groups.items():
+        e2e = _pooled(conds, "e2e_us")
+        pe = [c.power_energy() for c in conds]
+        wall_ns = [int(c.records["done_ns"][-1] - c.records["issue_ns"][0]) for c in conds]
+        cpu = [c.info.get("cpu_ns", math.nan) / w if w > 0 else math.nan for c, w in zip(conds, wall_ns)]
+        out.append(PolicySummary(
+            policy=name, rounds=len(conds), e2e_us=e2e, submit_us=_pooled(conds, "submit_us"),
+            launch_us=_pooled(conds, "launch_us"), device_us=_pooled(conds, "device_us"),
+            inband_mhz=_pooled(conds, "inband_mhz"), nvml_sm_mhz=_pooled(conds, "nvml_sm_mhz"),
+            penalty=ratio(e2e["p50"], base_p50), power_mean_w=_mean([p["power_mean_w"] for p in pe]),
+            energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
+            cpu_pct=100 * _mean(cpu),
+        ))
+    return out
+
+
+def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
+    """Lowest p99 e2e among the policies, and the cheapest within 5% of that p99.
+
+    Cheapest: lowest mean power where measured (energy per second), then lowest CPU use."""
+    cands = [s for s in summaries if s.policy != CONTINUOUS and math.isfinite(s.e2e_us["p99"])]
+    if not cands:
+        return None
+    best = min(cands, key=lambda s: s.e2e_us["p99"])
+    close = [s for s in cands if s.e2e_us["p99"] <= best.e2e_us["p99"] * (1 + WITHIN)]
+
+    def cost(s: PolicySummary) -> tuple[float, float]:
+        power = s.power_mean_w if math.isfinite(s.power_mean_w) else math.inf
+        return (power, s.cpu_pct if math.isfinite(s.cpu_pct) else math.inf)
+
+    cheapest = min(close, key=cost)
+    costs = [f"p99 {cheapest.e2e_us['p99'] / 1e3:.3f} ms"]
+    if math.isfinite(cheapest.power_mean_w):
+        costs.append(f"{cheapest.power_mean_w:.0f} W")
+    if math.isfinite(cheapest.cpu_pct):
+        costs.append(f"{cheapest.cpu_pct:.0f}% of a core")
+    return {"lowest_p99": best.policy, "cheapest_within_5pct": cheapest.policy,
+            "line": (f"lowest p99 e2e: {best.policy} ({best.e2e_us['p99'] / 1e3:.3f} ms); cheapest within 5% "
+                     f"of it: {cheapest.policy} ({', '.join(costs)})")}

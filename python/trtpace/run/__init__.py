@@ -1,0 +1,1 @@
+"""Orchestration: `sweep` and `compare` drive the measure layer through one shared `RunSession`."""

@@ -1,0 +1,111 @@
+"""What every measuring command shares: the run's environment and warnings, the telemetry sampler,
+the results writer, and running one condition into all of them."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Protocol
+
+from trtpace.errors import UsageError
+from trtpace.measure import telemetry as telemetry_mod
+from trtpace.measure.pacing import Pacing
+from trtpace.measure.policies import Policy
+from trtpace.measure.runner import run_paced
+from trtpace.measure.workloads import Workload
+from trtpace.platform import clocks, device
+from trtpace.results import ConditionResult, ResultWriter, SweepResult
+
+
+class Progress(Protocol):
+    """What a run reports while it goes (the CLI draws it as progress bars)."""
+
+    def condition_started(self, workload: str, pacing: Pacing, total: int) -> None: ...
+    def advanced(self, completed: int, total: int) -> None: ...
+    def condition_finished(self, condition: ConditionResult) -> None: ...
+    def calibrating(self, workload: str) -> None: ...
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run; `.result` holds every finished condition and the partial one."""
+
+    def __init__(self, result: SweepResult):
+        super().__init__("sweep interrupted")
+        self.result = result
+
+
+def validate_counts(iterations: int, warmup: int) -> None:
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise UsageError(f"iterations must be a whole number >= 1, got {iterations!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise UsageError(f"warm-up must be a whole number >= 0, got {warmup!r}")
+    if iterations + warmup > 10_000_000:
+        raise UsageError("warm-up + iterations is over the 10,000,000 limit of one condition")
+
+
+class RunSession:
+    """One measuring run: its result, environment and warnings, sampler and results folder.
+
+        with RunSession(settings, gpu=0, out=path) as session:
+            session.run_condition(condition, workload)
+
+    The sampler runs from entering to leaving; each condition is announced to the writer before
+    it runs and written as it ends, so an interruption keeps everything finished.
+    """
+
+    def __init__(self, settings: dict[str, Any], *, gpu: int | None, out: str | Path | None = None,
+                 telemetry: bool = True, telemetry_rate_hz: float | None = None,
+                 progress: Progress | None = None):
+        self.gpu = gpu
+        self.progress = progress
+        self.result = SweepResult(environment=device.environment(gpu), settings=settings)
+        self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.state_files.stale_warnings())
+        self.sampler: telemetry_mod.Sampler | None = None
+        if telemetry and gpu is not None:
+            self.sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
+            self.result.environment["telemetry"] = (self.sampler.describe() if self.sampler
+                                                    else {"source": None, "reason": how})
+        self.writer = ResultWriter(out, self.result.environment, settings) if out is not None else None
+        self.result.path = self.writer.directory if self.writer else None
+
+    def __enter__(self) -> RunSession:
+        if self.sampler:
+            self.sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sampler:
+            self.sampler.stop()
+
+    def calibrating(self, workload: str) -> None:
+        if self.progress:
+            self.progress.calibrating(workload)
+
+    def run_condition(self, c: ConditionResult, wl: Workload, *, lock_clocks: str | None = None,
+                      policy: Policy | None = None, label: str = "") -> None:
+        """Runs condition `c` (its pacing, wait, sync, counts) and records it everywhere: announced
+        to the writer first, then its records, telemetry window and status appended and written.
+        A failing inference or Ctrl-C ends the run after the partial condition is saved."""
+        index = self.writer.begin(c) if self.writer else -1
+        progress = self.progress
+        if progress:
+            progress.condition_started(label or wl.name, c.pacing, c.warmup + c.iterations)
+        gpu = self.gpu if self.gpu is not None else 0
+        with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
+            outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait, sync=c.sync,
+                                policy=policy, on_progress=progress.advanced if progress else None)
+        c.records = outcome.records
+        c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns,
+                      fillers_fired=outcome.fillers_fired)
+        if self.sampler is not None and c.count:
+            c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
+        c.status = "done" if c.count == c.warmup + c.iterations else "partial"
+        self.result.conditions.append(c)
+        if self.writer:
+            self.writer.finish(index, c)
+        if progress:
+            progress.condition_finished(c)
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.interrupted is not None:
+            raise SweepInterrupted(self.result) from outcome.interrupted
