@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from trtpace.run import compare
-from trtpace.platform import device
 from trtpace.measure import workloads
+from trtpace.platform import device
 from trtpace.results.policies import recommend, summarize_policies
+from trtpace.run import compare
 
 POLICIES = ["sleep", "spin", "sync-block", "keepwarm:1ms", "keepwarm:100us", "prewarm:1ms", "prewarm:100us",
             "spin+keepwarm:100us"]
@@ -24,6 +24,7 @@ POLICIES = ["sleep", "spin", "sync-block", "keepwarm:1ms", "keepwarm:100us", "pr
 def torch_net() -> workloads.Workload | None:
     try:
         import torch
+
         from trtpace.measure.workloads.torch_module import from_torch
     except ImportError:
         return None

@@ -18,9 +18,9 @@ import time
 import numpy as np
 
 from trtpace import _core
-from trtpace.platform import device
 from trtpace.measure import pacing, workloads
 from trtpace.measure.runner import run_paced
+from trtpace.platform import device
 
 
 def runner_e2e_ns(w: workloads.Workload, n: int) -> np.ndarray:

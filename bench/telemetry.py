@@ -13,9 +13,9 @@ import json
 
 import numpy as np
 
-from trtpace.platform import device
 from trtpace.measure import pacing, telemetry, workloads
 from trtpace.measure.runner import run_paced
+from trtpace.platform import device
 
 
 def e2e_us(w: workloads.Workload, p: pacing.Pacing, n: int) -> np.ndarray:

@@ -14,7 +14,7 @@ def make_fake_nvml() -> mock.MagicMock:
     # Errors and constants stay real, so `except pynvml.NVMLError_NotSupported` works as in production.
     for name in dir(pynvml):
         value = getattr(pynvml, name)
-        if name.startswith("NVMLError") or name.startswith("NVML_") or isinstance(value, int):
+        if name.startswith(("NVMLError", "NVML_")) or isinstance(value, int):
             setattr(fake, name, value)
     fake.nvmlDeviceGetHandleByPciBusId.return_value = "handle0"
     fake.nvmlDeviceGetHandleByIndex.return_value = "handle0"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from trtpace.measure import pacing
-from trtpace.results.attribution import attribute, parts_us
 from trtpace.results import ConditionResult, SweepResult
+from trtpace.results.attribution import attribute, parts_us
 
 
 def _condition(gap_s: float, submit_us: float, launch_us: float, device_us: float, wake_us: float, *,

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-from trtpace.platform import device
 from trtpace.cli import app
+from trtpace.platform import device
 
 runner = CliRunner()
 

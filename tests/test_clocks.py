@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 import trtpace
 from fake_nvml import make_fake_nvml, not_supported
 from test_jetson import make_tree
-from trtpace.platform import clocks, nvml
 from trtpace.cli import app
+from trtpace.platform import clocks, nvml
 from trtpace.platform.clocks import state as state_files
 
 TESTS = Path(__file__).parent
@@ -127,9 +127,8 @@ def test_context_manager_restores_on_exit_exception_and_nesting(fake) -> None:
         fake.nvmlDeviceResetGpuLockedClocks.assert_not_called()  # the outer one still holds it
     assert fake.nvmlDeviceSetGpuLockedClocks.call_count == 1
     assert fake.nvmlDeviceResetGpuLockedClocks.call_count == 1 and _states() == []
-    with pytest.raises(RuntimeError, match="boom"):
-        with trtpace.locked_clocks(sm="max", gpu=0):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), trtpace.locked_clocks(sm="max", gpu=0):
+        raise RuntimeError("boom")
     assert fake.nvmlDeviceResetGpuLockedClocks.call_count == 2 and _states() == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 
 import pytest
 from typer.testing import CliRunner
 
 from fake_nvml import make_fake_nvml
-from trtpace.platform import device, env, nvml
 from trtpace.cli import app
+from trtpace.platform import device, env, nvml
 
 
 def test_env_json_without_gpu_says_what_is_missing() -> None:
@@ -43,4 +45,8 @@ def test_gpu_facts_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_may_change_clocks_reason() -> None:
     allowed, why = env.may_change_clocks()
-    assert allowed == ("root" in why or "CAP_SYS_ADMIN" in why and "no CAP" not in why)
+    expected = os.geteuid() == 0 or why == "has CAP_SYS_ADMIN"
+    assert allowed == expected
+    assert why == ("running as root" if os.geteuid() == 0 else why)
+    if not allowed:
+        assert why == "not root and no CAP_SYS_ADMIN (use sudo)"

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import trtpace
 from trtpace import _core
-from trtpace.measure import pacing, workloads
 from trtpace.cli import app
+from trtpace.measure import pacing, workloads
 from trtpace.measure.runner import run_paced
 
 pytestmark = pytest.mark.gpu
@@ -223,7 +223,7 @@ def test_keepwarm_never_delays_an_inference(tiny: workloads.Workload) -> None:
     plain = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin")
     warm = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin", policy=parse_policy("keepwarm:200us"))
     assert warm.fillers_fired > 60 * 10
-    late = lambda out: (out.records["issue_ns"] - out.records["due_ns"]) / 1e3  # noqa: E731
+    late = lambda out: (out.records["issue_ns"] - out.records["due_ns"]) / 1e3
     # Keep-warm stops before each due time: issues are as punctual as without it (pacing tolerance 20 us).
     assert np.percentile(late(warm), 99) <= np.percentile(late(plain), 99) + 20
     assert np.median(late(warm)) < 5

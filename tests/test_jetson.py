@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trtpace.platform import jetson
 from trtpace.measure import telemetry
+from trtpace.platform import jetson
 
 
 def make_tree(root: Path, node: str = "17000000.gpu", of_name: str = "gpu") -> Path:

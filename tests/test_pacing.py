@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trtpace.measure import pacing
 from trtpace.errors import UsageError
+from trtpace.measure import pacing
 
 
 def test_parse_gaps_in_order_without_duplicates() -> None:

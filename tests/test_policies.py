@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 import trtpace
 from trtpace.cli import app
-from trtpace.results.policies import CONTINUOUS, PolicySummary, recommend, summarize_policies
 from trtpace.errors import UsageError
 from trtpace.measure.policies import parse_policies, parse_policy
+from trtpace.results.policies import CONTINUOUS, PolicySummary, recommend, summarize_policies
 
 
 def test_parse_tokens_and_combinations() -> None:
@@ -62,7 +62,7 @@ def test_compare_interleaves_rounds_with_a_baseline() -> None:
 
 def _summary(name: str, p99: float, power: float, cpu: float) -> PolicySummary:
     s = {"n": 10, "p50": p99 * 0.9, "p90": p99, "p99": p99, "max": p99, "mean": p99, "cov": 0.1}
-    nan = {k: math.nan for k in s}
+    nan = dict.fromkeys(s, math.nan)
     return PolicySummary(name, 1, s, nan, nan, nan, nan, nan, 1.0, power, math.nan, cpu)
 
 
@@ -85,7 +85,7 @@ def test_energy_and_power_arithmetic_per_policy() -> None:
     a.policy, a.info = "spin", {"cpu_ns": 50 * 10**9, "round": 0}
     base = _condition(0.0, 6, 2, 101, 3)
     base.policy, base.info = CONTINUOUS, {"cpu_ns": 199 * 10**9, "round": 0}
-    (c, s) = summarize_policies(trtpace.SweepResult(conditions=[base, a]))
+    (_c, s) = summarize_policies(trtpace.SweepResult(conditions=[base, a]))
     assert s.power_mean_w == pytest.approx(200.0) and s.energy_per_inference_mj == pytest.approx(29.85)
     wall = a.records["done_ns"][-1] - a.records["issue_ns"][0]
     assert s.cpu_pct == pytest.approx(100 * 50e9 / wall)

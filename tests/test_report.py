@@ -16,9 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-from trtpace.report import html as html_report, plots
-from trtpace.results.policies import summarize_policies
 from trtpace.cli import app
+from trtpace.report import html as html_report
+from trtpace.report import plots
+from trtpace.results.policies import summarize_policies
 
 FIXTURE = Path(__file__).parent / "data" / "h100-sweep"
 
@@ -79,7 +80,8 @@ def test_report_cli_html_png_csv_json(sweep: trtpace.SweepResult, tmp_path: Path
     assert "trtpace sweep" in r.stdout and "where the extra time goes" in r.stdout
     assert (tmp_path / "r.html").stat().st_size > 100_000
     assert len(list((tmp_path / "png").glob("*.png"))) == 11
-    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    with open(tmp_path / "r.csv") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 9 and float(rows[1]["penalty_p50_x"]) == pytest.approx(sweep.rows()[1]["penalty"])
     units = ("_us", "_mhz", "_w", "_mj", "_x", "_cov")
     for header in rows[0]:

@@ -28,7 +28,7 @@ def test_sweep_adds_baseline_and_computes_penalty(tmp_path: Path) -> None:
     assert [c.pacing.gap_s for c in result.conditions] == [0.0, 0.0005, 0.001]
     rows = result.rows()
     assert rows[0]["penalty"] == 1.0
-    for row, c in zip(rows, result.conditions):
+    for row, c in zip(rows, result.conditions, strict=False):
         assert row["summary"]["e2e_us"]["n"] == 40
         e2e = c.column("e2e_us")
         assert row["penalty"] == pytest.approx(np.median(e2e) / np.median(result.conditions[0].column("e2e_us")))
@@ -39,7 +39,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     result = _host_sweep(tmp_path)
     loaded = trtpace.load(tmp_path / "r")
     assert len(loaded.conditions) == 3
-    for a, b in zip(result.conditions, loaded.conditions):
+    for a, b in zip(result.conditions, loaded.conditions, strict=False):
         assert (a.workload, a.pacing, a.status, a.warmup) == (b.workload, b.pacing, b.status, b.warmup)
         for k in a.records:
             assert np.array_equal(a.records[k], b.records[k], equal_nan=True)

@@ -11,8 +11,8 @@ import pynvml
 import pytest
 
 from fake_nvml import function_not_found, make_fake_nvml, not_supported
-from trtpace.platform import nvml
 from trtpace.measure import telemetry
+from trtpace.platform import nvml
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 def test_source_reads_every_column(fake) -> None:
     src = telemetry.NvmlSource(nvml.NvmlGpu("00000000:3B:00.0"))
     row = src.read()
-    assert dict(zip(telemetry.COLUMNS[1:], row)) == {
+    assert dict(zip(telemetry.COLUMNS[1:], row, strict=False)) == {
         "sm_mhz": 1410, "mem_mhz": 1593, "pstate": 0, "event_reasons": 1,
         "power_mw": 123_000, "energy_mj": pytest.approx(row[5]), "temp_c": 41,
     }
@@ -38,7 +38,7 @@ def test_unsupported_fields_read_as_nan(fake) -> None:
     fake.nvmlDeviceGetTemperature.side_effect = not_supported
     fake.nvmlDeviceGetTotalEnergyConsumption.side_effect = not_supported
     src = telemetry.NvmlSource(nvml.NvmlGpu("0:3B:00.0"))
-    row = dict(zip(telemetry.COLUMNS[1:], src.read()))
+    row = dict(zip(telemetry.COLUMNS[1:], src.read(), strict=False))
     assert math.isnan(row["temp_c"]) and math.isnan(row["energy_mj"])
     assert row["sm_mhz"] == 1410
     assert set(src.unsupported) == {"temp_c", "energy_mj"}
@@ -50,7 +50,7 @@ def test_power_falls_back_to_the_average_and_says_so(fake) -> None:
     ]
     src = telemetry.NvmlSource(nvml.NvmlGpu("0:3B:00.0"))
     assert src.power_source == "average over 1 s"
-    assert dict(zip(telemetry.COLUMNS[1:], src.read()))["power_mw"] == 150_000
+    assert dict(zip(telemetry.COLUMNS[1:], src.read(), strict=False))["power_mw"] == 150_000
 
 
 def test_event_reasons_fall_back_to_throttle_reasons_on_old_drivers(fake) -> None:

@@ -16,7 +16,7 @@ from trtpace.measure.workloads import tensorrt as trtw
 
 STANDIN = Path(__file__).parent / "standin"
 onnx = pytest.importorskip("onnx")
-from onnx_models import conv_net  # noqa: E402
+from onnx_models import conv_net
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trtpace.measure import workloads
 from trtpace.errors import UsageError
+from trtpace.measure import workloads
 
 
 def test_presets() -> None:

@@ -21,8 +21,16 @@ except ImportError as e:  # pragma: no cover - only a broken install gets here
     ) from e
 
 from trtpace.embed import KeepWarm, Pacer
-from trtpace.errors import (CaptureError, CudaError, GpuIndexError, InputError, NoDriverError, NoGpuError,
-                            TrtpaceError, UsageError)
+from trtpace.errors import (
+    CaptureError,
+    CudaError,
+    GpuIndexError,
+    InputError,
+    NoDriverError,
+    NoGpuError,
+    TrtpaceError,
+    UsageError,
+)
 from trtpace.measure import pacing, workloads
 from trtpace.platform.clocks import locked_clocks
 from trtpace.results import ConditionResult, SweepResult, load

@@ -12,7 +12,6 @@ from trtpace.errors import UsageError
 from trtpace.fileio import dumps
 from trtpace.platform import clocks
 
-
 clocks_app = typer.Typer(no_args_is_help=True, help="Show, lock and reset GPU clocks (locking needs root).")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -23,11 +23,12 @@ from trtpace.report.html import write_html
 from trtpace.report.terminal import attribution_lines, compare_tables, gpu_table, sweep_table
 from trtpace.results import ConditionResult, SweepResult
 from trtpace.results.policies import recommend, summarize_policies
-from trtpace.run.session import Progress as RunProgress, SweepInterrupted
+from trtpace.run.session import Progress as RunProgress
+from trtpace.run.session import SweepInterrupted
 
 # typer vendors click; its exception base is reached through a public class instead of a
 # private import, so this works with every typer release.
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 stderr = Console(stderr=True)
 
 
@@ -49,10 +50,11 @@ class Terminated(KeyboardInterrupt):
 class OneLineErrors(typer.core.TyperGroup):
     """Bad input, missing GPUs and CUDA failures become one line and the exit code of trtpace.errors."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
         except _ClickException as e:
             if type(e).__name__ == "NoArgsIsHelpError":
                 print(e.format_message())

@@ -7,12 +7,20 @@ from typing import Annotated, Any
 
 import typer
 
-from trtpace.cli.common import (JsonOutput, NoReport, Telemetry, TelemetryRate, check_gpu_index, print_compare,
-                                run_measurement)
+from trtpace.cli.common import (
+    JsonOutput,
+    NoReport,
+    Telemetry,
+    TelemetryRate,
+    check_gpu_index,
+    print_compare,
+    run_measurement,
+)
 from trtpace.cli.sweep import Gpu, Out
 from trtpace.measure import workloads
 from trtpace.measure.policies import parse_policies
-from trtpace.run.compare import DEFAULT_POLICIES, compare as run_compare
+from trtpace.run.compare import DEFAULT_POLICIES
+from trtpace.run.compare import compare as run_compare
 from trtpace.run.session import Progress
 
 

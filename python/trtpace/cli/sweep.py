@@ -9,14 +9,22 @@ from typing import Annotated, Any
 
 import typer
 
-from trtpace.cli.common import (JsonOutput, NoReport, Telemetry, TelemetryRate, check_gpu_index, print_sweep,
-                                run_measurement)
+from trtpace.cli.common import (
+    JsonOutput,
+    NoReport,
+    Telemetry,
+    TelemetryRate,
+    check_gpu_index,
+    print_sweep,
+    run_measurement,
+)
 from trtpace.errors import InputError, UsageError
 from trtpace.measure import pacing, workloads
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
 from trtpace.run.session import Progress
-from trtpace.run.sweep import DEFAULT_WORKLOADS, sweep as run_sweep
+from trtpace.run.sweep import DEFAULT_WORKLOADS
+from trtpace.run.sweep import sweep as run_sweep
 
 
 def open_loop_schedule(period: float | None, rate: float | None, trace: Path | None, seed: int) -> pacing.Pacing | None:

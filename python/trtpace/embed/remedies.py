@@ -8,12 +8,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from trtpace import _core
-from trtpace.platform import device
-from trtpace.measure import pacing as pacing_mod, workloads
 from trtpace.errors import UsageError
+from trtpace.measure import pacing as pacing_mod
+from trtpace.measure import workloads
 from trtpace.measure.policies import DEFAULT_FILLER_US, Policy
-from trtpace.results import ConditionResult
 from trtpace.measure.runner import run_paced
+from trtpace.platform import device
+from trtpace.results import ConditionResult
 
 
 class KeepWarm:

@@ -54,7 +54,7 @@ def run_paced(
     def target() -> None:
         try:
             runner.run()
-        except BaseException as e:  # handed to the calling thread
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread, which re-raises it
             failure.append(e)
 
     thread = threading.Thread(target=target, name="trtpace-runner", daemon=True)

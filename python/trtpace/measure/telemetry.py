@@ -6,6 +6,7 @@ GIL on its own thread. Samples carry the host monotonic clock of the runner's re
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -61,7 +62,7 @@ class NvmlSource:
                 readers["power_mw"], self.power_source = reader, label
                 break
         self._readers = [readers[c] if c in readers and self._works(readers[c]) else None for c in COLUMNS[1:]]
-        self.unsupported = [c for c, r in zip(COLUMNS[1:], self._readers) if r is None]
+        self.unsupported = [c for c, r in zip(COLUMNS[1:], self._readers, strict=False) if r is None]
         self.strides = [1] * len(self._readers)
         self._tick = 0
 
@@ -75,10 +76,8 @@ class NvmlSource:
             times = []
             for _ in range(5):
                 t = time.perf_counter()
-                try:
+                with contextlib.suppress(nvml.NvmlError):
                     reader()
-                except nvml.NvmlError:
-                    pass
                 times.append(time.perf_counter() - t)
             costs.append(sorted(times)[2])
         return costs
@@ -102,7 +101,7 @@ class NvmlSource:
     def read(self) -> tuple[float, ...]:
         """One row; a column not due this tick (see fit_budget) reads as NaN."""
         row = []
-        for reader, stride in zip(self._readers, self.strides):
+        for reader, stride in zip(self._readers, self.strides, strict=False):
             if reader is None or self._tick % stride:
                 row.append(_NAN)
                 continue
@@ -118,14 +117,14 @@ class JetsonSource:
     """Reads the GPU's devfreq node on Jetson (NVML is mostly unavailable there)."""
 
     name = "jetson-devfreq"
-    power_source = None
-    strides: list[int] = []
-
-    def fit_budget(self, rate_hz: float, budget: float) -> None:
-        """One sysfs read per tick is cheap: nothing to thin out."""
 
     def __init__(self, node: jetson.Devfreq):
         self.node = node
+        self.power_source: str | None = None
+        self.strides: list[int] = []
+
+    def fit_budget(self, rate_hz: float, budget: float) -> None:
+        """One sysfs read per tick is cheap: nothing to thin out."""
 
     def read(self) -> tuple[float, ...]:
         mhz = self.node.cur_hz() / 1e6
@@ -234,7 +233,7 @@ class Sampler:
             "query_cost_us": self.query_cost_s * 1e6,
             "power_source": self.source.power_source,
             "unsupported": getattr(self.source, "unsupported", []),
-            "strides": dict(zip(COLUMNS[1:], self.source.strides)),
+            "strides": dict(zip(COLUMNS[1:], self.source.strides, strict=False)),
             "clock_samples_merged": self.clock_samples is not None,
             "energy_resolution_mj": ENERGY_RESOLUTION_MJ,
         }

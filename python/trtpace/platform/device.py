@@ -59,7 +59,7 @@ def _driver_release() -> str | None:
             return str(pynvml.nvmlSystemGetDriverVersion())
         finally:
             pynvml.nvmlShutdown()
-    except Exception:  # NVML absent (no driver, Jetson) or refusing: the fact is optional
+    except Exception:  # noqa: BLE001 - NVML absent (no driver, Jetson) or refusing: the fact is optional
         return None
 
 

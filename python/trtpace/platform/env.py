@@ -12,6 +12,7 @@ from trtpace.platform import jetson, nvml
 from trtpace.platform.device import cuda_version
 from trtpace.platform.privileges import may_change_clocks
 
+
 def package_version(name: str) -> str | None:
     """Installed version of a distribution, without importing it (TensorRT imports are slow)."""
     try:

@@ -15,6 +15,7 @@ from trtpace.report.columns import CONDITION_COLUMNS, POLICY_COLUMNS, columns
 from trtpace.results import SweepResult
 from trtpace.results.policies import recommend, summarize_policies
 
+
 def write_csv(result: SweepResult, path: str | Path) -> None:
     """One row per condition; every column header carries its unit."""
     with open(path, "w", newline="") as f:
@@ -66,10 +67,10 @@ def _environment(result: SweepResult) -> str:
     gpu = env.get("gpu") or {}
     tel = env.get("telemetry") or {}
     items = [
-        ("GPU", f"{gpu.get('name', '-')} ({gpu.get('pci_bus_id', '-')}, {gpu.get('multiprocessors', '-')} SMs, "
-                f"max SM clock {gpu.get('max_sm_clock_mhz', '-')} MHz)"),
-        ("driver", f"{env.get('driver_release') or '-'} (CUDA driver {env.get('cuda_driver') or '-'}, "
-                   f"runtime {env.get('cuda_runtime') or '-'})"),
+        ("GPU", (f"{gpu.get('name', '-')} ({gpu.get('pci_bus_id', '-')}, {gpu.get('multiprocessors', '-')} SMs, "
+                f"max SM clock {gpu.get('max_sm_clock_mhz', '-')} MHz)")),
+        ("driver", (f"{env.get('driver_release') or '-'} (CUDA driver {env.get('cuda_driver') or '-'}, "
+                   f"runtime {env.get('cuda_runtime') or '-'})")),
         ("trtpace", env.get("trtpace_version", "-")),
         ("host", f"{env.get('host', '-')}, {env.get('platform', '-')}"),
         ("measured", env.get("date_utc", "-")),

@@ -51,7 +51,7 @@ def parts_us(c: ConditionResult) -> dict[str, np.ndarray]:
 def _trimmed_means(parts: dict[str, np.ndarray]) -> dict[str, float]:
     e2e = parts["e2e"]
     if e2e.size == 0:
-        return {k: math.nan for k in parts}
+        return dict.fromkeys(parts, math.nan)
     lo, hi = np.percentile(e2e, [35, 65])
     keep = (e2e >= lo) & (e2e <= hi)
     return {k: float(v[keep].mean()) for k, v in parts.items()}
@@ -93,7 +93,7 @@ def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
     base, cond = _trimmed_means(parts_us(baseline)), _trimmed_means(parts_us(c))
     keys = [k for k in cond if k != "e2e" and k in base]
     p50 = summarize(c.column("e2e_us"))["p50"] - summarize(baseline.column("e2e_us"))["p50"]
-    med = lambda x, m: summarize(x.column(m))["p50"]  # noqa: E731
+    med = lambda x, m: summarize(x.column(m))["p50"]
     return Attribution(
         workload=c.workload,
         pacing=c.pacing.label + ("" if c.clocks == "default" else f", {c.clocks}"),

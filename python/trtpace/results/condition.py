@@ -36,7 +36,7 @@ class ConditionResult:
 
     @property
     def count(self) -> int:
-        return int(len(self.records.get("issue_ns", ())))
+        return len(self.records.get("issue_ns", ()))
 
     @property
     def is_warmup(self) -> np.ndarray:

@@ -64,7 +64,7 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
         e2e = _pooled(conds, "e2e_us")
         pe = [c.power_energy() for c in conds]
         wall_ns = [int(c.records["done_ns"][-1] - c.records["issue_ns"][0]) for c in conds]
-        cpu = [c.info.get("cpu_ns", math.nan) / w if w > 0 else math.nan for c, w in zip(conds, wall_ns)]
+        cpu = [c.info.get("cpu_ns", math.nan) / w if w > 0 else math.nan for c, w in zip(conds, wall_ns, strict=False)]
         out.append(PolicySummary(
             policy=name, rounds=len(conds), e2e_us=e2e, submit_us=_pooled(conds, "submit_us"),
             launch_us=_pooled(conds, "launch_us"), device_us=_pooled(conds, "device_us"),

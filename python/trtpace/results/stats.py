@@ -19,7 +19,7 @@ def summarize(values: np.ndarray) -> dict[str, Any]:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return {"n": 0, **{k: math.nan for k in SUMMARY_KEYS[1:]}}
+        return {"n": 0, **dict.fromkeys(SUMMARY_KEYS[1:], math.nan)}
     p50, p90, p99 = np.percentile(v, [50, 90, 99])
     mean = float(v.mean())
     return {

@@ -84,7 +84,8 @@ class ResultWriter:
 
     def finish(self, index: int, c: ConditionResult) -> None:
         entry = self._doc["conditions"][index]
-        atomic_write(self.directory / entry["file"], lambda f: np.savez(f, **c.records, **c.telemetry))
+        arrays: dict[str, Any] = {**c.records, **c.telemetry}
+        atomic_write(self.directory / entry["file"], lambda f: np.savez(f, **arrays))
         entry.update(c.meta())
         entry["summary"] = c.summary()
         self._flush()

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trtpace.errors import UsageError
-from trtpace.measure import pacing as pacing_mod, workloads
+from trtpace.measure import pacing as pacing_mod
+from trtpace.measure import workloads
 from trtpace.measure.policies import Policy, parse_policy
 from trtpace.platform import clocks, device
 from trtpace.results import ConditionResult, SweepResult

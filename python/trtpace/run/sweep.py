@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from trtpace.errors import UsageError
-from trtpace.measure import pacing as pacing_mod, workloads
+from trtpace.measure import pacing as pacing_mod
+from trtpace.measure import workloads
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.runner import SYNC_MODES, WAIT_MODES
 from trtpace.platform import clocks, device
@@ -83,7 +84,7 @@ def sweep(
     if not items:
         raise UsageError("give at least one workload")
     specs = [workloads.parse_spec(w) if isinstance(w, str) else w for w in items]
-    uses_gpu = any(isinstance(s, workloads.Workload) and s.device >= 0 or getattr(s, "needs_gpu", False) for s in specs)
+    uses_gpu = any((isinstance(s, workloads.Workload) and s.device >= 0) or getattr(s, "needs_gpu", False) for s in specs)
     if uses_gpu:
         device.require_gpu(gpu)
     settings: dict[str, Any] = {

@@ -202,7 +202,7 @@ class IExecutionContext:
         declared = self.engine._by_name.get(name)
         if declared is None or len(shape) != len(declared["shape"]):
             return False
-        if any(d >= 0 and d != s for d, s in zip(declared["shape"], shape)):
+        if any(d >= 0 and d != s for d, s in zip(declared["shape"], shape, strict=False)):
             return False
         self._shapes[name] = tuple(shape)
         return True

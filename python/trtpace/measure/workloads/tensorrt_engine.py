@@ -206,7 +206,7 @@ def from_engine(engine_or_path: Any, *, gpu: int = 0, shapes: dict[str, tuple[in
                 data = _random_input(rng, shape, dtype)
             elif tuple(data.shape) != shape or data.dtype != dtype:
                 raise UsageError(f"--inputs: {n!r} is {data.dtype}{list(data.shape)}, the engine wants {dtype}{list(shape)}")
-            buf.upload(np.ascontiguousarray(data))
+            buf.upload(np.ascontiguousarray(data))  # type: ignore[arg-type]  # ndarray is a buffer
         if not context.set_tensor_address(n, buf.ptr):
             raise TensorRTError(f"TensorRT refused the address of tensor {n!r}")
         buffers[n] = buf

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -20,7 +21,8 @@ from typing import Any
 
 from trtpace import _core
 from trtpace.platform import nvml
-from trtpace.platform.clocks import nvidia, state as state_files, tegra
+from trtpace.platform.clocks import nvidia, tegra
+from trtpace.platform.clocks import state as state_files
 from trtpace.platform.clocks.errors import ClockError, ClockNotSupportedError, ClockPermissionError
 from trtpace.platform.clocks.state import ClockState
 from trtpace.platform.privileges import may_change_clocks
@@ -125,10 +127,9 @@ def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
             try:
                 st.backend = nvidia.apply(lp, _sudo_hint(sm, mem, gpu))
             except ClockError:
-                try:  # the SM lock may have gone through before the memory lock was refused
+                # The SM lock may have gone through before the memory lock was refused.
+                with contextlib.suppress(nvml.NvmlError):
                     nvidia.release(lp.gpu, ClockState(key=st.key, backend="nvml", sm_mhz=st.sm_mhz))
-                except nvml.NvmlError:
-                    pass
                 state_files.remove(st.key)
                 raise
             state_files.write(st)
@@ -222,17 +223,15 @@ def _release_all() -> None:
     with _lock:
         for entry in list(_active.values()):
             for st in entry[1]:
-                try:
+                with contextlib.suppress(ClockError):
                     _release(st)
-                except ClockError:
-                    pass
             entry[1] = []
 
 
 atexit.register(_release_all)
 
 
-def _on_signal(signum: int, frame: Any, previous: Any) -> None:
+def _chained_handler(signum: int, frame: Any, *, previous: Any) -> None:
     _release_all()
     if callable(previous):
         previous(signum, frame)
@@ -254,12 +253,12 @@ def locked_clocks(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0)
         if entry is None:
             entry = _active[key] = [0, lock(sm, mem, gpu)]
         entry[0] += 1
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread() and entry[0] == 1:
         for sig in _SIGNALS:
             prev = signal.getsignal(sig)
             previous[sig] = prev
-            signal.signal(sig, lambda s, f, prev=prev: _on_signal(s, f, prev))
+            signal.signal(sig, functools.partial(_chained_handler, previous=prev))
     try:
         yield list(entry[1])
     finally:

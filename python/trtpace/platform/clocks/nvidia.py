@@ -103,7 +103,7 @@ def _smi(args: list[str]) -> bool:
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return False
-    return subprocess.run([exe, *args], capture_output=True, text=True).returncode == 0
+    return subprocess.run([exe, *args], check=False, capture_output=True, text=True).returncode == 0
 
 
 def apply(plan: LockPlan, sudo_hint: str) -> str:
