@@ -50,6 +50,15 @@ if want sweep; then
     2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
   tar -C /tmp/trtpace-sweeps -czf "$OUT/sweeps.tar.gz" .
 fi
+if want armed; then
+  log "armed launch"
+  $PY -m pytest -q -p no:cacheprovider tests/test_armed.py 2>&1 | tee -a "$OUT/log.txt" | tail -8
+  for spec in ${ARMED_RUNS:-"tiny:0.1:5:200"}; do
+    IFS=: read -r w gap rounds iters pol <<<"$spec"
+    $PY bench/armed.py --workload "$w" --gap "$gap" --rounds "$rounds" --iterations "$iters" \
+      ${pol:+--policies "${pol//\/,/,}"} --json "$OUT/armed-${w//[^a-z0-9]/_}-$gap${pol:+-extra}.json" 2>&1 | tee -a "$OUT/log.txt"
+  done
+fi
 if want mitigations; then
   log mitigations
   $PY bench/mitigations.py --json "$OUT/mitigations.json" 2>&1 | tee -a "$OUT/log.txt"

@@ -118,7 +118,8 @@ void bind_runner(py::module_& m) {
       .def(py::init([](std::shared_ptr<Workload> workload, const Schedule& schedule, size_t iterations, size_t warmup,
                        const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns,
                        int64_t keepwarm_period_ns, int64_t keepwarm_work_ns, int64_t prewarm_lead_ns,
-                       int64_t prewarm_work_ns, const std::string& prewarm_target) {
+                       int64_t prewarm_work_ns, const std::string& prewarm_target, const std::string& armed_gate,
+                       bool armed_cancellable, int64_t arm_timeout_ns) {
              RunConfig cfg;
              cfg.schedule = schedule;
              cfg.iterations = iterations;
@@ -136,15 +137,26 @@ void bind_runner(py::module_& m) {
              else if (prewarm_target == "stream") cfg.prewarm_target = Target::stream;
              else if (prewarm_target == "graph") cfg.prewarm_target = Target::graph;
              else throw std::invalid_argument("prewarm_target must be filler, stream or graph");
+             if (armed_gate != "off") {
+               cfg.armed = true;
+               cfg.arm.gate = parse_gate_kind(armed_gate);
+               cfg.arm.cancellable = armed_cancellable;
+               cfg.arm.timeout_ns = arm_timeout_ns;
+               if (prewarm_lead_ns > 0)
+                 throw std::invalid_argument("armed launch and pre-warm exclude each other: the armed work is already queued");
+             }
              py::gil_scoped_release release;  // the first Runner calibrates the hybrid margin
              return std::make_shared<Runner>(std::move(workload), std::move(cfg));
            }),
            "workload"_a, "schedule"_a, "iterations"_a, "warmup"_a = 0, "wait"_a = "hybrid", "sync"_a = "spin",
            "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000, "keepwarm_period_ns"_a = 0,
            "keepwarm_work_ns"_a = 0, "prewarm_lead_ns"_a = 0, "prewarm_work_ns"_a = 0, "prewarm_target"_a = "filler",
+           "armed_gate"_a = "off", "armed_cancellable"_a = false, "arm_timeout_ns"_a = 0,
            "The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;\n"
            "prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the\n"
-           "inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.")
+           "inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.\n"
+           "armed_gate 'wait' or 'kernel': each inference is queued behind a gate after the previous one and\n"
+           "issued by one store (armed launch); armed_cancellable and arm_timeout_ns as in CudaWorkload.enable_arming.")
       .def(
           "run",
           [](Runner& r) {
@@ -166,7 +178,8 @@ void bind_runner(py::module_& m) {
             return py::dict("due_ns"_a = to_numpy(rec.due_ns, n), "issue_ns"_a = to_numpy(rec.issue_ns, n),
                             "submitted_ns"_a = to_numpy(rec.submitted_ns, n), "done_ns"_a = to_numpy(rec.done_ns, n),
                             "device_us"_a = to_numpy(rec.device_us, n), "gpu_start_ns"_a = to_numpy(rec.gpu_start_ns, n),
-                            "inband_mhz"_a = to_numpy(rec.inband_mhz, n));
+                            "inband_mhz"_a = to_numpy(rec.inband_mhz, n), "armed_ns"_a = to_numpy(rec.armed_ns, n),
+                            "gate_ns"_a = to_numpy(rec.gate_ns, n));
           },
           "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;\n"
           "gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown).")

@@ -17,7 +17,9 @@ Records::Records(size_t capacity)
       done_ns(capacity),
       device_us(capacity),
       gpu_start_ns(capacity, 0),
-      inband_mhz(capacity, std::numeric_limits<double>::quiet_NaN()) {}
+      inband_mhz(capacity, std::numeric_limits<double>::quiet_NaN()),
+      armed_ns(capacity, 0),
+      gate_ns(capacity, 0) {}
 
 Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
     : workload_(std::move(workload)),
@@ -31,6 +33,7 @@ Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
   if (config_.keepwarm_period_ns < 0 || config_.prewarm_lead_ns < 0 || config_.keepwarm_work_ns < 0 ||
       config_.prewarm_work_ns < 0)
     throw std::invalid_argument("keep-warm and pre-warm times must be >= 0");
+  if (config_.armed && workload_->device() < 0) throw std::invalid_argument("armed launch needs a GPU workload");
   if (config_.schedule.capacity() < total())
     throw std::invalid_argument("the schedule defines " + std::to_string(config_.schedule.capacity()) +
                                 " due times, fewer than warm-up + iterations = " + std::to_string(total()));
@@ -52,20 +55,41 @@ void Runner::run() {
   if (w.device() >= 0) guard = std::make_unique<DeviceGuard>(w.device());
   w.prepare(config_.sync);
   if (config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0) filler_ = std::make_unique<Filler>(w.device());
-  const bool probe = w.has_probe();
+  const bool armed = config_.armed;
+  if (armed && !w.arming_enabled()) w.enable_arming(config_.arm);
+  const bool probe = w.has_probe() || armed;
   if (probe) sync_before_ = sync_globaltimer(w.device());
   int64_t* gpu_start = records_.gpu_start_ns.data();
   double* mhz = records_.inband_mhz.data();
+  int64_t* armed_at = records_.armed_ns.data();
+  int64_t* gate = records_.gate_ns.data();
   ProbeReading reading;
+  // An armed inference left behind by a stop or an error is cancelled: no stream stays blocked.
+  struct CancelArmed {
+    Workload& w;
+    ~CancelArmed() {
+      try {
+        w.cancel();
+      } catch (...) {
+      }
+    }
+  } cancel_armed{w};
 
   const int64_t cpu0 = thread_cpu_ns();
   const int64_t t0 = now_ns() + (schedule.open_loop() ? config_.start_delay_ns : 0);
   int64_t prev_done = t0;
   for (size_t i = 0; i < n && !stop_requested(); ++i) {
     due[i] = schedule.due_ns(i, t0, prev_done);
+    if (armed && !w.armed()) {
+      armed_at[i] = now_ns();
+      w.arm();
+    }
     wait_for_due(due[i]);
     issue[i] = now_ns();
-    w.launch();
+    if (armed)
+      w.release();
+    else
+      w.launch();
     submitted[i] = now_ns();
     w.wait_complete();
     done[i] = now_ns();
@@ -76,7 +100,13 @@ void Runner::run() {
       gpu_start[i] = int64_t(reading.start_gt);  // mapped to the host clock below
       mhz[i] = reading.sm_mhz;
     }
+    if (armed) gate[i] = int64_t(w.gate_seen_gt());
     completed_.store(i + 1, std::memory_order_release);
+    // Queue the next inference now, during the gap, off the critical path.
+    if (armed && i + 1 < n && !stop_requested()) {
+      armed_at[i + 1] = now_ns();
+      w.arm();
+    }
   }
   cpu_ns_ = thread_cpu_ns() - cpu0;
   if (filler_) filler_->wait_idle();
@@ -90,6 +120,11 @@ void Runner::run() {
     if (!gpu_start[i]) continue;
     const double offset = double(sync_before_.offset_ns) + drift * double(issue[i] - sync_before_.host_ns);
     gpu_start[i] -= int64_t(offset);
+  }
+  for (size_t i = 0, n_done = completed(); armed && i < n_done; ++i) {
+    if (!gate[i]) continue;
+    const double offset = double(sync_before_.offset_ns) + drift * double(issue[i] - sync_before_.host_ns);
+    gate[i] -= int64_t(offset);
   }
 }
 

@@ -61,6 +61,17 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
   TRTPACE_CUDA_CHECK(cudaStreamEndCapture(s, &raw));
   Graph graph(raw);
   exec_ = instantiate(raw);
+  cudaGraph_t body = nullptr;
+  TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue_kernels(s);
+  } catch (...) {
+    cudaStreamEndCapture(s, &body);
+    if (body) cudaGraphDestroy(body);
+    throw;
+  }
+  TRTPACE_CUDA_CHECK(cudaStreamEndCapture(s, &body));
+  body_ = Graph(body);
   TRTPACE_CUDA_CHECK(cudaGraphUpload(exec_.get(), s));
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(s));
   set_inner_events(start_.get(), end_.get());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "trtpace/clock.hpp"
+#include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
 
 namespace trtpace {
@@ -58,6 +59,7 @@ InbandProbe& CudaWorkload::make_probe() {
 }
 
 void CudaWorkload::launch() {
+  last_was_armed_graph_ = false;
   const cudaStream_t s = stream_.get();
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
   enqueue(s);
@@ -81,10 +83,94 @@ void CudaWorkload::wait_complete() {
 }
 
 double CudaWorkload::last_device_us() {
+  if (last_was_armed_graph_) return elapsed_us(armed_start_.get(), armed_end_.get());
   return inner_start_ ? elapsed_us(inner_start_, inner_end_) : elapsed_us(outer_start_.get(), outer_end_.get());
 }
 
 const char* CudaWorkload::device_timing() const { return inner_start_ ? "graph-event-nodes" : "stream-events"; }
+
+void Workload::enable_arming(const ArmOptions&) {
+  throw TrtpaceError(describe() + " cannot be armed: armed launch needs a GPU workload");
+}
+void Workload::arm() { throw TrtpaceError("arm() before enable_arming()"); }
+void Workload::release() { throw TrtpaceError("release() without an armed inference"); }
+void Workload::cancel() {}
+
+CudaWorkload::~CudaWorkload() { end_armed(); }
+
+void CudaWorkload::enable_arming(const ArmOptions& options) {
+  if (armed_) throw TrtpaceError("cannot change arming while an inference is armed");
+  DeviceGuard guard(device_);
+  auto gate = std::make_unique<ArmedGate>(device_, options);
+  GraphExec exec;
+  if (options.cancellable) {
+    const cudaGraph_t body = body_graph();
+    if (!body)
+      throw TrtpaceError(describe() + " cannot be armed cancellably: that needs the model as a CUDA graph "
+                         "(synthetic graph workloads, from_graph, from_torch); use the non-cancellable form");
+    if (!armed_start_) armed_start_ = make_event();
+    if (!armed_end_) armed_end_ = make_event();
+    cudaGraph_t raw = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
+    Graph graph(raw);
+    cudaGraphConditionalHandle handle{};
+    TRTPACE_CUDA_CHECK(cudaGraphConditionalHandleCreate(&handle, raw, 0, cudaGraphCondAssignDefault));
+    const cudaGraphNode_t gate_node = gate->add_condition_node(raw, handle);
+    cudaGraphNode_t start = nullptr, cond = nullptr, end = nullptr, child = nullptr;
+    // Event nodes stay outside the conditional body (a body may not hold them).
+    TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&start, raw, &gate_node, 1, armed_start_.get()));
+    cudaGraphNodeParams cp{};
+    cp.type = cudaGraphNodeTypeConditional;
+    cp.conditional.handle = handle;
+    cp.conditional.type = cudaGraphCondTypeIf;
+    cp.conditional.size = 1;
+    TRTPACE_CUDA_CHECK(cudaGraphAddNode(&cond, raw, &start, nullptr, 1, &cp));
+    TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&child, cp.conditional.phGraph_out[0], nullptr, 0, body));
+    TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&end, raw, &cond, 1, armed_end_.get()));
+    exec = instantiate(raw);
+    TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream_.get()));
+    TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  }
+  gate_ = std::move(gate);
+  armed_exec_ = std::move(exec);
+}
+
+void CudaWorkload::arm() {
+  if (!gate_) throw TrtpaceError("arm() before enable_arming()");
+  if (armed_) throw TrtpaceError("already armed: release() or cancel() the armed inference first");
+  const cudaStream_t s = stream_.get();
+  const uint32_t seq = gate_->next_seq();
+  gate_->set_armed(seq);
+  gate_->enqueue(s, seq);
+  if (armed_exec_) {
+    TRTPACE_CUDA_CHECK(cudaGraphLaunch(armed_exec_.get(), s));
+    if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
+    last_was_armed_graph_ = true;
+  } else {
+    launch();
+  }
+  armed_ = true;
+}
+
+void CudaWorkload::release() {
+  if (!armed_) throw TrtpaceError("release() without an armed inference: arm() first");
+  gate_->release();
+  armed_ = false;
+}
+
+void CudaWorkload::cancel() {
+  if (!armed_) return;  // nothing armed: cancelling twice is harmless
+  gate_->cancel();
+  armed_ = false;
+  TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+}
+
+void CudaWorkload::end_armed() noexcept {
+  if (!armed_ || !gate_) return;
+  gate_->cancel();  // never leave the stream blocked behind a gate nobody will open
+  armed_ = false;
+  TRTPACE_CUDA_CHECK_NOEXCEPT(cudaStreamSynchronize(stream_.get()));
+}
 
 GraphExecWorkload::GraphExecWorkload(int device, uintptr_t graph_exec)
     : CudaWorkload(device), exec_(reinterpret_cast<cudaGraphExec_t>(graph_exec)) {
@@ -98,6 +184,7 @@ std::string GraphExecWorkload::describe() const { return "cuda graph exec (borro
 GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device) {
   const auto child = reinterpret_cast<cudaGraph_t>(graph);
   if (!child) throw std::invalid_argument("graph handle is null");
+  child_ = child;
   DeviceGuard guard(device);
   start_ = make_event();
   end_ = make_event();

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -82,6 +82,41 @@ class Workload:
         Whether launches carry the in-band clock probe.
         """
 class CudaWorkload(Workload):
+    def arm(self) -> None:
+        """
+        Queues the next inference behind the gate (the launch cost is paid now, off the critical path).
+        """
+    def cancel(self) -> None:
+        """
+        Ends an armed inference (skipped when cancellable, else run and discarded) and waits for the stream;
+        harmless when nothing is armed.
+        """
+    def enable_arming(self, gate: str = 'kernel', cancellable: bool = False, timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        Prepares armed launch: gate 'wait' (stream wait on a host flag) or 'kernel' (a polling one-thread kernel);
+        cancellable puts the model in a conditional graph node a cancel skips; timeout_ns (kernel gate) lets
+        the gate go by itself after that long armed.
+        """
+    def release(self) -> None:
+        """
+        Opens the gate: one release-ordered store. Raises if nothing is armed.
+        """
+    def wait_complete(self) -> tuple[int, float]:
+        """
+        Waits (by the workload's sync mode) for the last launched or released inference; returns
+        (done_ns on the monotonic clock, device_us).
+        """
+    @property
+    def armed(self) -> bool:
+        ...
+    @property
+    def arming_enabled(self) -> bool:
+        ...
+    @property
+    def gate_state(self) -> dict:
+        """
+        The gate's shared words (sequence numbers, passes, timeouts, last release seen on the GPU clock).
+        """
     @property
     def stream_handle(self) -> int:
         """
@@ -142,11 +177,13 @@ class Runner:
     """
     The paced loop over one workload and schedule.
     """
-    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler') -> None:
+    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler', armed_gate: str = 'off', armed_cancellable: bool = False, arm_timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
         The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
         prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the
         inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
+        armed_gate 'wait' or 'kernel': each inference is queued behind a gate after the previous one and
+        issued by one store (armed launch); armed_cancellable and arm_timeout_ns as in CudaWorkload.enable_arming.
         """
     def records(self) -> dict:
         """
@@ -251,6 +288,18 @@ class Filler:
     @property
     def fired(self) -> int:
         ...
+class _CountingGraph:
+    """
+    Test hook: a graph of one kernel counting its runs.
+    """
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def count(self) -> int:
+        ...
+    @property
+    def handle(self) -> int:
+        ...
 def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, graph_exec: typing.SupportsInt | typing.SupportsIndex, iterations: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
     """
     Benchmark baseline: per-iteration ns of a bare cudaGraphLaunch + cudaStreamSynchronize loop.
@@ -308,6 +357,10 @@ def probe_waits(method: str, wait_ns: typing.SupportsInt | typing.SupportsIndex,
     """
     Benchmark support: (overshoot_ns array, thread cpu_ns, wall_ns) of `count` waits of wait_ns by
     method 'sleep', 'spin', 'hybrid' or 'sleep_for' (std::this_thread::sleep_for).
+    """
+def stream_wait_supported(device: typing.SupportsInt | typing.SupportsIndex) -> tuple[bool, str]:
+    """
+    (supported, why not): whether armed:wait can use stream memory waits here.
     """
 def sync_globaltimer(device: typing.SupportsInt | typing.SupportsIndex, rounds: typing.SupportsInt | typing.SupportsIndex = 16) -> dict:
     """

@@ -32,6 +32,10 @@ struct RunConfig {
   // Where pre-warm goes: the filler's own low-priority stream, the inference's stream, or a
   // cudaGraphUpload of the inference's graph.
   enum class PrewarmTarget { filler, stream, graph } prewarm_target = PrewarmTarget::filler;
+  // Armed launch: each inference is queued behind a gate as soon as the previous one completed
+  // (armed_ns), and issuing it is the gate's release: one store (issue_ns to submitted_ns).
+  bool armed = false;
+  ArmOptions arm;
 };
 
 // One inference outside a paced loop (trtpace.Pacer): host times on the monotonic clock.
@@ -51,6 +55,8 @@ struct Records {
   std::vector<double> device_us;      // device execution (Workload::last_device_us)
   std::vector<int64_t> gpu_start_ns;  // in-band probe start on the host clock; 0 when unknown
   std::vector<double> inband_mhz;     // SM clock the probe measured; NaN when unknown
+  std::vector<int64_t> armed_ns;      // armed launch: when the inference was queued; 0 when not armed
+  std::vector<int64_t> gate_ns;       // armed launch: the gate saw the release (GPU clock mapped like gpu_start_ns); 0 unknown
 };
 
 class Runner {

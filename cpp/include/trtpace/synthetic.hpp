@@ -23,6 +23,7 @@ class SyntheticWorkload final : public CudaWorkload {
   // `graph`: one CUDA graph launch per inference, with event record nodes at its start and end.
   // `direct`: K kernel launches per inference (eager, like a framework without graphs).
   SyntheticWorkload(int device, SyntheticShape shape, LaunchMode mode);
+  ~SyntheticWorkload() override { end_armed(); }
   std::string describe() const override;
   const SyntheticShape& shape() const noexcept { return shape_; }
   LaunchMode launch_mode() const noexcept { return mode_; }
@@ -31,6 +32,7 @@ class SyntheticWorkload final : public CudaWorkload {
 
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
+  cudaGraph_t body_graph() const override { return body_.get(); }
 
  private:
   void enqueue(cudaStream_t stream) override;
@@ -42,6 +44,7 @@ class SyntheticWorkload final : public CudaWorkload {
   Stream side_;  // second stream: forks the probe beside the kernels during capture
   Event start_, end_, fork_, join_;
   GraphExec exec_;
+  Graph body_;  // the kernels alone (graph mode), for the cancellable armed form
 };
 
 // Median device time of `runs` back-to-back inferences, after `warmup_ms` of continuous load

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "trtpace/armed.hpp"
 #include "trtpace/cuda_raii.hpp"
 #include "trtpace/probe.hpp"
 
@@ -44,6 +45,18 @@ class Workload {
   // cudaGraphUpload of its graph. Returns false where the workload has no such path.
   virtual bool prewarm_own_path(int64_t work_ns, bool graph_upload) { return false; }
   virtual std::string describe() const = 0;
+
+  // Armed launch (armed.hpp): arm() queues the next inference behind a gate, release() opens it
+  // with one store (the whole critical path), cancel() ends an armed inference without waiting
+  // for an input. GPU workloads only; the defaults refuse.
+  virtual void enable_arming(const ArmOptions& options);
+  virtual void arm();
+  virtual void release();
+  virtual void cancel();
+  virtual bool armed() const noexcept { return false; }
+  virtual bool arming_enabled() const noexcept { return false; }
+  // The gate's %globaltimer stamp of the last release it saw (0: none). Units: ns.
+  virtual uint64_t gate_seen_gt() const noexcept { return 0; }
 };
 
 // Base of every GPU workload: owns the stream it runs on and the events that time it.
@@ -64,6 +77,16 @@ class CudaWorkload : public Workload {
   bool prewarm_own_path(int64_t work_ns, bool graph_upload) override;
   cudaStream_t stream() const noexcept { return stream_.get(); }
 
+  void enable_arming(const ArmOptions& options) override;
+  void arm() override;
+  void release() override;
+  void cancel() override;
+  bool armed() const noexcept override { return armed_; }
+  bool arming_enabled() const noexcept override { return gate_ != nullptr; }
+  uint64_t gate_seen_gt() const noexcept override { return gate_ ? gate_->words().seen_gt : 0; }
+  const ArmedGate* gate() const noexcept { return gate_.get(); }
+  ~CudaWorkload() override;
+
  protected:
   explicit CudaWorkload(int device);
   virtual void enqueue(cudaStream_t stream) = 0;
@@ -72,6 +95,9 @@ class CudaWorkload : public Workload {
   InbandProbe& make_probe();
   // The graph executable launched per inference, for cudaGraphUpload pre-warm (null: none).
   virtual cudaGraphExec_t graph_exec() const { return nullptr; }
+  // The model's work alone as a graph (no event nodes, no probe), for the cancellable armed form:
+  // a conditional node's body may hold kernels, copies and child graphs but no event nodes.
+  virtual cudaGraph_t body_graph() const { return nullptr; }
 
  private:
   int device_;
@@ -80,6 +106,19 @@ class CudaWorkload : public Workload {
   Event outer_start_, outer_end_, done_blocking_;
   cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
   std::unique_ptr<InbandProbe> probe_;
+  // Armed launch: the gate, and for the cancellable form a graph of [gate -> start event ->
+  // IF(body) -> end event] whose events time the device part.
+  std::unique_ptr<ArmedGate> gate_;
+  Event armed_start_, armed_end_;
+  GraphExec armed_exec_;
+  bool armed_ = false;
+  bool last_was_armed_graph_ = false;
+
+ protected:
+  // Cancels an armed inference and waits for the stream. Subclasses that own device memory call
+  // it first in their destructors: freeing memory waits for the device, which would wait for ever
+  // behind a closed gate.
+  void end_armed() noexcept;
 };
 
 // A CUDA graph executable owned by someone else (PyTorch, TensorRT): launched, never freed.
@@ -102,14 +141,17 @@ class GraphExecWorkload final : public CudaWorkload {
 class GraphWorkload final : public CudaWorkload {
  public:
   GraphWorkload(int device, uintptr_t graph);
+  ~GraphWorkload() override { end_armed(); }
   std::string describe() const override;
   uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
 
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
+  cudaGraph_t body_graph() const override { return child_; }
 
  private:
   void enqueue(cudaStream_t stream) override;
+  cudaGraph_t child_ = nullptr;  // borrowed; its owner keeps it alive
   Event start_, end_;
   GraphExec exec_;
 };

@@ -90,12 +90,20 @@ class Pacer:
     `run()` paces a whole loop and returns the same per-inference records as the runner. For an
     app that drives its own loop, `expect(next_due_ns)` announces the next frame (pre-warm then
     fires prewarm_lead_ms before it) and `infer()` runs one inference now.
+
+    Armed launch (`armed="kernel"` or `"wait"`): `arm()` queues the next inference on the GPU
+    behind a gate while the app waits for its input; when the input is staged (written where the
+    armed work reads it, e.g. a pinned buffer the graph copies in), `release()` is one store and the
+    whole critical path; `wait()` returns the inference's record. `cancel()` ends an armed
+    inference whose input never came (skipped with `armed_cancellable=True`, else run and
+    discarded); leaving the `with` block, an exception, `close()` or garbage collection cancel too.
     """
 
     def __init__(self, work: Any, *, gpu: int = 0, wait: str = "hybrid", sync: str = "spin",
                  prewarm_lead_ms: float = 0.0, prewarm_target: str = "graph",
                  prewarm_work_us: float = DEFAULT_FILLER_US,
-                 keepwarm_period_ms: float = 0.0, keepwarm_work_us: float = DEFAULT_FILLER_US):
+                 keepwarm_period_ms: float = 0.0, keepwarm_work_us: float = DEFAULT_FILLER_US,
+                 armed: str | None = None, armed_cancellable: bool = False, arm_timeout_ms: float = 0.0):
         """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
         measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
         low-priority stream). A workload without a graph falls back to 'filler'."""
@@ -106,8 +114,21 @@ class Pacer:
                              prewarm_work_us=prewarm_work_us if prewarm_lead_ms else 0.0,
                              prewarm_target=prewarm_target,
                              keepwarm_period_ms=keepwarm_period_ms,
-                             keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0)
+                             keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0,
+                             armed_gate=armed, armed_cancellable=armed_cancellable, arm_timeout_ms=arm_timeout_ms)
         self._filler = _core.Filler(self.workload.device) if prewarm_lead_ms > 0 else None
+        self._armed_ns = 0
+        self._release_ns = (0, 0)
+        if armed is not None:
+            if armed not in ("wait", "kernel"):
+                raise UsageError(f"armed must be 'wait' or 'kernel', got {armed!r}")
+            if prewarm_lead_ms > 0:
+                raise UsageError("armed launch and pre-warm exclude each other: the armed work is already queued")
+            if not isinstance(self.workload.core, _core.CudaWorkload):
+                raise UsageError(f"{self.workload.name} cannot be armed: armed launch needs a GPU workload")
+            if arm_timeout_ms < 0 or (arm_timeout_ms and armed != "kernel"):
+                raise UsageError("arm_timeout_ms must be >= 0 and needs the kernel gate")
+            self.workload.core.enable_arming(armed, armed_cancellable, round(arm_timeout_ms * 1e6))
         self._pending: threading.Thread | None = None
 
     def run(self, iterations: int, gap_s: float | None = None, *, schedule: pacing_mod.Pacing | None = None,
@@ -147,9 +168,53 @@ class Pacer:
         if self._pending is not None:
             self._pending.join()
             self._pending = None
-        return dict(_core.infer_once(self.workload.core, self.policy.sync))
+        core = self.workload.core
+        if isinstance(core, _core.CudaWorkload) and core.arming_enabled:
+            if not core.armed:
+                self.arm()
+            self.release()
+            return self.wait()
+        return dict(_core.infer_once(core, self.policy.sync))
+
+    def arm(self) -> None:
+        """Queues the next inference behind the gate; the launch cost is paid now, during the gap."""
+        self._arming().arm()
+        self._armed_ns = _core.now_ns()
+
+    def release(self) -> int:
+        """The input is staged: opens the gate with one store. Returns the issue time (monotonic ns)."""
+        core = self._arming()
+        issue = _core.now_ns()
+        core.release()
+        self._release_ns = (issue, _core.now_ns())
+        return issue
+
+    def wait(self) -> dict[str, float]:
+        """Waits for the released inference: armed_ns, issue_ns, submitted_ns, done_ns, device_us."""
+        done, device_us = self._arming().wait_complete()
+        issue, submitted = self._release_ns
+        return {"armed_ns": self._armed_ns, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
+                "device_us": device_us}
+
+    def cancel(self) -> None:
+        """Ends an armed inference without an input; harmless when nothing is armed."""
+        core = self.workload.core
+        if isinstance(core, _core.CudaWorkload) and core.arming_enabled:
+            core.cancel()
+
+    @property
+    def armed(self) -> bool:
+        core = self.workload.core
+        return bool(isinstance(core, _core.CudaWorkload) and core.armed)
+
+    def _arming(self) -> _core.CudaWorkload:
+        core = self.workload.core
+        if not (isinstance(core, _core.CudaWorkload) and core.arming_enabled):
+            raise UsageError("this Pacer was made without armed=...: Pacer(work, armed='kernel') arms")
+        return core
 
     def close(self) -> None:
+        self.cancel()
         if self._pending is not None:
             self._pending.join()
         if self._filler is not None:

@@ -9,6 +9,10 @@ A policy is one or more tokens joined by '+':
   prewarm-stream:LEAD[:WORK]       the same filler on the inference's own stream
   prewarm-graph:LEAD               cudaGraphUpload of the inference's graph, LEAD before the due time
   direct | graph                   one launch per kernel, or one CUDA graph (synthetic workloads)
+  armed[:wait|:kernel][:cancellable][:timeout=T]
+                                   armed launch: the next inference is queued behind a gate as soon
+                                   as the previous one completed, and issuing it is one store; plain
+                                   `armed` measures both gates briefly and takes the faster
   locked:max|base|MHZ              SM clocks locked for the run (needs root)
 Durations take a unit: 500us, 1ms, 0.2s. Example: spin+keepwarm:1ms, prewarm:2ms:10us.
 """
@@ -38,6 +42,9 @@ class Policy:
     prewarm_target: str = "filler"
     launch: str | None = None
     lock_clocks: str | None = None
+    armed_gate: str | None = None  # wait | kernel | auto (the faster of the two, measured) | None: not armed
+    armed_cancellable: bool = False
+    arm_timeout_ms: float = 0.0
 
     @property
     def uses_filler(self) -> bool:
@@ -50,6 +57,9 @@ class Policy:
             "prewarm_lead_ns": round(self.prewarm_lead_ms * 1e6),
             "prewarm_work_ns": round(self.prewarm_work_us * 1e3),
             "prewarm_target": self.prewarm_target,
+            "armed_gate": self.armed_gate or "off",
+            "armed_cancellable": self.armed_cancellable,
+            "arm_timeout_ns": round(self.arm_timeout_ms * 1e6),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -101,14 +111,36 @@ def parse_policy(text: str) -> Policy:
                 target = {"prewarm": "filler", "prewarm-stream": "stream", "prewarm-graph": "graph"}[head]
                 fields.update(prewarm_lead_ms=t, prewarm_work_us=0.0 if target == "graph" else work_us,
                               prewarm_target=target)
+        elif head == "armed":
+            fields.update(_armed_fields(token, rest))
         elif head == "locked":
             if not rest:
                 raise UsageError(f"policy {token!r}: expected locked:max, locked:base or locked:MHZ")
             fields["lock_clocks"] = rest
         else:
             raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid, sync-block, sync-yield, "
-                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, direct, graph or locked:max)")
+                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, direct, graph, armed[:wait|:kernel]"
+                             " or locked:max)")
+    if fields.get("armed_gate") and fields.get("prewarm_lead_ms"):
+        raise UsageError(f"policy {name!r}: armed launch and pre-warm exclude each other (the armed work is "
+                         "already queued)")
     return Policy(name=name, **fields)
+
+
+def _armed_fields(token: str, rest: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"armed_gate": "auto"}
+    for part in filter(None, rest.split(":")):
+        if part in ("wait", "kernel"):
+            out["armed_gate"] = part
+        elif part == "cancellable":
+            out["armed_cancellable"] = True
+        elif part.startswith("timeout="):
+            out["arm_timeout_ms"] = _ms(part.removeprefix("timeout="), token)
+        else:
+            raise UsageError(f"policy {token!r}: {part!r} is not wait, kernel, cancellable or timeout=TIME")
+    if out.get("arm_timeout_ms") and out["armed_gate"] == "wait":
+        raise UsageError(f"policy {token!r}: an arm timeout needs the kernel gate (a stream wait cannot time out)")
+    return out
 
 
 def parse_policies(text: str) -> list[Policy]:

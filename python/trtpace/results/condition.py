@@ -12,7 +12,8 @@ from trtpace.measure.pacing import Pacing
 from trtpace.measure.telemetry import ENERGY_RESOLUTION_MJ, join_before
 from trtpace.results.stats import summarize
 
-RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz")
+RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz",
+                  "armed_ns", "gate_ns")
 METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz")
 
 

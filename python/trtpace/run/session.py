@@ -11,7 +11,7 @@ from trtpace.errors import UsageError
 from trtpace.measure import telemetry as telemetry_mod
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
-from trtpace.measure.runner import run_paced
+from trtpace.measure.runner import resolve_armed_gate, run_paced
 from trtpace.measure.workloads import Workload
 from trtpace.platform import clocks, device
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
@@ -91,6 +91,12 @@ class RunSession:
         if progress:
             progress.condition_started(label or wl.name, c.pacing, c.warmup + c.iterations)
         gpu = self.gpu if self.gpu is not None else 0
+        if policy is not None:
+            policy, choice = resolve_armed_gate(wl, policy)
+            if choice:
+                c.info["armed_choice"] = choice
+                if policy.armed_gate:
+                    c.info["armed_gate"] = policy.armed_gate
         with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
             outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait, sync=c.sync,
                                 policy=policy, on_progress=progress.advanced if progress else None)

@@ -1,0 +1,112 @@
+// Armed launch: arming a workload, releasing and cancelling it, and test hooks.
+#include <pybind11/pybind11.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "bindings.hpp"
+#include "trtpace/armed.hpp"
+#include "trtpace/clock.hpp"
+#include "trtpace/cuda_raii.hpp"
+#include "trtpace/workload.hpp"
+
+namespace trtpace::bindings {
+using namespace pybind11::literals;
+
+namespace {
+// Test hook: a graph whose one kernel counts its runs into host-mapped memory, so a test can see
+// whether an armed body ran (cancel must not move it).
+struct CountingGraph {
+  int device;
+  uint32_t* host = nullptr;
+  uint32_t* dev = nullptr;
+  Graph graph;
+  explicit CountingGraph(int d) : device(d) {
+    DeviceGuard guard(d);
+    void* h = nullptr;
+    TRTPACE_CUDA_CHECK(cudaHostAlloc(&h, sizeof(uint32_t), cudaHostAllocMapped));
+    std::memset(h, 0, sizeof(uint32_t));
+    host = static_cast<uint32_t*>(h);
+    void* p = nullptr;
+    TRTPACE_CUDA_CHECK(cudaHostGetDevicePointer(&p, h, 0));
+    dev = static_cast<uint32_t*>(p);
+    Stream s = make_stream();
+    cudaGraph_t raw = nullptr;
+    TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s.get(), cudaStreamCaptureModeThreadLocal));
+    enqueue_count_kernel(dev, s.get());
+    TRTPACE_CUDA_CHECK(cudaStreamEndCapture(s.get(), &raw));
+    graph = Graph(raw);
+  }
+  ~CountingGraph() {
+    graph.reset();
+    if (host) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(host));
+  }
+  CountingGraph(const CountingGraph&) = delete;
+  CountingGraph& operator=(const CountingGraph&) = delete;
+};
+}  // namespace
+
+void bind_armed(py::module_& m) {
+  auto cuda_workload = py::reinterpret_borrow<py::object>(m.attr("CudaWorkload"));
+  auto cls = py::class_<CudaWorkload, Workload, std::shared_ptr<CudaWorkload>>(cuda_workload);
+  cls.def(
+         "enable_arming",
+         [](CudaWorkload& w, const std::string& gate, bool cancellable, int64_t timeout_ns) {
+           ArmOptions o;
+           o.gate = parse_gate_kind(gate);
+           o.cancellable = cancellable;
+           o.timeout_ns = timeout_ns;
+           py::gil_scoped_release release;
+           w.enable_arming(o);
+         },
+         "gate"_a = "kernel", "cancellable"_a = false, "timeout_ns"_a = 0,
+         "Prepares armed launch: gate 'wait' (stream wait on a host flag) or 'kernel' (a polling one-thread kernel);\n"
+         "cancellable puts the model in a conditional graph node a cancel skips; timeout_ns (kernel gate) lets\n"
+         "the gate go by itself after that long armed.")
+      .def("arm", &CudaWorkload::arm, py::call_guard<py::gil_scoped_release>(),
+           "Queues the next inference behind the gate (the launch cost is paid now, off the critical path).")
+      .def("release", &CudaWorkload::release, py::call_guard<py::gil_scoped_release>(),
+           "Opens the gate: one release-ordered store. Raises if nothing is armed.")
+      .def("cancel", &CudaWorkload::cancel, py::call_guard<py::gil_scoped_release>(),
+           "Ends an armed inference (skipped when cancellable, else run and discarded) and waits for the stream;\n"
+           "harmless when nothing is armed.")
+      .def(
+          "wait_complete",
+          [](CudaWorkload& w) {
+            py::gil_scoped_release release;
+            w.wait_complete();
+            const int64_t done = now_ns();
+            return py::make_tuple(done, w.last_device_us());
+          },
+          "Waits (by the workload's sync mode) for the last launched or released inference; returns\n"
+          "(done_ns on the monotonic clock, device_us).")
+      .def_property_readonly("armed", &CudaWorkload::armed)
+      .def_property_readonly("arming_enabled", &CudaWorkload::arming_enabled)
+      .def_property_readonly(
+          "gate_state",
+          [](const CudaWorkload& w) {
+            const ArmedGate* g = w.gate();
+            if (!g) return py::dict();
+            const volatile GateWords& x = g->words();
+            return py::dict("gate"_a = to_string(g->options().gate), "cancellable"_a = g->options().cancellable,
+                            "armed_seq"_a = x.armed_seq, "release_seq"_a = x.release_seq,
+                            "gate_runs"_a = x.gate_runs, "timeouts"_a = x.timeouts, "seen_gt"_a = x.seen_gt);
+          },
+          "The gate's shared words (sequence numbers, passes, timeouts, last release seen on the GPU clock).");
+  m.def(
+      "stream_wait_supported",
+      [](int device) {
+        std::string why;
+        const bool ok = stream_wait_supported(device, &why);
+        return py::make_tuple(ok, why);
+      },
+      "device"_a, "(supported, why not): whether armed:wait can use stream memory waits here.");
+  py::class_<CountingGraph, std::shared_ptr<CountingGraph>>(m, "_CountingGraph",
+                                                            "Test hook: a graph of one kernel counting its runs.")
+      .def(py::init<int>(), "device"_a)
+      .def_property_readonly("handle", [](const CountingGraph& c) { return reinterpret_cast<uintptr_t>(c.graph.get()); })
+      .def_property_readonly("count", [](const CountingGraph& c) { return *static_cast<volatile uint32_t*>(c.host); });
+}
+
+}  // namespace trtpace::bindings

@@ -1,0 +1,158 @@
+#include <cuda.h>  // driver API types only: the entry point is fetched at run time, libcuda is not linked
+
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "trtpace/armed.hpp"
+#include "trtpace/cuda_check.hpp"
+#include "trtpace/errors.hpp"
+
+namespace trtpace {
+namespace {
+
+__device__ __forceinline__ uint64_t globaltimer() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// Waits for release_seq to reach armed_seq; stamps when it did. Returns whether the model should
+// run: false on a cancel (skip_seq == the release) or, when `skip_on_timeout`, after the timeout.
+__device__ bool gate_pass(GateWords* w, bool poll, uint64_t timeout_ns, bool skip_on_timeout) {
+  volatile GateWords* v = w;
+  const uint32_t seq = v->armed_seq;
+  const uint64_t start = globaltimer();
+  bool timed_out = false;
+  while (poll && int32_t(v->release_seq - seq) < 0) {
+    if (timeout_ns && globaltimer() - start > timeout_ns) {
+      timed_out = true;
+      break;
+    }
+    __nanosleep(200);
+  }
+  v->seen_gt = globaltimer();
+  const bool run = timed_out ? !skip_on_timeout : v->skip_seq != seq;
+  if (timed_out) v->timeouts = v->timeouts + 1;
+  v->gate_runs = v->gate_runs + 1;
+  __threadfence_system();
+  return run;
+}
+
+__global__ void gate_kernel(GateWords* w, uint64_t timeout_ns) { gate_pass(w, true, timeout_ns, false); }
+
+__global__ void gate_condition_kernel(GateWords* w, cudaGraphConditionalHandle handle, bool poll,
+                                      uint64_t timeout_ns) {
+  cudaGraphSetConditional(handle, gate_pass(w, poll, timeout_ns, true) ? 1u : 0u);
+}
+
+__global__ void count_kernel(uint32_t* counter) { atomicAdd(counter, 1u); }
+
+using WaitValue32 = CUresult (*)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
+
+void* wait_value_entry_point(std::string* why) {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
+  const cudaError_t st = cudaGetDriverEntryPointByVersion("cuStreamWaitValue32", &fn, 12000, cudaEnableDefault, &status);
+  if (st != cudaSuccess || status != cudaDriverEntryPointSuccess || !fn) {
+    (void)cudaGetLastError();
+    if (why) *why = "the driver has no cuStreamWaitValue32 entry point";
+    return nullptr;
+  }
+  return fn;
+}
+
+}  // namespace
+
+GateKind parse_gate_kind(const std::string& name) {
+  if (name == "wait") return GateKind::wait;
+  if (name == "kernel") return GateKind::kernel;
+  throw std::invalid_argument("unknown gate '" + name + "' (expected wait or kernel)");
+}
+
+const char* to_string(GateKind kind) { return kind == GateKind::wait ? "wait" : "kernel"; }
+
+bool stream_wait_supported(int device, std::string* why) {
+  DeviceGuard guard(device);
+  return wait_value_entry_point(why) != nullptr;
+}
+
+ArmedGate::ArmedGate(int device, ArmOptions options) : device_(device), options_(options) {
+  if (options_.timeout_ns < 0) throw std::invalid_argument("arm timeout must be >= 0 ns");
+  if (options_.timeout_ns && options_.gate != GateKind::kernel)
+    throw std::invalid_argument("an arm timeout needs the kernel gate (a stream wait cannot time out on the GPU)");
+  DeviceGuard guard(device);
+  if (options_.gate == GateKind::wait) {
+    std::string why;
+    wait_value_fn_ = wait_value_entry_point(&why);
+    if (!wait_value_fn_) throw TrtpaceError("armed:wait is not available here: " + why);
+  }
+  void* host = nullptr;
+  TRTPACE_CUDA_CHECK(cudaHostAlloc(&host, sizeof(GateWords), cudaHostAllocMapped));
+  std::memset(host, 0, sizeof(GateWords));
+  words_ = static_cast<GateWords*>(host);
+  void* dev = nullptr;
+  const cudaError_t st = cudaHostGetDevicePointer(&dev, host, 0);
+  if (st != cudaSuccess) {
+    cudaFreeHost(host);
+    throw_cuda_error(st, "cudaHostGetDevicePointer(gate words)", __FILE__, __LINE__);
+  }
+  words_dev_ = static_cast<GateWords*>(dev);
+}
+
+ArmedGate::~ArmedGate() {
+  if (words_) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(words_));
+}
+
+void ArmedGate::set_armed(uint32_t seq) noexcept {
+  seq_ = seq;
+  __atomic_store_n(&words_->armed_seq, seq, __ATOMIC_RELEASE);
+}
+
+void ArmedGate::enqueue(cudaStream_t stream, uint32_t seq) {
+  if (options_.gate == GateKind::wait) {
+    auto fn = reinterpret_cast<WaitValue32>(wait_value_fn_);
+    const CUresult r = fn(reinterpret_cast<CUstream>(stream),
+                          reinterpret_cast<CUdeviceptr>(&words_dev_->release_seq), seq, CU_STREAM_WAIT_VALUE_GEQ);
+    if (r != CUDA_SUCCESS)
+      throw TrtpaceError("cuStreamWaitValue32 failed (CUresult " + std::to_string(int(r)) +
+                         "): this GPU or driver does not support stream memory waits on host memory; use armed:kernel");
+    return;
+  }
+  if (options_.cancellable) return;  // the gate is the first node of the workload's armed graph
+  gate_kernel<<<1, 1, 0, stream>>>(words_dev_, uint64_t(options_.timeout_ns));
+  TRTPACE_CUDA_CHECK(cudaGetLastError());
+}
+
+uint32_t ArmedGate::release() noexcept {
+  __atomic_store_n(&words_->release_seq, seq_, __ATOMIC_RELEASE);
+  return seq_;
+}
+
+uint32_t ArmedGate::cancel() noexcept {
+  if (options_.cancellable) __atomic_store_n(&words_->skip_seq, seq_, __ATOMIC_RELAXED);
+  return release();
+}
+
+cudaGraphNode_t ArmedGate::add_condition_node(cudaGraph_t graph, cudaGraphConditionalHandle handle) const {
+  GateWords* w = words_dev_;
+  bool poll = options_.gate == GateKind::kernel;
+  uint64_t timeout = uint64_t(options_.timeout_ns);
+  void* args[] = {&w, &handle, &poll, &timeout};
+  cudaKernelNodeParams p{};
+  p.func = reinterpret_cast<void*>(gate_condition_kernel);
+  p.gridDim = dim3(1);
+  p.blockDim = dim3(1);
+  p.kernelParams = args;
+  cudaGraphNode_t node = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, nullptr, 0, &p));
+  return node;
+}
+
+void enqueue_count_kernel(uint32_t* counter_dev, cudaStream_t stream) {
+  count_kernel<<<1, 1, 0, stream>>>(counter_dev);
+  TRTPACE_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace trtpace

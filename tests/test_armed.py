@@ -1,0 +1,204 @@
+"""Armed launch: the API and its errors on any machine; ordering, cancel, leaks and exits on a GPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import trtpace
+from trtpace import _core, pacing, workloads
+from trtpace.measure.policies import parse_policy
+from trtpace.measure.runner import run_paced
+
+
+@pytest.mark.parametrize(
+    ("text", "gate", "cancellable", "timeout_ms"),
+    [
+        ("armed", "auto", False, 0.0),
+        ("armed:wait", "wait", False, 0.0),
+        ("armed:kernel:cancellable", "kernel", True, 0.0),
+        ("spin+armed:kernel:timeout=50ms", "kernel", False, 50.0),
+    ],
+)
+def test_armed_policies_parse(text: str, gate: str, cancellable: bool, timeout_ms: float) -> None:
+    p = parse_policy(text)
+    assert (p.armed_gate, p.armed_cancellable, p.arm_timeout_ms) == (gate, cancellable, timeout_ms)
+    kw = p.runner_kwargs()
+    assert kw["armed_gate"] == gate and kw["arm_timeout_ns"] == round(timeout_ms * 1e6)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("armed:sometimes", "is not wait, kernel, cancellable"),
+    ("armed:wait:timeout=1ms", "needs the kernel gate"),
+    ("armed+prewarm-graph:100us", "exclude each other"),
+])
+def test_bad_armed_policies_say_why(text: str, message: str) -> None:
+    with pytest.raises(trtpace.UsageError, match=message):
+        parse_policy(text)
+
+
+def test_unarmed_policy_runs_unarmed() -> None:
+    assert parse_policy("spin").runner_kwargs()["armed_gate"] == "off"
+
+
+def test_a_host_workload_cannot_be_armed() -> None:
+    host = workloads.host(5)
+    with pytest.raises(trtpace.UsageError, match="cannot be armed"):
+        trtpace.Pacer(host, armed="kernel")
+    with pytest.raises(ValueError, match="armed launch needs a GPU workload"):
+        _core.Runner(host.core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="kernel")
+
+
+def test_release_and_wait_need_an_armed_pacer() -> None:
+    pacer = trtpace.Pacer(workloads.host(5))
+    with pytest.raises(trtpace.UsageError, match="without armed"):
+        pacer.release()
+    with pytest.raises(trtpace.UsageError, match="without armed"):
+        pacer.arm()
+    pacer.cancel()  # nothing armed: harmless
+    with pytest.raises(trtpace.UsageError, match="'wait' or 'kernel'"):
+        trtpace.Pacer(workloads.host(5), armed="always")
+
+
+def test_unknown_gate_is_refused_by_the_core() -> None:
+    with pytest.raises(ValueError, match="expected wait or kernel"):
+        _core.Runner(workloads.host(5).core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="door")
+
+
+# --- on a GPU ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny() -> workloads.Workload:
+    return workloads.build("tiny", gpu=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("gate", ["kernel", "wait"])
+def test_armed_runner_records_and_gpu_side_ordering(gate: str) -> None:
+    w = workloads.build("synthetic:us=30,kernels=12", gpu=0)
+    policy = parse_policy(f"armed:{gate}")
+    out = run_paced(w, pacing.gap(0.002), iterations=200, warmup=5, wait="hybrid", sync="spin", policy=policy)
+    assert out.error is None
+    r = out.records
+    assert (r["armed_ns"] > 0).all()
+    assert (r["armed_ns"] < r["issue_ns"]).all()          # queued before the input arrived
+    assert (r["armed_ns"][1:] >= r["done_ns"][:-1]).all()  # and after the previous one completed
+    submit_us = (r["submitted_ns"] - r["issue_ns"]) / 1e3
+    assert np.median(submit_us) < 5                       # the critical path is one store
+    # Ordering on the GPU's own clock: the first kernel never starts before the gate saw the release
+    # (both stamps come from %globaltimer and are mapped to the host clock with the same offset).
+    if gate == "kernel":
+        assert (r["gate_ns"] > 0).all()
+        assert (r["gpu_start_ns"] >= r["gate_ns"]).all()
+    assert (r["device_us"] > 0).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("gate", ["kernel", "wait"])
+def test_cancel_skips_the_cancellable_body(gate: str) -> None:
+    counting = _core._CountingGraph(0)
+    w = workloads.from_graph(counting.handle, gpu=0, keepalive=counting)
+    w.core.enable_arming(gate, True, 0)
+    for _ in range(200):
+        w.core.arm()
+        w.core.cancel()
+    assert counting.count == 0               # the counter kernel in the body never ran
+    for i in range(50):
+        w.core.arm()
+        w.core.release()
+        w.core.wait_complete()
+        assert counting.count == i + 1       # every release ran exactly once
+    w.core.cancel()
+    w.core.cancel()                          # cancelling twice is harmless
+
+
+@pytest.mark.gpu
+def test_arm_release_errors_and_discard() -> None:
+    counting = _core._CountingGraph(0)
+    w = workloads.from_graph(counting.handle, gpu=0, keepalive=counting)
+    with pytest.raises(trtpace.TrtpaceError, match="before enable_arming"):
+        w.core.arm()
+    w.core.enable_arming("kernel", False, 0)
+    with pytest.raises(trtpace.TrtpaceError, match="without an armed inference"):
+        w.core.release()
+    w.core.arm()
+    with pytest.raises(trtpace.TrtpaceError, match="already armed"):
+        w.core.arm()
+    w.core.cancel()                          # not cancellable: the body runs, its output discarded
+    assert counting.count == 1
+
+
+@pytest.mark.gpu
+def test_kernel_gate_timeout_lets_go_in_skip_mode() -> None:
+    counting = _core._CountingGraph(0)
+    w = workloads.from_graph(counting.handle, gpu=0, keepalive=counting)
+    w.core.enable_arming("kernel", True, 2_000_000)  # 2 ms
+    w.core.arm()
+    w.core.wait_complete()                   # nobody releases: the gate gives up by itself
+    assert counting.count == 0 and w.core.gate_state["timeouts"] == 1
+    w.core.cancel()
+
+
+@pytest.mark.gpu
+def test_ten_thousand_arm_release_cycles() -> None:
+    pacer = trtpace.Pacer(workloads.build("synthetic:us=5,kernels=2", gpu=0), armed="kernel")
+    for _ in range(10_000):
+        pacer.arm()
+        pacer.release()
+        rec = pacer.wait()
+    assert rec["done_ns"] > rec["issue_ns"] > rec["armed_ns"] > 0
+    assert pacer.workload.core.gate_state["gate_runs"] == 10_000
+    pacer.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("how", ["exit", "kill", "exception"])
+def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal, trtpace
+        from trtpace import workloads
+        pacer = trtpace.Pacer(workloads.build("synthetic:us=10,kernels=2", gpu=0), armed="kernel")
+        pacer.arm()
+        if "{how}" == "exit":
+            os._exit(0)
+        if "{how}" == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        with pacer:
+            pacer.arm() if not pacer.armed else None
+            raise RuntimeError("the app failed while armed")
+    """)
+    subprocess.run([sys.executable, "-c", script], timeout=60, check=False, capture_output=True)
+    after = subprocess.run([sys.executable, "-m", "trtpace", "sweep", "-w", "tiny", "--gaps", "0,0.01",
+                            "--iterations", "30", "--no-report", "--json", "--out", f"/tmp/trtpace-armed-{how}"],
+                           timeout=120, check=False, capture_output=True, text=True)
+    assert after.returncode == 0, after.stderr
+
+
+@pytest.mark.gpu
+def test_pacer_staged_input_pattern_from_python() -> None:
+    torch = pytest.importorskip("torch")
+    from trtpace.measure.workloads.torch_module import capture_graph
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).cuda().eval()
+    staging = torch.empty(1, 3, 32, 32).pin_memory()       # the app writes each new input here
+    x = torch.empty(1, 3, 32, 32, device="cuda")
+
+    class Staged(torch.nn.Module):
+        def forward(self, _: object) -> object:
+            x.copy_(staging, non_blocking=True)           # inside the graph: the armed work reads it
+            return net(x)
+
+    g, y = capture_graph(Staged(), (x,))
+    pacer = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=(g, y)), armed="kernel")
+    for k in range(20):
+        pacer.arm()
+        staging.fill_(float(k))                            # the input arrives while armed
+        pacer.release()
+        pacer.wait()
+        expected = net(torch.full((1, 3, 32, 32), float(k), device="cuda"))
+        assert torch.allclose(y, expected, atol=1e-4)
+    pacer.close()
