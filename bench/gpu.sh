@@ -6,7 +6,7 @@
 #   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
-PARTS=${PARTS:-"tests overhead telemetry clocks pacing sweep mitigations"}
+PARTS=${PARTS:-"tests overhead telemetry clocks pacing sweep mitigations armed"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -53,10 +53,11 @@ fi
 if want armed; then
   log "armed launch"
   $PY -m pytest -q -p no:cacheprovider tests/test_armed.py 2>&1 | tee -a "$OUT/log.txt" | tail -8
-  for spec in ${ARMED_RUNS:-"tiny:0.1:5:200"}; do
-    IFS=: read -r w gap rounds iters pol <<<"$spec"
+  # workload@gap@rounds@iterations[@policies][@name]: one interleaved compare each
+  for spec in ${ARMED_RUNS:-"tiny@0.1@5@200"}; do
+    IFS=@ read -r w gap rounds iters pol name <<<"$spec"
     $PY bench/armed.py --workload "$w" --gap "$gap" --rounds "$rounds" --iterations "$iters" \
-      ${pol:+--policies "${pol//\/,/,}"} --json "$OUT/armed-${w//[^a-z0-9]/_}-$gap${pol:+-extra}.json" 2>&1 | tee -a "$OUT/log.txt"
+      ${pol:+--policies "$pol"} --json "$OUT/armed-${name:-${w//[^a-z0-9]/_}-$gap}.json" 2>&1 | tee -a "$OUT/log.txt"
   done
 fi
 if want mitigations; then
