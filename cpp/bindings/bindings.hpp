@@ -18,5 +18,6 @@ void bind_runner(py::module_& m);
 void bind_capture(py::module_& m);
 void bind_remedies(py::module_& m);
 void bind_bench(py::module_& m);
+void bind_device_scope(py::module_& m);
 
 }  // namespace trtpace::bindings
