@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trtpace.cli import app
-from trtpace.errors import UsageError
+from trtpace.errors import InputError, UsageError
 from trtpace.measure.workloads import tensorrt as trtw
 
 STANDIN = Path(__file__).parent / "standin"
@@ -19,21 +19,68 @@ onnx = pytest.importorskip("onnx")
 from onnx_models import conv_net
 
 
+def _load_standin(monkeypatch: pytest.MonkeyPatch, flavour: str):
+    monkeypatch.syspath_prepend(str(STANDIN))
+    for mod in ("tensorrt", "tensorrt_rtx"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    if flavour == "rtx":
+        monkeypatch.setitem(sys.modules, "tensorrt", None)  # only TensorRT-RTX is installed
+        import tensorrt_rtx as trt
+    else:
+        monkeypatch.setenv("TRTPACE_STANDIN_TRT", flavour)
+        import tensorrt as trt
+    assert trt.__version__.endswith("+standin") and trtw.import_tensorrt() is trt
+    return trt
+
+
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.syspath_prepend(str(STANDIN))
-    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
-    import tensorrt
-
-    assert tensorrt.__version__.endswith("+standin")
-    yield tensorrt
+    yield _load_standin(monkeypatch, "10")
     sys.modules.pop("tensorrt", None)
 
 
 @pytest.fixture
+def standin11(monkeypatch: pytest.MonkeyPatch):
+    yield _load_standin(monkeypatch, "11")
+    sys.modules.pop("tensorrt", None)
+
+
+@pytest.fixture
+def standin_rtx(monkeypatch: pytest.MonkeyPatch):
+    yield _load_standin(monkeypatch, "rtx")
+    sys.modules.pop("tensorrt_rtx", None)
+
+
+@pytest.fixture
 def fake_gpu_identity(monkeypatch: pytest.MonkeyPatch):
-    # The engine cache is keyed by the GPU; on a machine without one, only its identity is given.
+    """No GPU here: the engine cache key gets a GPU identity, and DeviceScope (cudaSetDevice) is
+    replaced by one that keeps the current device in Python and logs enter/exit into the stand-in's
+    event list, next to the Builder/Runtime/deserialize/context events it records."""
     monkeypatch.setattr(trtw._core, "device_info", lambda i: {"name": "Fake GPU", "compute_capability": "9.0"})
+    stack: list[int] = []
+
+    class RecordingScope:
+        def __init__(self, device: int) -> None:
+            self.device = device
+
+        def __enter__(self) -> RecordingScope:
+            stack.append(self.device)
+            _events().append(("enter", self.device))
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            _events().append(("exit", stack.pop()))
+
+        @staticmethod
+        def current() -> int:
+            return stack[-1] if stack else 0
+
+    monkeypatch.setattr(trtw._core, "DeviceScope", RecordingScope)
+    return RecordingScope
+
+
+def _events() -> list:
+    return (sys.modules.get("tensorrt") or sys.modules["tensorrt_rtx"])._events
 
 
 def test_parse_shapes() -> None:
@@ -60,19 +107,21 @@ def test_missing_and_foreign_engine_files(standin, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "does not exist" in r.output
     junk = tmp_path / "junk.engine"
     junk.write_bytes(b"\x00not an engine")
-    with pytest.raises(trtw.TensorRTError, match="cannot load the engine .*Serialization assertion"):
+    # the stand-in logs an unrelated warning first, as TensorRT does: the error is what is quoted
+    with pytest.raises(InputError, match="cannot load the engine .*Serialization assertion") as e:
         trtw.load_engine(junk)
+    assert "plan file across different models" not in str(e.value)
     old = tmp_path / "old.engine"
     old.write_bytes(b"TRT-STANDIN-ENGINE\n" + json.dumps({"version": "8.6.1", "io": [], "capturable": True,
                                                              "work_ns": 1}).encode())
-    with pytest.raises(trtw.TensorRTError, match="not compatible with this version of TensorRT.*please rebuild"):
+    with pytest.raises(InputError, match="not compatible with this version of TensorRT.*please rebuild"):
         trtw.load_engine(old)
 
 
 def test_onnx_parse_errors_are_quoted(standin, fake_gpu_identity, tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"definitely not protobuf")
-    with pytest.raises(trtw.TensorRTError, match="the ONNX parser failed: ModelImporter"):
+    with pytest.raises(InputError, match="the ONNX parser failed: ModelImporter"):
         trtw.build_from_onnx(bad, {}, cache_dir=tmp_path / "cache")
 
 
@@ -121,7 +170,7 @@ def test_onnx_engine_runs_as_a_captured_graph(standin, tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
-def test_uncapturable_engine_falls_back_to_direct_enqueue(standin, tmp_path: Path) -> None:
+def test_uncapturable_engine_falls_back_to_python_launch(standin, tmp_path: Path) -> None:
     import numpy as np
 
     import trtpace
@@ -131,7 +180,7 @@ def test_uncapturable_engine_falls_back_to_direct_enqueue(standin, tmp_path: Pat
     inputs = tmp_path / "in.npz"
     np.savez(inputs, input=np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32))
     w = trtw.from_onnx(model, inputs=inputs, cache_dir=tmp_path / "cache")
-    assert w.info["launch"] == "direct" and "capture failed" in w.info["capture_failed"]
+    assert w.info["launch"] == "python" and "capture failed" in w.info["capture_failed"]
     result = trtpace.sweep(w, gaps_s=[0.01], iterations=15, warmup=2)
     assert result.conditions[1].count == 17 and np.isfinite(result.conditions[1].column("e2e_us")).all()
 

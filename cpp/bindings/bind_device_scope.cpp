@@ -31,7 +31,9 @@ void bind_device_scope(py::module_& m) {
              return s;
            },
            py::return_value_policy::reference)
-      .def("__exit__", [](DeviceScope& s, const py::args&) { s.guard.reset(); })
+      .def(
+          "__exit__", [](DeviceScope& s, const py::object&, const py::object&, const py::object&) { s.guard.reset(); },
+          "exc_type"_a, "exc_value"_a, "traceback"_a)
       .def_property_readonly("device", [](const DeviceScope& s) { return s.device; })
       .def_static(
           "current",

@@ -23,6 +23,7 @@ An "engine" is this module's own serialized description of the network.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import json
 import math
@@ -65,6 +66,7 @@ def _enum(name: str, values: dict[str, dict[str, int]]) -> Any:
 
 
 _ALL = ("10", "11", "rtx")
+_bool = builtins.bool  # `bool` below is DataType.BOOL, as in the real module
 
 
 def _same(value: int) -> dict[str, int]:
@@ -249,7 +251,7 @@ class INetworkDefinition:
     def get_flag(self, flag: Any) -> bool:
         if FLAVOUR != "10" and flag == NetworkDefinitionCreationFlag.STRONGLY_TYPED:
             return True  # 11 and RTX: always strongly typed
-        return bool(self._flags & (1 << int(flag)))
+        return _bool(self._flags & (1 << int(flag)))
 
 
 class ParserError:
@@ -411,7 +413,7 @@ class Builder:
                "work_ns": 30_000, "plugins": network._plugins,
                "version_compatible": BuilderFlag.VERSION_COMPATIBLE in config._flags,
                "user_allocation": FLAVOUR == "rtx" and BuilderFlag.REQUIRE_USER_ALLOCATION in config._flags,
-               "precision": precision, "strongly_typed": bool(strongly)}
+               "precision": precision, "strongly_typed": _bool(strongly)}
         return IHostMemory(_MAGIC + json.dumps(doc).encode())
 
 
@@ -506,7 +508,7 @@ class IExecutionContext:
 
     def is_stream_capturable(self, stream: int) -> bool:
         e = self._engine
-        return bool(e._user_allocation and e._capturable and not self._data_dependent())
+        return _bool(e._user_allocation and e._capturable and not self._data_dependent())
 
     def execute_async_v3(self, stream_handle: int) -> bool:
         from trtpace import _core
