@@ -293,7 +293,7 @@ class OnnxParser:
             proto = onnx.load_from_string(bytes(model))
         except Exception as e:  # the real parser reports every failure as a parser error
             return self._error(f"ModelImporter.cpp: failed to parse the ONNX model: {e}")
-        return self._import(proto, None if path is None else Path(path).parent)
+        return self._import(proto, None if path is None else Path(path))
 
     def parse_from_file(self, model: str) -> bool:
         import onnx
@@ -302,19 +302,21 @@ class OnnxParser:
             proto = onnx.load(model, load_external_data=False)
         except Exception as e:
             return self._error(f"ModelImporter.cpp: failed to parse the ONNX model {model}: {e}")
-        return self._import(proto, Path(model).parent)
+        return self._import(proto, Path(model))
 
-    def _import(self, proto: Any, base: Path | None) -> bool:
+    def _import(self, proto: Any, model_path: Path | None) -> bool:
         import onnx
 
+        external = False
         for t in proto.graph.initializer:
             if t.data_location == onnx.TensorProto.EXTERNAL:
+                external = True
                 location = next((e.value for e in t.external_data if e.key == "location"), "")
-                if base is None or not (base / location).is_file():
+                if model_path is None or not (model_path.parent / location).is_file():
                     return self._error(f"onnxImporter.cpp: Failed to open external data file {location!r} for "
                                        f"initializer {t.name!r} (parse with the model's path)")
-        try:
-            onnx.checker.check_model(proto)
+        try:  # external data is checked relative to the model's folder
+            onnx.checker.check_model(str(model_path) if external else proto)
         except Exception as e:
             return self._error(f"ModelImporter.cpp: failed to parse the ONNX model: {e}")
         plugins = [n.op_type for n in proto.graph.node if n.op_type.endswith("_TRT")]
