@@ -169,7 +169,7 @@ def _open(trt, source, gpu: int = 0, shapes=None):
 
 def test_gpu_n_is_current_for_runtime_deserialization_and_context(standin, fake_gpu_identity, tmp_path: Path) -> None:
     f = _engine_file(standin, tmp_path, [_io("x", "INPUT", [1, 4]), _io("y", "OUTPUT", [1, 4])])
-    engine, context, runtime, _ = _open(standin, f, gpu=3)
+    engine, _, _, _ = _open(standin, f, gpu=3)
     assert _events() == [("enter", 3), ("Runtime", 3), ("deserialize", 3), ("context", 3), ("exit", 3)]
     assert engine._device == 3 and fake_gpu_identity.current() == 0  # restored after
 
@@ -467,3 +467,83 @@ def test_real_tensorrt_when_installed(tmp_path: Path) -> None:
 
     result = trtpace.sweep(w, gaps_s=[0.01], iterations=20, warmup=3)
     assert result.rows()[1]["summary"]["e2e_us"]["n"] == 20
+
+
+@pytest.mark.gpu
+def test_launch_python_and_graph_both_run(standin, tmp_path: Path) -> None:
+    model = tmp_path / "net.onnx"
+    model.write_bytes(conv_net(dynamic_batch=False))
+    py = trtw.from_onnx(model, cache_dir=tmp_path / "cache", launch="python")
+    graph = trtw.from_onnx(model, cache_dir=tmp_path / "cache", launch="graph")
+    assert py.info["launch"] == "python" and "capture_failed" not in py.info
+    assert graph.info["launch"] == "graph" and graph.device_timing == "graph-event-nodes"
+    assert "strongly typed" in graph.info["precision"]
+    loop = tmp_path / "loop.onnx"
+    loop.write_bytes(conv_net(dynamic_batch=False, loop=True))
+    with pytest.raises(trtw.TensorRTError, match="cannot run as a CUDA graph: graph capture failed"):
+        trtw.from_onnx(loop, cache_dir=tmp_path / "cache", launch="graph")
+
+
+@pytest.mark.gpu
+def test_cuda_errors_during_capture_propagate(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trtpace.errors import CudaError
+
+    def broken(device: int, fn: object) -> None:
+        raise CudaError("cudaStreamBeginCapture(s, mode) failed: cudaErrorIllegalAddress")
+
+    monkeypatch.setattr(trtw._core, "capture_graph", broken)
+    model = tmp_path / "net.onnx"
+    model.write_bytes(conv_net(dynamic_batch=False))
+    with pytest.raises(CudaError, match="cudaErrorIllegalAddress"):  # not turned into a python launch
+        trtw.from_onnx(model, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.gpu
+def test_data_dependent_outputs_run_with_the_output_allocator(standin, tmp_path: Path) -> None:
+    import trtpace
+
+    f = _engine_file(standin, tmp_path, [_io("x", "INPUT", [1, 8]),
+                                         _io("idx", "OUTPUT", [-1, 2], "INT64", data_dependent=True)])
+    w = trtw.from_engine(f)
+    assert w.info["launch"] == "python" and "data-dependent" in w.info["capture_failed"]
+    assert "IOutputAllocator" in w.info["tensors"]["idx"]
+    result = trtpace.sweep(w, gaps_s=[0.01], iterations=5, warmup=1)
+    assert result.conditions[1].count == 6
+    alloc = next(k for k in w.keepalive if isinstance(k, standin.IOutputAllocator))
+    assert alloc.shapes == {"idx": (7, 2)}
+
+
+@pytest.mark.gpu
+def test_every_data_type_runs(standin, tmp_path: Path) -> None:
+    names = list(standin.DataType.__members__)
+    f = _engine_file(standin, tmp_path, [_io(f"in_{n}", "INPUT", [1, 3, 5], n) for n in names] +
+                     [_io(f"out_{n}", "OUTPUT", [1, 3, 5], n) for n in names] +
+                     [_io("shape", "INPUT", [2], "INT32", location="HOST"),
+                      _io("v", "INPUT", [1, 3, 4, 4], "HALF", format="CHW16")])
+    w = trtw.from_engine(f)
+    assert w.info["launch"] == "graph" and w.info["io"]["in_BF16"] == ["bf16", [1, 3, 5]]
+
+
+@pytest.mark.gpu
+def test_engine_on_a_second_gpu(standin, tmp_path: Path) -> None:
+    from trtpace.platform import device
+
+    if device.gpu_count() < 2:
+        pytest.skip("needs two GPUs")
+    model = tmp_path / "net.onnx"
+    model.write_bytes(conv_net(dynamic_batch=False))
+    standin._events.clear()
+    w = trtw.from_onnx(model, gpu=1, cache_dir=tmp_path / "cache")
+    assert w.device == 1 and w.info["launch"] == "graph"
+    assert {d for what, d in standin._events} == {1}  # Builder, Runtime, deserialize, context on GPU 1
+    assert trtw._core.DeviceScope.current() == 0  # restored
+
+
+@pytest.mark.gpu
+def test_rtx_capture_after_eager_specialization(standin_rtx, tmp_path: Path) -> None:
+    model = tmp_path / "net.onnx"
+    model.write_bytes(conv_net(dynamic_batch=True))
+    w = trtw.from_onnx(model, shapes={"input": (2, 3, 32, 32)}, cache_dir=tmp_path / "cache")
+    assert w.info["launch"] == "graph" and w.info["rtx_kernel_specialization"] == "eager"
+    context = next(k for k in w.keepalive if isinstance(k, standin_rtx.IExecutionContext))
+    assert context._fallback_enqueues == 0  # no fallback kernel was frozen into the graph

@@ -1,6 +1,6 @@
 """The stand-in TensorRT Python API for tests, in three flavours: TensorRT 10.x ("10"), 11.x ("11")
 and TensorRT-RTX ("rtx"). `tensorrt/__init__.py` and `tensorrt_rtx/__init__.py` load this file as
-a separate module per flavour (`load`), so each flavour has its own classes and enum values.
+a separate module per flavour (`_load`), so each flavour has its own classes and enum values.
 
 No TensorRT runtime can run where trtpace is tested, so trtpace's TensorRT backend is tested
 against this module; tests/test_tensorrt_conformance.py checks every public name, signature, enum
@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-FLAVOUR: str = globals().get("_REQUESTED_FLAVOUR", "10")  # set by `load` before this module runs
+_FLAVOUR: str = globals().get("_REQUESTED_FLAVOUR", "10")  # set by `load` before this module runs
 _VERSIONS = {"10": "10.16.1+standin", "11": "11.4.0+standin", "rtx": "1.7.1+standin"}
-__version__ = _VERSIONS[FLAVOUR]
+__version__ = _VERSIONS[_FLAVOUR]
 _MAGIC = b"TRT-STANDIN-ENGINE\n"
 
 # Names present in only some flavours (checked against those wheels by the conformance test).
@@ -56,12 +56,12 @@ _ONLY: dict[str, tuple[str, ...]] = {
 
 
 def _here(name: str) -> bool:
-    return FLAVOUR in _ONLY.get(name, (FLAVOUR,))
+    return _FLAVOUR in _ONLY.get(name, (_FLAVOUR,))
 
 
 def _enum(name: str, values: dict[str, dict[str, int]]) -> Any:
     """An IntEnum with this flavour's members and values ({member: {flavour: value}})."""
-    members = {m: v[FLAVOUR] for m, v in values.items() if FLAVOUR in v and _here(f"{name}.{m}")}
+    members = {m: v[_FLAVOUR] for m, v in values.items() if _FLAVOUR in v and _here(f"{name}.{m}")}
     return enum.IntEnum(name, members)
 
 
@@ -76,7 +76,7 @@ def _same(value: int) -> dict[str, int]:
 DataType = _enum("DataType", {m: _same(v) for m, v in {
     "FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3, "BOOL": 4, "UINT8": 5, "FP8": 6, "BF16": 7, "INT64": 8,
     "INT4": 9, "FP4": 10, "E8M0": 11}.items()})
-float32, float16, bfloat16, int8, int32, int64, bool, uint8, fp8, int4, fp4, e8m0 = (  # noqa: A001  # real names
+float32, float16, bfloat16, int8, int32, int64, bool, uint8, fp8, int4, fp4, e8m0 = (  # real names
     DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.INT8, DataType.INT32, DataType.INT64, DataType.BOOL,
     DataType.UINT8, DataType.FP8, DataType.INT4, DataType.FP4, DataType.E8M0)
 
@@ -101,7 +101,7 @@ def volume(iterable: Any) -> int:
     return vol
 
 
-DataType.itemsize = property(lambda this: _ITEMSIZE.get(this))  # type: ignore[attr-defined]
+DataType.itemsize = property(_ITEMSIZE.get)  # type: ignore[attr-defined]
 
 TensorIOMode = _enum("TensorIOMode", {"NONE": _same(0), "INPUT": _same(1), "OUTPUT": _same(2)})
 TensorLocation = _enum("TensorLocation", {"DEVICE": _same(0), "HOST": _same(1)})
@@ -181,6 +181,8 @@ class ILogger:
 
 
 class Logger(ILogger):
+    min_severity: Any
+
     def __init__(self, min_severity: Any = ILogger.Severity.WARNING) -> None:
         super().__init__()
         self.min_severity = min_severity
@@ -221,6 +223,11 @@ class IHostMemory(bytes):
 
 
 class ITensor:
+    # Public instance attributes are declared here, so the conformance test sees them.
+    name: str
+    shape: Dims
+    dtype: Any
+
     def __init__(self, name: str, shape: tuple[int, ...], dtype: Any, dims: list[Any] | None = None):
         self.name, self.shape, self.dtype = name, Dims(shape), dtype
         self._dims = dims or list(shape)  # ints or symbolic names (str)
@@ -249,7 +256,7 @@ class INetworkDefinition:
         return self._outputs[index]
 
     def get_flag(self, flag: Any) -> bool:
-        if FLAVOUR != "10" and flag == NetworkDefinitionCreationFlag.STRONGLY_TYPED:
+        if _FLAVOUR != "10" and flag == NetworkDefinitionCreationFlag.STRONGLY_TYPED:
             return True  # 11 and RTX: always strongly typed
         return _bool(self._flags & (1 << int(flag)))
 
@@ -349,7 +356,7 @@ class IOptimizationProfile:
     def __init__(self) -> None:
         self._shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
 
-    def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:  # noqa: A002  # real names
+    def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:  # real names
         self._shapes[input] = (tuple(min), tuple(opt), tuple(max))
 
 
@@ -411,10 +418,10 @@ class Builder:
             doc["data_dependent"] = any(isinstance(d, str) and d not in follows for d in t._dims)
             io.append(doc)
         assert names  # a network has inputs
-        doc = {"version": __version__, "flavour": FLAVOUR, "io": io, "capturable": network._capturable,
+        doc = {"version": __version__, "flavour": _FLAVOUR, "io": io, "capturable": network._capturable,
                "work_ns": 30_000, "plugins": network._plugins,
                "version_compatible": BuilderFlag.VERSION_COMPATIBLE in config._flags,
-               "user_allocation": FLAVOUR == "rtx" and BuilderFlag.REQUIRE_USER_ALLOCATION in config._flags,
+               "user_allocation": _FLAVOUR == "rtx" and BuilderFlag.REQUIRE_USER_ALLOCATION in config._flags,
                "precision": precision, "strongly_typed": _bool(strongly)}
         return IHostMemory(_MAGIC + json.dumps(doc).encode())
 
@@ -426,7 +433,7 @@ def _tensor_doc(t: ITensor, mode: str) -> dict[str, Any]:
 
 def _serialize(io: list[dict[str, Any]], **kw: Any) -> bytes:
     """Test helper: an engine with any tensors (dtype, location, format, data_dependent, follows)."""
-    doc = {"version": __version__, "flavour": FLAVOUR, "capturable": True, "work_ns": 30_000, "plugins": [],
+    doc = {"version": __version__, "flavour": _FLAVOUR, "capturable": True, "work_ns": 30_000, "plugins": [],
            "version_compatible": False, "user_allocation": False, "precision": [], "strongly_typed": True}
     doc.update(kw)
     doc["io"] = [{"location": "DEVICE", "format": "LINEAR", "follows": None, "data_dependent": False, **t} for t in io]
@@ -434,8 +441,11 @@ def _serialize(io: list[dict[str, Any]], **kw: Any) -> bytes:
 
 
 class IRuntimeConfig:
+    dynamic_shapes_kernel_specialization_strategy: Any
+    cuda_graph_strategy: Any
+
     def __init__(self) -> None:
-        if FLAVOUR == "rtx":
+        if _FLAVOUR == "rtx":
             self.dynamic_shapes_kernel_specialization_strategy = DynamicShapesKernelSpecializationStrategy.LAZY
             self.cuda_graph_strategy = CudaGraphStrategy.DISABLED
 
@@ -448,7 +458,7 @@ class IExecutionContext:
         self._addresses: dict[str, int] = {}
         self._allocators: dict[str, IOutputAllocator] = {}
         self._enqueues_at_shape = 0
-        self.fallback_enqueues = 0  # test hook: enqueues that ran RTX fallback kernels
+        self._fallback_enqueues = 0  # test hook: enqueues that ran RTX fallback kernels
 
     @property
     def engine(self) -> ICudaEngine:
@@ -533,7 +543,7 @@ class IExecutionContext:
             return False
         if capturing and not self._engine._capturable:
             return False  # loops and conditionals cannot be captured into a CUDA graph
-        if capturing and FLAVOUR == "rtx" and not self._engine._user_allocation:
+        if capturing and _FLAVOUR == "rtx" and not self._engine._user_allocation:
             _fail(log, "IExecutionContext::enqueueV3: stream capture needs an engine built with "
                        "BuilderFlag.REQUIRE_USER_ALLOCATION")
             return False
@@ -551,11 +561,11 @@ class IExecutionContext:
             self._addresses[n] = int(ptr)
             alloc.notify_shape(n, Dims(shape))
         work = self._engine._work_ns
-        lazy = FLAVOUR == "rtx" and self._engine._dynamic and (
+        lazy = _FLAVOUR == "rtx" and self._engine._dynamic and (
             self._config.dynamic_shapes_kernel_specialization_strategy == DynamicShapesKernelSpecializationStrategy.LAZY)
         if lazy and self._enqueues_at_shape < _LAZY_FALLBACK_ENQUEUES:
             work *= _FALLBACK_SLOWDOWN
-            self.fallback_enqueues += 1
+            self._fallback_enqueues += 1
         self._enqueues_at_shape += 1
         _core._enqueue_test_work(self._engine._device if self._engine._device is not None else 0, stream_handle, work)
         return True
@@ -616,10 +626,12 @@ class ICudaEngine:
         _record("context")
         return IExecutionContext(self, runtime_config)
 
-    create_execution_context._overloads = [["strategy"], ["runtime_config"]]  # type: ignore[attr-defined]
+    create_execution_context._overloads = ("strategy",), ("runtime_config",)  # type: ignore[attr-defined]
 
 
 class Runtime:
+    engine_host_code_allowed: bool
+
     def __init__(self, logger: ILogger):
         _check_base(logger, ILogger, "logger")
         self._logger = logger
@@ -658,7 +670,14 @@ class Runtime:
         return ICudaEngine(doc, self._logger, device)
 
 
-def load(flavour: str) -> Any:
+# Methods of other flavours are removed from this one (enum members are never added).
+for _name, _flavours in _ONLY.items():
+    _cls, _, _attr = _name.partition(".")
+    if _attr and _FLAVOUR not in _flavours and _attr in vars(globals().get(_cls, object)):
+        delattr(globals()[_cls], _attr)
+
+
+def _load(flavour: str) -> Any:
     """This file run as a fresh module of one flavour."""
     import importlib.util
 

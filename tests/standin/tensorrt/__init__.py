@@ -3,7 +3,7 @@ tests/standin/_trt_standin.py)."""
 
 import os
 
-from _trt_standin import load
+from _trt_standin import _load
 
-_impl = load(os.environ.get("TRTPACE_STANDIN_TRT", "10"))
+_impl = _load(os.environ.get("TRTPACE_STANDIN_TRT", "10"))
 globals().update({k: v for k, v in vars(_impl).items() if not k.startswith("__") or k == "__version__"})
