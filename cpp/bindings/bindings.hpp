@@ -19,5 +19,6 @@ void bind_capture(py::module_& m);
 void bind_remedies(py::module_& m);
 void bind_bench(py::module_& m);
 void bind_armed(py::module_& m);
+void bind_device_scope(py::module_& m);
 
 }  // namespace trtpace::bindings

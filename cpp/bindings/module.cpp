@@ -19,4 +19,5 @@ PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
   trtpace::bindings::bind_remedies(m);
   trtpace::bindings::bind_bench(m);
   trtpace::bindings::bind_armed(m);
+  trtpace::bindings::bind_device_scope(m);
 }

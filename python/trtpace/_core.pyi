@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -299,6 +299,25 @@ class _CountingGraph:
         ...
     @property
     def handle(self) -> int:
+        ...
+class DeviceScope:
+    """
+    Context manager: makes `device` the current CUDA device inside the block and restores the
+    previous one on exit (for libraries that work on the current device, such as TensorRT).
+    """
+    @staticmethod
+    def current() -> int:
+        """
+        The current CUDA device of this thread (cudaGetDevice).
+        """
+    def __enter__(self) -> DeviceScope:
+        ...
+    def __exit__(self, exc_type: typing.Any, exc_value: typing.Any, traceback: typing.Any) -> None:
+        ...
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def device(self) -> int:
         ...
 def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, graph_exec: typing.SupportsInt | typing.SupportsIndex, iterations: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
     """

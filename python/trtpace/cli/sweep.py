@@ -59,25 +59,29 @@ def torch_factory(spec: str) -> tuple[Any, tuple[Any, ...]]:
 
 
 def model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, shapes: str | None,
-                    inputs: Path | None, rebuild: bool, gpu: int) -> list[workloads.Workload]:
+                    inputs: Path | None, rebuild: bool, gpu: int,
+                    precision: tuple[str, ...] = ()) -> list[workloads.Workload]:
     """The workloads named by --engine, --onnx and --torch (validated before any GPU work)."""
     parsed = trt_workloads.parse_shapes(shapes)
     if (shapes or inputs or rebuild) and not (engine or onnx):
         raise UsageError("--shapes, --inputs and --rebuild go with --engine or --onnx")
+    if precision and not onnx:
+        raise UsageError(f"--{precision[0]} goes with --onnx (it chooses how the engine is built)")
     for flag, path in (("--engine", engine), ("--onnx", onnx), ("--inputs", inputs)):
         if path is not None and not path.is_file():
             raise InputError(f"{flag} {path} does not exist")
     if torch is not None and not re.fullmatch(r"[\w.]+:\w+", torch):
         raise UsageError(f"--torch takes package.module:factory, got {torch!r}")
     if engine or onnx:
-        trt_workloads.import_tensorrt()
+        trt_workloads.check_precision(precision)  # imports TensorRT; refuses flags it lacks
     if engine or onnx or torch:
         device.require_gpu(gpu)
     out = []
     if engine:
         out.append(trt_workloads.from_engine(engine, gpu=gpu, shapes=parsed, inputs=inputs))
     if onnx:
-        out.append(trt_workloads.from_onnx(onnx, gpu=gpu, shapes=parsed, inputs=inputs, rebuild=rebuild))
+        out.append(trt_workloads.from_onnx(onnx, gpu=gpu, shapes=parsed, inputs=inputs, rebuild=rebuild,
+                                             precision=precision))
     if torch:
         module, example = torch_factory(torch)
         out.append(workloads.from_torch(module, example, gpu=gpu, name=torch))
@@ -91,6 +95,10 @@ Shapes = Annotated[str | None, typer.Option(help="Shapes of dynamic inputs: name
 Inputs = Annotated[Path | None, typer.Option(help="An .npz with the engine's inputs by name (default: random data "
                                                   "of each input's dtype).")]
 Rebuild = Annotated[bool, typer.Option("--rebuild", help="Rebuild the engine of --onnx even if cached.")]
+Fp16 = Annotated[bool, typer.Option("--fp16", help="--onnx: build weakly typed, letting TensorRT run layers in FP16 "
+                                                 "(TensorRT 10.x; 11.x builds only as the ONNX model's types say).")]
+Bf16 = Annotated[bool, typer.Option("--bf16", help="--onnx: as --fp16, in BF16 (TensorRT 10.x).")]
+Int8 = Annotated[bool, typer.Option("--int8", help="--onnx: as --fp16, in INT8 without calibration (TensorRT 10.x).")]
 Torch = Annotated[str | None, typer.Option(help="package.module:factory returning (torch module, example inputs), "
                                                 "captured into a CUDA graph.")]
 Gpu = Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")]
@@ -137,6 +145,9 @@ def sweep(
     shapes: Shapes = None,
     inputs: Inputs = None,
     rebuild: Rebuild = False,
+    fp16: Fp16 = False,
+    bf16: Bf16 = False,
+    int8: Int8 = False,
     torch: Torch = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
@@ -145,7 +156,8 @@ def sweep(
     check_gpu_index(gpu)
     has_model = bool(engine or onnx or torch)
     specs: list[Any] = [workloads.parse_spec(w) for w in (workload or ([] if has_model else DEFAULT_WORKLOADS))]
-    specs += model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu)
+    precision = tuple(p for p, on in (("fp16", fp16), ("bf16", bf16), ("int8", int8)) if on)
+    specs += model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu, precision)
 
     def run(progress: Progress | None, folder: Path) -> Any:
         return run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
