@@ -11,7 +11,6 @@ continuous p99, with no more GPU power than plain gaps).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
