@@ -59,7 +59,7 @@ class RunSession:
         self.gpu = gpu
         self.progress = progress
         self.result = SweepResult(environment=device.environment(gpu), settings=settings)
-        self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.state_files.stale_warnings())
+        self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.reap_stale())
         self.sampler: telemetry_mod.Sampler | None = None
         if telemetry and gpu is not None:
             self.sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
