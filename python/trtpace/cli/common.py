@@ -72,18 +72,23 @@ class OneLineErrors(typer.core.TyperGroup):
             fail(str(e), exit_code(e))
         except Terminated:
             fail("terminated", EXIT_TERMINATED)
-        except typer.Abort as e:
-            # click turns KeyboardInterrupt (our Terminated included) and EOFError into Abort.
-            if isinstance(e.__cause__, Terminated):
-                fail("terminated", EXIT_TERMINATED)
-            if isinstance(e.__cause__, EOFError):
-                fail(f"unexpected end of input ({e.__cause__ or 'EOF'})", EXIT_FAILURE)
-            fail("interrupted", EXIT_INTERRUPTED)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, typer.Abort):
             fail("interrupted", EXIT_INTERRUPTED)
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx: Any) -> Any:
+        # Caught here, inside click and typer: they turn KeyboardInterrupt (our Terminated included)
+        # into a bare exit 130 and EOFError (np.load of an empty file) into an "Aborted!" exit 1.
+        try:
+            return super().invoke(ctx)
+        except Terminated:
+            fail("terminated", EXIT_TERMINATED)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except EOFError as e:
+            fail(f"unexpected end of input ({e or 'EOF'})", EXIT_FAILURE)
 
 
 class BarProgress:
