@@ -212,3 +212,15 @@ def test_zip_with_a_bad_member_crc(folder: Path) -> None:
     assert loaded.conditions[3].status in ("corrupt", "done")  # a flipped byte in the data is caught by the CRC
     if loaded.conditions[3].status == "corrupt":
         assert "condition-003.npz" in loaded.conditions[3].info["load_error"]
+
+
+def test_compare_folder_with_a_corrupt_condition(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    trtpace.compare("host:us=5", 0.001, ["sleep", "spin"], rounds=2, iterations=5, warmup=1, out=out)
+    (out / "condition-002.npz").write_bytes(b"PK\x03\x04broken")
+    loaded = trtpace.load(out)
+    assert [c.status for c in loaded.conditions].count("corrupt") == 1
+    r = runner.invoke(app, ["report", str(out)])
+    assert r.exit_code == 0 and "#2 " in r.stderr and "spin" in r.stdout, r.output
+    r = runner.invoke(app, ["report", str(out), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["policies"]
