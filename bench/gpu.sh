@@ -45,8 +45,8 @@ fi
 if want sweep; then
   log sweep
   mkdir -p /tmp/trtpace-sweeps
-  $PY -m trtpace sweep --gaps 0,0.1,0.2 --out /tmp/trtpace-sweeps/main 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
-  $PY -m trtpace sweep -w tiny:launch=direct --gaps 0,0.1 --iterations 60 --out /tmp/trtpace-sweeps/direct \
+  $PY -m trtpace sweep --gaps 0,0.1,0.2 --out /tmp/trtpace-sweeps/main --overwrite 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
+  $PY -m trtpace sweep -w tiny:launch=direct --gaps 0,0.1 --iterations 60 --out /tmp/trtpace-sweeps/direct --overwrite \
     2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
   tar -C /tmp/trtpace-sweeps -czf "$OUT/sweeps.tar.gz" .
 fi

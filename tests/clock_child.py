@@ -1,7 +1,10 @@
-"""A child process for the clock tests: locks clocks on a fake NVML, then waits to be signalled.
+"""A child process for the clock tests: locks clocks on a fake NVML (or a fake Jetson sysfs tree),
+then holds them until signalled or until its stdin closes.
 
-    python clock_child.py LOG [sigterm-handler]
-Every NVML setter/reset call is appended to LOG, so the parent can see what happened.
+    python clock_child.py LOG [sigterm-handler] [sm=SPEC] [jetson] [stdin]
+Every NVML setter/reset call is appended to LOG, so the parent can see what happened; with
+`jetson`, NVML is missing and TRTPACE_SYSFS_ROOT names the fake tree. With `stdin`, the child
+leaves the lock (and exits 0) when its stdin closes; a refused lock prints `refused: ...` and exits 4.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ import signal
 import sys
 import time
 
+import pynvml
+
 from fake_nvml import make_fake_nvml
 from trtpace.platform import clocks, nvml
 
 log_path = sys.argv[1]
+args = sys.argv[2:]
+sm = next((a.removeprefix("sm=") for a in args if a.startswith("sm=")), "max")
 
 
 def log(text: str) -> None:
@@ -24,15 +31,24 @@ def log(text: str) -> None:
 fake = make_fake_nvml()
 fake.nvmlDeviceSetGpuLockedClocks.side_effect = lambda h, lo, hi: log(f"set {lo} {hi}")
 fake.nvmlDeviceResetGpuLockedClocks.side_effect = lambda h: log("reset")
+if "jetson" in args:
+    fake.nvmlInit.side_effect = pynvml.NVMLError_LibraryNotFound
 nvml.pynvml = fake
 
-if "sigterm-handler" in sys.argv:
+if "sigterm-handler" in args:
     def previous(signum, frame):
         log("previous handler ran")
         sys.exit(3)
 
     signal.signal(signal.SIGTERM, previous)
 
-with clocks.locked_clocks(sm="max", gpu=0):
-    print("locked", flush=True)
-    time.sleep(60)
+try:
+    with clocks.locked_clocks(sm=sm, gpu=0):
+        print("locked", flush=True)
+        if "stdin" in args:
+            sys.stdin.read()
+        else:
+            time.sleep(60)
+except clocks.ClockError as e:
+    print(f"refused: {e}", flush=True)
+    sys.exit(4)

@@ -42,7 +42,9 @@ def test_lock_writes_state_then_reset_restores(fake) -> None:
     fake.nvmlDeviceSetGpuLockedClocks.assert_called_once_with("handle0", 1980, 1980)
     fake.nvmlDeviceSetMemoryLockedClocks.assert_not_called()
     (saved,) = _states()
-    assert saved.key == st.key and saved.sm_mhz == [1980, 1980] and saved.pid == os.getpid() and saved.owner_alive
+    (owner,) = saved.owners
+    assert saved.key == st.key and saved.sm_mhz == [1980, 1980] and owner.pid == os.getpid() and owner.alive
+    assert owner.hold == state_files.HOLD_UNTIL_RESET and not saved.stale
     assert clocks.show(0)[0]["trtpace_lock"].startswith("SM 1980-1980 MHz via nvml")
     lines = clocks.reset()
     fake.nvmlDeviceResetGpuLockedClocks.assert_called_once_with("handle0")
@@ -180,13 +182,22 @@ def test_kill_9_leaves_state_that_reset_restores(fake, tmp_path: Path) -> None:
     _finish(proc)
     assert log.read_text().splitlines() == ["set 1980 1980"]
     (stale,) = _states()
-    assert not stale.owner_alive
-    r = CliRunner().invoke(app, ["clocks", "show", "--json"])
-    assert r.exit_code == 0 and "process gone: stale" in r.output and "run `trtpace clocks reset`" in r.stderr
+    assert stale.stale and "process gone: stale" in stale.describe()
     r = CliRunner().invoke(app, ["clocks", "reset"])
-    assert r.exit_code == 0 and "reset" in r.output
+    assert r.exit_code == 0 and "00000000:3B:00.0: reset (SM 1980-1980 MHz via nvml)" in r.output
     fake.nvmlDeviceResetGpuLockedClocks.assert_called_once()
     assert _states() == []
+
+
+def test_kill_9_share_is_dropped_by_the_next_command_that_looks(fake, tmp_path: Path) -> None:
+    proc, _ = _child(tmp_path)
+    proc.kill()
+    _finish(proc)
+    r = CliRunner().invoke(app, ["clocks", "show", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "left locked by a trtpace process that is gone" in r.stderr and "restored them" in r.stderr
+    fake.nvmlDeviceResetGpuLockedClocks.assert_called_once()
+    assert _states() == [] and '"trtpace_lock": null' in r.stdout
 
 
 def test_reset_all_resets_whoever_locked(fake) -> None:

@@ -49,3 +49,35 @@ def test_may_change_clocks_reason() -> None:
     assert why == ("running as root" if os.geteuid() == 0 else why)
     if not allowed:
         assert why == "not root and no CAP_SYS_ADMIN (use sudo)"
+
+
+@pytest.mark.parametrize(("probe", "why"), [
+    ({"driver_version": 12020, "error_code": 35, "error_name": "cudaErrorInsufficientDriver",
+      "error_string": "CUDA driver version is insufficient for CUDA runtime version"},
+     "driver/runtime mismatch: the driver supports CUDA 12.2, trtpace was built with CUDA 13.0"),
+    ({"driver_version": 13000, "error_code": 999, "error_name": "cudaErrorUnknown", "error_string": "unknown error"},
+     "CUDA sees no GPU: cudaErrorUnknown unknown error"),
+])
+def test_env_lists_what_nvml_sees_when_cuda_cannot(monkeypatch: pytest.MonkeyPatch, probe: dict, why: str) -> None:
+    # A driver/runtime mismatch cannot be arranged here: only what CUDA reports is replaced (the
+    # probe) and NVML is the strict fake; the classification and the command are real.
+    fake = make_fake_nvml()
+    fake.nvmlDeviceGetCount.return_value = 1
+    monkeypatch.setattr(nvml, "pynvml", fake)
+    monkeypatch.setattr(nvml, "_initialized", False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(env._core, "probe_cuda", lambda: {"runtime_version": 13000, "device_count": 0, **probe})
+    r = CliRunner().invoke(app, ["env", "--json"])
+    assert r.exit_code == 0, r.output
+    facts = json.loads(r.stdout)
+    (gpu,) = facts["gpus"]
+    assert gpu["name"] == "Fake GPU" and gpu["pci_bus_id"] == "00000000:3B:00.0"
+    assert gpu["sm_clock_mhz"] == 1410 and gpu["max_sm_clock_mhz"] == 1980
+    assert facts["driver_release"] == "580.00.01" and gpu["cuda"].startswith("not usable: ")
+    assert facts["cuda_problem"].startswith(why)
+    expected = f"CUDA: cannot use the 1 GPU(s) NVML lists: {facts['cuda_problem']}"
+    assert [m for m in facts["missing"] if m.startswith("CUDA:")] == [expected]
+    r = CliRunner().invoke(app, ["env"])
+    assert r.exit_code == 0
+    assert "GPU (NVML 0, not usable by CUDA)" in r.stdout and "name=Fake GPU" in r.stdout
+    assert len([line for line in r.stdout.splitlines() if line.startswith("missing: CUDA:")]) == 1

@@ -29,9 +29,10 @@ def clocks_show(
     json_output: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
 ) -> None:
     """Current and maximum clocks, supported clocks, P-state, clock-event reasons, power limit and trtpace's locks."""
-    facts = clocks.show(_gpu_selector(gpu))
-    for warning in clocks.state_files.stale_warnings():
+    selector = _gpu_selector(gpu)
+    for warning in clocks.reap_stale():
         warn(warning)
+    facts = clocks.show(selector)
     if json_output:
         print(dumps(facts))
         return
@@ -62,8 +63,11 @@ def clocks_lock(
             print(line)
         print("dry run: nothing was changed")
         return
+    for warning in clocks.reap_stale():
+        warn(warning)
     for st in clocks.lock(sm, mem, selector, use_jetson_clocks=jetson_clocks):
-        print(f"{st.key}: locked ({st.describe()}); undo with `trtpace clocks reset`")
+        joined = f" (joined: {len(st.owners)} owners)" if len(st.owners) > 1 else ""
+        print(f"{st.key}: locked{joined} ({st.describe()}); undo with `trtpace clocks reset`")
 
 
 @clocks_app.command("reset")
@@ -71,8 +75,17 @@ def clocks_reset(
     gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "all",
     everyone: Annotated[bool, typer.Option("--all", help="Reset locked clocks whoever set them, not only "
                                                          "trtpace's locks.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also break locks held by running trtpace processes "
+                                                        "(their clocks change under them).")] = False,
 ) -> None:
     """Undo the clock locks trtpace set (also after a crash or kill -9)."""
-    said = clocks.reset(_gpu_selector(gpu), everyone=everyone)
-    for line in said or ["nothing to reset: trtpace holds no clock lock"]:
+    selector = _gpu_selector(gpu)
+    damaged = clocks.damaged_records()
+    said = clocks.reset(selector, everyone=everyone, force=force)
+    for d in damaged:
+        if d.path.exists():
+            warn(clocks.state_files.damaged_warning(d))
+    if not said and not damaged:
+        said = ["nothing to reset: trtpace holds no clock lock"]
+    for line in said:
         print(line)

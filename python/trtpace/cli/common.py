@@ -16,12 +16,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from trtpace.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, TrtpaceError, UsageError, exit_code
+from trtpace.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    TrtpaceError,
+    UsageError,
+    exit_code,
+)
 from trtpace.fileio import dumps
 from trtpace.measure.pacing import Pacing
 from trtpace.report.html import write_html
 from trtpace.report.terminal import attribution_lines, compare_tables, gpu_table, sweep_table
-from trtpace.results import ConditionResult, SweepResult
+from trtpace.results import ConditionResult, SweepResult, load
 from trtpace.results.policies import recommend, summarize_policies
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
@@ -70,6 +78,18 @@ class OneLineErrors(typer.core.TyperGroup):
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
 
+    def invoke(self, ctx: Any) -> Any:
+        # Caught here, inside click and typer: they turn KeyboardInterrupt (our Terminated included)
+        # into a bare exit 130 and EOFError (np.load of an empty file) into an "Aborted!" exit 1.
+        try:
+            return super().invoke(ctx)
+        except Terminated:
+            fail("terminated", EXIT_TERMINATED)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except EOFError as e:
+            fail(f"unexpected end of input ({e or 'EOF'})", EXIT_FAILURE)
+
 
 class BarProgress:
     """A run's progress reports drawn as one rich progress bar per condition."""
@@ -113,6 +133,30 @@ Telemetry = Annotated[bool, typer.Option(help="Sample GPU clocks, P-state, clock
                                               "in the background (NVML, or devfreq on Jetson).")]
 TelemetryRate = Annotated[float | None, typer.Option(help="Telemetry samples per second. Default: the fastest rate "
                                                           "costing under 5% of one core.")]
+
+
+def parse_out(text: str) -> Path:
+    if not text.strip():
+        raise typer.BadParameter("--out needs a folder name ('' would write into the current folder)")
+    return Path(text)
+
+
+Out = Annotated[Path | None, typer.Option(parser=parse_out, metavar="DIR",
+                                          help="Folder for the results (written as each condition finishes); it "
+                                               "must be new or empty. Default: trtpace-results/<command>-<time>.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier run in --out (its sweep.json, "
+                                                             "condition files and report.html).")]
+Append = Annotated[bool, typer.Option("--append", help="Add this run's conditions to the run already in --out (same "
+                                                       "command; its environment and settings stay first).")]
+
+
+def out_mode(out: Path | None, overwrite: bool, append: bool) -> str:
+    """How run_measurement takes the results folder: checked before anything runs."""
+    if overwrite and append:
+        raise UsageError("--overwrite and --append exclude each other")
+    if (overwrite or append) and out is None:
+        raise UsageError(f"{'--overwrite' if overwrite else '--append'} goes with --out DIR")
+    return "overwrite" if overwrite else "append" if append else "new" if out is not None else "unique"
 
 
 def check_gpu_index(gpu: int) -> int:
@@ -173,26 +217,36 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run_measurement(command: str, run: Callable[[RunProgress | None, Path], SweepResult], *, out: Path | None,
-                    json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None]) -> None:
+def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str], SweepResult], *, out: Path | None,
+                    json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None],
+                    overwrite: bool = False, append: bool = False) -> None:
     """The one way `sweep` and `compare` run: results folder, progress bars, SIGTERM and Ctrl-C
-    (partial results printed, reported and saved, then 143 or 130), report.html, a closing line."""
+    (partial results printed, reported and saved, then 143 or 130), report.html, a closing line.
+
+    The folder is taken only once the run's arguments are checked: a new or empty one (the
+    default name gets -2, -3, ... when taken), or with --overwrite / --append an earlier run's."""
+    mode = out_mode(out, overwrite, append)
     folder = out if out is not None else default_out(command)
     interrupted: KeyboardInterrupt | None = None
     with _terminate_as_interrupt():
         try:
             if json_output:
-                result = run(None, folder)
+                result = run(None, folder, mode)
             else:
                 with BarProgress(stderr) as bars:
-                    result = run(bars, folder)
+                    result = run(bars, folder, mode)
         except SweepInterrupted as e:
             result, interrupted = e.result, e
     show(result, json_output)
-    if not no_report and result.conditions:
-        stderr.print(f"report: {write_html(result, folder / 'report.html')}")
+    saved = result.path
+    if saved is not None and not no_report and result.conditions:
+        whole = load(saved) if mode == "append" else result  # the report covers the whole folder
+        stderr.print(f"report: {write_html(whole, saved / 'report.html')}")
     if interrupted is None:
-        stderr.print(f"results saved in {folder}")
+        stderr.print(f"results saved in {saved}")
         return
-    stderr.print(f"interrupted: the finished conditions and the partial one are saved in {folder}")
+    if saved is None:
+        stderr.print("interrupted before any condition finished: nothing was saved")
+    else:
+        stderr.print(f"interrupted: the finished conditions and the partial one are saved in {saved}")
     raise typer.Exit(EXIT_TERMINATED if isinstance(interrupted.__cause__, Terminated) else EXIT_INTERRUPTED)

@@ -8,15 +8,18 @@ from typing import Annotated, Any
 import typer
 
 from trtpace.cli.common import (
+    Append,
     JsonOutput,
     NoReport,
+    Out,
+    Overwrite,
     Telemetry,
     TelemetryRate,
     check_gpu_index,
     print_compare,
     run_measurement,
 )
-from trtpace.cli.sweep import Gpu, Out
+from trtpace.cli.sweep import Gpu
 from trtpace.measure import workloads
 from trtpace.measure.policies import parse_policies
 from trtpace.run.compare import DEFAULT_POLICIES
@@ -36,6 +39,8 @@ def compare(
     iterations: Annotated[int, typer.Option(help="Measured inferences per policy per round.")] = 40,
     warmup: Annotated[int, typer.Option(help="Warm-up inferences per policy per round.")] = 5,
     out: Out = None,
+    overwrite: Overwrite = False,
+    append: Append = False,
     gpu: Gpu = 0,
     json_output: JsonOutput = False,
     telemetry: Telemetry = True,
@@ -47,8 +52,10 @@ def compare(
     workloads.parse_spec(workload)
     check_gpu_index(gpu)
 
-    def run(progress: Progress | None, folder: Path) -> Any:
+    def run(progress: Progress | None, folder: Path, mode: str) -> Any:
         return run_compare(workload, gap, plan, rounds=rounds, iterations=iterations, warmup=warmup, gpu=gpu,
-                           out=folder, progress=progress, telemetry=telemetry, telemetry_rate_hz=telemetry_rate)
+                           out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
+                           telemetry_rate_hz=telemetry_rate)
 
-    run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare)
+    run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare,
+                    overwrite=overwrite, append=append)

@@ -21,13 +21,15 @@ def env(
         return
     console = Console()
     for key, value in facts.items():
-        if key in ("gpus", "missing", "jetson"):
+        if key in ("gpus", "missing", "jetson", "cuda_problem"):
             continue
         console.print(f"[bold]{key}[/]: {value}", highlight=False)
     for gpu in facts["gpus"]:
-        console.print(f"[bold]GPU {gpu['index']}[/]: " + ", ".join(f"{k}={v}" for k, v in gpu.items() if k != "index"),
+        title = f"GPU {gpu['index']}" if "index" in gpu else f"GPU (NVML {gpu['nvml_index']}, not usable by CUDA)"
+        console.print(f"[bold]{title}[/]: " + ", ".join(f"{k}={v}" for k, v in gpu.items()
+                                                       if k not in ("index", "nvml_index")),
                       highlight=False, soft_wrap=True)
     if facts["jetson"]:
         console.print(f"[bold]jetson[/]: {facts['jetson']}", highlight=False, soft_wrap=True)
     for item in facts["missing"]:
-        console.print(f"[yellow]missing[/]: {item}", highlight=False)
+        console.print(f"[yellow]missing[/]: {item}", highlight=False, soft_wrap=True)

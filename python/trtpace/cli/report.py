@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from trtpace.cli.common import JsonOutput, print_compare, print_sweep, stderr
+from trtpace.cli.common import JsonOutput, print_compare, print_sweep, stderr, warn
+from trtpace.errors import UsageError
 from trtpace.fileio import dumps
 from trtpace.report.html import is_compare, write_csv, write_html, write_pngs
-from trtpace.results import check_writable, load
+from trtpace.results import check_writable, damaged_conditions, load
 
 
 def report(
@@ -24,7 +25,17 @@ def report(
     json_output: JsonOutput = False,
 ) -> None:
     """Render saved results: tables, attribution, plots, HTML, CSV or JSON."""
+    for flag, path in (("--html", html_file), ("--csv", csv_file)):
+        if path is not None and path.is_dir():
+            raise UsageError(f"{flag} {path} is a folder: give a file name, e.g. {path / ('report' + flag[1:].replace('-', '.'))}")
+    if png is not None and png.exists() and not png.is_dir():
+        raise UsageError(f"--png {png} is a file: give a folder for the PNG files")
     result = load(results)
+    damaged = damaged_conditions(result)
+    if damaged:
+        warn(f"{len(damaged)} of {len(result.conditions)} conditions have no records and are shown empty: "
+             + "; ".join(f"#{i} {c.workload} {c.pacing.label} ({c.status}: {c.info.get('load_error', '?')})"
+                         for i, c in damaged))
     if is_compare(result):
         print_compare(result, json_output)
     elif json_output:

@@ -10,8 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from trtpace.cli.common import (
+    Append,
     JsonOutput,
     NoReport,
+    Out,
+    Overwrite,
     Telemetry,
     TelemetryRate,
     check_gpu_index,
@@ -102,8 +105,6 @@ Int8 = Annotated[bool, typer.Option("--int8", help="--onnx: as --fp16, in INT8 w
 Torch = Annotated[str | None, typer.Option(help="package.module:factory returning (torch module, example inputs), "
                                                 "captured into a CUDA graph.")]
 Gpu = Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")]
-Out = Annotated[Path | None, typer.Option(help="Folder for the results (written as each condition finishes). "
-                                               "Default: trtpace-results/<command>-<time>.")]
 
 
 def sweep(
@@ -132,6 +133,8 @@ def sweep(
                                                     "seconds (first CSV column, '#' comments).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the Poisson arrivals of --rate.")] = 0,
     out: Out = None,
+    overwrite: Overwrite = False,
+    append: Append = False,
     gpu: Gpu = 0,
     json_output: JsonOutput = False,
     telemetry: Telemetry = True,
@@ -159,9 +162,10 @@ def sweep(
     precision = tuple(p for p, on in (("fp16", fp16), ("bf16", bf16), ("int8", int8)) if on)
     specs += model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu, precision)
 
-    def run(progress: Progress | None, folder: Path) -> Any:
+    def run(progress: Progress | None, folder: Path, mode: str) -> Any:
         return run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
-                         sync=sync, gpu=gpu, out=folder, progress=progress, telemetry=telemetry,
+                         sync=sync, gpu=gpu, out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
 
-    run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep)
+    run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep,
+                    overwrite=overwrite, append=append)

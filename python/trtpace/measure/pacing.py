@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from trtpace import _core
-from trtpace.errors import UsageError
+from trtpace.errors import InputError, UsageError
 
 MAX_GAP_S = 3600.0  # longer gaps are almost certainly a unit mistake (ms typed as s)
 _NS_PER_S = 1_000_000_000
+KINDS = ("gap", "period", "poisson", "trace")
+# A trace may span at most 10 years, and its times (absolute timestamps allowed) must stay well
+# inside the int64 nanoseconds of the C++ schedule, which adds them to the start time.
+MAX_TRACE_SPAN_NS = 10 * 366 * 24 * 3600 * _NS_PER_S
+MAX_TRACE_TIME_S = 2.0**62 / _NS_PER_S  # about 146 years: a Unix timestamp in seconds fits
+_JSON_FIELDS = {"kind", "gap_s", "period_s", "rate_hz", "seed", "trace_offsets_ns", "trace_file", "label"}
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,39 @@ class Pacing:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Pacing:
-        d = {k: v for k, v in d.items() if k != "label"}
-        d["trace_offsets_ns"] = tuple(d.get("trace_offsets_ns", ()))
-        return cls(**d)
+    def from_json(cls, d: Any) -> Pacing:
+        """A pacing as to_json wrote it, every field checked: ValueError or TypeError says what is wrong."""
+        if not isinstance(d, dict):
+            raise TypeError(f"pacing is a {type(d).__name__}, not an object")
+        unknown = set(d) - _JSON_FIELDS
+        if unknown:
+            raise ValueError(f"pacing has unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        kind = d.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"pacing kind {str(kind)[:30]!r} is not one of {', '.join(KINDS)}")
+
+        def number(name: str, default: float | None) -> float | None:
+            v = d.get(name, default)
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"pacing {name} must be a finite number >= 0, got {str(v)[:30]}")
+            return float(v)
+
+        offsets = d.get("trace_offsets_ns", [])
+        if not isinstance(offsets, list) or not all(
+                isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= MAX_TRACE_SPAN_NS for o in offsets):
+            raise ValueError("pacing trace_offsets_ns must be a list of whole ns within 10 years")
+        seed, trace_file = d.get("seed", 0), d.get("trace_file")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError("pacing seed must be a whole number")
+        if trace_file is not None and not isinstance(trace_file, str):
+            raise TypeError("pacing trace_file must be text")
+        p = cls(kind=kind, gap_s=number("gap_s", 0.0) or 0.0, period_s=number("period_s", None),
+                rate_hz=number("rate_hz", None), seed=seed, trace_offsets_ns=tuple(offsets), trace_file=trace_file)
+        if (kind == "period" and not p.period_s) or (kind == "poisson" and not p.rate_hz):
+            raise ValueError(f"a {kind} pacing needs its {'period_s' if kind == 'period' else 'rate_hz'} > 0")
+        return p
 
 
 def _finite_seconds(value: float, what: str) -> float:
@@ -125,27 +161,40 @@ def trace(path: str | Path) -> Pacing:
     """A trace file: one due time per line, in seconds from the start (first CSV column; '#' comments)."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        data = path.read_bytes()
     except OSError as e:
-        raise UsageError(f"cannot read trace file {path}: {e.strerror or e}") from None
+        raise InputError(f"cannot read trace file {path}: {e.strerror or e}") from None
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"trace file {path} is not a text file (one due time in seconds per line)") from None
     offsets: list[int] = []
     for lineno, line in enumerate(lines, 1):
         field = line.split("#", 1)[0].split(",", 1)[0].strip()
         if not field:
             continue
         try:
-            t = float(field)
-        except ValueError:
+            # Decimal, not float: Unix timestamps in seconds keep their nanoseconds.
+            t = decimal.Decimal(field)
+        except decimal.InvalidOperation:
             if not offsets:  # a CSV header line
                 continue
-            raise UsageError(f"{path}:{lineno}: {field!r} is not a time in seconds") from None
-        if not math.isfinite(t) or t < 0:
-            raise UsageError(f"{path}:{lineno}: due times must be finite and >= 0, got {field}")
-        ns = round(t * _NS_PER_S)
+            raise InputError(f"{path}:{lineno}: {field[:40]!r} is not a time in seconds") from None
+        if not t.is_finite() or t < 0:
+            raise InputError(f"{path}:{lineno}: due times must be finite and >= 0, got {field[:40]}")
+        if t > MAX_TRACE_TIME_S:
+            raise InputError(f"{path}:{lineno}: due time {field[:40]} s is too large (at most {MAX_TRACE_TIME_S:.3g} s)")
+        ns = int((t * _NS_PER_S).to_integral_value(decimal.ROUND_HALF_EVEN))
         if offsets and ns < offsets[-1]:
-            raise UsageError(f"{path}:{lineno}: due times must not decrease ({field} s after {offsets[-1] / 1e9:g} s)")
+            raise InputError(f"{path}:{lineno}: due times must not decrease ({field[:40]} s after "
+                             f"{offsets[-1] / 1e9:g} s)")
+        if offsets and ns - offsets[0] > MAX_TRACE_SPAN_NS:
+            raise InputError(f"{path}:{lineno}: the trace spans more than 10 years ({field[:40]} s after "
+                             f"{offsets[0] / 1e9:g} s)")
         offsets.append(ns)
     if not offsets:
-        raise UsageError(f"trace file {path} holds no due times")
+        raise InputError(f"trace file {path} holds no due times")
     # Times count from the first due time, so a log of absolute timestamps replays as recorded.
     return Pacing(kind="trace", trace_offsets_ns=tuple(o - offsets[0] for o in offsets), trace_file=str(path))

@@ -12,7 +12,7 @@ from typing import Any
 from trtpace import _core
 from trtpace.errors import GpuIndexError, NoDriverError, NoGpuError
 
-_CUDA_ERROR_INSUFFICIENT_DRIVER = 35
+CUDA_ERROR_INSUFFICIENT_DRIVER = 35
 
 
 def cuda_version(v: int) -> str:
@@ -32,7 +32,7 @@ def require_gpu(index: int) -> dict[str, Any]:
             "no NVIDIA driver found (libcuda.so.1 is not installed or cannot be loaded); "
             "trtpace needs an NVIDIA GPU and its driver to run GPU workloads"
         )
-    if probe["error_code"] == _CUDA_ERROR_INSUFFICIENT_DRIVER:
+    if probe["error_code"] == CUDA_ERROR_INSUFFICIENT_DRIVER:
         raise NoDriverError(
             f"the NVIDIA driver supports CUDA {cuda_version(probe['driver_version'])} but trtpace was built "
             f"with CUDA {cuda_version(probe['runtime_version'])}; update the NVIDIA driver"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 from pathlib import Path
 from typing import Any
 
 from trtpace import _core
 from trtpace.platform import jetson, nvml
-from trtpace.platform.device import cuda_version
+from trtpace.platform.device import CUDA_ERROR_INSUFFICIENT_DRIVER, cuda_version
 from trtpace.platform.privileges import may_change_clocks
 
 
@@ -28,19 +29,12 @@ def cpu_governor() -> str | None:
         return None
 
 
-def _gpu_facts(index: int) -> dict[str, Any]:
-    info: dict[str, Any] = dict(_core.device_info(index))
-    try:
-        g = nvml.NvmlGpu(info["pci_bus_id"])
-    except nvml.NvmlError as e:
-        info["nvml"] = f"unavailable: {e}"
-        return info
-
+def _nvml_facts(g: nvml.NvmlGpu) -> dict[str, Any]:
     ask = nvml.read_or_reason
     mem_max = ask(g.max_mem_clock_mhz)
     sm_supported = ask(g.supported_sm_clocks_mhz, mem_max) if isinstance(mem_max, int) else mem_max
     power_limit = ask(g.power_limit_mw)
-    info.update({
+    return {
         "sm_clock_mhz": ask(g.sm_clock_mhz),
         "max_sm_clock_mhz": ask(g.max_sm_clock_mhz),
         "mem_clock_mhz": ask(g.mem_clock_mhz),
@@ -50,8 +44,52 @@ def _gpu_facts(index: int) -> dict[str, Any]:
         "pstate": ask(g.pstate),
         "persistence_mode": ask(g.persistence_mode),
         "power_limit_w": power_limit / 1e3 if isinstance(power_limit, int) else power_limit,
-    })
+    }
+
+
+def _gpu_facts(index: int) -> dict[str, Any]:
+    info: dict[str, Any] = dict(_core.device_info(index))
+    try:
+        g = nvml.NvmlGpu(info["pci_bus_id"])
+    except nvml.NvmlError as e:
+        info["nvml"] = f"unavailable: {e}"
+        return info
+    info.update(_nvml_facts(g))
     return info
+
+
+def _nvml_only_gpus(why_not_cuda: str) -> list[dict[str, Any]]:
+    """What NVML sees when CUDA sees nothing: exactly when someone runs `env` to find out why."""
+    out = []
+    try:
+        count = nvml.device_count()
+    except nvml.NvmlError:
+        return []
+    for i in range(count):
+        try:
+            g = nvml.NvmlGpu.for_index(i)
+        except nvml.NvmlError as e:
+            out.append({"nvml_index": i, "nvml": f"unavailable: {e}", "cuda": f"not usable: {why_not_cuda}"})
+            continue
+        out.append({"nvml_index": i, "name": nvml.read_or_reason(g.name), "pci_bus_id": g.pci_bus_id,
+                    "cuda": f"not usable: {why_not_cuda}", **_nvml_facts(g)})
+    return out
+
+
+def cuda_problem(probe: dict[str, Any]) -> str | None:
+    """Why CUDA cannot enumerate GPUs, in one line; None when it can."""
+    if probe["device_count"] > 0:
+        return None
+    if probe["driver_version"] == 0:
+        return "libcuda.so.1 not found or not loadable (no NVIDIA driver in this process)"
+    if probe["error_code"] == CUDA_ERROR_INSUFFICIENT_DRIVER:
+        return (f"driver/runtime mismatch: the driver supports CUDA {cuda_version(probe['driver_version'])}, "
+                f"trtpace was built with CUDA {cuda_version(probe['runtime_version'])}; update the NVIDIA driver")
+    hint = ""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        hint = f" (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r})"
+    what = " ".join(str(probe.get(k) or "") for k in ("error_name", "error_string")).strip()
+    return f"CUDA sees no GPU{hint}: {what or 'no detail'}"
 
 
 def collect() -> dict[str, Any]:
@@ -79,12 +117,18 @@ def collect() -> dict[str, Any]:
         facts["driver_release"] = nvml.driver_version()
     except nvml.NvmlError as e:
         facts["missing"].append(f"NVML: {e}")
-    if probe["driver_version"] == 0:
-        facts["missing"].append("NVIDIA driver: libcuda.so.1 not found")
-    elif probe["device_count"] == 0:
-        facts["missing"].append(f"GPU: CUDA sees none ({probe['error_string']})")
+    problem = cuda_problem(probe)
+    facts["cuda_problem"] = problem
     for i in range(probe["device_count"]):
         facts["gpus"].append(_gpu_facts(i))
+    if problem is not None:
+        facts["gpus"] = _nvml_only_gpus(problem)
+        if facts["gpus"]:
+            facts["missing"].append(f"CUDA: cannot use the {len(facts['gpus'])} GPU(s) NVML lists: {problem}")
+        elif probe["driver_version"] == 0:
+            facts["missing"].append("NVIDIA driver: libcuda.so.1 not found")
+        else:
+            facts["missing"].append(f"GPU: CUDA sees none ({probe['error_string']})")
     for name in ("tensorrt", "torch"):
         if facts[name] is None:
             facts["missing"].append(f"{name}: not installed (optional: pip install {name})")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from trtpace.results.condition import METRICS, RECORD_COLUMNS, ConditionResult
 from trtpace.results.result import FORMAT, SweepResult
-from trtpace.results.store import ResultWriter, check_writable, load, save
+from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
 
-__all__ = ["FORMAT", "METRICS", "RECORD_COLUMNS", "ConditionResult", "ResultWriter", "SweepResult", "check_writable",
-           "load", "save"]
+__all__ = ["FORMAT", "METRICS", "OUT_MODES", "RECORD_COLUMNS", "ConditionResult", "ResultWriter", "SweepResult",
+           "check_writable", "damaged_conditions", "load", "save"]

@@ -33,12 +33,14 @@ def compare(
     warmup: int = 5,
     gpu: int = 0,
     out: str | Path | None = None,
+    out_mode: str = "new",
     progress: Progress | None = None,
     telemetry: bool = True,
     telemetry_rate_hz: float | None = None,
 ) -> SweepResult:
     """Runs each policy at `gap_s` (and the continuous baseline) in `rounds` interleaved rounds.
 
+    `out` and `out_mode` as in `trtpace.sweep` (append adds to a compare's folder only).
     Returns the per-round conditions (policy names in `ConditionResult.policy`); summarize them
     with `summarize_policies` and `recommend`.
     """
@@ -76,7 +78,7 @@ def compare(
             built[key] = workloads.build(s, gpu=gpu)
         return built[key]
 
-    session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, telemetry=telemetry,
+    session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate_hz, progress=progress)
     continuous = Policy(name=CONTINUOUS)
     try:

@@ -50,22 +50,24 @@ class RunSession:
             session.run_condition(condition, workload)
 
     The sampler runs from entering to leaving; each condition is announced to the writer before
-    it runs and written as it ends, so an interruption keeps everything finished.
+    it runs and written as it ends, so an interruption keeps everything finished. `out_mode` says
+    how the results folder is taken (trtpace.results.ResultWriter: new, unique, overwrite, append).
     """
 
     def __init__(self, settings: dict[str, Any], *, gpu: int | None, out: str | Path | None = None,
-                 telemetry: bool = True, telemetry_rate_hz: float | None = None,
+                 out_mode: str = "new", telemetry: bool = True, telemetry_rate_hz: float | None = None,
                  progress: Progress | None = None):
         self.gpu = gpu
         self.progress = progress
         self.result = SweepResult(environment=device.environment(gpu), settings=settings)
-        self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.state_files.stale_warnings())
+        self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.reap_stale())
         self.sampler: telemetry_mod.Sampler | None = None
         if telemetry and gpu is not None:
             self.sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
             self.result.environment["telemetry"] = (self.sampler.describe() if self.sampler
                                                     else {"source": None, "reason": how})
-        self.writer = ResultWriter(out, self.result.environment, settings) if out is not None else None
+        # The folder is made last, after everything that can refuse the run.
+        self.writer = ResultWriter(out, self.result.environment, settings, out_mode) if out is not None else None
         self.result.path = self.writer.directory if self.writer else None
 
     def __enter__(self) -> RunSession:
@@ -73,9 +75,13 @@ class RunSession:
             self.sampler.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self.sampler:
             self.sampler.stop()
+        if exc_type is not None and self.writer is not None and not self.writer.finished:
+            # Failed or interrupted before any condition landed: no empty results folder stays behind.
+            self.writer.discard()
+            self.result.path = None
 
     def calibrating(self, workload: str) -> None:
         if self.progress:

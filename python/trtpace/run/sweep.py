@@ -52,6 +52,7 @@ def sweep(
     sync: str = "spin",
     gpu: int = 0,
     out: str | Path | None = None,
+    out_mode: str = "new",
     progress: Progress | None = None,
     telemetry: bool = True,
     telemetry_rate_hz: float | None = None,
@@ -63,7 +64,9 @@ def sweep(
     in `gaps_s` (closed loop, seconds; default 0, 0.1, 0.2) or the open-loop `schedule`
     (`trtpace.pacing.period/poisson/trace`). Each condition runs `warmup` inferences at its own
     pacing, kept but flagged, then `iterations` measured ones. With `out`, results are written
-    there as each condition finishes. Ctrl-C raises SweepInterrupted carrying the partial result.
+    there as each condition finishes; `out_mode` "new" refuses a folder that already holds files,
+    "unique" appends -2, -3, ... to a taken name, "overwrite" replaces the run there, "append" adds
+    to it (a sweep's folder only). Ctrl-C raises SweepInterrupted carrying the partial result.
     With `telemetry`, a background thread samples the GPU (NVML, or devfreq on Jetson) at
     `telemetry_rate_hz` (default: the fastest rate costing under 5% of a core) and each condition
     keeps the samples of its time window. With `lock_clocks` (e.g. "max"), each condition runs
@@ -96,6 +99,7 @@ def sweep(
         "sync": sync,
         "gpu": gpu if uses_gpu else None,
         "lock_clocks": lock_clocks,
+        "command": "sweep",
     }
     variants: list[str | None] = [None]
     lock_warning = None
@@ -106,7 +110,7 @@ def sweep(
         else:
             lock_warning = (f"--lock-clocks needs root: running unlocked only (sudo trtpace sweep ... "
                             f"--lock-clocks {lock_clocks} runs both)")
-    session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, telemetry=telemetry,
+    session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate_hz, progress=progress)
     if lock_warning:
         session.warnings.append(lock_warning)

@@ -1,8 +1,11 @@
 """Clock control with guaranteed restore: `trtpace clocks` and `trtpace.locked_clocks()`.
 
-Every change is written to a state file first (see state.py), undone on normal exit, on
+Every change is written to a per-GPU record first (see state.py), which also counts the owners:
+processes and `trtpace clocks lock` asking for the same target share one lock, and the last one
+out restores the clocks the first one found. A process's share ends on normal exit, on
 exceptions, on SIGINT and SIGTERM (chaining to the handlers that were there before) and at
-interpreter exit; after kill -9 the state file remains and `trtpace clocks reset` undoes it.
+interpreter exit; after kill -9 the next trtpace command that looks drops it (reap_stale), and
+`trtpace clocks reset` undoes any lock.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import contextlib
 import functools
 import os
 import signal
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +27,17 @@ from trtpace import _core
 from trtpace.platform import nvml
 from trtpace.platform.clocks import nvidia, tegra
 from trtpace.platform.clocks import state as state_files
-from trtpace.platform.clocks.errors import ClockError, ClockNotSupportedError, ClockPermissionError
-from trtpace.platform.clocks.state import ClockState
+from trtpace.platform.clocks.errors import (
+    ClockBusyError,
+    ClockError,
+    ClockNotSupportedError,
+    ClockPermissionError,
+)
+from trtpace.platform.clocks.state import HOLD_PROCESS, HOLD_UNTIL_RESET, ClockState, Owner
 from trtpace.platform.privileges import may_change_clocks
 
-__all__ = ["ClockError", "ClockNotSupportedError", "ClockPermissionError", "lock", "locked_clocks", "plan",
-           "reset", "show"]
+__all__ = ["ClockBusyError", "ClockError", "ClockNotSupportedError", "ClockPermissionError", "lock", "locked_clocks",
+           "plan", "reap_stale", "reset", "show"]
 
 GpuSelector = int | str  # a CUDA device index, or "all"
 
@@ -99,53 +108,125 @@ def plan(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0) -> Plan:
     return Plan(nvidia=plans)
 
 
+def _busy_line(cur: ClockState) -> str:
+    alive = [o for o in cur.owners if o.alive]
+    return f"{cur.describe_target()}, held by {'; '.join(o.describe() for o in alive)}"
+
+
+def _acquire(key: str, make: Callable[[], ClockState], apply: Callable[[ClockState], None],
+             hold: str) -> tuple[ClockState, Owner]:
+    """Takes a share of `key`'s lock: the first owner records the clocks found and locks; a later one
+    asking the same target joins (nothing changes on the GPU); one asking another target is refused."""
+    owner = Owner(hold=hold)
+    with state_files.guarded(key):
+        cur = state_files.read(key)  # a damaged record raises: trtpace cannot tell what it would overwrite
+        new = make()
+        if cur is not None:
+            cur.owners = [o for o in cur.owners if o.alive]  # a dead owner's share ends here
+            if cur.target() == new.target():
+                cur.owners.append(owner)
+                state_files.write(cur)
+                return cur, owner
+            if cur.owners:
+                raise ClockBusyError(f"clocks of {key} are locked by trtpace to {_busy_line(cur)}; "
+                                     f"{new.describe_target()} is refused (wait for them, or break the lock "
+                                     "with `trtpace clocks reset --force`)")
+            # Left by owners that are gone, at another target: back to what they found, then lock afresh.
+            _restore(cur)
+            state_files.remove(key)
+            new = make()
+        new.owners = [owner]
+        state_files.write(new)  # written before the GPU changes, so a crash in between leaves a record
+        try:
+            apply(new)
+        except BaseException:
+            state_files.remove(key)
+            raise
+        state_files.write(new)  # apply may have chosen another backend
+        return new, owner
+
+
+def _release_share(key: str, owner_id: str) -> None:
+    """Ends one owner's share; the last one out restores the clocks found by the first."""
+    with state_files.guarded(key):
+        cur = state_files.read(key)
+        if cur is None or not any(o.id == owner_id for o in cur.owners):
+            return  # broken by `trtpace clocks reset --force`: not ours any more
+        cur.owners = [o for o in cur.owners if o.id != owner_id and o.alive]
+        state_files.write(cur)  # with no owners left this marks it stale should the restore fail
+        if cur.owners:
+            return
+        _restore(cur)
+        state_files.remove(key)
+
+
+def _jetson_clocks_state() -> ClockState:
+    return ClockState(key="jetson:jetson_clocks", backend="jetson_clocks",
+                      saved={"store_file": str(tegra.store_path())})
+
+
+def _nvidia_apply(lp: nvidia.LockPlan, hint: str) -> Callable[[ClockState], None]:
+    def apply(st: ClockState) -> None:
+        try:
+            st.backend = nvidia.apply(lp, hint)
+        except ClockError:
+            # The SM lock may have gone through before the memory lock was refused.
+            with contextlib.suppress(nvml.NvmlError):
+                nvidia.release(lp.gpu, ClockState(key=st.key, backend="nvml", sm_mhz=st.sm_mhz))
+            raise
+    return apply
+
+
+def acquire(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *, use_jetson_clocks: bool = False,
+            hold: str = HOLD_UNTIL_RESET) -> list[tuple[ClockState, Owner]]:
+    """lock(), returning each GPU's record with the share this call took (to release it by)."""
+    taken: list[tuple[ClockState, Owner]] = []
+    try:
+        if use_jetson_clocks:
+            if tegra.find() is None:
+                raise ClockNotSupportedError("--jetson-clocks works only on a Jetson")
+            taken.append(_acquire("jetson:jetson_clocks", _jetson_clocks_state,
+                                  lambda st: tegra.jetson_clocks("store", Path(st.saved["store_file"])), hold))
+            return taken
+        _, node = _targets(gpu, "control clocks")
+        if node is not None:
+            if mem is not None:
+                raise ClockNotSupportedError("--mem is not supported on Jetson (the EMC clock follows the power mode)")
+            key = f"jetson:{node.path}"
+            taken.append(_acquire(key, lambda: tegra.lock_max(node, sm), lambda st: tegra.apply(node, st), hold))
+            return taken
+        for lp in plan(sm, mem, gpu).nvidia:
+            taken.append(_acquire(lp.key, lambda lp=lp: lp.state("nvml"),  # type: ignore[misc]
+                                  _nvidia_apply(lp, _sudo_hint(sm, mem, gpu)), hold))
+    except BaseException:
+        for st, owner in taken:  # all or nothing over several GPUs
+            with contextlib.suppress(ClockError):
+                _release_share(st.key, owner.id)
+        raise
+    return taken
+
+
 def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
          use_jetson_clocks: bool = False) -> list[ClockState]:
-    """Locks clocks and returns what was set. Writes each state file before changing anything.
+    """Locks clocks until `reset` and returns what is set. Writes each record before changing anything.
 
+    A GPU already locked by trtpace to the same target is joined (its owners count one more, and
+    the clocks found by the first locker stay the ones restored); another target is refused.
     use_jetson_clocks: on Jetson, run NVIDIA's jetson_clocks (CPU, GPU and EMC to their maximum
     within the power mode) after `jetson_clocks --store` into a fresh file, restored on reset.
     """
-    if use_jetson_clocks:
-        if tegra.find() is None:
-            raise ClockNotSupportedError("--jetson-clocks works only on a Jetson")
-        st = ClockState(key="jetson:jetson_clocks", backend="jetson_clocks",
-                        saved={"store_file": str(tegra.store_path())})
-        state_files.write(st)
-        tegra.jetson_clocks("store", tegra.store_path())
-        return [st]
-    p = plan(sm, mem, gpu)
-    done: list[ClockState] = []
-    try:
-        if p.jetson is not None:
-            state_files.write(p.jetson)
-            tegra.apply(p.jetson_node, p.jetson)
-            done.append(p.jetson)
-        for lp in p.nvidia:
-            st = lp.state("nvml")
-            state_files.write(st)
-            try:
-                st.backend = nvidia.apply(lp, _sudo_hint(sm, mem, gpu))
-            except ClockError:
-                # The SM lock may have gone through before the memory lock was refused.
-                with contextlib.suppress(nvml.NvmlError):
-                    nvidia.release(lp.gpu, ClockState(key=st.key, backend="nvml", sm_mhz=st.sm_mhz))
-                state_files.remove(st.key)
-                raise
-            state_files.write(st)
-            done.append(st)
-    except BaseException:
-        for st in done:  # all or nothing over several GPUs
-            _release(st)
-        raise
-    return done
+    return [st for st, _ in acquire(sm, mem, gpu, use_jetson_clocks=use_jetson_clocks, hold=HOLD_UNTIL_RESET)]
 
 
-def _release(st: ClockState) -> None:
+def _restore(st: ClockState) -> None:
+    """Puts back what the first owner found (NVIDIA: the driver default)."""
     if st.backend == "jetson":
         tegra.restore(st)
     elif st.backend == "jetson_clocks":
-        tegra.jetson_clocks("restore", Path(st.saved["store_file"]))
+        try:
+            tegra.jetson_clocks("restore", Path(st.saved["store_file"]))
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ClockError(f"jetson_clocks --restore failed: {e}") from None
     else:
         try:
             gpu = nvml.NvmlGpu(st.key)
@@ -154,18 +235,45 @@ def _release(st: ClockState) -> None:
             raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset`") from None
         except nvml.NvmlError as e:
             raise ClockError(f"cannot reset clocks of {st.key}: {e}") from None
-    state_files.remove(st.key)
 
 
-def reset(gpu: GpuSelector = "all", everyone: bool = False) -> list[str]:
-    """Undoes trtpace's locks (on `gpu`, or all); with `everyone`, resets GPU clocks whoever locked
-    them. Returns one line per GPU reset."""
+def _selected_keys(gpu: GpuSelector) -> set[str] | None:
+    if gpu == "all":
+        return None
+    gpus, node = _targets(gpu, "reset clocks")
+    if node is not None:
+        return {f"jetson:{node.path}", "jetson:jetson_clocks"}
+    return {g.pci_bus_id for g in gpus}
+
+
+def damaged_records() -> list[state_files.DamagedState]:
+    return state_files.scan()[1]
+
+
+def reset(gpu: GpuSelector = "all", everyone: bool = False, force: bool = False) -> list[str]:
+    """Undoes trtpace's locks (on `gpu`, or all), whoever of trtpace holds them; with `everyone`,
+    also resets NVIDIA GPU clocks whoever locked them. A lock held by a running process is broken
+    only with `force` (that process's clocks change under it); otherwise ClockBusyError names it.
+    A damaged record blocks nothing: the caller warns (damaged_records()). Returns one line per reset."""
+    keys = _selected_keys(gpu)
+    states = [s for s in state_files.all_states() if keys is None or s.key in keys]
+    busy = [s for s in states if any(o.live_process for o in s.owners)]
+    if busy and not force:
+        raise ClockBusyError("; ".join(f"clocks of {s.key} are held by a running trtpace process: {_busy_line(s)}"
+                                       for s in busy) + "; `trtpace clocks reset --force` breaks the lock")
     said = []
-    keys = None if gpu == "all" else {g.pci_bus_id for g in _nvml_gpus(gpu)}
-    for st in state_files.all_states():
-        if keys is None or st.key in keys:
-            _release(st)
-            said.append(f"{st.key}: reset ({st.describe()})")
+    for s in states:
+        with state_files.guarded(s.key):
+            cur = state_files.read_or_none(s.key)
+            if cur is None:
+                continue  # released meanwhile
+            live = [o for o in cur.owners if o.live_process]
+            if live and not force:
+                continue  # taken by a running process since the check above
+            _restore(cur)
+            state_files.remove(cur.key)
+        broke = f"; broke the lock of {', '.join(o.describe() for o in live)}" if live else ""
+        said.append(f"{cur.key}: reset ({cur.describe_target()} via {cur.backend}){broke}")
     if everyone:
         for g in _nvml_gpus(gpu):
             try:
@@ -175,7 +283,45 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False) -> list[str]:
             except nvml.NvmlNoPermission:
                 raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset --all`") from None
             said.append(f"{g.pci_bus_id}: GPU and memory locked clocks reset to the driver default")
+            # Its damaged record (if any) no longer describes anything.
+            damaged = state_files.path_of(g.pci_bus_id)
+            if any(d.path == damaged for d in damaged_records()):
+                damaged.unlink(missing_ok=True)
+                said.append(f"{g.pci_bus_id}: removed its damaged state file {damaged}")
     return said
+
+
+def reap_stale() -> list[str]:
+    """The look every command takes before it runs: drops the shares of owners whose process is
+    gone, restores the clocks where none is left, and returns one warning per thing it did or
+    could not do (never raises: a stale lock or a damaged record must not stop a sweep)."""
+    try:
+        states, damaged = state_files.scan()
+    except OSError as e:
+        return [f"cannot read trtpace's clock records in {state_files.state_dir()}: {e.strerror or e}"]
+    out = [state_files.damaged_warning(d) for d in damaged]
+    for s in states:
+        if s.owners and all(o.alive for o in s.owners):
+            continue
+        try:
+            with state_files.guarded(s.key):
+                cur = state_files.read(s.key)
+                if cur is None:
+                    continue
+                gone = [o for o in cur.owners if not o.alive]
+                cur.owners = [o for o in cur.owners if o.alive]
+                if cur.owners:
+                    if gone:
+                        state_files.write(cur)
+                    continue
+                state_files.write(cur)
+                _restore(cur)
+                state_files.remove(cur.key)
+            out.append(f"clocks of {s.key} were left locked by a trtpace process that is gone "
+                       f"({cur.describe_target()}); restored them")
+        except (ClockError, OSError, subprocess.SubprocessError) as e:
+            out.append(f"clocks of {s.key} are still locked by trtpace ({s.describe()}): {e}")
+    return out
 
 
 def show(gpu: GpuSelector = 0) -> list[dict[str, Any]]:
@@ -184,14 +330,14 @@ def show(gpu: GpuSelector = 0) -> list[dict[str, Any]]:
     out = []
     gpus, node = _targets(gpu, "read clocks")
     if node is not None:
-        st = state_files.read(f"jetson:{node.path}")
+        st = state_files.read_or_none(f"jetson:{node.path}")
         return [{"gpu": "jetson", **node.facts(), "trtpace_lock": st.describe() if st else None,
                  "may_change_clocks": allowed, "why": why}]
     ask = nvml.read_or_reason
     for g in gpus:
         mem_max = ask(g.max_mem_clock_mhz)
         sm_supported = ask(g.supported_sm_clocks_mhz, mem_max) if isinstance(mem_max, int) else []
-        st = state_files.read(g.pci_bus_id)
+        st = state_files.read_or_none(g.pci_bus_id)
         out.append({
             "gpu": g.pci_bus_id,
             "name": ask(g.name),
@@ -214,7 +360,7 @@ def show(gpu: GpuSelector = 0) -> list[dict[str, Any]]:
 
 # --- the context manager -------------------------------------------------------------------
 
-_active: dict[tuple[str, str | None, str], list[Any]] = {}  # request -> [depth, states]
+_active: dict[tuple[str, str | None, str], list[Any]] = {}  # request -> [depth, [(state, owner)]]
 _lock = threading.RLock()
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -222,9 +368,9 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def _release_all() -> None:
     with _lock:
         for entry in list(_active.values()):
-            for st in entry[1]:
-                with contextlib.suppress(ClockError):
-                    _release(st)
+            for st, owner in entry[1]:
+                with contextlib.suppress(ClockError, OSError):
+                    _release_share(st.key, owner.id)
             entry[1] = []
 
 
@@ -245,13 +391,15 @@ def locked_clocks(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0)
     """Locks clocks for the body and restores them on exit, exception, SIGINT or SIGTERM.
 
     Nested or repeated use with the same request locks once and restores at the outermost exit.
+    Across processes, locks of the same target are shared: the clocks are restored when the last
+    owner leaves (a crashed owner's share is dropped by the next trtpace command that looks).
     Signal handlers are installed only from the main thread; earlier handlers still run.
     """
     key = (sm, mem, str(gpu))
     with _lock:
         entry = _active.get(key)
         if entry is None:
-            entry = _active[key] = [0, lock(sm, mem, gpu)]
+            entry = _active[key] = [0, acquire(sm, mem, gpu, hold=HOLD_PROCESS)]
         entry[0] += 1
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread() and entry[0] == 1:
@@ -260,7 +408,7 @@ def locked_clocks(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0)
             previous[sig] = prev
             signal.signal(sig, functools.partial(_chained_handler, previous=prev))
     try:
-        yield list(entry[1])
+        yield [st for st, _ in entry[1]]
     finally:
         for sig, prev in previous.items():
             signal.signal(sig, prev)
@@ -268,5 +416,5 @@ def locked_clocks(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0)
             entry[0] -= 1
             if entry[0] == 0:
                 del _active[key]
-                for st in entry[1]:
-                    _release(st)
+                for st, owner in entry[1]:
+                    _release_share(st.key, owner.id)

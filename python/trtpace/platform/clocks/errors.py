@@ -15,3 +15,7 @@ class ClockPermissionError(ClockError):
 
 class ClockNotSupportedError(ClockError):
     """The GPU, its driver or the platform does not support the request."""
+
+
+class ClockBusyError(ClockError):
+    """Another trtpace owner holds the GPU's clocks at a different target, or is running (reset needs --force)."""

@@ -1,0 +1,62 @@
+"""SIGTERM, SIGHUP and Ctrl-C end a run the same way: the running condition is saved as partial,
+the finished ones stay, and the exit code says which signal it was (143 or 130)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import trtpace
+from trtpace.cli import app, common
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
+                                                   (signal.SIGHUP, 143, "terminated"),
+                                                   (signal.SIGINT, 130, "interrupted")])
+def test_signal_saves_the_running_condition_as_partial(tmp_path: Path, sig: int, code: int, word: str) -> None:
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "2000",
+           "--warmup", "0", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the second (100 s long) condition is running
+        try:
+            if len(json.loads((out / "sweep.json").read_text())["conditions"]) == 2:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("the second condition never started")
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the sweep did not stop on {signal.Signals(sig).name}")
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "the finished conditions and the partial one are saved" in stderr
+    loaded = trtpace.load(out)
+    assert [c.status for c in loaded.conditions] == ["done", "partial"]
+    assert loaded.conditions[0].count == 2000 and 0 < loaded.conditions[1].count < 2000
+    assert (out / "report.html").exists() and "partial" in stdout
+    assert word == ("terminated" if code == 143 else "interrupted")
+
+
+def test_sigterm_outside_the_paced_loop_is_143(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # click turns any KeyboardInterrupt into Abort; a Terminated one must still exit 143, not 130.
+    def terminated(path: object) -> None:
+        raise common.Terminated("SIGTERM")
+
+    monkeypatch.setattr("trtpace.cli.report.load", terminated)
+    r = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert r.exit_code == 143 and "error: terminated" in r.output
