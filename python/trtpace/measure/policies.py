@@ -8,7 +8,9 @@ A policy is one or more tokens joined by '+':
   prewarm:LEAD[:WORK]              filler work once, LEAD before the due time (own stream)
   prewarm-stream:LEAD[:WORK]       the same filler on the inference's own stream
   prewarm-graph:LEAD               cudaGraphUpload of the inference's graph, LEAD before the due time
-  direct | graph                   one launch per kernel, or one CUDA graph (synthetic workloads)
+  eager|python|replay|direct|graph the launch path (trtpace.measure.launch); the workload must offer it
+  cpu-awake                        keeps the loop's CPU core out of idle states during the gap (a
+                                   SCHED_IDLE spinner on that core; matters for Python launch paths)
   locked:max|base|MHZ              SM clocks locked for the run (needs root)
 Durations take a unit: 500us, 1ms, 0.2s. Example: spin+keepwarm:1ms, prewarm:2ms:10us.
 """
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from trtpace.errors import UsageError
+from trtpace.measure.launch import LAUNCH_PATHS
 
 DEFAULT_FILLER_US = 5.0
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -38,6 +41,7 @@ class Policy:
     prewarm_target: str = "filler"
     launch: str | None = None
     lock_clocks: str | None = None
+    cpu_awake: bool = False
 
     @property
     def uses_filler(self) -> bool:
@@ -79,8 +83,10 @@ def parse_policy(text: str) -> Policy:
             fields["wait"] = token
         elif token in ("sync-spin", "sync-block", "sync-yield"):
             fields["sync"] = token.removeprefix("sync-")
-        elif token in ("direct", "graph"):
+        elif token in LAUNCH_PATHS:
             fields["launch"] = token
+        elif token == "cpu-awake":
+            fields["cpu_awake"] = True
         elif token == "default":
             pass
         elif head in ("keepwarm", "prewarm", "prewarm-stream", "prewarm-graph"):
@@ -107,7 +113,8 @@ def parse_policy(text: str) -> Policy:
             fields["lock_clocks"] = rest
         else:
             raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid, sync-block, sync-yield, "
-                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, direct, graph or locked:max)")
+                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
+                             f"{', '.join(LAUNCH_PATHS)} or locked:max)")
     return Policy(name=name, **fields)
 
 
