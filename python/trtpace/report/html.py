@@ -49,6 +49,9 @@ def figures(result: SweepResult) -> list[tuple[str, Any]]:
     if is_compare(result):
         out.append(("policies", plots.compare_bars(summarize_policies(result))))
     else:
+        # The two pictures people look for first: the penalty per path, and where its time goes.
+        out.append(("penalty-vs-gap", plots.penalty_vs_gap(result)))
+        out.append(("attribution", plots.attribution_bars(result)))
         out.append(("latency-vs-gap", plots.latency_vs_gap(result)))
     out.append(("clock-trace", plots.clock_trace(result)))
     for i, c in enumerate(result.conditions):
