@@ -25,7 +25,7 @@ PART_LABELS = {"late": "late issue", "submit": "submit (host call)", "launch": "
 
 
 def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[str] | None = None,
-                   where: str = "outside right upper", **kw: Any) -> Any:
+                   **kw: Any) -> Any:
     """A legend beside the axes, never over them: the constrained layout makes room for it."""
     if handles is None:
         handles, labels = [], []
@@ -35,7 +35,8 @@ def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[s
             labels += lab
     if not handles:
         return None
-    return fig.legend(handles, labels, loc=where, fontsize=kw.pop("fontsize", "small"), **kw)
+    kw.setdefault("fontsize", "small")
+    return fig.legend(handles, labels or [], loc="outside right upper", **kw)
 
 
 def _series_name(c: ConditionResult) -> str:
@@ -64,9 +65,9 @@ def penalty_vs_gap(result: SweepResult) -> Figure | None:
     handles: list[Any] = []
     for name, points in series.items():
         points.sort()
-        x, p50, p99, lo, hi = (np.array(col, dtype=np.float64) for col in zip(*points, strict=True))
-        err = np.vstack([np.clip(p50 - lo, 0, None), np.clip(hi - p50, 0, None)])
-        err = np.nan_to_num(err)
+        cols = np.array(points, dtype=np.float64).T
+        x, p50, p99, lo, hi = cols[0], cols[1], cols[2], cols[3], cols[4]
+        err = np.nan_to_num(np.vstack([np.clip(p50 - lo, 0, None), np.clip(hi - p50, 0, None)]))
         bars = ax.errorbar(x, p50, yerr=err, marker="o", capsize=3, label=f"{name} p50")
         (line,) = ax.plot(x, p99, linestyle="--", marker="^", color=bars.lines[0].get_color(), alpha=0.7,
                           label=f"{name} p99")

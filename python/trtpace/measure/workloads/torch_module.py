@@ -87,6 +87,7 @@ class HostIO:
         # byte of an element (little-endian: mantissa bits), so the values stay finite and close.
         self.flip = [h.view(-1).view(torch.uint8).numpy() if h.is_floating_point() and h.numel() else None
                      for h in self.host_in]
+        self.itemsize = [h.element_size() for h in self.host_in]
         self.set_outputs(outputs)
         self.count = 0
 
@@ -99,9 +100,9 @@ class HostIO:
 
     def write_inputs(self) -> None:
         self.count += 1
-        for b in self.flip:
-            if b is not None:
-                b[(self.count * 2) % b.size] ^= 1
+        for b, size in zip(self.flip, self.itemsize, strict=True):
+            if b is not None:  # the lowest mantissa bit of one element (its first byte, little-endian)
+                b[(self.count * size) % b.size] ^= 1
 
     def copy_in(self) -> None:
         for dev, host in zip(self.inputs, self.host_in, strict=True):
