@@ -10,11 +10,11 @@ grimp = pytest.importorskip("grimp", reason="import-linter (grimp) is in the tes
 
 
 @pytest.fixture
-def graph():  # type: ignore[no-untyped-def]
+def graph() -> grimp.ImportGraph:
     return grimp.build_graph("trtpace")
 
 
-def test_no_import_cycles(graph)  # type: ignore[no-untyped-def] -> None:
+def test_no_import_cycles(graph: grimp.ImportGraph) -> None:
     # Imports of the root package stand for `_core` (checked below); they close no real cycle.
     for importer in graph.find_modules_that_directly_import("trtpace"):
         graph.remove_import(importer=importer, imported="trtpace")
@@ -27,7 +27,7 @@ def test_no_import_cycles(graph)  # type: ignore[no-untyped-def] -> None:
     assert not cycles
 
 
-def test_only_the_cli_imports_the_root_package(graph)  # type: ignore[no-untyped-def] -> None:
+def test_only_the_cli_imports_the_root_package(graph: grimp.ImportGraph) -> None:
     offenders = []
     for importer in sorted(graph.find_modules_that_directly_import("trtpace")):
         for detail in graph.get_import_details(importer=importer, imported="trtpace"):

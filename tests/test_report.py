@@ -66,7 +66,7 @@ def test_html_is_self_contained(sweep: trtpace.SweepResult) -> None:
     assert "tiny, gap 0.1 s: +0.059 ms = 0.064 submit" in text
     assert "http://" not in text and "https://" not in text  # nothing to fetch
     images = html_report.embedded_images(text)
-    assert len(images) == 11
+    assert len(images) == 13  # the two headline plots, latency, clock trace, 9 timelines
     for png in images:
         img = matplotlib.image.imread(io.BytesIO(png), format="png")
         non_white = (img[..., :3] < 0.9).any(axis=2).mean()
@@ -79,13 +79,13 @@ def test_report_cli_html_png_csv_json(sweep: trtpace.SweepResult, tmp_path: Path
     assert r.exit_code == 0, r.output
     assert "trtpace sweep" in r.stdout and "where the extra time goes" in r.stdout
     assert (tmp_path / "r.html").stat().st_size > 100_000
-    assert len(list((tmp_path / "png").glob("*.png"))) == 11
+    assert len(list((tmp_path / "png").glob("*.png"))) == 13
     with open(tmp_path / "r.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 9 and float(rows[1]["penalty_p50_x"]) == pytest.approx(sweep.rows()[1]["penalty"])
     units = ("_us", "_mhz", "_w", "_mj", "_x", "_cov")
     for header in rows[0]:
-        assert header in ("workload", "pacing", "policy", "clocks", "status", "n") or header.endswith(units), header
+        assert header in ("workload", "pacing", "launch", "io", "policy", "clocks", "status", "n") or header.endswith(units), header
     r = CliRunner().invoke(app, ["report", str(FIXTURE), "--html", str(tmp_path / "j.html"), "--json"])
     assert json.loads(r.stdout)["conditions"][4]["summary"]["e2e_us"]["n"] == 100
 
@@ -101,7 +101,7 @@ def test_partial_results_render(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "(lost)" in r.stdout
     text = (d / "report.html").read_text()
-    assert ">lost<" in text and len(html_report.embedded_images(text)) == 10
+    assert ">lost<" in text and len(html_report.embedded_images(text)) == 12
 
 
 def test_compare_report(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_report_renders_in_headless_chromium(sweep: trtpace.SweepResult, tmp_pat
     dom = subprocess.run([*flags, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
-    assert loaded and int(loaded.group(1)) == 11, "every plot decoded by the browser"
+    assert loaded and int(loaded.group(1)) == 13, "every plot decoded by the browser"
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
     img = matplotlib.image.imread(shot)

@@ -28,9 +28,16 @@ from trtpace.errors import (
 from trtpace.fileio import dumps
 from trtpace.measure.pacing import Pacing
 from trtpace.report.html import write_html
-from trtpace.report.terminal import attribution_lines, compare_tables, gpu_table, sweep_table
+from trtpace.report.terminal import (
+    attribution_lines,
+    compare_tables,
+    gpu_table,
+    host_cpu_note,
+    launch_lines,
+    sweep_table,
+)
 from trtpace.results import ConditionResult, SweepResult, load
-from trtpace.results.policies import recommend, summarize_policies
+from trtpace.results.policies import recommend, summarize_policies, switch_lines
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
 
@@ -181,11 +188,16 @@ def print_sweep(result: SweepResult, as_json: bool) -> None:
     gpu = gpu_table(rows)
     if gpu is not None:
         console.print(gpu)
+    for line in launch_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
     lines = attribution_lines(rows)
     if lines:
         console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)")
         for line in lines:
             console.print("  " + line, highlight=False, soft_wrap=True)
+    note = host_cpu_note(result)
+    if note:
+        console.print(note, highlight=False)
 
 
 def print_compare(result: SweepResult, as_json: bool) -> None:
@@ -193,13 +205,16 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
     rec = recommend(summaries)
     if as_json:
         print(dumps({"environment": result.environment, "settings": result.settings,
-                     "policies": [s.to_json() for s in summaries], "recommendation": rec}))
+                     "policies": [s.to_json() for s in summaries], "recommendation": rec,
+                     "switching": switch_lines(summaries, result.settings.get("plain_policy"))}))
         return
     console = Console()
     for table in compare_tables(summaries):
         console.print(table)
     if rec:
         console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+    for line in switch_lines(summaries, result.settings.get("plain_policy")):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @contextmanager

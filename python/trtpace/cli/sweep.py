@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,9 +21,11 @@ from trtpace.cli.common import (
     check_gpu_index,
     print_sweep,
     run_measurement,
+    warn,
 )
 from trtpace.errors import InputError, UsageError
 from trtpace.measure import pacing, workloads
+from trtpace.measure.launch import LAUNCH_PATHS, TENSORRT_PATHS, TORCH_PATHS, parse_launch
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
 from trtpace.run.session import Progress
@@ -61,33 +64,77 @@ def torch_factory(spec: str) -> tuple[Any, tuple[Any, ...]]:
     return module, tuple(example) if isinstance(example, (list, tuple)) else (example,)
 
 
+def plan_launches(launch: str | None, *, torch: bool, tensorrt: bool) -> dict[str, list[str]]:
+    """The launch paths of each kind of model given: {"torch": [...], "tensorrt": [...]}.
+
+    Without --launch each model runs through every path it has (PyTorch: eager, replay, graph;
+    TensorRT: python, graph). A path given must apply to at least one of the models."""
+    if launch is None:
+        return {"torch": list(TORCH_PATHS), "tensorrt": list(TENSORRT_PATHS)}
+    kinds = {"torch": TORCH_PATHS if torch else (), "tensorrt": TENSORRT_PATHS if tensorrt else ()}
+    allowed = [p for p in LAUNCH_PATHS if any(p in paths for paths in kinds.values())]
+    if not allowed:
+        raise UsageError("--launch goes with --torch, --engine or --onnx (synthetic workloads take launch= in "
+                         "their spec, e.g. -w tiny:launch=direct)")
+    paths = parse_launch(launch, allowed)
+    return {k: [p for p in paths if p in ok] for k, ok in kinds.items()}
+
+
+def tensorrt_launches(paths: list[str], explicit: bool) -> list[str | None]:
+    """The `launch=` values to pass the TensorRT workload builders; None: the builder's own (graph)
+    where this trtpace's TensorRT support takes no launch= yet."""
+    if "launch" in inspect.signature(trt_workloads.from_engine).parameters:
+        return list(paths)
+    if explicit and paths != ["graph"]:
+        raise UsageError("--launch python needs TensorRT workloads that take launch= (not in this build of "
+                         "trtpace): use --launch graph")
+    if paths != ["graph"]:
+        warn("this build's TensorRT workloads launch only through a graph: measuring --launch graph")
+    return [None]
+
+
 def model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, shapes: str | None,
-                    inputs: Path | None, rebuild: bool, gpu: int,
-                    precision: tuple[str, ...] = ()) -> list[workloads.Workload]:
-    """The workloads named by --engine, --onnx and --torch (validated before any GPU work)."""
+                    inputs: Path | None, rebuild: bool, gpu: int, launch: str | None = None,
+                    io: str = "none", precision: tuple[str, ...] = ()) -> list[workloads.Workload]:
+    """The workloads named by --engine, --onnx and --torch, one per launch path (validated before
+    any GPU work)."""
     parsed = trt_workloads.parse_shapes(shapes)
     if (shapes or inputs or rebuild) and not (engine or onnx):
         raise UsageError("--shapes, --inputs and --rebuild go with --engine or --onnx")
     if precision and not onnx:
         raise UsageError(f"--{precision[0]} goes with --onnx (it chooses how the engine is built)")
+    if io not in workloads.IO_MODES:
+        raise UsageError(f"--io must be one of {', '.join(workloads.IO_MODES)}, got {io!r}")
+    if io != "none" and not torch:
+        raise UsageError("--io goes with --torch")
     for flag, path in (("--engine", engine), ("--onnx", onnx), ("--inputs", inputs)):
         if path is not None and not path.is_file():
             raise InputError(f"{flag} {path} does not exist")
     if torch is not None and not re.fullmatch(r"[\w.]+:\w+", torch):
         raise UsageError(f"--torch takes package.module:factory, got {torch!r}")
+    paths = plan_launches(launch, torch=bool(torch), tensorrt=bool(engine or onnx))
+    if torch:
+        for p in paths["torch"]:
+            workloads.torch.check_launch_io(p, io)
     if engine or onnx:
         trt_workloads.check_precision(precision)  # imports TensorRT; refuses flags it lacks
+    trt_paths = tensorrt_launches(paths["tensorrt"], launch is not None) if (engine or onnx) else []
     if engine or onnx or torch:
         device.require_gpu(gpu)
     out = []
-    if engine:
-        out.append(trt_workloads.from_engine(engine, gpu=gpu, shapes=parsed, inputs=inputs))
-    if onnx:
-        out.append(trt_workloads.from_onnx(onnx, gpu=gpu, shapes=parsed, inputs=inputs, rebuild=rebuild,
-                                             precision=precision))
-    if torch:
+
+    def trt_kwargs(p: str | None) -> dict[str, Any]:
+        return {} if p is None else {"launch": p}
+
+    for tp in trt_paths:
+        if engine is not None:
+            out.append(trt_workloads.from_engine(engine, gpu=gpu, shapes=parsed, inputs=inputs, **trt_kwargs(tp)))
+        if onnx is not None:
+            out.append(trt_workloads.from_onnx(onnx, gpu=gpu, shapes=parsed, inputs=inputs, rebuild=rebuild,
+                                               precision=precision, **trt_kwargs(tp)))
+    if torch and paths["torch"]:
         module, example = torch_factory(torch)
-        out.append(workloads.from_torch(module, example, gpu=gpu, name=torch))
+        out += workloads.from_torch_paths(module, example, paths["torch"], gpu=gpu, name=torch, io=io)
     return out
 
 
@@ -103,7 +150,13 @@ Fp16 = Annotated[bool, typer.Option("--fp16", help="--onnx: build weakly typed, 
 Bf16 = Annotated[bool, typer.Option("--bf16", help="--onnx: as --fp16, in BF16 (TensorRT 10.x).")]
 Int8 = Annotated[bool, typer.Option("--int8", help="--onnx: as --fp16, in INT8 without calibration (TensorRT 10.x).")]
 Torch = Annotated[str | None, typer.Option(help="package.module:factory returning (torch module, example inputs), "
-                                                "captured into a CUDA graph.")]
+                                                "run through each launch path of --launch.")]
+Launch = Annotated[str | None, typer.Option(help="Launch paths, comma-separated: eager (module called from Python), "
+                                                 "replay (CUDAGraph.replay from Python), graph (one graph launched "
+                                                 "from C++) for --torch; python (execute_async_v3 from Python), "
+                                                 "graph for --engine/--onnx. Default: all of them.")]
+Io = Annotated[str, typer.Option(help="Per-inference host copies with --torch: none, pinned or pageable (a fresh "
+                                      "input written on the host, copied in, the output copied out).")]
 Gpu = Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")]
 
 
@@ -152,6 +205,8 @@ def sweep(
     bf16: Bf16 = False,
     int8: Int8 = False,
     torch: Torch = None,
+    launch: Launch = None,
+    io: Io = "none",
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
     schedule = open_loop_schedule(period, rate, trace, seed)
@@ -160,7 +215,7 @@ def sweep(
     has_model = bool(engine or onnx or torch)
     specs: list[Any] = [workloads.parse_spec(w) for w in (workload or ([] if has_model else DEFAULT_WORKLOADS))]
     precision = tuple(p for p, on in (("fp16", fp16), ("bf16", bf16), ("int8", int8)) if on)
-    specs += model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu, precision)
+    specs += model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu, launch, io, precision)
 
     def run(progress: Progress | None, folder: Path, mode: str) -> Any:
         return run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,

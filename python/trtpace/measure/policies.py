@@ -13,6 +13,9 @@ A policy is one or more tokens joined by '+':
                                    armed launch: the next inference is queued behind a gate as soon
                                    as the previous one completed, and issuing it is one store; plain
                                    `armed` measures both gates briefly and takes the faster
+  eager|python|replay|direct|graph the launch path (trtpace.measure.launch); the workload must offer it
+  cpu-awake                        keeps the loop's CPU core out of idle states during the gap (a
+                                   SCHED_IDLE spinner on that core; matters for Python launch paths)
   locked:max|base|MHZ              SM clocks locked for the run (needs root)
 Durations take a unit: 500us, 1ms, 0.2s. Example: spin+keepwarm:1ms, prewarm:2ms:10us.
 """
@@ -25,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from trtpace.errors import UsageError
+from trtpace.measure.launch import LAUNCH_PATHS
 
 DEFAULT_FILLER_US = 5.0
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -45,6 +49,7 @@ class Policy:
     armed_gate: str | None = None  # wait | kernel | auto (the faster of the two, measured) | None: not armed
     armed_cancellable: bool = False
     arm_timeout_ms: float = 0.0
+    cpu_awake: bool = False
 
     @property
     def uses_filler(self) -> bool:
@@ -89,8 +94,10 @@ def parse_policy(text: str) -> Policy:
             fields["wait"] = token
         elif token in ("sync-spin", "sync-block", "sync-yield"):
             fields["sync"] = token.removeprefix("sync-")
-        elif token in ("direct", "graph"):
+        elif token in LAUNCH_PATHS:
             fields["launch"] = token
+        elif token == "cpu-awake":
+            fields["cpu_awake"] = True
         elif token == "default":
             pass
         elif head in ("keepwarm", "prewarm", "prewarm-stream", "prewarm-graph"):
@@ -119,8 +126,8 @@ def parse_policy(text: str) -> Policy:
             fields["lock_clocks"] = rest
         else:
             raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid, sync-block, sync-yield, "
-                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, direct, graph, armed[:wait|:kernel]"
-                             " or locked:max)")
+                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
+                             f"{', '.join(LAUNCH_PATHS)} or locked:max)")
     if fields.get("armed_gate") and fields.get("prewarm_lead_ms"):
         raise UsageError(f"policy {name!r}: armed launch and pre-warm exclude each other (the armed work is "
                          "already queued)")

@@ -3,7 +3,10 @@ CSV all take their headers, units, values and formats from here.
 
 A column reads one value from a condition's row (`SweepResult.rows()`) or from a policy's
 summary (`results.policies.PolicySummary`), in the unit its CSV name carries, and shows it
-divided by `scale` with `digits` decimals in the unit of its title.
+divided by `scale` with `digits` decimals in the unit of its title. A column with `ci` also
+shows its 95% bootstrap interval where there is room (HTML: "0.168 [0.160, 0.171]"; CSV: two
+more columns, NAME_ci_low and NAME_ci_high); one with `flag` marks a value that rests on too few
+samples with UNRELIABLE_MARK (the p99 of fewer than 1,000 inferences), explained by FOOTNOTE.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+UNRELIABLE_MARK = "*"
+FOOTNOTE = "* p99 from fewer than 1,000 inferences: too few samples beyond it to trust; run more iterations."
 
 
 @dataclass(frozen=True)
@@ -23,17 +29,36 @@ class Column:
     scale: float = 1.0
     digits: int = 3
     views: frozenset[str] = frozenset()
+    ci: Callable[[Any], tuple[float, float]] | None = None
+    flag: Callable[[Any], bool] | None = None  # True: the value rests on too few samples
 
     def value(self, item: Any) -> Any:
         return self.get(item)
+
+    def _number(self, v: float) -> str:
+        return f"{v / self.scale:.{self.digits}f}"
 
     def text(self, item: Any) -> str:
         v = self.get(item)
         if isinstance(v, float):
             if not math.isfinite(v):
                 return "-"
-            return f"{v / self.scale:.{self.digits}f}" + ("x" if self.unit == "x" else "")
+            mark = UNRELIABLE_MARK if self.flag is not None and self.flag(item) else ""
+            return self._number(v) + ("x" if self.unit == "x" else "") + mark
         return str(v)
+
+    def text_ci(self, item: Any) -> str:
+        """The value and its interval: "0.168 [0.160, 0.171]" (just the value where there is none)."""
+        plain = self.text(item)
+        if self.ci is None or plain == "-":
+            return plain
+        lo, hi = self.ci(item)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return plain
+        return f"{plain} [{self._number(lo)}, {self._number(hi)}]"
+
+    def ci_values(self, item: Any) -> tuple[float, float]:
+        return self.ci(item) if self.ci is not None else (math.nan, math.nan)
 
     def header(self) -> str:
         """One line, for HTML: "e2e p50 (ms)"."""
@@ -50,6 +75,15 @@ def _views(*names: str) -> frozenset[str]:
 
 def _summary(metric: str, stat: str) -> Callable[[dict[str, Any]], Any]:
     return lambda row: row["summary"][metric][stat]
+
+
+def _summary_ci(metric: str, stat: str) -> Callable[[dict[str, Any]], tuple[float, float]]:
+    return lambda row: (row["summary"][metric].get(f"{stat}_ci_low", math.nan),
+                        row["summary"][metric].get(f"{stat}_ci_high", math.nan))
+
+
+def _p99_unreliable(row: dict[str, Any]) -> bool:
+    return not row["summary"]["e2e_us"].get("p99_reliable", True)
 
 
 def _telemetry(key: str) -> Callable[[dict[str, Any]], Any]:
@@ -69,12 +103,16 @@ CONDITION_COLUMNS: list[Column] = [
     Column("workload", "workload", "", lambda r: r["workload"], views=_views("html", "csv")),
     Column("pacing", "pacing", "", lambda r: r["pacing"]["label"], views=_views("csv")),
     Column("condition", "pacing", "", condition_label, views=_views("html")),
+    Column("launch", "launch", "", lambda r: r.get("launch", ""), views=_views("table", "html", "csv")),
+    Column("io", "io", "", lambda r: r.get("io", "none"), views=_views("csv")),
     Column("policy", "policy", "", lambda r: r.get("policy", ""), views=_views("csv")),
     Column("clocks", "clocks", "", lambda r: r.get("clocks", "default"), views=_views("csv")),
     Column("status", "status", "", lambda r: r["status"], views=_views("html", "csv")),
     Column("n", "n", "", _summary("e2e_us", "n"), views=_views("table", "html", "csv")),
     *[Column(f"e2e_{k}_us", f"e2e {k}", "ms", _summary("e2e_us", k), 1e3,
-             views=_views("csv", "html", *(("table",) if k in ("p50", "p99", "max") else ())))
+             views=_views("csv", "html", *(("table",) if k in ("p50", "p99", "max") else ())),
+             ci=_summary_ci("e2e_us", k) if k in ("p50", "p99") else None,
+             flag=_p99_unreliable if k == "p99" else None)
       for k in ("p50", "p90", "p99", "max")],
     Column("e2e_mean_us", "e2e mean", "ms", _summary("e2e_us", "mean"), 1e3, views=_views("csv")),
     Column("e2e_cov", "e2e CoV", "", _summary("e2e_us", "cov"), views=_views("csv")),
@@ -91,15 +129,21 @@ CONDITION_COLUMNS: list[Column] = [
     Column("power_mean_w", "power mean", "W", _telemetry("power_mean_w"), digits=0, views=_views("gpu", "html", "csv")),
     Column("energy_per_inference_mj", "energy", "J/inf", _telemetry("energy_per_inference_mj"), 1e3,
            views=_views("gpu", "html", "csv")),
-    Column("penalty_p50_x", "penalty p50", "x", lambda r: r["penalty"], digits=2, views=_views("table", "html", "csv")),
+    Column("penalty_p50_x", "penalty p50", "x", lambda r: r["penalty"], digits=2, views=_views("table", "html", "csv"),
+           ci=lambda r: (r.get("penalty_ci_low", math.nan), r.get("penalty_ci_high", math.nan))),
+    Column("cpu_issue_p50_mhz", "CPU MHz at issue", "", _summary("cpu_mhz_issue", "p50"), digits=0,
+           views=_views("html", "csv")),
 ]
 
 # One row per policy of a compare. Views: "latency" and "cost" (terminal tables), "html".
 POLICY_COLUMNS: list[Column] = [
-    Column("policy", "policy", "", lambda s: s.policy, views=_views("latency", "cost", "html")),
+    Column("policy", "policy", "", lambda s: s.label, views=_views("latency", "cost", "html")),
     Column("n", "n", "", lambda s: s.e2e_us["n"], views=_views("latency", "html")),
-    Column("e2e_p50_us", "e2e p50", "ms", lambda s: s.e2e_us["p50"], 1e3, views=_views("latency", "html")),
-    Column("e2e_p99_us", "e2e p99", "ms", lambda s: s.e2e_us["p99"], 1e3, views=_views("latency", "html")),
+    Column("e2e_p50_us", "e2e p50", "ms", lambda s: s.e2e_us["p50"], 1e3, views=_views("latency", "html"),
+           ci=lambda s: (s.e2e_us.get("p50_ci_low", math.nan), s.e2e_us.get("p50_ci_high", math.nan))),
+    Column("e2e_p99_us", "e2e p99", "ms", lambda s: s.e2e_us["p99"], 1e3, views=_views("latency", "html"),
+           ci=lambda s: (s.e2e_us.get("p99_ci_low", math.nan), s.e2e_us.get("p99_ci_high", math.nan)),
+           flag=lambda s: not s.e2e_us.get("p99_reliable", True)),
     Column("penalty_p50_x", "penalty p50", "x", lambda s: s.penalty, digits=2, views=_views("latency", "html")),
     Column("submit_p50_us", "submit p50", "us", lambda s: s.submit_us["p50"], digits=1, views=_views("latency", "html")),
     Column("launch_p50_us", "launch p50", "us", lambda s: s.launch_us["p50"], digits=1, views=_views("latency", "html")),

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from trtpace.report import plots
-from trtpace.report.columns import CONDITION_COLUMNS, POLICY_COLUMNS, columns
+from trtpace.report.columns import CONDITION_COLUMNS, FOOTNOTE, POLICY_COLUMNS, UNRELIABLE_MARK, columns
+from trtpace.report.terminal import host_cpu_note, launch_lines
 from trtpace.results import SweepResult
-from trtpace.results.policies import recommend, summarize_policies
+from trtpace.results.policies import recommend, summarize_policies, switch_lines
 
 
 def write_csv(result: SweepResult, path: str | Path) -> None:
@@ -21,9 +22,21 @@ def write_csv(result: SweepResult, path: str | Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         cols = columns(CONDITION_COLUMNS, "csv")
-        w.writerow([c.csv for c in cols])
+        header = []
+        for c in cols:
+            header.append(c.csv)
+            if c.ci is not None:  # e2e_p50_us -> e2e_p50_ci_low_us, e2e_p50_ci_high_us
+                stem, _, unit = c.csv.rpartition("_") if c.csv.endswith(("_us", "_x")) else (c.csv, "", "")
+                header += [f"{stem}_ci_low" + (f"_{unit}" if unit else ""), f"{stem}_ci_high" + (f"_{unit}" if unit else "")]
+        w.writerow(header)
+        blank = lambda v: "" if isinstance(v, float) and not math.isfinite(v) else v
         for row in result.rows():
-            w.writerow(["" if isinstance(v := c.value(row), float) and not math.isfinite(v) else v for c in cols])
+            values = []
+            for c in cols:
+                values.append(blank(c.value(row)))
+                if c.ci is not None:
+                    values += [blank(v) for v in c.ci_values(row)]
+            w.writerow(values)
 
 
 def is_compare(result: SweepResult) -> bool:
@@ -36,6 +49,9 @@ def figures(result: SweepResult) -> list[tuple[str, Any]]:
     if is_compare(result):
         out.append(("policies", plots.compare_bars(summarize_policies(result))))
     else:
+        # The two pictures people look for first: the penalty per path, and where its time goes.
+        out.append(("penalty-vs-gap", plots.penalty_vs_gap(result)))
+        out.append(("attribution", plots.attribution_bars(result)))
         out.append(("latency-vs-gap", plots.latency_vs_gap(result)))
     out.append(("clock-trace", plots.clock_trace(result)))
     for i, c in enumerate(result.conditions):
@@ -60,6 +76,12 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _footnote(cells: list[list[str]]) -> str:
+    """The footnote of a table that marked some p99 as resting on too few samples."""
+    marked = any(re.search(re.escape(UNRELIABLE_MARK) + r"( |$)", c) for row in cells for c in row)
+    return f'<p class="note">{html.escape(FOOTNOTE)}</p>' if marked else ""
 
 
 def _environment(result: SweepResult) -> str:
@@ -91,18 +113,30 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
         s = result.settings
         heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
         cols = columns(POLICY_COLUMNS, "html")
-        parts.append(_table([c.header() for c in cols], [[html.escape(c.text(x)) for c in cols] for x in summaries]))
+        cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
+        parts.append(_table([c.header() for c in cols], cells) + _footnote(cells))
         rec = recommend(summaries)
         if rec:
             parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
+        switch = switch_lines(summaries, result.settings.get("plain_policy"))
+        if switch:
+            parts.append("<p>" + "<br>".join(html.escape(x) for x in switch) + "</p>")
     else:
         heading = title or "trtpace sweep"
         cols = columns(CONDITION_COLUMNS, "html")
-        parts.append(_table([c.header() for c in cols], [[html.escape(c.text(r)) for c in cols] for r in rows]))
+        cells = [[html.escape(c.text_ci(r)) for c in cols] for r in rows]
+        parts.append(_table([c.header() for c in cols], cells) + _footnote(cells))
+        switches = launch_lines(result)
+        if switches:
+            parts.append("<h2>Switching launch path</h2><ul>"
+                         + "".join(f"<li>{html.escape(x)}</li>" for x in switches) + "</ul>")
         lines = [r["attribution"]["line"] for r in rows if r["attribution"]]
         if lines:
             parts.append("<h2>Where the extra time goes</h2><ul>"
                          + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in lines) + "</ul>")
+        note = host_cpu_note(result)
+        if note:
+            parts.append(f"<p>{html.escape(note)}</p>")
     images = []
     for name, fig in figures(result):
         data = base64.b64encode(plots.png_bytes(fig)).decode()

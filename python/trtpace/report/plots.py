@@ -1,7 +1,8 @@
 """Figures of sweep and compare results (matplotlib, drawn off-screen).
 
 Each function returns a Figure whose axes hold the plotted data, so callers (and tests) can
-check that a plot was drawn from data rather than left empty.
+check that a plot was drawn from data rather than left empty. Legends sit outside the axes
+(`fig.legend(loc="outside ...")` with the constrained layout), so they never cover data.
 """
 
 from __future__ import annotations
@@ -14,7 +15,100 @@ import numpy as np
 from matplotlib.figure import Figure  # Figure objects, not pyplot: no window, no global registry
 
 from trtpace.results import ConditionResult, SweepResult
+from trtpace.results.attribution import PARTS
 from trtpace.results.stats import summarize
+
+PART_COLORS = {"late": "tab:gray", "submit": "tab:orange", "launch": "tab:blue", "device": "tab:green",
+               "wakeup": "tab:red", "launch+wakeup": "tab:purple"}
+PART_LABELS = {"late": "late issue", "submit": "submit (host call)", "launch": "launch (to GPU start)",
+               "device": "device", "wakeup": "wake-up (GPU done to host)", "launch+wakeup": "launch + wake-up"}
+
+
+def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[str] | None = None,
+                   **kw: Any) -> Any:
+    """A legend beside the axes, never over them: the constrained layout makes room for it."""
+    if handles is None:
+        handles, labels = [], []
+        for ax in fig.axes:
+            h, lab = ax.get_legend_handles_labels()
+            handles += h
+            labels += lab
+    if not handles:
+        return None
+    kw.setdefault("fontsize", "small")
+    return fig.legend(handles, labels or [], loc="outside right upper", **kw)
+
+
+def _series_name(c: ConditionResult) -> str:
+    name = c.workload + (f" [{c.launch}]" if c.launch else "")
+    return name + ("" if c.clocks == "default" else f" ({c.clocks})")
+
+
+def penalty_vs_gap(result: SweepResult) -> Figure | None:
+    """The headline: p50 and p99 e2e against the gap, each normalised to the continuous run of its
+    own workload and launch path; one line per workload and launch path (bars: 95% CI of the p50)."""
+    series: dict[str, list[tuple[float, float, float, float, float]]] = {}
+    for c in result.conditions:
+        if c.pacing.kind != "gap" or c.count <= c.warmup:
+            continue
+        b = result.baseline(c)
+        if b is None or b.count <= b.warmup:
+            continue
+        sc, sb = summarize(c.column("e2e_us")), summarize(b.column("e2e_us"))
+        lo, hi = result.penalty_interval(c)
+        p99 = sc["p99"] / sb["p99"] if sb["p99"] > 0 else np.nan
+        series.setdefault(_series_name(c), []).append((c.pacing.gap_s, result.penalty(c), p99, lo, hi))
+    if not series or all(len(v) < 2 for v in series.values()):
+        return None
+    fig, ax = _new(9.0, 4.5)
+    positive = [g for v in series.values() for g, *_ in v if g > 0]
+    handles: list[Any] = []
+    for name, points in series.items():
+        points.sort()
+        cols = np.array(points, dtype=np.float64).T
+        x, p50, p99, lo, hi = cols[0], cols[1], cols[2], cols[3], cols[4]
+        err = np.nan_to_num(np.vstack([np.clip(p50 - lo, 0, None), np.clip(hi - p50, 0, None)]))
+        bars = ax.errorbar(x, p50, yerr=err, marker="o", capsize=3, label=f"{name} p50")
+        (line,) = ax.plot(x, p99, linestyle="--", marker="^", color=bars.lines[0].get_color(), alpha=0.7,
+                          label=f"{name} p99")
+        handles += [bars, line]
+    ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
+    ax.set_xscale("symlog", linthresh=min(positive) if positive else 1e-3)
+    ax.set_xlabel("gap (s)")
+    ax.set_ylabel("latency / continuous (x)")
+    ax.set_title("Penalty after an idle gap, per workload and launch path")
+    outside_legend(fig, handles, [h.get_label() for h in handles])
+    return fig
+
+
+def attribution_bars(result: SweepResult) -> Figure | None:
+    """The headline's explanation: per gap condition, a stacked bar of where the extra p50 time
+    goes (submit, launch, device, wake-up, late issue), from the attribution parts; parts that
+    shrank stack below zero."""
+    bars = []
+    for row, c in zip(result.rows(), result.conditions, strict=True):
+        a = row["attribution"]
+        if a and not c.pacing.is_continuous:
+            bars.append((f"{_series_name(c)}\n{c.pacing.label}", a["parts_us"]))
+    if not bars:
+        return None
+    fig, ax = _new(max(6.0, 1.1 * len(bars) + 3.5), 4.8)
+    x = np.arange(len(bars))
+    keys = [k for k in (*PARTS, "launch+wakeup") if any(k in parts for _, parts in bars)]
+    up, down = np.zeros(len(bars)), np.zeros(len(bars))
+    for k in keys:
+        v = np.array([parts.get(k, 0.0) for _, parts in bars]) / 1e3
+        v = np.nan_to_num(v)
+        pos, neg = np.clip(v, 0, None), np.clip(v, None, 0)
+        ax.bar(x, pos, 0.6, bottom=up, color=PART_COLORS[k], label=PART_LABELS[k])
+        ax.bar(x, neg, 0.6, bottom=down, color=PART_COLORS[k])
+        up, down = up + pos, down + neg
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [name for name, _ in bars], rotation=30, ha="right", fontsize="x-small")
+    ax.set_ylabel("extra time vs continuous (ms)")
+    ax.set_title("Where the extra time goes (parts averaged around the median)")
+    outside_legend(fig)
+    return fig
 
 
 def _new(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Any]:
@@ -48,7 +142,7 @@ def latency_vs_gap(result: SweepResult) -> Figure | None:
     ax.set_xlabel("gap (s)")
     ax.set_ylabel("e2e latency (ms); bands: p50-p90, p90-p99")
     ax.set_title("Latency against the idle gap")
-    ax.legend(fontsize="small")
+    outside_legend(fig)
     return fig
 
 
@@ -81,7 +175,7 @@ def timeline(c: ConditionResult) -> Figure | None:
     ax2.set_ylabel("MHz, W")
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
-    ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], fontsize="x-small", loc="upper right")
+    outside_legend(fig, handles[0] + handles2[0], handles[1] + handles2[1], fontsize="x-small")
     ax.set_title(f"{c.workload}, {c.pacing.label}: every inference")
     return fig
 
@@ -110,7 +204,7 @@ def clock_trace(result: SweepResult) -> Figure | None:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("SM clock (MHz)")
     ax.set_title("SM clock over the run (shaded: each condition's measured window)")
-    ax.legend(fontsize="x-small", loc="lower right")
+    outside_legend(fig, fontsize="x-small")
     return fig
 
 
@@ -120,14 +214,14 @@ def compare_bars(summaries: Sequence[Any]) -> Figure | None:
         return None
     fig = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
     ax, ax2 = fig.subplots(1, 2)
-    names = [s.policy for s in summaries]
+    names = [s.label for s in summaries]
     x = np.arange(len(names))
     ax.bar(x - 0.2, [s.e2e_us["p50"] / 1e3 for s in summaries], 0.4, label="p50")
     ax.bar(x + 0.2, [s.e2e_us["p99"] / 1e3 for s in summaries], 0.4, label="p99")
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize="small")
     ax.set_ylabel("e2e latency (ms)")
     ax.set_title("Latency per policy")
-    ax.legend(fontsize="small")
+    outside_legend(fig, *ax.get_legend_handles_labels())
     ax.grid(True, axis="y", alpha=0.3)
     energy = [s.energy_per_inference_mj / 1e3 for s in summaries]
     ax2.bar(x, np.nan_to_num(energy), color="tab:olive")

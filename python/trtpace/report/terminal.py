@@ -8,7 +8,16 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from trtpace.report.columns import CONDITION_COLUMNS, POLICY_COLUMNS, Column, columns, condition_label
+from trtpace.report.columns import (
+    CONDITION_COLUMNS,
+    FOOTNOTE,
+    POLICY_COLUMNS,
+    UNRELIABLE_MARK,
+    Column,
+    columns,
+    condition_label,
+)
+from trtpace.results import SweepResult
 
 
 def _table(title: str, keys: list[str], cols: list[Column]) -> Table:
@@ -33,8 +42,13 @@ def sweep_table(rows: list[dict[str, Any]]) -> Table:
     """
     cols = columns(CONDITION_COLUMNS, "table")
     table = _table("trtpace sweep", ["workload", "pacing"], cols)
+    marked = False
     for row in rows:
-        table.add_row(*_condition(row), *(c.text(row) for c in cols))
+        cells = [c.text(row) for c in cols]
+        marked = marked or any(x.endswith(UNRELIABLE_MARK) for x in cells)
+        table.add_row(*_condition(row), *cells)
+    if marked:
+        table.caption, table.caption_justify = FOOTNOTE, "left"
     return table
 
 
@@ -55,13 +69,29 @@ def attribution_lines(rows: list[dict[str, Any]]) -> list[str]:
     return [row["attribution"]["line"] for row in rows if row["attribution"]]
 
 
+def launch_lines(result: SweepResult) -> list[str]:
+    """What an app on a Python launch path would gain by switching path, per workload and gap."""
+    return [s["line"] for s in result.launch_switches()]
+
+
+def host_cpu_note(result: SweepResult) -> str | None:
+    """Said once where the machine hides the CPU's frequency and idle states (instead of zeros)."""
+    host = result.environment.get("host_cpu") or {}
+    return host.get("note") if any(r.launch in ("eager", "python", "replay") for r in result.conditions) else None
+
+
 def compare_tables(summaries: list[Any]) -> tuple[Table, Table]:
     """Per policy: latency and its parts, then what it costs (power, energy, CPU)."""
     out = []
     for title, view in (("trtpace compare", "latency"), ("what it costs", "cost")):
         cols = columns(POLICY_COLUMNS, view)
         table = _table(title, [], cols)
+        marked = False
         for s in summaries:
-            table.add_row(*(c.text(s) for c in cols))
+            cells = [c.text(s) for c in cols]
+            marked = marked or any(x.endswith(UNRELIABLE_MARK) for x in cells)
+            table.add_row(*cells)
+        if marked:
+            table.caption, table.caption_justify = FOOTNOTE, "left"
         out.append(table)
     return out[0], out[1]

@@ -6,6 +6,8 @@ Per inference, end to end splits exactly into parts:
   launch  gpu start - submitted    (until the GPU started; negative when it started before the call returned)
   device  device execution         (event nodes inside the graph)
   wake-up done - gpu start - device (from the GPU finishing to the host seeing it)
+For the Python launch paths (eager, python, replay) the submit part is the Python call; the line
+then also says what the loop's CPU core did: its frequency before the issue and its idle states.
 The parts are averaged over the inferences whose e2e lies in a central band around the median
 (35th to 65th percentile), so they add up exactly to the change of that band's mean, which
 tracks the change of the p50 (the headline number) closely whatever the distribution's tails do.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.results.condition import ConditionResult
 from trtpace.results.stats import summarize
 
@@ -65,6 +68,7 @@ class Attribution:
     parts_delta_us: dict[str, float]  # sums to the change of the trimmed mean
     sm_mhz: tuple[float, float]       # NVML at launch, p50: baseline, condition
     inband_mhz: tuple[float, float]   # in-band probe, p50: baseline, condition
+    host: str = ""                    # the loop's CPU core around the issue (Python launch paths)
 
     @property
     def parts_sum_us(self) -> float:
@@ -73,7 +77,8 @@ class Attribution:
     def line(self) -> str:
         shown = [(k, v) for k, v in self.parts_delta_us.items() if not (k == "late" and abs(v) < 0.5)]
         parts = " + ".join(f"{v / 1e3:.3f} {_LABELS[k]}" for k, v in shown).replace("+ -", "- ")
-        return f"{self.workload}, {self.pacing}: {self.delta_p50_us / 1e3:+.3f} ms = {parts}; {self._clock_phrase()}"
+        host = f"; {self.host}" if self.host else ""
+        return f"{self.workload}, {self.pacing}: {self.delta_p50_us / 1e3:+.3f} ms = {parts}; {self._clock_phrase()}{host}"
 
     def _clock_phrase(self) -> str:
         def phrase(name: str, pair: tuple[float, float]) -> str | None:
@@ -86,6 +91,25 @@ class Attribution:
 
         said = [p for p in (phrase("SM clock", self.sm_mhz), phrase("in-band SM clock", self.inband_mhz)) if p]
         return ", ".join(said) if said else "SM clock not measured"
+
+
+def host_phrase(c: ConditionResult, baseline: ConditionResult) -> str:
+    """The loop's core and its clock before the issue (vs continuous), and its deepest idle state
+    used in the condition; "" where the machine exposes neither (the report says so once)."""
+    info = c.info.get("host_cpu") or {}
+    if info.get("core") is None:
+        return ""
+    said = []
+    a, b = (summarize(x.column("cpu_mhz_issue"))["p50"] for x in (baseline, c))
+    if math.isfinite(a) and math.isfinite(b):
+        said.append(f"{a / 1e3:.2f} GHz" if abs(b - a) <= 0.02 * a else f"{a / 1e3:.2f} -> {b / 1e3:.2f} GHz")
+    idle = {k: v for k, v in (info.get("idle") or {}).items() if v.get("residency_pct", 0) >= 1}
+    if idle:
+        deepest = max(idle.items(), key=lambda kv: kv[1]["residency_pct"])
+        said.append(f"{deepest[0]} {deepest[1]['residency_pct']:.0f}% of the time")
+    if not said:
+        return ""
+    return f"CPU core {info['core']} before the issue: " + ", ".join(said)
 
 
 def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
@@ -101,4 +125,5 @@ def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
         parts_delta_us={k: cond[k] - base[k] for k in keys},
         sm_mhz=(med(baseline, "nvml_sm_mhz"), med(c, "nvml_sm_mhz")),
         inband_mhz=(med(baseline, "inband_mhz"), med(c, "inband_mhz")),
+        host=host_phrase(c, baseline) if c.launch in PYTHON_PATHS else "",
     )

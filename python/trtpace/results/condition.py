@@ -8,13 +8,16 @@ from typing import Any
 
 import numpy as np
 
+from trtpace.measure.host_cpu import join_after
+from trtpace.measure.launch import launch_of
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.telemetry import ENERGY_RESOLUTION_MJ, join_before
 from trtpace.results.stats import summarize
 
 RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz",
                   "armed_ns", "gate_ns")
-METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz")
+METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz",
+           "cpu_mhz_issue", "cpu_mhz_done")
 
 
 @dataclass
@@ -40,6 +43,16 @@ class ConditionResult:
         return len(self.records.get("issue_ns", ()))
 
     @property
+    def launch(self) -> str:
+        """The launch path (trtpace.measure.launch): eager, python, replay, direct or graph; "" for host work."""
+        return launch_of(self.info)
+
+    @property
+    def io(self) -> str:
+        """The per-inference host copies around the inference (none, pinned or pageable)."""
+        return str(self.info.get("io", "none"))
+
+    @property
     def is_warmup(self) -> np.ndarray:
         return np.arange(self.count) < self.warmup
 
@@ -48,7 +61,9 @@ class ConditionResult:
 
         e2e_us counts from the issue in closed loop and from the due time in open loop;
         launch_us is GPU start (in-band probe) minus issue; inband_mhz the SM clock the probe
-        measured; nvml_sm_mhz the NVML sample taken last before the issue.
+        measured; nvml_sm_mhz the NVML sample taken last before the issue; cpu_mhz_issue and
+        cpu_mhz_done the loop core's cpufreq frequency read last before the issue and first after
+        the completion (sampled off the timed loop, so up to one sampling period away).
         """
         r = self.records
         if metric == "e2e_us":
@@ -67,6 +82,8 @@ class ConditionResult:
             v = np.asarray(r.get("inband_mhz", np.full(self.count, np.nan)), dtype=np.float64)
         elif metric == "nvml_sm_mhz":
             v = self.joined("sm_mhz")
+        elif metric in ("cpu_mhz_issue", "cpu_mhz_done"):
+            v = self.cpu_mhz(after=metric == "cpu_mhz_done")
         else:
             raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
         return v if include_warmup else v[~self.is_warmup]
@@ -77,6 +94,16 @@ class ConditionResult:
         if t is None or t.size == 0:
             return np.full(self.count, np.nan)
         return join_before(t, self.telemetry[f"tel_{telemetry_column}"], self.records["issue_ns"])
+
+    def cpu_mhz(self, *, after: bool) -> np.ndarray:
+        """Per inference (all), the loop core's frequency before its issue or after its completion."""
+        t = self.telemetry.get("tel_cpu_t_ns")
+        if t is None or t.size == 0:
+            return np.full(self.count, np.nan)
+        khz = self.telemetry["tel_cpu_khz"]
+        if after:
+            return join_after(t, khz, self.records["done_ns"]) / 1e3
+        return join_before(t, khz, self.records["issue_ns"]) / 1e3
 
     def window_ns(self) -> tuple[int, int] | None:
         """From the first measured issue to the last completion."""
@@ -124,4 +151,6 @@ class ConditionResult:
             "info": self.info,
             "clocks": self.clocks,
             "policy": self.policy,
+            "launch": self.launch,
+            "io": self.io,
         }

@@ -1,6 +1,7 @@
 """What `trtpace compare` concludes: one pooled summary per policy, and the recommendation.
 
-A policy's rounds are pooled; its penalty is against the pooled continuous rounds of the same run.
+A policy's rounds are pooled per launch path; its penalty is against the pooled continuous rounds
+of the same launch path in the same run (of any path where that path has none).
 The recommendation is the policy with the lowest p99 e2e, and the cheapest policy (mean power,
 then CPU) whose p99 is within 5% of it.
 """
@@ -36,6 +37,12 @@ class PolicySummary:
     power_mean_w: float
     energy_per_inference_mj: float
     cpu_pct: float
+    launch: str = ""
+    switch: bool = False  # a path the app could switch to, run plainly beside the app's own
+    label: str = ""       # the policy, with its launch path where a compare measured several
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.policy
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -53,14 +60,16 @@ def _mean(values: list[float]) -> float:
 
 def summarize_policies(result: SweepResult) -> list[PolicySummary]:
     """One pooled summary per policy, in the order first run; penalty against the continuous rounds."""
-    groups: dict[str, list[ConditionResult]] = {}
+    groups: dict[tuple[str, str], list[ConditionResult]] = {}
     for c in result.conditions:
         if c.count > c.warmup:
-            groups.setdefault(c.policy, []).append(c)
-    base = groups.get(CONTINUOUS, [])
-    base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
+            groups.setdefault((c.policy, c.launch), []).append(c)
+    launches = {launch for _, launch in groups}
+    everything = [c for (name, _), cs in groups.items() if name == CONTINUOUS for c in cs]
     out = []
-    for name, conds in groups.items():
+    for (name, launch), conds in groups.items():
+        base = groups.get((CONTINUOUS, launch)) or everything
+        base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
         e2e = _pooled(conds, "e2e_us")
         pe = [c.power_energy() for c in conds]
         wall_ns = [int(c.records["done_ns"][-1] - c.records["issue_ns"][0]) for c in conds]
@@ -71,7 +80,8 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
             inband_mhz=_pooled(conds, "inband_mhz"), nvml_sm_mhz=_pooled(conds, "nvml_sm_mhz"),
             penalty=ratio(e2e["p50"], base_p50), power_mean_w=_mean([p["power_mean_w"] for p in pe]),
             energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
-            cpu_pct=100 * _mean(cpu),
+            cpu_pct=100 * _mean(cpu), launch=launch, switch=any(c.info.get("switch") for c in conds),
+            label=f"{name} ({launch})" if len(launches) > 1 and launch else name,
         ))
     return out
 
@@ -84,6 +94,7 @@ def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
     if not cands:
         return None
     best = min(cands, key=lambda s: s.e2e_us["p99"])
+    label = {id(s): s.label for s in cands}
     close = [s for s in cands if s.e2e_us["p99"] <= best.e2e_us["p99"] * (1 + WITHIN)]
 
     def cost(s: PolicySummary) -> tuple[float, float]:
@@ -97,5 +108,25 @@ def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
     if math.isfinite(cheapest.cpu_pct):
         costs.append(f"{cheapest.cpu_pct:.0f}% of a core")
     return {"lowest_p99": best.policy, "cheapest_within_5pct": cheapest.policy,
-            "line": (f"lowest p99 e2e: {best.policy} ({best.e2e_us['p99'] / 1e3:.3f} ms); cheapest within 5% "
-                     f"of it: {cheapest.policy} ({', '.join(costs)})")}
+            "lowest_p99_launch": best.launch, "cheapest_within_5pct_launch": cheapest.launch,
+            "line": (f"lowest p99 e2e: {label[id(best)]} ({best.e2e_us['p99'] / 1e3:.3f} ms); cheapest within 5% "
+                     f"of it: {label[id(cheapest)]} ({', '.join(costs)})")}
+
+
+def switch_lines(summaries: Sequence[PolicySummary], plain_policy: str | None) -> list[str]:
+    """For an app on a Python launch path (eager, python, replay): what its plain run (the
+    compare's first policy naming no path) becomes on another path measured beside it (e.g. the
+    graph path, run as "what switching would give")."""
+    plain = {s.launch: s for s in summaries if s.policy == plain_policy}
+    out = []
+    for src in ("eager", "python", "replay"):
+        a = plain.get(src)
+        for dst in ("replay", "graph"):
+            b = plain.get(dst)
+            if a is None or b is None or dst == src:
+                continue
+            if not (math.isfinite(a.e2e_us["p50"]) and math.isfinite(b.e2e_us["p50"])):
+                continue
+            out.append(f"switching {src} -> {dst}: {a.penalty:.2f}x -> {b.penalty:.2f}x, "
+                       f"p50 {a.e2e_us['p50'] / 1e3:.3g} -> {b.e2e_us['p50'] / 1e3:.3g} ms")
+    return out

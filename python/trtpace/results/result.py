@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.results.attribution import attribute
 from trtpace.results.condition import ConditionResult
-from trtpace.results.stats import ratio, summarize
+from trtpace.results.stats import ratio, ratio_interval, summarize
 
 FORMAT = "trtpace-sweep/1"
 
@@ -25,9 +26,10 @@ class SweepResult:
     path: Path | None = None
 
     def baseline(self, c: ConditionResult) -> ConditionResult | None:
-        """The continuous (gap 0) condition of the same workload and policy in this sweep."""
+        """The continuous (gap 0) condition of the same workload, launch path, I/O and policy in this sweep."""
         for b in self.conditions:
-            same = (b.workload, b.wait, b.sync, b.clocks, b.policy) == (c.workload, c.wait, c.sync, c.clocks, c.policy)
+            same = ((b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io)
+                    == (c.workload, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io))
             if same and b.pacing.is_continuous and b.count:
                 return b
         return None
@@ -39,11 +41,20 @@ class SweepResult:
             return math.nan
         return ratio(summarize(c.column("e2e_us"))["p50"], summarize(b.column("e2e_us"))["p50"])
 
+    def penalty_interval(self, c: ConditionResult) -> tuple[float, float]:
+        """95% bootstrap interval of the penalty (seeded: the same data gives the same interval)."""
+        b = self.baseline(c)
+        if b is None:
+            return math.nan, math.nan
+        return ratio_interval(c.column("e2e_us"), b.column("e2e_us"))
+
     def rows(self) -> list[dict[str, Any]]:
         """One summary dict per condition, as the table and --json show them."""
         rows = []
         for c in self.conditions:
-            row = {**c.meta(), "summary": c.summary(), "penalty": self.penalty(c), "attribution": None}
+            lo, hi = self.penalty_interval(c)
+            row = {**c.meta(), "summary": c.summary(), "penalty": self.penalty(c), "penalty_ci_low": lo,
+                   "penalty_ci_high": hi, "attribution": None}
             b = self.baseline(c)
             if b is not None and b is not c and c.count > c.warmup and b.count > b.warmup:
                 a = attribute(c, b)
@@ -51,5 +62,34 @@ class SweepResult:
             rows.append(row)
         return rows
 
+    def launch_switches(self) -> list[dict[str, Any]]:
+        """What an app on a Python launch path (eager, python, replay) would gain by switching to
+        another path measured in the same run, per workload and gap: penalties and p50s side by side.
+
+        Paths of one model share the workload name; the switch goes to each faster path measured."""
+        out = []
+        done = [c for c in self.conditions if c.count > c.warmup and c.launch and not c.pacing.is_continuous]
+        for c in done:
+            if c.launch not in PYTHON_PATHS:
+                continue
+            for d in done:
+                same = ((d.workload, d.pacing, d.wait, d.sync, d.clocks, d.policy, d.io)
+                        == (c.workload, c.pacing, c.wait, c.sync, c.clocks, c.policy, c.io))
+                if not same or d.launch == c.launch or d.launch in ("eager", "python"):
+                    continue
+                a, b = summarize(c.column("e2e_us"))["p50"], summarize(d.column("e2e_us"))["p50"]
+                pa, pb = self.penalty(c), self.penalty(d)
+                if not (math.isfinite(a) and math.isfinite(b)) or b >= a:
+                    continue
+                out.append({
+                    "workload": c.workload, "pacing": c.pacing.label, "from": c.launch, "to": d.launch,
+                    "penalty_from": pa, "penalty_to": pb, "p50_from_us": a, "p50_to_us": b,
+                    "line": (f"{c.workload}: switching {c.launch} -> {d.launch}: {pa:.2f}x -> {pb:.2f}x at "
+                             f"{c.pacing.label}, p50 {a / 1e3:.3g} -> {b / 1e3:.3g} ms "
+                             f"({a / b:.1f}x faster)"),
+                })
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "environment": self.environment, "settings": self.settings, "conditions": self.rows()}
+        return {"format": FORMAT, "environment": self.environment, "settings": self.settings, "conditions": self.rows(),
+                "launch_switches": self.launch_switches()}

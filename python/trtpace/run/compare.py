@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
+from trtpace.measure.launch import launch_of
 from trtpace.measure.policies import Policy, parse_policy
 from trtpace.platform import clocks, device
 from trtpace.results import ConditionResult, SweepResult
@@ -24,7 +26,7 @@ DEFAULT_POLICIES = ("sleep", "spin", "keepwarm:1ms", "prewarm-graph:100us", "kee
 
 
 def compare(
-    workload: str | workloads.Workload = "tiny",
+    workload: str | workloads.Workload | Sequence[workloads.Workload] = "tiny",
     gap_s: float = 0.1,
     policies: Sequence[str | Policy] = DEFAULT_POLICIES,
     *,
@@ -37,12 +39,17 @@ def compare(
     progress: Progress | None = None,
     telemetry: bool = True,
     telemetry_rate_hz: float | None = None,
+    switch_to: workloads.Workload | None = None,
 ) -> SweepResult:
     """Runs each policy at `gap_s` (and the continuous baseline) in `rounds` interleaved rounds.
 
-    `out` and `out_mode` as in `trtpace.sweep` (append adds to a compare's folder only).
-    Returns the per-round conditions (policy names in `ConditionResult.policy`); summarize them
-    with `summarize_policies` and `recommend`.
+    `workload` may be a list of workloads, one per launch path of the same model (e.g. from
+    `workloads.from_torch_paths`): a policy naming a path (`graph`, `eager+spin`) runs on that
+    one, any other policy on each. `switch_to` (e.g. the model's graph path, for an app on the
+    eager or python path) runs plainly beside them, with its own continuous rounds, as "what
+    switching would give". Returns the per-round conditions (policy names in
+    `ConditionResult.policy`, launch paths in `.launch`); summarize them with
+    `summarize_policies` and `recommend`.
     """
     validate_counts(iterations, warmup)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -54,6 +61,22 @@ def compare(
     if not plan:
         raise UsageError("give at least one policy")
     spec = workloads.parse_spec(workload) if isinstance(workload, str) else None
+    paths: dict[str, workloads.Workload] = {}
+    if spec is None:
+        given: list[workloads.Workload] = ([workload] if isinstance(workload, workloads.Workload)
+                                           else list(cast(Sequence[workloads.Workload], workload)))
+        if not given:
+            raise UsageError("give at least one workload")
+        for w in given:
+            key = launch_of(w.info)
+            if key in paths:
+                raise UsageError(f"two workloads on launch path {key!r}: give one per path")
+            paths[key] = w
+        for p in plan:
+            if p.launch and p.launch not in paths:
+                raise UsageError(f"policy {p.name!r} needs launch path {p.launch!r}, not measured here "
+                                 f"(measured: {', '.join(k or 'host' for k in paths)})")
+        workload = given[0]
     uses_gpu = spec.needs_gpu if spec else workload.device >= 0  # type: ignore[union-attr]
     if uses_gpu:
         device.require_gpu(gpu)
@@ -64,12 +87,14 @@ def compare(
             clocks.plan(p.lock_clocks, None, gpu)
     settings = {"workload": spec.text if spec else workload.name, "gap_s": gap_s,  # type: ignore[union-attr]
                 "policies": [p.to_json() for p in plan], "rounds": rounds, "iterations": iterations,
-                "warmup": warmup, "gpu": gpu if uses_gpu else None, "command": "compare"}
+                "warmup": warmup, "gpu": gpu if uses_gpu else None, "command": "compare",
+                "launch": list(paths) if paths else None,
+                "switch_to": launch_of(switch_to.info) if switch_to is not None else None}
     built: dict[str | None, workloads.Workload] = {}
 
     def workload_for(p: Policy) -> workloads.Workload:
         if not isinstance(workload, str):
-            return workload
+            return workload  # type: ignore[return-value]
         assert spec is not None
         key = p.launch if spec.kind == "synthetic" else None
         if key not in built:
@@ -81,16 +106,34 @@ def compare(
     session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate_hz, progress=progress)
     continuous = Policy(name=CONTINUOUS)
+    # (policy, pacing, workload or None for the synthetic build, is it the switch-to path)
+    steps: list[tuple[Policy, pacing_mod.Pacing, workloads.Workload | None, bool]] = []
+    if not paths:
+        steps += [(continuous, pacing_mod.gap(0.0), None, False)] + [(p, gap, None, False) for p in plan]
+    else:
+        for key, wl in paths.items():
+            steps.append((continuous, pacing_mod.gap(0.0), wl, False))
+            steps += [(p, gap, wl, False) for p in plan if p.launch in (None, key)]
+    # The first policy that names no path is the app's plain run; the switch-to path runs it too.
+    plain = next((p for p in plan if p.launch is None), Policy(name="default"))
+    settings["plain_policy"] = plain.name
+    if switch_to is not None and launch_of(switch_to.info) not in paths:
+        steps += [(continuous, pacing_mod.gap(0.0), switch_to, True), (plain, gap, switch_to, True)]
     try:
         with session:
             for r in range(rounds):
-                for p, pacing in [(continuous, pacing_mod.gap(0.0))] + [(p, gap) for p in plan]:
-                    wl = workload_for(p)
+                for p, pacing, given_wl, switch in steps:
+                    wl = given_wl if given_wl is not None else workload_for(p)
+                    info = {**wl.info, "round": r, "policy": p.to_json()}
+                    if launch_of(wl.info):
+                        info["launch"] = launch_of(wl.info)
+                    if switch:
+                        info["switch"] = True
                     c = ConditionResult(wl.name, pacing, p.wait, p.sync, warmup, iterations, {},
-                                        device_timing=wl.device_timing, policy=p.name,
-                                        info={"round": r, "policy": p.to_json()})
+                                        device_timing=wl.device_timing, policy=p.name, info=info)
                     session.run_condition(c, wl, lock_clocks=p.lock_clocks, policy=p,
-                                          label=f"round {r + 1}/{rounds} {p.name}")
+                                          label=f"round {r + 1}/{rounds} {p.name}"
+                                                + (f" ({c.launch})" if paths or switch else ""))
     except SweepInterrupted:
         raise
     except KeyboardInterrupt as e:  # during calibration

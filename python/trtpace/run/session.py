@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trtpace.errors import UsageError
+from trtpace.measure import host_cpu
 from trtpace.measure import telemetry as telemetry_mod
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
 from trtpace.measure.runner import resolve_armed_gate, run_paced
 from trtpace.measure.workloads import Workload
-from trtpace.platform import clocks, device
+from trtpace.platform import clocks, cpu, device
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
 
 
@@ -56,7 +57,7 @@ class RunSession:
 
     def __init__(self, settings: dict[str, Any], *, gpu: int | None, out: str | Path | None = None,
                  out_mode: str = "new", telemetry: bool = True, telemetry_rate_hz: float | None = None,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, host_cpu_rate_hz: float | None = host_cpu.DEFAULT_RATE_HZ):
         self.gpu = gpu
         self.progress = progress
         self.result = SweepResult(environment=device.environment(gpu), settings=settings)
@@ -66,6 +67,12 @@ class RunSession:
             self.sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
             self.result.environment["telemetry"] = (self.sampler.describe() if self.sampler
                                                     else {"source": None, "reason": how})
+        # The loop thread's core and its clock, sampled off the timed loop (None: off).
+        self.host_sampler = host_cpu.HostCpuSampler(host_cpu_rate_hz) if host_cpu_rate_hz else None
+        self.cores = host_cpu.cores_in_use()
+        shown = cpu.exposed(self.cores[0] if self.cores else 0)
+        self.result.environment["host_cpu"] = {**shown, "cores": len(self.cores),
+                                               "note": None if any(shown.values()) else cpu.NOT_EXPOSED}
         # The folder is made last, after everything that can refuse the run.
         self.writer = ResultWriter(out, self.result.environment, settings, out_mode) if out is not None else None
         self.result.path = self.writer.directory if self.writer else None
@@ -73,6 +80,8 @@ class RunSession:
     def __enter__(self) -> RunSession:
         if self.sampler:
             self.sampler.start()
+        if self.host_sampler:
+            self.host_sampler.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
@@ -82,6 +91,8 @@ class RunSession:
             # Failed or interrupted before any condition landed: no empty results folder stays behind.
             self.writer.discard()
             self.result.path = None
+        if self.host_sampler:
+            self.host_sampler.stop()
 
     def calibrating(self, workload: str) -> None:
         if self.progress:
@@ -92,6 +103,9 @@ class RunSession:
         """Runs condition `c` (its pacing, wait, sync, counts) and records it everywhere: announced
         to the writer first, then its records, telemetry window and status appended and written.
         A failing inference or Ctrl-C ends the run after the partial condition is saved."""
+        awake = host_cpu.CpuAwake() if policy is not None and policy.cpu_awake else None
+        if awake is not None and self.host_sampler is None:
+            raise UsageError("cpu-awake follows the loop's core through the host CPU sampler, which is off")
         index = self.writer.begin(c) if self.writer else -1
         progress = self.progress
         if progress:
@@ -103,14 +117,29 @@ class RunSession:
                 c.info["armed_choice"] = choice
                 if policy.armed_gate:
                     c.info["armed_gate"] = policy.armed_gate
-        with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
-            outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait, sync=c.sync,
-                                policy=policy, on_progress=progress.advanced if progress else None)
+        if self.host_sampler is not None:
+            self.host_sampler.on_core = awake.follow if awake else None
+        idle_before = host_cpu.idle_snapshot(self.cores) if self.result.environment["host_cpu"]["cpuidle"] else {}
+        try:
+            with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
+                outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait,
+                                    sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None)
+        finally:
+            if awake is not None:
+                c.info["cpu_awake"] = awake.describe()
+                awake.stop()
+            if self.host_sampler is not None:
+                self.host_sampler.on_core = None
+        idle_after = host_cpu.idle_snapshot(self.cores) if idle_before else {}
         c.records = outcome.records
         c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns,
                       fillers_fired=outcome.fillers_fired)
         if self.sampler is not None and c.count:
             c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
+        if self.host_sampler is not None and c.count:
+            c.telemetry.update(self.host_sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1])))
+            c.info["host_cpu"] = host_cpu.condition_summary(c.telemetry, idle_before, idle_after,
+                                                            int(c.records["done_ns"][-1] - c.records["issue_ns"][0]))
         c.status = "done" if c.count == c.warmup + c.iterations else "partial"
         self.result.conditions.append(c)
         if self.writer:

@@ -9,6 +9,7 @@ from typing import Any
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
+from trtpace.measure.launch import launch_of
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.runner import SYNC_MODES, WAIT_MODES
 from trtpace.platform import clocks, device
@@ -124,10 +125,13 @@ def sweep(
                     raise SweepInterrupted(session.result) from e
             else:
                 wl = spec
+            info = dict(wl.info)
+            if launch_of(info):
+                info["launch"] = launch_of(info)  # in the one vocabulary (TensorRT's fallback: python)
             for p, clock_lock in ((p, v) for p in pacings for v in variants):
                 c = ConditionResult(
                     workload=wl.name, pacing=p, wait=wait, sync=sync, warmup=warmup, iterations=iterations,
-                    records={}, device_timing=wl.device_timing, info=dict(wl.info),
+                    records={}, device_timing=wl.device_timing, info=dict(info),
                     clocks=f"locked {clock_lock}" if clock_lock else "default",
                 )
                 session.run_condition(c, wl, lock_clocks=clock_lock, label=wl.name)

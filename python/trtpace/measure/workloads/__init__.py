@@ -20,9 +20,10 @@ from trtpace.measure.workloads.core import (
     parse_spec,
     synthetic,
 )
-from trtpace.measure.workloads.torch_module import from_torch
+from trtpace.measure.workloads.torch_module import IO_MODES, from_torch, from_torch_paths
 
 __all__ = [
+    "IO_MODES",
     "PRESETS",
     "Workload",
     "WorkloadSpec",
@@ -31,6 +32,7 @@ __all__ = [
     "from_graph",
     "from_graph_exec",
     "from_torch",
+    "from_torch_paths",
     "host",
     "parse_spec",
     "synthetic",

@@ -1,40 +1,210 @@
-"""PyTorch modules as workloads: captured once into a CUDA graph that the runner launches."""
+"""PyTorch modules as workloads, through the launch path an app takes (trtpace.measure.launch):
+
+  eager    the module called from Python per inference (one launch per op), on trtpace's stream
+  replay   the module captured once into a torch.cuda.CUDAGraph, `replay()` called from Python
+  graph    the same capture launched from trtpace's C++ loop (device time measured inside the graph)
+
+and, with `io`, the copies a real app makes per inference: a fresh input written on the host (a
+few bytes changed each time), copied in with non_blocking from pinned or pageable memory, and
+the output copied back, so "load the next image, infer" is measured whole.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from trtpace.measure.workloads.core import Workload, from_graph
+from trtpace.errors import UsageError
+from trtpace.measure.launch import TORCH_PATHS
+from trtpace.measure.workloads.core import Workload, from_callable, from_graph
+
+IO_MODES = ("none", "pinned", "pageable")
 
 
-def capture_graph(module: Any, example_inputs: tuple[Any, ...], warmup: int = 3) -> tuple[Any, Any]:
-    """Captures `module(*example_inputs)` into a torch.cuda.CUDAGraph(keep_graph=True).
+def check_launch_io(launch: str, io: str) -> None:
+    """Validates a (launch, io) pair without importing torch."""
+    if launch not in TORCH_PATHS:
+        raise UsageError(f"launch must be one of {', '.join(TORCH_PATHS)} for a PyTorch module, got {launch!r}")
+    if io not in IO_MODES:
+        raise UsageError(f"io must be one of {', '.join(IO_MODES)}, got {io!r}")
+    if launch == "graph" and io == "pageable":
+        # A copy from pageable memory cannot be captured into a CUDA graph.
+        raise UsageError("--io pageable cannot go into a CUDA graph launched from C++: use --io pinned for the "
+                         "graph path, or --launch eager,replay")
+
+
+def capture_graph(module: Any, example_inputs: tuple[Any, ...], warmup: int = 3, *, keep_graph: bool = True,
+                  body: Callable[[], Any] | None = None) -> tuple[Any, Any]:
+    """Captures `module(*example_inputs)` (or `body()`) into a torch.cuda.CUDAGraph.
 
     Returns (graph, outputs); the graph replays on the same input and output tensors, so write new
-    inputs into `example_inputs` in place. Needs PyTorch 2.9+ (raw graph handles).
+    inputs into `example_inputs` in place. keep_graph=True (for the C++ launch through
+    raw_cuda_graph) needs PyTorch 2.9+.
     """
     import torch
 
-    if not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph"):
+    if keep_graph and not hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph"):
         raise RuntimeError(f"PyTorch {torch.__version__} has no CUDAGraph.raw_cuda_graph; trtpace needs 2.9 or newer")
+    run = body or (lambda: module(*example_inputs))
     side = torch.cuda.Stream()
     with torch.no_grad(), torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
         for _ in range(warmup):
-            module(*example_inputs)
+            run()
     torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph(keep_graph=True)
+    graph = torch.cuda.CUDAGraph(keep_graph=True) if keep_graph else torch.cuda.CUDAGraph()
     with torch.no_grad(), torch.cuda.graph(graph):
-        outputs = module(*example_inputs)
-    graph.instantiate()
+        outputs = run()
+    if keep_graph:
+        graph.instantiate()
     return graph, outputs
 
 
-def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, name: str = "torch module") -> Workload:
-    """A workload running `module` as one CUDA graph, with device time measured inside the graph.
+def _tensors(x: Any) -> list[Any]:
+    """The tensors in a module's output (a tensor, or nested tuples/lists/dicts of them)."""
+    import torch
 
-    The workload keeps the graph, the module and its tensors alive for as long as it lives.
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _tensors(v)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _tensors(v)]
+    return []
+
+
+class HostIO:
+    """The host side of one inference's input and output: host copies of every CUDA input (pinned
+    or pageable), changed a little and copied in before each inference, outputs copied back after."""
+
+    def __init__(self, example_inputs: tuple[Any, ...], outputs: Any, mode: str):
+        import torch
+
+        self.mode = mode
+        pin = mode == "pinned"
+        self.inputs = [t for t in example_inputs if isinstance(t, torch.Tensor) and t.is_cuda]
+        self.host_in = [torch.empty(t.shape, dtype=t.dtype, pin_memory=pin).copy_(t) for t in self.inputs]
+        # A few bytes of each floating input change per inference, as a new image would: the low
+        # byte of an element (little-endian: mantissa bits), so the values stay finite and close.
+        self.flip = [h.view(-1).view(torch.uint8).numpy() if h.is_floating_point() and h.numel() else None
+                     for h in self.host_in]
+        self.itemsize = [h.element_size() for h in self.host_in]
+        self.set_outputs(outputs)
+        self.count = 0
+
+    def set_outputs(self, outputs: Any) -> None:
+        import torch
+
+        pin = self.mode == "pinned"
+        self.outputs = _tensors(outputs)
+        self.host_out = [torch.empty(t.shape, dtype=t.dtype, pin_memory=pin) for t in self.outputs]
+
+    def write_inputs(self) -> None:
+        self.count += 1
+        for b, size in zip(self.flip, self.itemsize, strict=True):
+            if b is not None:  # the lowest mantissa bit of one element (its first byte, little-endian)
+                b[(self.count * size) % b.size] ^= 1
+
+    def copy_in(self) -> None:
+        for dev, host in zip(self.inputs, self.host_in, strict=True):
+            dev.copy_(host, non_blocking=True)
+
+    def copy_out(self, outputs: Any | None = None) -> None:
+        tensors = self.outputs if outputs is None else _tensors(outputs)
+        for host, dev in zip(self.host_out, tensors, strict=True):
+            host.copy_(dev, non_blocking=True)
+
+
+def _stream_cache(gpu: int) -> Callable[[int], Any]:
+    """stream handle -> torch.cuda.ExternalStream, made once per handle (the runner's stream is fixed)."""
+    import torch
+
+    streams: dict[int, Any] = {}
+
+    def get(handle: int) -> Any:
+        s = streams.get(handle)
+        if s is None:
+            s = streams[handle] = torch.cuda.ExternalStream(handle, device=torch.device("cuda", gpu))
+        return s
+
+    return get
+
+
+def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, name: str = "torch module",
+               launch: str = "graph", io: str = "none") -> Workload:
+    """A workload running `module(*example_inputs)` through one launch path (see the module doc).
+
+    The workload keeps the module, its tensors and any graph alive for as long as it lives. With
+    `io` "pinned" or "pageable", each inference also writes its input on the host, copies it in
+    and copies the output out (the graph path captures the pinned copies into the graph, and its
+    host input is not rewritten per inference: the C++ loop has no host step).
     """
-    graph, outputs = capture_graph(module, example_inputs)
-    w = from_graph(graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs), name=name)
-    w.info["kind"] = "torch"
+    check_launch_io(launch, io)
+    import torch
+
+    example_inputs = tuple(example_inputs)
+    info: dict[str, Any] = {"kind": "torch", "launch": launch, "io": io, "torch": torch.__version__}
+
+    if launch == "graph":
+        if io == "none":
+            graph, outputs = capture_graph(module, example_inputs)
+            host_io = None
+        else:
+            with torch.no_grad():
+                copies = host_io = HostIO(example_inputs, module(*example_inputs), io)
+
+            def body() -> Any:
+                copies.copy_in()
+                out = module(*example_inputs)
+                copies.copy_out(out)
+                return out
+
+            graph, outputs = capture_graph(module, example_inputs, body=body)
+        w = from_graph(graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs, host_io),
+                       name=name)
+        w.info.update(info)
+        return w
+
+    stream_of = _stream_cache(gpu)
+    host_io = None
+    if io != "none":
+        with torch.no_grad():
+            host_io = HostIO(example_inputs, module(*example_inputs), io)
+
+    if launch == "eager":
+        def infer(stream: int) -> None:
+            with torch.no_grad(), torch.cuda.stream(stream_of(stream)):
+                if host_io is not None:
+                    host_io.write_inputs()
+                    host_io.copy_in()
+                out = module(*example_inputs)
+                if host_io is not None:
+                    host_io.copy_out(out)
+
+        keep: tuple[Any, ...] = (module, example_inputs, host_io)
+    else:  # replay: CUDAGraph.replay() launches on the current torch stream, so make that trtpace's
+        graph, outputs = capture_graph(module, example_inputs, keep_graph=False)
+        if host_io is not None:
+            host_io.set_outputs(outputs)
+
+        def infer(stream: int) -> None:
+            with torch.cuda.stream(stream_of(stream)):
+                if host_io is not None:
+                    host_io.write_inputs()
+                    host_io.copy_in()
+                graph.replay()
+                if host_io is not None:
+                    host_io.copy_out()
+
+        keep = (graph, module, example_inputs, outputs, host_io)
+    w = from_callable(infer, gpu=gpu, name=name)
+    w.keepalive = (*w.keepalive, *keep)
+    w.info.update(info)
     return w
+
+
+def from_torch_paths(module: Any, example_inputs: tuple[Any, ...], launches: tuple[str, ...] | list[str] = TORCH_PATHS,
+                     *, gpu: int = 0, name: str = "torch module", io: str = "none") -> list[Workload]:
+    """One workload per launch path of the same module (same name: the path tells them apart)."""
+    for launch in launches:
+        check_launch_io(launch, io)
+    return [from_torch(module, example_inputs, gpu=gpu, name=name, launch=launch, io=io) for launch in launches]
