@@ -26,9 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scikit_build_core import build as _skb
-from scikit_build_core.build import build_sdist, get_requires_for_build_sdist, prepare_metadata_for_build_editable
-
 __all__ = [
     "build_editable",
     "build_sdist",
@@ -49,7 +46,7 @@ PYPI_TOOLKIT = [f"{name}>={CUDA_MAJOR}.0,<{CUDA_MAJOR + 1}" for name in (
 
 
 def _log(message: str) -> None:
-    print(f"trtpace build: {message}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"trtpace build: {message}\n")
 
 
 def nvcc_version(nvcc: str) -> tuple[int, int] | None:
@@ -134,23 +131,44 @@ def _with_toolkit(config_settings: dict[str, Any] | None) -> dict[str, Any] | No
     return settings
 
 
+# The hooks: scikit-build-core's, imported when called so the decision above can be tested (and
+# run) without it.
+def _skb() -> Any:
+    from scikit_build_core import build
+
+    return build
+
+
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
-    return [*_skb.get_requires_for_build_wheel(config_settings), *_extra_requires(config_settings)]
+    return [*_skb().get_requires_for_build_wheel(config_settings), *_extra_requires(config_settings)]
 
 
 def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
-    return [*_skb.get_requires_for_build_editable(config_settings), *_extra_requires(config_settings)]
+    return [*_skb().get_requires_for_build_editable(config_settings), *_extra_requires(config_settings)]
+
+
+def get_requires_for_build_sdist(config_settings: dict[str, Any] | None = None) -> list[str]:
+    return list(_skb().get_requires_for_build_sdist(config_settings))
 
 
 def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: dict[str, Any] | None = None) -> str:
-    return _skb.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
+    return str(_skb().prepare_metadata_for_build_wheel(metadata_directory, config_settings))
+
+
+def prepare_metadata_for_build_editable(metadata_directory: str,
+                                        config_settings: dict[str, Any] | None = None) -> str:
+    return str(_skb().prepare_metadata_for_build_editable(metadata_directory, config_settings))
 
 
 def build_wheel(wheel_directory: str, config_settings: dict[str, Any] | None = None,
                 metadata_directory: str | None = None) -> str:
-    return _skb.build_wheel(wheel_directory, _with_toolkit(config_settings), metadata_directory)
+    return str(_skb().build_wheel(wheel_directory, _with_toolkit(config_settings), metadata_directory))
 
 
 def build_editable(wheel_directory: str, config_settings: dict[str, Any] | None = None,
                    metadata_directory: str | None = None) -> str:
-    return _skb.build_editable(wheel_directory, _with_toolkit(config_settings), metadata_directory)
+    return str(_skb().build_editable(wheel_directory, _with_toolkit(config_settings), metadata_directory))
+
+
+def build_sdist(sdist_directory: str, config_settings: dict[str, Any] | None = None) -> str:
+    return str(_skb().build_sdist(sdist_directory, config_settings))

@@ -174,9 +174,10 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 def run_measurement(command: str, run: Callable[[RunProgress | None, Path], SweepResult], *, out: Path | None,
-                    json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None]) -> None:
+                    json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None]) -> SweepResult:
     """The one way `sweep` and `compare` run: results folder, progress bars, SIGTERM and Ctrl-C
-    (partial results printed, reported and saved, then 143 or 130), report.html, a closing line."""
+    (partial results printed, reported and saved, then 143 or 130), report.html, a closing line.
+    Returns the finished run's result."""
     folder = out if out is not None else default_out(command)
     interrupted: KeyboardInterrupt | None = None
     with _terminate_as_interrupt():
@@ -193,6 +194,6 @@ def run_measurement(command: str, run: Callable[[RunProgress | None, Path], Swee
         stderr.print(f"report: {write_html(result, folder / 'report.html')}")
     if interrupted is None:
         stderr.print(f"results saved in {folder}")
-        return
+        return result
     stderr.print(f"interrupted: the finished conditions and the partial one are saved in {folder}")
     raise typer.Exit(EXIT_TERMINATED if isinstance(interrupted.__cause__, Terminated) else EXIT_INTERRUPTED)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from trtpace.cli.common import (
     JsonOutput,
@@ -17,11 +18,14 @@ from trtpace.cli.common import (
     check_gpu_index,
     print_sweep,
     run_measurement,
+    stderr,
 )
-from trtpace.errors import InputError, UsageError
+from trtpace.errors import EXIT_GATE, InputError, UsageError
 from trtpace.measure import pacing, workloads
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
+from trtpace.results import SweepResult
+from trtpace.results.gate import check_limit, gate
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS
 from trtpace.run.sweep import sweep as run_sweep
@@ -84,6 +88,18 @@ def model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, s
     return out
 
 
+def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None) -> None:
+    """One stderr line per condition over a limit, then exit code 3; one line when all pass."""
+    failures = gate(result, max_p50, max_p99)
+    limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
+    if not failures:
+        stderr.print(f"latency gate passed ({limits})", highlight=False)
+        return
+    for f in failures:
+        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_GATE)
+
+
 Engine = Annotated[Path | None, typer.Option(help="A TensorRT engine (.engine/.plan) to run.")]
 Onnx = Annotated[Path | None, typer.Option(help="An ONNX model, built into a TensorRT engine (cached by model, "
                                                 "TensorRT version and GPU).")]
@@ -138,8 +154,15 @@ def sweep(
     inputs: Inputs = None,
     rebuild: Rebuild = False,
     torch: Torch = None,
+    max_penalty: Annotated[float | None, typer.Option(help="Deployment gate: exit with code 3 when any condition's "
+                                                           "p50 penalty exceeds this ratio (e.g. 1.2), after "
+                                                           "printing and saving everything.")] = None,
+    max_penalty_p99: Annotated[float | None, typer.Option(help="Deployment gate on the p99 penalty (e.g. 1.5); "
+                                                               "exit code 3 as --max-penalty.")] = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
+    check_limit("--max-penalty", max_penalty)
+    check_limit("--max-penalty-p99", max_penalty_p99)
     schedule = open_loop_schedule(period, rate, trace, seed)
     gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
     check_gpu_index(gpu)
@@ -152,4 +175,6 @@ def sweep(
                          sync=sync, gpu=gpu, out=folder, progress=progress, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
 
-    run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep)
+    result = run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep)
+    if max_penalty is not None or max_penalty_p99 is not None:
+        apply_gate(result, max_penalty, max_penalty_p99)
