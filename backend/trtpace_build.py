@@ -45,6 +45,10 @@ PYPI_TOOLKIT = [f"{name}>={CUDA_MAJOR}.0,<{CUDA_MAJOR + 1}" for name in (
     "nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-cuda-cccl", "nvidia-nvvm")]
 
 
+# Where a toolkit lives when neither PATH nor CUDA_HOME/CUDA_PATH says (CMake looks there too).
+DEFAULT_ROOTS = ("/usr/local/cuda",)
+
+
 def _log(message: str) -> None:
     sys.stderr.write(f"trtpace build: {message}\n")
 
@@ -64,7 +68,7 @@ def local_nvcc_candidates(env: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if env is None else env
     found: list[str] = []
     on_path = shutil.which("nvcc", path=env.get("PATH", os.defpath))
-    roots = [env.get("CUDA_HOME"), env.get("CUDA_PATH"), "/usr/local/cuda"]
+    roots = [env.get("CUDA_HOME"), env.get("CUDA_PATH"), *DEFAULT_ROOTS]
     for c in [on_path, *(str(Path(r) / "bin" / "nvcc") for r in roots if r)]:
         if c and c not in found and os.access(c, os.X_OK) and Path(c).is_file():
             found.append(c)

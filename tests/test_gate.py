@@ -96,9 +96,11 @@ def test_cli_gate_p99_and_pass(tmp_path: Path) -> None:
     r = sweep(tmp_path, "--max-penalty-p99", "0.001")
     assert r.exit_code == EXIT_GATE, r.output
     assert "p99 penalty" in r.stderr and "p50" not in r.stderr
-    r = sweep(tmp_path / "pass", "--max-penalty", "10", "--max-penalty-p99", "10")
+    # Passing: p50 of a host workload stays near 1x; p99 of 20 host inferences on a busy CI
+    # machine can be a scheduling hiccup of milliseconds, so its limit only has to be finite.
+    r = sweep(tmp_path / "pass", "--max-penalty", "10", "--max-penalty-p99", "1e6")
     assert r.exit_code == 0, r.output
-    assert "latency gate passed (p50 <= 10x, p99 <= 10x)" in r.stderr
+    assert "latency gate passed (p50 <= 10x, p99 <= 1e+06x)" in r.stderr
 
 
 def test_cli_bad_limit_is_a_usage_error_before_running(tmp_path: Path) -> None:
