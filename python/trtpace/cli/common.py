@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from trtpace.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, TrtpaceError, UsageError, exit_code
+from trtpace.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, TrtpaceError, UsageError, exit_code
 from trtpace.fileio import dumps
 from trtpace.measure.pacing import Pacing
 from trtpace.report.html import write_html
 from trtpace.report.terminal import attribution_lines, compare_tables, gpu_table, sweep_table
 from trtpace.results import ConditionResult, SweepResult
+from trtpace.results.gate import gate
 from trtpace.results.policies import recommend, summarize_policies
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
@@ -197,3 +198,15 @@ def run_measurement(command: str, run: Callable[[RunProgress | None, Path], Swee
         return result
     stderr.print(f"interrupted: the finished conditions and the partial one are saved in {folder}")
     raise typer.Exit(EXIT_TERMINATED if isinstance(interrupted.__cause__, Terminated) else EXIT_INTERRUPTED)
+
+
+def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None) -> None:
+    """One stderr line per condition over a limit, then exit code 3; one line when all pass."""
+    failures = gate(result, max_p50, max_p99)
+    limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
+    if not failures:
+        stderr.print(f"latency gate passed ({limits})", highlight=False)
+        return
+    for f in failures:
+        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_GATE)

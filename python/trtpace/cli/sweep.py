@@ -8,24 +8,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from trtpace.cli.common import (
     JsonOutput,
     NoReport,
     Telemetry,
     TelemetryRate,
+    apply_gate,
     check_gpu_index,
     print_sweep,
     run_measurement,
-    stderr,
 )
-from trtpace.errors import EXIT_GATE, InputError, UsageError
+from trtpace.errors import InputError, UsageError
 from trtpace.measure import pacing, workloads
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
-from trtpace.results import SweepResult
-from trtpace.results.gate import check_limit, gate
+from trtpace.results.gate import check_limit
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS
 from trtpace.run.sweep import sweep as run_sweep
@@ -86,18 +84,6 @@ def model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, s
         module, example = torch_factory(torch)
         out.append(workloads.from_torch(module, example, gpu=gpu, name=torch))
     return out
-
-
-def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None) -> None:
-    """One stderr line per condition over a limit, then exit code 3; one line when all pass."""
-    failures = gate(result, max_p50, max_p99)
-    limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
-    if not failures:
-        stderr.print(f"latency gate passed ({limits})", highlight=False)
-        return
-    for f in failures:
-        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_GATE)
 
 
 Engine = Annotated[Path | None, typer.Option(help="A TensorRT engine (.engine/.plan) to run.")]
