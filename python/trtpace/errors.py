@@ -9,6 +9,8 @@ Exit codes, the same for every command:
   0    done (a report that skipped damaged conditions warns and still exits 0)
   1    a failure while running: a CUDA error, a model that fails at run time, no usable GPU
   2    bad arguments or unreadable input files
+  3    a latency gate failed: `sweep --max-penalty/--max-penalty-p99` found a condition slower
+       than the limit (everything was still printed and saved; one stderr line per failure)
   130  interrupted by Ctrl-C, after the partial results were saved
   143  stopped by SIGTERM (or SIGHUP), after the partial results were saved
 """
@@ -19,6 +21,7 @@ from trtpace._core import CaptureError, CudaError, TrtpaceError
 
 __all__ = [
     "EXIT_FAILURE",
+    "EXIT_GATE",
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
@@ -35,6 +38,7 @@ __all__ = [
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_GATE = 3
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from trtpace.errors import (
     EXIT_FAILURE,
+    EXIT_GATE,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     EXIT_USAGE,
@@ -37,6 +38,7 @@ from trtpace.report.terminal import (
     sweep_table,
 )
 from trtpace.results import ConditionResult, SweepResult, load
+from trtpace.results.gate import gate
 from trtpace.results.policies import recommend, summarize_policies, switch_lines
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
@@ -234,12 +236,13 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str], SweepResult], *, out: Path | None,
                     json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None],
-                    overwrite: bool = False, append: bool = False) -> None:
+                    overwrite: bool = False, append: bool = False) -> SweepResult:
     """The one way `sweep` and `compare` run: results folder, progress bars, SIGTERM and Ctrl-C
     (partial results printed, reported and saved, then 143 or 130), report.html, a closing line.
 
     The folder is taken only once the run's arguments are checked: a new or empty one (the
-    default name gets -2, -3, ... when taken), or with --overwrite / --append an earlier run's."""
+    default name gets -2, -3, ... when taken), or with --overwrite / --append an earlier run's.
+    Returns the finished run's result."""
     mode = out_mode(out, overwrite, append)
     folder = out if out is not None else default_out(command)
     interrupted: KeyboardInterrupt | None = None
@@ -259,9 +262,21 @@ def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str],
         stderr.print(f"report: {write_html(whole, saved / 'report.html')}")
     if interrupted is None:
         stderr.print(f"results saved in {saved}")
-        return
+        return result
     if saved is None:
         stderr.print("interrupted before any condition finished: nothing was saved")
     else:
         stderr.print(f"interrupted: the finished conditions and the partial one are saved in {saved}")
     raise typer.Exit(EXIT_TERMINATED if isinstance(interrupted.__cause__, Terminated) else EXIT_INTERRUPTED)
+
+
+def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None) -> None:
+    """One stderr line per condition over a limit, then exit code 3; one line when all pass."""
+    failures = gate(result, max_p50, max_p99)
+    limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
+    if not failures:
+        stderr.print(f"latency gate passed ({limits})", highlight=False)
+        return
+    for f in failures:
+        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_GATE)

@@ -18,6 +18,7 @@ from trtpace.cli.common import (
     Overwrite,
     Telemetry,
     TelemetryRate,
+    apply_gate,
     check_gpu_index,
     print_sweep,
     run_measurement,
@@ -28,6 +29,7 @@ from trtpace.measure import pacing, workloads
 from trtpace.measure.launch import LAUNCH_PATHS, TENSORRT_PATHS, TORCH_PATHS, parse_launch
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
+from trtpace.results.gate import check_limit
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS
 from trtpace.run.sweep import sweep as run_sweep
@@ -207,8 +209,15 @@ def sweep(
     torch: Torch = None,
     launch: Launch = None,
     io: Io = "none",
+    max_penalty: Annotated[float | None, typer.Option(help="Deployment gate: exit with code 3 when any condition's "
+                                                           "p50 penalty exceeds this ratio (e.g. 1.2), after "
+                                                           "printing and saving everything.")] = None,
+    max_penalty_p99: Annotated[float | None, typer.Option(help="Deployment gate on the p99 penalty (e.g. 1.5); "
+                                                               "exit code 3 as --max-penalty.")] = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
+    check_limit("--max-penalty", max_penalty)
+    check_limit("--max-penalty-p99", max_penalty_p99)
     schedule = open_loop_schedule(period, rate, trace, seed)
     gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
     check_gpu_index(gpu)
@@ -222,5 +231,7 @@ def sweep(
                          sync=sync, gpu=gpu, out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
 
-    run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep,
-                    overwrite=overwrite, append=append)
+    result = run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep,
+                             overwrite=overwrite, append=append)
+    if max_penalty is not None or max_penalty_p99 is not None:
+        apply_gate(result, max_penalty, max_penalty_p99)

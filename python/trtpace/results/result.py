@@ -34,12 +34,13 @@ class SweepResult:
                 return b
         return None
 
-    def penalty(self, c: ConditionResult) -> float:
-        """p50 e2e of `c` over p50 e2e of its continuous baseline in the same run."""
+    def penalty(self, c: ConditionResult, stat: str = "p50") -> float:
+        """`stat` (p50 by default, or p90, p99, ...) of e2e of `c` over the same of its continuous
+        baseline in the same run."""
         b = self.baseline(c)
         if b is None:
             return math.nan
-        return ratio(summarize(c.column("e2e_us"))["p50"], summarize(b.column("e2e_us"))["p50"])
+        return ratio(summarize(c.column("e2e_us"))[stat], summarize(b.column("e2e_us"))[stat])
 
     def penalty_interval(self, c: ConditionResult) -> tuple[float, float]:
         """95% bootstrap interval of the penalty (seeded: the same data gives the same interval)."""
