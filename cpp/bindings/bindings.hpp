@@ -1,10 +1,15 @@
 #pragma once
-// One bind_* function per area of the core; module.cpp calls them in order.
+// One bind_* function per area of the core, each in its own bind_<area>.cpp; module.cpp calls
+// them in order.
 //
 // GIL rules: every Python argument is converted to C++ before the GIL is released. The paced
-// loop (Runner.run), waits and calibration run without the GIL; only a CallableWorkload takes
-// it back, once per launch, to call its Python function.
+// loop (Runner.run), waits, calibration and the remedies' blocking calls run without the GIL;
+// only a CallableWorkload takes it back, once per launch, to call its Python function.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <vector>
 
 namespace trtpace::bindings {
 namespace py = pybind11;
@@ -18,5 +23,11 @@ void bind_runner(py::module_& m);
 void bind_capture(py::module_& m);
 void bind_remedies(py::module_& m);
 void bind_bench(py::module_& m);
+
+// A copy of the first n elements of v as a 1-D numpy array.
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v, size_t n) {
+  return py::array_t<T>(py::ssize_t(n), v.data());
+}
 
 }  // namespace trtpace::bindings
