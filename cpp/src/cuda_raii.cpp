@@ -89,6 +89,7 @@ double elapsed_us(cudaEvent_t start, cudaEvent_t end) {
 }
 
 CudaProbe probe_cuda() {
+  // Unchecked on purpose: with no driver these fail, and the failure is the answer.
   CudaProbe p;
   cudaDriverGetVersion(&p.driver_version);
   cudaRuntimeGetVersion(&p.runtime_version);

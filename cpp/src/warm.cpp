@@ -8,6 +8,7 @@
 
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
+#include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
 
 namespace trtpace {
@@ -78,9 +79,11 @@ void KeepWarmThread::loop(std::shared_ptr<Filler> filler) {
       if (!paused_) {
         // firing_ is set under the lock that pause() takes, so pause() sees every launch.
         firing_ = true;
+        const bool fault = fault_countdown_ > 0 && --fault_countdown_ == 0;
         lock.unlock();
         std::exception_ptr fire_failure;
         try {
+          if (fault) throw TrtpaceError("injected fault at keep-warm fire");
           filler->fire(work_ns_);
         } catch (...) {
           fire_failure = std::current_exception();
@@ -103,6 +106,11 @@ void KeepWarmThread::loop(std::shared_ptr<Filler> filler) {
   firing_ = false;
   running_.store(false);
   idle_.notify_all();
+}
+
+void KeepWarmThread::inject_fault(uint64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fault_countdown_ = n;
 }
 
 void KeepWarmThread::pause() {
@@ -225,6 +233,7 @@ void PrewarmWorker::close() {
 }
 
 void PrewarmWorker::fire() {
+  workload_->fault_check(FaultPoint::filler);
   if (target_ == PrewarmTarget::filler || !workload_->prewarm_own_path(work_ns_, target_ == PrewarmTarget::graph))
     filler_.fire(work_ns_);
   fired_.fetch_add(1);

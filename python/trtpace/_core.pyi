@@ -228,6 +228,10 @@ class KeepWarmThread:
     """
     def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, period_ns: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def _inject_fault(self, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+        """
+        Test hook: the nth fire from now raises TrtpaceError on the thread instead of launching; 0 disarms.
+        """
     def pause(self) -> None:
         """
         Steps aside (around the app's own inference): returns once no filler launch is in flight.

@@ -72,6 +72,9 @@ class KeepWarmThread {
   void resume();
   bool running() const noexcept { return running_.load(); }
   uint64_t fired() const noexcept { return fired_.load(); }
+  // Test hook: the nth fire from now (n >= 1) throws TrtpaceError on the thread instead of
+  // launching, once; n = 0 disarms.
+  void inject_fault(uint64_t n);
 
  private:
   void loop(std::shared_ptr<Filler> filler);
@@ -86,6 +89,7 @@ class KeepWarmThread {
   bool stop_ = false;             // guarded by mutex_, as are the three below
   bool paused_ = false;
   bool firing_ = false;
+  uint64_t fault_countdown_ = 0;
   std::exception_ptr failure_;
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> fired_{0};
@@ -94,7 +98,8 @@ class KeepWarmThread {
 // Pre-warm for an app that drives its own loop (trtpace.Pacer.expect): one persistent thread that
 // fires once at each scheduled time: cudaGraphUpload or filler on the workload's own path
 // (PrewarmTarget graph or stream), else filler on a low-priority stream. A failure on the thread
-// is stored and rethrown, once, by the next call.
+// is stored and rethrown, once, by the next call. Each fire counts as a filler fire for the
+// workload's fault hook (Workload::inject_fault).
 class PrewarmWorker {
  public:
   // work_ns: 0 to kMaxFillerNs. `wait` is how the thread waits for a fire time; all modes can be
