@@ -43,7 +43,8 @@ def test_host_workload_accepts_its_range() -> None:
         (lambda: _core.SyntheticWorkload(0, 12, -1), "iters_per_kernel"),
         (lambda: _core.SyntheticWorkload(0, 12, 64, "graph", 2**30), "blocks_per_sm"),
         (lambda: _core.SyntheticWorkload(0, 12, 64, "graph", 4, 16), "threads_per_block"),
-        (lambda: _core.SyntheticWorkload(0, 12, 64, "eager"), r"unknown launch mode 'eager' \(expected graph or direct\)"),
+        (lambda: _core.SyntheticWorkload(0, 12, 64, "eager"),
+         r"unknown launch mode 'eager' \(expected graph or direct\)"),
         (lambda: _core.KeepWarmThread(0, 0, 0), "keep-warm period"),
         (lambda: _core.KeepWarmThread(0, 2**62, 0), "keep-warm period"),
         (lambda: _core.KeepWarmThread(0, 1_000_000, -1), "keep-warm work"),
@@ -88,7 +89,12 @@ def test_runner_config_out_of_range_is_rejected(kw: dict, message: str) -> None:
 
 
 def test_enum_names_round_trip() -> None:
-    # One name table per enum: what parses is what prints.
+    # One name table per enum: what parses is what prints, and Python's lists are the C++ tables.
+    from trtpace.measure import runner
+
+    assert runner.WAIT_MODES == _core.WAIT_MODES == ("sleep", "spin", "hybrid")
+    assert runner.SYNC_MODES == _core.SYNC_MODES == ("spin", "block", "yield")
+    assert _core.PREWARM_TARGETS == ("filler", "stream", "graph") and _core.LAUNCH_MODES == ("graph", "direct")
     for wait in ("sleep", "spin", "hybrid"):
         _core.wait_until_ns(0, wait)
     for sync in ("spin", "block", "yield"):

@@ -13,6 +13,7 @@ namespace trtpace::bindings {
 using namespace pybind11::literals;
 
 void bind_remedies(py::module_& m) {
+  m.attr("PREWARM_TARGETS") = enum_names(kPrewarmTargetNames);
   // Every blocking call releases the GIL: pause() and stop() wait for the C++ thread.
   py::class_<KeepWarmThread, std::shared_ptr<KeepWarmThread>>(
       m, "KeepWarmThread",

@@ -14,6 +14,8 @@ namespace trtpace::bindings {
 using namespace pybind11::literals;
 
 void bind_workloads(py::module_& m) {
+  m.attr("SYNC_MODES") = enum_names(kSyncModeNames);
+  m.attr("LAUNCH_MODES") = enum_names(kLaunchModeNames);
   py::class_<Workload, std::shared_ptr<Workload>>(m, "Workload", "One inference, as the paced runner drives it.")
       .def_property_readonly("device", &Workload::device, "CUDA device ordinal, or -1 for a host workload.")
       .def_property_readonly("device_timing", &Workload::device_timing,

@@ -8,8 +8,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <cstddef>
 #include <vector>
+
+#include "trtpace/enum_names.hpp"
 
 namespace trtpace::bindings {
 namespace py = pybind11;
@@ -28,6 +31,15 @@ void bind_bench(py::module_& m);
 template <typename T>
 py::array_t<T> to_numpy(const std::vector<T>& v, size_t n) {
   return py::array_t<T>(py::ssize_t(n), v.data());
+}
+
+// An enum's names, in table order, for Python code that validates or lists them
+// (e.g. _core.WAIT_MODES), so the C++ table stays the only list.
+template <typename E, size_t N>
+py::tuple enum_names(const std::array<EnumName<E>, N>& table) {
+  py::tuple out(N);
+  for (size_t i = 0; i < N; ++i) out[i] = py::str(table[i].name);
+  return out;
 }
 
 }  // namespace trtpace::bindings

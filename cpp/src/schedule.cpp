@@ -13,8 +13,8 @@ namespace trtpace {
 namespace {
 void check_count(size_t count) {
   if (count > kMaxInferences)
-    throw std::invalid_argument("a schedule holds at most " + std::to_string(kMaxInferences) + " due times, asked for " +
-                                std::to_string(count));
+    throw std::invalid_argument("a schedule holds at most " + std::to_string(kMaxInferences) +
+                                " due times, asked for " + std::to_string(count));
 }
 
 [[noreturn]] void throw_horizon(const std::string& what) {

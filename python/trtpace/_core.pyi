@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'PrewarmWorker', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -367,4 +367,8 @@ def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: 
     
     mode is 'sleep', 'spin' or 'hybrid'; hybrid_margin_ns=0 uses the calibrated margin.
     """
+LAUNCH_MODES: tuple = ('graph', 'direct')
+PREWARM_TARGETS: tuple = ('filler', 'stream', 'graph')
+SYNC_MODES: tuple = ('spin', 'block', 'yield')
+WAIT_MODES: tuple = ('sleep', 'spin', 'hybrid')
 __version__: str = '0.1.0'

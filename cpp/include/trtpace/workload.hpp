@@ -29,8 +29,13 @@ inline const char* to_string(SyncMode mode) noexcept { return enum_to_string(kSy
 // runner and of the Python layers above it can be exercised on any machine.
 enum class FaultPoint { none, launch, wait, filler };
 inline constexpr std::array<EnumName<FaultPoint>, 4> kFaultPointNames{
-    {{FaultPoint::none, "none"}, {FaultPoint::launch, "launch"}, {FaultPoint::wait, "wait"}, {FaultPoint::filler, "filler"}}};
-inline FaultPoint parse_fault_point(const std::string& name) { return parse_enum(kFaultPointNames, name, "fault point"); }
+    {{FaultPoint::none, "none"},
+     {FaultPoint::launch, "launch"},
+     {FaultPoint::wait, "wait"},
+     {FaultPoint::filler, "filler"}}};
+inline FaultPoint parse_fault_point(const std::string& name) {
+  return parse_enum(kFaultPointNames, name, "fault point");
+}
 inline const char* to_string(FaultPoint point) noexcept { return enum_to_string(kFaultPointNames, point); }
 
 class Workload {

@@ -105,8 +105,9 @@ class Pacer:
         """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
         measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
         low-priority stream). A workload without a graph falls back to 'filler'."""
-        if prewarm_target not in ("graph", "stream", "filler"):
-            raise UsageError(f"prewarm_target must be graph, stream or filler, got {prewarm_target!r}")
+        if prewarm_target not in _core.PREWARM_TARGETS:
+            choices = ", ".join(_core.PREWARM_TARGETS)
+            raise UsageError(f"prewarm_target must be one of {choices}, got {prewarm_target!r}")
         for name, value in (("prewarm_lead_ms", prewarm_lead_ms), ("prewarm_work_us", prewarm_work_us),
                             ("keepwarm_period_ms", keepwarm_period_ms), ("keepwarm_work_us", keepwarm_work_us)):
             if not (math.isfinite(value) and value >= 0):
