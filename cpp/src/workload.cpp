@@ -42,8 +42,8 @@ void CudaWorkload::set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept
 void CudaWorkload::prepare(SyncMode sync) { sync_ = sync; }
 
 bool CudaWorkload::prewarm_own_path(int64_t work_ns, bool graph_upload) {
-  DeviceGuard guard(device_);  // callable from any thread (trtpace.Pacer's pre-warm thread)
   check_ns_range(work_ns, "pre-warm work", 0, kMaxFillerNs);
+  DeviceGuard guard(device_);  // callable from any thread (trtpace.Pacer's pre-warm thread)
   if (graph_upload) {
     if (!graph_exec()) return false;
     TRTPACE_CUDA_CHECK(cudaGraphUpload(graph_exec(), stream_.get()));
