@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+import trtpace
 from trtpace import _core
 from trtpace.measure import pacing, workloads
 from trtpace.measure.runner import run_paced
@@ -83,3 +84,67 @@ def test_run_paced_reports_progress() -> None:
     assert not outcome.interrupted and outcome.error is None
     assert seen[-1] == (203, 203)
     assert len(outcome.records["issue_ns"]) == 203
+
+
+def test_stop_before_start_returns_with_no_records() -> None:
+    runner = _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 50, 0, "spin", "spin")
+    runner.request_stop()
+    runner.run()  # returns at once: no RuntimeError
+    assert runner.completed == 0
+    assert all(len(col) == 0 for col in runner.records().values())
+    with pytest.raises(RuntimeError, match="runs once"):
+        runner.run()
+
+
+def _check_consistent(r: dict[str, np.ndarray], n: int) -> None:
+    for col in ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz"):
+        assert len(r[col]) == n, col
+    assert (r["issue_ns"] >= r["due_ns"]).all()
+    assert (r["submitted_ns"] >= r["issue_ns"]).all() and (r["done_ns"] >= r["submitted_ns"]).all()
+    assert (np.diff(r["issue_ns"]) > 0).all()
+    assert (r["device_us"] >= 20.0).all()
+    # A host workload has no probe: gpu_start_ns is 0 (unknown), inband_mhz NaN.
+    assert (r["gpu_start_ns"] == 0).all() and np.isnan(r["inband_mhz"]).all()
+
+
+@pytest.mark.parametrize(("point", "n", "kept"), [("launch", 1, 0), ("launch", 7, 6), ("wait", 1, 0), ("wait", 7, 6)])
+def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept: int) -> None:
+    w = _core.HostWorkload(20.0)
+    w._inject_fault(point, n)
+    runner = _core.Runner(w, _core.Schedule.closed_gap(100_000), 20, 2, "spin", "spin")
+    with pytest.raises(trtpace.TrtpaceError, match=f"injected fault at {point}"):
+        runner.run()
+    assert runner.completed == kept
+    _check_consistent(runner.records(), kept)
+    # The fault fires once: the same workload runs a whole condition next.
+    again = _core.Runner(w, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin")
+    again.run()
+    assert again.completed == 5
+
+
+def test_fault_at_a_point_the_run_never_reaches_changes_nothing() -> None:
+    w = _core.HostWorkload(20.0)
+    w._inject_fault("filler", 1)  # no keep-warm or pre-warm on a host workload: no filler fires
+    runner = _core.Runner(w, _core.Schedule.closed_gap(0), 10, 0, "spin", "spin")
+    runner.run()
+    assert runner.completed == 10
+
+
+def test_injected_fault_surfaces_through_run_paced() -> None:
+    w = workloads.host(20)
+    w.core._inject_fault("wait", 5)
+    outcome = run_paced(w, pacing.gap(0.0001), iterations=10, warmup=1, wait="spin", sync="spin")
+    assert isinstance(outcome.error, trtpace.TrtpaceError) and "injected fault at wait" in str(outcome.error)
+    assert outcome.interrupted is None
+    _check_consistent(outcome.records, 4)
+
+
+def test_injected_fault_in_a_sweep_saves_a_partial_condition(tmp_path) -> None:
+    w = workloads.host(20)
+    w.core._inject_fault("launch", 9)
+    with pytest.raises(trtpace.TrtpaceError, match="injected fault at launch"):
+        trtpace.sweep(w, gaps_s=[0.0002], iterations=10, warmup=2, out=tmp_path / "r", telemetry=False)
+    saved = trtpace.load(tmp_path / "r")
+    (c,) = saved.conditions  # the baseline failed: the sweep stopped there
+    assert c.status == "partial" and c.count == 8
+    _check_consistent(c.records, 8)

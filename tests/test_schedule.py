@@ -54,3 +54,47 @@ def test_trace_keeps_offsets() -> None:
 def test_invalid_schedules_are_rejected(make, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()
+
+
+TEN_YEARS_NS = 10 * 365 * 24 * 3600 * 10**9
+
+
+def test_periodic_up_to_the_horizon_is_accepted_and_one_ns_more_is_not() -> None:
+    s = _core.Schedule.periodic(TEN_YEARS_NS // 4, 5)
+    assert s.offsets_ns[-1] == 4 * (TEN_YEARS_NS // 4) <= TEN_YEARS_NS
+    with pytest.raises(ValueError, match="more than 10 years"):
+        _core.Schedule.periodic(TEN_YEARS_NS // 4 + 1, 5)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # i * period would overflow int64 long before the last due time.
+        (lambda: _core.Schedule.periodic(2**62, 3), "more than 10 years"),
+        (lambda: _core.Schedule.periodic(10**18, 100), "more than 10 years"),
+        (lambda: _core.Schedule.periodic(1, 10**9), "at most 100000000 due times"),
+        # The first inter-arrival time at 1e-9 Hz is ~30 years: it used to become INT64_MIN.
+        (lambda: _core.Schedule.poisson(1e-9, 1, 3), "more than 10 years"),
+        (lambda: _core.Schedule.poisson(float("inf"), 1, 3), "rate must be"),
+        (lambda: _core.Schedule.trace([0, 2**62]), "more than 10 years"),
+        (lambda: _core.Schedule.closed_gap(2**62), "at most 10 years"),
+    ],
+)
+def test_schedules_past_the_horizon_are_rejected(make, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_poisson_with_one_due_time_needs_no_horizon() -> None:
+    assert list(_core.Schedule.poisson(1e-9, 1, 1).offsets_ns) == [0]
+
+
+def test_due_ns_checks_its_arguments() -> None:
+    s = _core.Schedule.periodic(1_000, 5)
+    assert s.due_ns(4, 0, 0) == 4_000
+    with pytest.raises(IndexError, match="past the schedule's 5 due times"):
+        s.due_ns(5, 0, 0)
+    with pytest.raises(ValueError, match="t0_ns"):
+        s.due_ns(0, -1, 0)
+    with pytest.raises(ValueError, match="prev_done_ns"):
+        _core.Schedule.closed_gap(10).due_ns(1, 0, 2**63 - 1)

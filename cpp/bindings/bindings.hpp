@@ -1,10 +1,18 @@
 #pragma once
-// One bind_* function per area of the core; module.cpp calls them in order.
+// One bind_* function per area of the core, each in its own bind_<area>.cpp; module.cpp calls
+// them in order.
 //
 // GIL rules: every Python argument is converted to C++ before the GIL is released. The paced
-// loop (Runner.run), waits and calibration run without the GIL; only a CallableWorkload takes
-// it back, once per launch, to call its Python function.
+// loop (Runner.run), waits, calibration and the remedies' blocking calls run without the GIL;
+// only a CallableWorkload takes it back, once per launch, to call its Python function.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <array>
+#include <cstddef>
+#include <vector>
+
+#include "trtpace/enum_names.hpp"
 
 namespace trtpace::bindings {
 namespace py = pybind11;
@@ -20,5 +28,20 @@ void bind_remedies(py::module_& m);
 void bind_bench(py::module_& m);
 void bind_armed(py::module_& m);
 void bind_device_scope(py::module_& m);
+
+// A copy of the first n elements of v as a 1-D numpy array.
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v, size_t n) {
+  return py::array_t<T>(py::ssize_t(n), v.data());
+}
+
+// An enum's names, in table order, for Python code that validates or lists them
+// (e.g. _core.WAIT_MODES), so the C++ table stays the only list.
+template <typename E, size_t N>
+py::tuple enum_names(const std::array<EnumName<E>, N>& table) {
+  py::tuple out(N);
+  for (size_t i = 0; i < N; ++i) out[i] = py::str(table[i].name);
+  return out;
+}
 
 }  // namespace trtpace::bindings

@@ -44,6 +44,32 @@ DeviceBuffer::~DeviceBuffer() {
   if (ptr_) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFree(ptr_));
 }
 
+CaptureScope::CaptureScope(cudaStream_t stream, cudaStreamCaptureMode mode) : stream_(stream) {
+  TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(stream, mode));
+  open_ = true;
+}
+
+CaptureScope::~CaptureScope() {
+  if (!open_) return;
+  cudaGraph_t raw = nullptr;
+  TRTPACE_CUDA_CHECK_NOEXCEPT(cudaStreamEndCapture(stream_, &raw));
+  if (raw) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaGraphDestroy(raw));
+  // An invalidated capture leaves its error behind: clear it so the next call reports its own.
+  (void)cudaGetLastError();
+}
+
+Graph CaptureScope::end() {
+  open_ = false;
+  cudaGraph_t raw = nullptr;
+  const cudaError_t st = cudaStreamEndCapture(stream_, &raw);
+  Graph graph(raw);  // owned even on failure, so a partial graph is destroyed
+  if (st != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw CaptureError(std::string("capture failed: ") + cudaGetErrorName(st) + ": " + cudaGetErrorString(st));
+  }
+  return graph;
+}
+
 DeviceGuard::DeviceGuard(int device) {
   TRTPACE_CUDA_CHECK(cudaGetDevice(&previous_));
   if (previous_ != device) {
@@ -63,6 +89,7 @@ double elapsed_us(cudaEvent_t start, cudaEvent_t end) {
 }
 
 CudaProbe probe_cuda() {
+  // Unchecked on purpose: with no driver these fail, and the failure is the answer.
   CudaProbe p;
   cudaDriverGetVersion(&p.driver_version);
   cudaRuntimeGetVersion(&p.runtime_version);

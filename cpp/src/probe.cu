@@ -1,9 +1,11 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_check.hpp"
+#include "trtpace/errors.hpp"
 #include "trtpace/probe.hpp"
 
 namespace trtpace {
@@ -59,30 +61,15 @@ __global__ void timer_resolution_kernel(uint64_t* out) {
   *out = best;
 }
 
-template <typename T>
-T* mapped_alloc(size_t count, T** device_ptr) {
-  void* host = nullptr;
-  TRTPACE_CUDA_CHECK(cudaHostAlloc(&host, count * sizeof(T), cudaHostAllocMapped));
-  std::memset(host, 0, count * sizeof(T));
-  TRTPACE_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(device_ptr), host, 0));
-  return static_cast<T*>(host);
-}
-
 }  // namespace
 
-InbandProbe::InbandProbe() { host_ = mapped_alloc<ProbeSlot>(1, &device_); }
-
-InbandProbe::~InbandProbe() {
-  if (host_) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(host_));
-}
-
 void InbandProbe::enqueue(cudaStream_t stream) const {
-  inband_probe_kernel<<<1, 32, 0, stream>>>(device_, kWindowNs);
+  inband_probe_kernel<<<1, 32, 0, stream>>>(slot_.device(), kWindowNs);
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }
 
 bool InbandProbe::take(ProbeReading& out) noexcept {
-  const volatile ProbeSlot* s = host_;
+  const volatile ProbeSlot* s = slot_.host();
   const uint64_t seq = s->seq;
   if (seq == seen_seq_) return false;
   seen_seq_ = seq;
@@ -93,30 +80,24 @@ bool InbandProbe::take(ProbeReading& out) noexcept {
 }
 
 ClockSync sync_globaltimer(int device, int rounds) {
+  if (rounds < 1 || rounds > kMaxSyncRounds)
+    throw std::invalid_argument("globaltimer sync needs 1 to " + std::to_string(kMaxSyncRounds) + " rounds, got " +
+                                std::to_string(rounds));
   DeviceGuard guard(device);
-  unsigned* flag_dev = nullptr;
-  uint64_t* stamps_dev = nullptr;
-  unsigned* flag = mapped_alloc<unsigned>(1, &flag_dev);
-  uint64_t* stamps = mapped_alloc<uint64_t>(size_t(rounds) + 1, &stamps_dev);
-  struct Free {
-    void* a;
-    void* b;
-    ~Free() {
-      TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(a));
-      TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(b));
-    }
-  } free_on_exit{flag, stamps};
+  // Freed on every exit, the timeout path included (the kernel is released first, below).
+  MappedHostBuffer<unsigned> flag(1);
+  MappedHostBuffer<uint64_t> stamps(size_t(rounds) + 1);
   Stream stream = make_stream();
-  clock_sync_kernel<<<1, 32, 0, stream.get()>>>(flag_dev, stamps_dev, rounds);
+  clock_sync_kernel<<<1, 32, 0, stream.get()>>>(flag.device(), stamps.device(), rounds);
   TRTPACE_CUDA_CHECK(cudaGetLastError());
-  volatile unsigned* vflag = flag;
-  volatile uint64_t* vstamps = stamps;
+  volatile unsigned* vflag = flag.host();
+  volatile uint64_t* vstamps = stamps.host();
   auto wait_for = [&](int index) {
     const int64_t give_up = now_ns() + 2'000'000'000;
     while (vstamps[index] == 0) {
       if (now_ns() > give_up) {
         *vflag = unsigned(rounds);  // release the kernel before failing
-        throw std::runtime_error("globaltimer sync: the GPU did not answer within 2 s");
+        throw TrtpaceError("globaltimer sync: the GPU did not answer within 2 s");
       }
     }
   };
@@ -141,14 +122,11 @@ ClockSync sync_globaltimer(int device, int rounds) {
 
 int64_t globaltimer_resolution_ns(int device) {
   DeviceGuard guard(device);
-  uint64_t* dev = nullptr;
-  uint64_t* host = mapped_alloc<uint64_t>(1, &dev);
-  timer_resolution_kernel<<<1, 1>>>(dev);
-  const cudaError_t st = cudaDeviceSynchronize();
-  const int64_t result = int64_t(*static_cast<volatile uint64_t*>(host));
-  cudaFreeHost(host);
-  if (st != cudaSuccess) throw_cuda_error(st, "cudaDeviceSynchronize()", __FILE__, __LINE__);
-  return result;
+  MappedHostBuffer<uint64_t> out(1);
+  timer_resolution_kernel<<<1, 1>>>(out.device());
+  TRTPACE_CUDA_CHECK(cudaGetLastError());
+  TRTPACE_CUDA_CHECK(cudaDeviceSynchronize());
+  return int64_t(*static_cast<volatile uint64_t*>(out.host()));
 }
 
 }  // namespace trtpace

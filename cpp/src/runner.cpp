@@ -1,10 +1,12 @@
 #include "trtpace/runner.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_raii.hpp"
 
@@ -21,18 +23,31 @@ Records::Records(size_t capacity)
       armed_ns(capacity, 0),
       gate_ns(capacity, 0) {}
 
+namespace {
+// Checked before the records are allocated from it.
+size_t checked_total(const RunConfig& c) {
+  if (c.iterations < 1) throw std::invalid_argument("iterations must be >= 1");
+  if (c.iterations > kMaxInferences || c.warmup > kMaxInferences - c.iterations)
+    throw std::invalid_argument("warm-up + iterations must be at most " + std::to_string(kMaxInferences));
+  return c.warmup + c.iterations;
+}
+}  // namespace
+
 Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
     : workload_(std::move(workload)),
       config_(std::move(config)),
-      records_(config_.warmup + config_.iterations),
+      records_(checked_total(config_)),
+      gpu_start_gt_(total(), 0),
+      gate_gt_(total(), 0),
       waiter_(config_.wait, config_.hybrid_margin_ns) {
   if (!workload_) throw std::invalid_argument("runner needs a workload");
-  if (config_.iterations < 1) throw std::invalid_argument("iterations must be >= 1");
+  check_ns_range(config_.start_delay_ns, "start delay");
+  check_ns_range(config_.keepwarm_period_ns, "keep-warm period", 0, kMaxKeepWarmPeriodNs);
+  check_ns_range(config_.keepwarm_work_ns, "keep-warm work", 0, kMaxFillerNs);
+  check_ns_range(config_.prewarm_lead_ns, "pre-warm lead");
+  check_ns_range(config_.prewarm_work_ns, "pre-warm work", 0, kMaxFillerNs);
   const bool remedies = config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0;
   if (remedies && workload_->device() < 0) throw std::invalid_argument("keep-warm and pre-warm need a GPU workload");
-  if (config_.keepwarm_period_ns < 0 || config_.prewarm_lead_ns < 0 || config_.keepwarm_work_ns < 0 ||
-      config_.prewarm_work_ns < 0)
-    throw std::invalid_argument("keep-warm and pre-warm times must be >= 0");
   if (config_.armed && workload_->device() < 0) throw std::invalid_argument("armed launch needs a GPU workload");
   if (config_.schedule.capacity() < total())
     throw std::invalid_argument("the schedule defines " + std::to_string(config_.schedule.capacity()) +
@@ -40,7 +55,47 @@ Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
 }
 
 void Runner::run() {
-  if (completed() != 0 || stop_requested()) throw std::logic_error("a Runner runs once; create another");
+  if (started_.exchange(true)) throw std::logic_error("a Runner runs once; create another");
+  if (stop_requested()) return;  // stopped before it started: nothing to do, no records
+  Workload& w = *workload_;
+  // Host workloads (device -1) have no CUDA device to make current.
+  std::unique_ptr<DeviceGuard> guard;
+  if (w.device() >= 0) guard = std::make_unique<DeviceGuard>(w.device());
+  w.prepare(config_.sync);
+  if (config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0) filler_ = std::make_unique<Filler>(w.device());
+  if (config_.armed && !w.arming_enabled()) w.enable_arming(config_.arm);
+  // Armed runs sync the GPU clock too: the gate's stamps are mapped like the probe's.
+  const bool probe = w.has_probe() || config_.armed;
+  if (probe) sync_before_ = sync_globaltimer(w.device());
+
+  // The clean-up below runs on every exit from the loop, so the rows published before a failure
+  // stay right; the loop's own error wins over one from the clean-up.
+  std::exception_ptr failure;
+  const int64_t cpu0 = thread_cpu_ns();
+  try {
+    loop(probe);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  cpu_ns_ = thread_cpu_ns() - cpu0;
+  if (filler_) {
+    try {
+      filler_->wait_idle();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (probe) {
+    try {
+      map_gpu_starts();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+void Runner::loop(bool probe) {
   Workload& w = *workload_;
   const Schedule& schedule = config_.schedule;
   const size_t n = total();
@@ -49,20 +104,9 @@ void Runner::run() {
   int64_t* submitted = records_.submitted_ns.data();
   int64_t* done = records_.done_ns.data();
   double* device = records_.device_us.data();
-
-  // Host workloads (device -1) have no CUDA device to make current.
-  std::unique_ptr<DeviceGuard> guard;
-  if (w.device() >= 0) guard = std::make_unique<DeviceGuard>(w.device());
-  w.prepare(config_.sync);
-  if (config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0) filler_ = std::make_unique<Filler>(w.device());
   const bool armed = config_.armed;
-  if (armed && !w.arming_enabled()) w.enable_arming(config_.arm);
-  const bool probe = w.has_probe() || armed;
-  if (probe) sync_before_ = sync_globaltimer(w.device());
-  int64_t* gpu_start = records_.gpu_start_ns.data();
   double* mhz = records_.inband_mhz.data();
   int64_t* armed_at = records_.armed_ns.data();
-  int64_t* gate = records_.gate_ns.data();
   ProbeReading reading;
   // An armed inference left behind by a stop or an error is cancelled: no stream stays blocked.
   struct CancelArmed {
@@ -75,7 +119,6 @@ void Runner::run() {
     }
   } cancel_armed{w};
 
-  const int64_t cpu0 = thread_cpu_ns();
   const int64_t t0 = now_ns() + (schedule.open_loop() ? config_.start_delay_ns : 0);
   int64_t prev_done = t0;
   for (size_t i = 0; i < n && !stop_requested(); ++i) {
@@ -97,10 +140,10 @@ void Runner::run() {
     // Read after `done` is stamped: the event query is bookkeeping, not part of the latency.
     device[i] = w.last_device_us();
     if (probe && w.take_probe(reading)) {
-      gpu_start[i] = int64_t(reading.start_gt);  // mapped to the host clock below
+      gpu_start_gt_[i] = reading.start_gt;  // mapped to the host clock after the loop
       mhz[i] = reading.sm_mhz;
     }
-    if (armed) gate[i] = int64_t(w.gate_seen_gt());
+    if (armed) gate_gt_[i] = w.gate_seen_gt();  // mapped to the host clock after the loop
     completed_.store(i + 1, std::memory_order_release);
     // Queue the next inference now, during the gap, off the critical path.
     if (armed && i + 1 < n && !stop_requested()) {
@@ -108,24 +151,29 @@ void Runner::run() {
       w.arm();
     }
   }
-  cpu_ns_ = thread_cpu_ns() - cpu0;
-  if (filler_) filler_->wait_idle();
-  if (!probe) return;
-  // Map %globaltimer to the host clock, interpolating the offset between the two syncs so that
-  // drift between the clocks over a long condition cancels.
-  sync_after_ = sync_globaltimer(w.device());
+}
+
+void Runner::map_gpu_starts() {
+  const size_t n_done = completed();
+  if (n_done == 0) return;
+  // Until this sync succeeds gpu_start_ns keeps its 0s (unknown): a raw %globaltimer value is
+  // never published as a host time.
+  sync_after_ = sync_globaltimer(workload_->device());
+  // Interpolate the offset between the two syncs so that drift between the clocks over a long
+  // condition cancels.
   const double span = double(sync_after_.host_ns - sync_before_.host_ns);
   const double drift = span > 0 ? double(sync_after_.offset_ns - sync_before_.offset_ns) / span : 0.0;
-  for (size_t i = 0, n_done = completed(); i < n_done; ++i) {
-    if (!gpu_start[i]) continue;
-    const double offset = double(sync_before_.offset_ns) + drift * double(issue[i] - sync_before_.host_ns);
-    gpu_start[i] -= int64_t(offset);
+  for (size_t i = 0; i < n_done; ++i) {
+    const double offset =
+        double(sync_before_.offset_ns) + drift * double(records_.issue_ns[i] - sync_before_.host_ns);
+    if (gpu_start_gt_[i]) records_.gpu_start_ns[i] = int64_t(gpu_start_gt_[i]) - int64_t(offset);
+    if (gate_gt_[i]) records_.gate_ns[i] = int64_t(gate_gt_[i]) - int64_t(offset);
   }
-  for (size_t i = 0, n_done = completed(); armed && i < n_done; ++i) {
-    if (!gate[i]) continue;
-    const double offset = double(sync_before_.offset_ns) + drift * double(issue[i] - sync_before_.host_ns);
-    gate[i] -= int64_t(offset);
-  }
+}
+
+void Runner::fire_filler(int64_t work_ns) {
+  workload_->fault_check(FaultPoint::filler);
+  filler_->fire(work_ns);
 }
 
 void Runner::wait_for_due(int64_t due_ns) {
@@ -137,7 +185,7 @@ void Runner::wait_for_due(int64_t due_ns) {
       int64_t next = now_ns();
       for (int64_t t = next; t < stop_at; t = now_ns()) {
         if (t >= next) {
-          filler_->fire(config_.keepwarm_work_ns);
+          fire_filler(config_.keepwarm_work_ns);
           next = t + config_.keepwarm_period_ns;
         }
         waiter_.wait_until(std::min(next, stop_at));
@@ -145,11 +193,12 @@ void Runner::wait_for_due(int64_t due_ns) {
     }
     if (lead > 0 && due_ns - now_ns() > lead) {
       waiter_.wait_until(due_ns - lead);
-      using Target = RunConfig::PrewarmTarget;
-      if (config_.prewarm_target == Target::filler)
-        filler_->fire(config_.prewarm_work_ns);
-      else
-        workload_->prewarm_own_path(config_.prewarm_work_ns, config_.prewarm_target == Target::graph);
+      if (config_.prewarm_target == PrewarmTarget::filler) {
+        fire_filler(config_.prewarm_work_ns);
+      } else {
+        workload_->fault_check(FaultPoint::filler);
+        workload_->prewarm_own_path(config_.prewarm_work_ns, config_.prewarm_target == PrewarmTarget::graph);
+      }
     }
   }
   waiter_.wait_until(due_ns);

@@ -6,23 +6,30 @@
 #include <string>
 #include <vector>
 
+#include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/device.hpp"
 #include "trtpace/kernels.hpp"
 
 namespace trtpace {
 
-LaunchMode parse_launch_mode(const std::string& name) {
-  if (name == "graph") return LaunchMode::graph;
-  if (name == "direct") return LaunchMode::direct;
-  throw std::invalid_argument("unknown launch mode '" + name + "' (expected graph or direct)");
+namespace {
+const SyntheticShape& checked(const SyntheticShape& shape) {
+  auto require = [](bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(std::string("invalid synthetic shape: ") + what);
+  };
+  require(shape.kernels >= 1 && shape.kernels <= SyntheticShape::kMaxKernels, "kernels must be 1 to 100000");
+  require(shape.iters_per_kernel >= 0, "iters_per_kernel must be >= 0");
+  require(shape.blocks_per_sm >= 1 && shape.blocks_per_sm <= SyntheticShape::kMaxBlocksPerSm,
+          "blocks_per_sm must be 1 to 1024");
+  require(shape.threads_per_block >= 32 && shape.threads_per_block <= 1024, "threads_per_block must be 32 to 1024");
+  return shape;
 }
+}  // namespace
 
 SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMode mode)
-    : CudaWorkload(device), shape_(shape), mode_(mode) {
-  if (shape.kernels < 1 || shape.iters_per_kernel < 0 || shape.blocks_per_sm < 1 || shape.threads_per_block < 32 ||
-      shape.threads_per_block > 1024)
-    throw std::invalid_argument("invalid synthetic shape");
+    // The shape is checked before the base class touches the GPU.
+    : CudaWorkload(((void)checked(shape), device)), shape_(shape), mode_(mode) {
   DeviceGuard guard(device);
   blocks_ = device_info(device).multiprocessors * shape.blocks_per_sm;
   const size_t count = size_t(blocks_) * size_t(shape.threads_per_block);
@@ -38,40 +45,26 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
   side_ = make_stream();
   const InbandProbe& probe = make_probe();
   const cudaStream_t s = stream();
-  TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  cudaGraph_t raw = nullptr;
-  try {
-    // External event record nodes: the events are stamped by the GPU when the graph reaches
-    // them, so their difference is pure device time, whatever the host's submission costs.
-    TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(start_.get(), s, cudaEventRecordExternal));
-    // The probe runs beside the first kernels (one warp), so it measures the clock the work
-    // runs at without delaying it.
-    TRTPACE_CUDA_CHECK(cudaEventRecord(fork_.get(), s));
-    TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(side_.get(), fork_.get()));
-    probe.enqueue(side_.get());
-    TRTPACE_CUDA_CHECK(cudaEventRecord(join_.get(), side_.get()));
+  CaptureScope capture(s);
+  // External event record nodes: the events are stamped by the GPU when the graph reaches
+  // them, so their difference is pure device time, whatever the host's submission costs.
+  TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(start_.get(), s, cudaEventRecordExternal));
+  // The probe runs beside the first kernels (one warp), so it measures the clock the work
+  // runs at without delaying it.
+  TRTPACE_CUDA_CHECK(cudaEventRecord(fork_.get(), s));
+  TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(side_.get(), fork_.get()));
+  probe.enqueue(side_.get());
+  TRTPACE_CUDA_CHECK(cudaEventRecord(join_.get(), side_.get()));
+  enqueue_kernels(s);
+  TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(end_.get(), s, cudaEventRecordExternal));
+  TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(s, join_.get()));
+  const Graph graph = capture.end();
+  exec_ = instantiate(graph.get());
+  {
+    CaptureScope body(s);
     enqueue_kernels(s);
-    TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(end_.get(), s, cudaEventRecordExternal));
-    TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(s, join_.get()));
-  } catch (...) {
-    cudaStreamEndCapture(s, &raw);
-    if (raw) cudaGraphDestroy(raw);
-    throw;
+    body_ = body.end();
   }
-  TRTPACE_CUDA_CHECK(cudaStreamEndCapture(s, &raw));
-  Graph graph(raw);
-  exec_ = instantiate(raw);
-  cudaGraph_t body = nullptr;
-  TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  try {
-    enqueue_kernels(s);
-  } catch (...) {
-    cudaStreamEndCapture(s, &body);
-    if (body) cudaGraphDestroy(body);
-    throw;
-  }
-  TRTPACE_CUDA_CHECK(cudaStreamEndCapture(s, &body));
-  body_ = Graph(body);
   TRTPACE_CUDA_CHECK(cudaGraphUpload(exec_.get(), s));
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(s));
   set_inner_events(start_.get(), end_.get());
@@ -92,14 +85,15 @@ void SyntheticWorkload::enqueue(cudaStream_t stream) {
 
 std::string SyntheticWorkload::describe() const {
   return "synthetic " + std::to_string(shape_.kernels) + " kernels x " + std::to_string(shape_.iters_per_kernel) +
-         " iters (" + (mode_ == LaunchMode::graph ? "graph" : "direct") + ")";
+         " iters (" + to_string(mode_) + ")";
 }
 
 double continuous_device_us(Workload& workload, int runs, double warmup_ms) {
   if (runs < 1) throw std::invalid_argument("continuous_device_us needs runs >= 1");
+  const int64_t warmup_ns = checked_ns(warmup_ms, 1e6, "warmup_ms", 0, 3'600'000'000'000);
   DeviceGuard guard(workload.device());
   workload.prepare(SyncMode::spin);
-  const int64_t warm_until = now_ns() + int64_t(warmup_ms * 1e6);
+  const int64_t warm_until = now_ns() + warmup_ns;
   do {
     workload.launch();
     workload.wait_complete();
@@ -115,10 +109,13 @@ double continuous_device_us(Workload& workload, int runs, double warmup_ms) {
 }
 
 Calibration calibrate_synthetic(int device, double target_us, int kernels) {
-  if (!(target_us > 0.0) || !std::isfinite(target_us)) throw std::invalid_argument("target_us must be > 0");
-  if (kernels < 1) throw std::invalid_argument("kernels must be >= 1");
-  // About 0.2 s of measurement per point, whatever the target.
-  const int runs = std::clamp(int(200'000.0 / target_us), 9, 201);
+  if (!(target_us > 0.0 && target_us <= kMaxCalibrationUs))  // false for NaN too
+    throw std::invalid_argument("target_us must be > 0 and at most " + std::to_string(int64_t(kMaxCalibrationUs)));
+  if (kernels < 1 || kernels > SyntheticShape::kMaxKernels)
+    throw std::invalid_argument("kernels must be 1 to " + std::to_string(SyntheticShape::kMaxKernels));
+  // About 0.2 s of measurement per point, whatever the target (clamped as a double: a tiny target
+  // would overflow int).
+  const int runs = int(std::clamp(200'000.0 / target_us, 9.0, 201.0));
   auto measure = [&](int iters) {
     SyntheticShape shape;
     shape.kernels = kernels;

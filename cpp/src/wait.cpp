@@ -6,27 +6,13 @@
 #include <chrono>
 #include <ctime>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
+#include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 
 namespace trtpace {
-
-WaitMode parse_wait_mode(const std::string& name) {
-  if (name == "sleep") return WaitMode::sleep;
-  if (name == "spin") return WaitMode::spin;
-  if (name == "hybrid") return WaitMode::hybrid;
-  throw std::invalid_argument("unknown wait mode '" + name + "' (expected sleep, spin or hybrid)");
-}
-
-const char* to_string(WaitMode mode) {
-  switch (mode) {
-    case WaitMode::sleep: return "sleep";
-    case WaitMode::spin: return "spin";
-    case WaitMode::hybrid: return "hybrid";
-  }
-  return "?";
-}
 
 void sleep_until_ns(int64_t deadline_ns) {
   timespec ts{time_t(deadline_ns / 1'000'000'000), long(deadline_ns % 1'000'000'000)};
@@ -49,6 +35,9 @@ std::atomic<int64_t> g_learned_margin_ns{0};
 }  // namespace
 
 Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns) : mode_(mode), margin_ns_(hybrid_margin_ns) {
+  if (hybrid_margin_ns > kMaxMarginNs)
+    throw std::invalid_argument("hybrid margin must be at most " + std::to_string(kMaxMarginNs) + " ns, got " +
+                                std::to_string(hybrid_margin_ns));
   if (mode == WaitMode::hybrid && margin_ns_ <= 0)
     margin_ns_ = std::max(default_hybrid_margin_ns(), g_learned_margin_ns.load(std::memory_order_relaxed));
 }
@@ -96,7 +85,8 @@ int64_t default_hybrid_margin_ns() {
 }
 
 WaitProbe probe_waits(const std::string& method, int64_t wait_ns, int count) {
-  if (count <= 0 || wait_ns < 0) throw std::invalid_argument("probe_waits needs count > 0 and wait_ns >= 0");
+  if (count <= 0) throw std::invalid_argument("probe_waits needs count > 0");
+  check_ns_range(wait_ns, "probe_waits wait_ns");
   const bool use_sleep_for = method == "sleep_for";
   Waiter waiter(use_sleep_for ? WaitMode::sleep : parse_wait_mode(method));
   WaitProbe probe;

@@ -5,26 +5,25 @@
 #include <stdexcept>
 #include <string>
 
+#include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
+#include "trtpace/warm.hpp"
 
 namespace trtpace {
 
-SyncMode parse_sync_mode(const std::string& name) {
-  if (name == "spin") return SyncMode::spin;
-  if (name == "block") return SyncMode::block;
-  if (name == "yield") return SyncMode::yield;
-  throw std::invalid_argument("unknown sync mode '" + name + "' (expected spin, block or yield)");
+void Workload::inject_fault(FaultPoint point, uint64_t n) {
+  if (point != FaultPoint::none && n < 1) throw std::invalid_argument("inject_fault needs n >= 1");
+  fault_point_ = point;
+  fault_countdown_ = point == FaultPoint::none ? 0 : n;
 }
 
-const char* to_string(SyncMode mode) {
-  switch (mode) {
-    case SyncMode::spin: return "spin";
-    case SyncMode::block: return "block";
-    case SyncMode::yield: return "yield";
-  }
-  return "?";
+void Workload::fault_hit() {
+  if (--fault_countdown_ > 0) return;
+  const FaultPoint point = fault_point_;
+  fault_point_ = FaultPoint::none;
+  throw TrtpaceError(std::string("injected fault at ") + to_string(point));
 }
 
 CudaWorkload::CudaWorkload(int device) : device_(device) {
@@ -43,6 +42,7 @@ void CudaWorkload::set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept
 void CudaWorkload::prepare(SyncMode sync) { sync_ = sync; }
 
 bool CudaWorkload::prewarm_own_path(int64_t work_ns, bool graph_upload) {
+  check_ns_range(work_ns, "pre-warm work", 0, kMaxFillerNs);
   DeviceGuard guard(device_);  // callable from any thread (trtpace.Pacer's pre-warm thread)
   if (graph_upload) {
     if (!graph_exec()) return false;
@@ -60,6 +60,7 @@ InbandProbe& CudaWorkload::make_probe() {
 
 void CudaWorkload::launch() {
   last_was_armed_graph_ = false;
+  fault_check(FaultPoint::launch);
   const cudaStream_t s = stream_.get();
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
   enqueue(s);
@@ -68,6 +69,7 @@ void CudaWorkload::launch() {
 }
 
 void CudaWorkload::wait_complete() {
+  fault_check(FaultPoint::wait);
   if (sync_ == SyncMode::block) {
     TRTPACE_CUDA_CHECK(cudaEventSynchronize(done_blocking_.get()));
     return;
@@ -193,17 +195,10 @@ GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device)
   Graph wrapper(raw);
   // The probe kernel, captured on its own into a graph so it can become a child node.
   const InbandProbe& probe = make_probe();
-  cudaGraph_t probe_raw = nullptr;
-  TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
-  try {
-    probe.enqueue(stream());
-  } catch (...) {
-    cudaStreamEndCapture(stream(), &probe_raw);
-    if (probe_raw) cudaGraphDestroy(probe_raw);
-    throw;
-  }
-  TRTPACE_CUDA_CHECK(cudaStreamEndCapture(stream(), &probe_raw));
-  Graph probe_graph(probe_raw);
+  CaptureScope capture(stream());
+  probe.enqueue(stream());
+  const Graph probe_graph = capture.end();
+  cudaGraph_t probe_raw = probe_graph.get();
   // start event -> {user graph, probe} ; user graph -> end event ; {end event, probe} -> join
   cudaGraphNode_t first = nullptr, body = nullptr, last = nullptr, probe_node = nullptr, join = nullptr;
   TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&first, raw, nullptr, 0, start_.get()));
@@ -225,11 +220,11 @@ CallableWorkload::CallableWorkload(int device, Enqueue fn, std::string name)
 
 void CallableWorkload::enqueue(cudaStream_t stream) { fn_(reinterpret_cast<uintptr_t>(stream)); }
 
-HostWorkload::HostWorkload(double busy_us) : busy_ns_(int64_t(busy_us * 1e3)) {
-  if (!(busy_us >= 0.0)) throw std::invalid_argument("host workload needs busy_us >= 0");
-}
+HostWorkload::HostWorkload(double busy_us)
+    : busy_ns_(checked_ns(busy_us, 1e3, "host workload busy_us", 0, int64_t(kMaxBusyUs * 1e3))) {}
 
 void HostWorkload::launch() {
+  fault_check(FaultPoint::launch);
   const int64_t start = now_ns();
   while (now_ns() - start < busy_ns_) cpu_relax();
   last_us_ = double(now_ns() - start) * 1e-3;

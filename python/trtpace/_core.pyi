@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'Runner', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -18,7 +18,7 @@ class CaptureError(TrtpaceError):
     pass
 class Schedule:
     """
-    When each inference is due: closed-loop gap or open-loop due times.
+    When each inference is due: closed-loop gap or open-loop due times (at most 10 years out).
     """
     @staticmethod
     def closed_gap(gap_ns: typing.SupportsInt | typing.SupportsIndex) -> Schedule:
@@ -59,6 +59,11 @@ class Workload:
     """
     One inference, as the paced runner drives it.
     """
+    def _inject_fault(self, point: str, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+        """
+        Test hook: the nth launch, completion wait or filler fire ('launch', 'wait', 'filler') from now
+        raises TrtpaceError instead of running, once; 'none' disarms. Arm it before a run.
+        """
     def describe(self) -> str:
         ...
     def prewarm_own_path(self, work_ns: typing.SupportsInt | typing.SupportsIndex, graph_upload: bool) -> bool:
@@ -169,7 +174,7 @@ class CallableWorkload(CudaWorkload):
         ...
 class HostWorkload(Workload):
     """
-    Busy work on the host for busy_us: runs the paced loop on a machine with no GPU.
+    Busy work on the host for busy_us (0 to one hour): runs the paced loop on a machine with no GPU.
     """
     def __init__(self, busy_us: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
@@ -182,8 +187,6 @@ class Runner:
         The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
         prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the
         inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
-        armed_gate 'wait' or 'kernel': each inference is queued behind a gate after the previous one and
-        issued by one store (armed launch); armed_cancellable and arm_timeout_ns as in CudaWorkload.enable_arming.
         """
     def records(self) -> dict:
         """
@@ -196,7 +199,8 @@ class Runner:
         """
     def run(self) -> None:
         """
-        Runs the paced loop on this thread without the GIL; returns when done or after request_stop().
+        Runs the paced loop on this thread without the GIL; returns when done or after request_stop()
+        (at once, with no records, when the stop came first). On a failure the completed records are kept.
         """
     @property
     def clock_sync(self) -> tuple[dict, dict]:
@@ -236,7 +240,7 @@ class DeviceBuffer:
         """
     def upload(self, data: typing_extensions.Buffer) -> None:
         """
-        Copies a contiguous host array of exactly nbytes into the buffer.
+        Copies a C-contiguous host array of exactly nbytes into the buffer.
         """
     @property
     def nbytes(self) -> int:
@@ -254,25 +258,35 @@ class CapturedGraph:
 class KeepWarmThread:
     """
     Fires work_ns of filler on a lowest-priority stream every period_ns from a C++ thread (no GIL).
+    A failure on the thread ends it (running turns False) and is raised, once, by the next
+    start(), pause(), resume() or stop().
     """
     def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, period_ns: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def _inject_fault(self, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+        """
+        Test hook: the nth fire from now raises TrtpaceError on the thread instead of launching; 0 disarms.
+        """
     def pause(self) -> None:
         """
-        Steps aside (around the app's own inference).
+        Steps aside (around the app's own inference): returns once no filler launch is in flight.
         """
     def resume(self) -> None:
         ...
     def start(self) -> None:
         ...
     def stop(self) -> None:
-        ...
+        """
+        Joins the thread and waits for the last filler; safe to call twice.
+        """
     @property
     def fired(self) -> int:
         ...
     @property
     def running(self) -> bool:
-        ...
+        """
+        False once stopped or ended by a failure.
+        """
 class Filler:
     """
     Filler work on a lowest-priority stream (pre-warm).
@@ -288,6 +302,38 @@ class Filler:
     @property
     def fired(self) -> int:
         ...
+class PrewarmWorker:
+    """
+    One C++ thread that pre-warms a workload at scheduled times: cudaGraphUpload of its graph ('graph'),
+    filler on its stream ('stream') or on a low-priority stream ('filler', and the fallback where the
+    workload has no such path). A failure on the thread is raised, once, by the next call.
+    """
+    def __init__(self, workload: Workload, target: str = 'graph', work_ns: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid') -> None:
+        ...
+    def cancel(self) -> None:
+        """
+        Drops a pending pre-warm; returns once none is in flight.
+        """
+    def close(self) -> None:
+        """
+        Cancels, joins the thread and waits for the last filler; safe to call twice.
+        """
+    def schedule(self, fire_at_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Pre-warms at fire_at_ns (monotonic), replacing a pending pre-warm not yet started.
+        """
+    def wait_idle(self) -> None:
+        """
+        Returns once the pending pre-warm, if any, has fired.
+        """
+    @property
+    def fired(self) -> int:
+        ...
+    @property
+    def pending(self) -> bool:
+        """
+        Whether a pre-warm is scheduled or firing.
+        """
 class _CountingGraph:
     """
     Test hook: a graph of one kernel counting its runs.
@@ -341,7 +387,7 @@ def calibrate_synthetic(device: typing.SupportsInt | typing.SupportsIndex, targe
     """
 def capture_graph(device: typing.SupportsInt | typing.SupportsIndex, fn: collections.abc.Callable) -> CapturedGraph:
     """
-    Captures fn(stream_handle) into a CUDA graph (thread-local capture mode). Raises RuntimeError when
+    Captures fn(stream_handle) into a CUDA graph (thread-local capture mode). Raises CaptureError when
     the work cannot be captured (fn raised, returned False, or used an API capture forbids).
     """
 def continuous_device_us(workload: Workload, runs: typing.SupportsInt | typing.SupportsIndex = 51, warmup_ms: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> float:
@@ -383,7 +429,7 @@ def stream_wait_supported(device: typing.SupportsInt | typing.SupportsIndex) -> 
     """
 def sync_globaltimer(device: typing.SupportsInt | typing.SupportsIndex, rounds: typing.SupportsInt | typing.SupportsIndex = 16) -> dict:
     """
-    %globaltimer minus the host monotonic clock, by ping-pong through mapped memory.
+    %globaltimer minus the host monotonic clock, by ping-pong through mapped memory (1 to 1000 rounds).
     """
 def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: str = 'hybrid', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
     """
@@ -391,4 +437,8 @@ def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: 
     
     mode is 'sleep', 'spin' or 'hybrid'; hybrid_margin_ns=0 uses the calibrated margin.
     """
+LAUNCH_MODES: tuple = ('graph', 'direct')
+PREWARM_TARGETS: tuple = ('filler', 'stream', 'graph')
+SYNC_MODES: tuple = ('spin', 'block', 'yield')
+WAIT_MODES: tuple = ('sleep', 'spin', 'hybrid')
 __version__: str = '0.1.0'

@@ -1,6 +1,10 @@
 #pragma once
-// Every CUDA runtime call goes through TRTPACE_CUDA_CHECK: a failure throws CudaError naming the
-// call and CUDA's own error string, which reaches Python as trtpace.CudaError.
+// CUDA runtime calls go through TRTPACE_CUDA_CHECK: a failure throws CudaError naming the call and
+// CUDA's own error string, which reaches Python as trtpace.CudaError. Destructors use
+// TRTPACE_CUDA_CHECK_NOEXCEPT. The exceptions, where a status is an answer rather than a failure:
+// cudaStreamQuery (cudaErrorNotReady means "still running"; other statuses go to
+// throw_cuda_error), cudaStreamEndCapture in CaptureScope::end (a failure there is a CaptureError),
+// probe_cuda (reports statuses, never throws), and cudaGetLastError, which only clears errors.
 #include <cuda_runtime_api.h>
 
 #include <string>

@@ -4,6 +4,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "trtpace/cuda_check.hpp"
@@ -68,6 +70,79 @@ class DeviceBuffer {
  private:
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// `count` zero-initialised Ts in page-locked host memory mapped into the device's address space
+// (cudaHostAllocMapped): the GPU writes through device(), the host reads through host() without
+// a copy. Flags and stamps shared by a running kernel and the host live here.
+template <typename T>
+class MappedHostBuffer {
+  static_assert(std::is_trivially_copyable_v<T>, "mapped memory is zeroed with memset and shared with the GPU");
+
+ public:
+  MappedHostBuffer() = default;
+  explicit MappedHostBuffer(size_t count) {
+    void* host = nullptr;
+    TRTPACE_CUDA_CHECK(cudaHostAlloc(&host, count * sizeof(T), cudaHostAllocMapped));
+    host_ = static_cast<T*>(host);  // owned from here: reset() frees it if the next call throws
+    count_ = count;
+    std::memset(host, 0, count * sizeof(T));
+    void* device = nullptr;
+    try {
+      TRTPACE_CUDA_CHECK(cudaHostGetDevicePointer(&device, host, 0));
+    } catch (...) {
+      reset();  // a throwing constructor runs no destructor
+      throw;
+    }
+    device_ = static_cast<T*>(device);
+  }
+  ~MappedHostBuffer() { reset(); }
+  MappedHostBuffer(const MappedHostBuffer&) = delete;
+  MappedHostBuffer& operator=(const MappedHostBuffer&) = delete;
+  MappedHostBuffer(MappedHostBuffer&& o) noexcept
+      : host_(std::exchange(o.host_, nullptr)), device_(std::exchange(o.device_, nullptr)),
+        count_(std::exchange(o.count_, 0)) {}
+  MappedHostBuffer& operator=(MappedHostBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      host_ = std::exchange(o.host_, nullptr);
+      device_ = std::exchange(o.device_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
+  // The GPU writes behind the compiler's back: read and write through volatile pointers.
+  T* host() const noexcept { return host_; }
+  T* device() const noexcept { return device_; }
+  size_t count() const noexcept { return count_; }
+  void reset() noexcept {
+    if (host_) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(host_));
+    host_ = device_ = nullptr;
+    count_ = 0;
+  }
+
+ private:
+  T* host_ = nullptr;
+  T* device_ = nullptr;
+  size_t count_ = 0;
+};
+
+// Stream capture that always ends: begins capturing `stream` on construction; end() returns the
+// captured graph. If end() is never reached (an exception on the way), the destructor ends the
+// capture and destroys the partial graph, so the stream is usable again.
+class CaptureScope {
+ public:
+  explicit CaptureScope(cudaStream_t stream, cudaStreamCaptureMode mode = cudaStreamCaptureModeThreadLocal);
+  ~CaptureScope();
+  CaptureScope(const CaptureScope&) = delete;
+  CaptureScope& operator=(const CaptureScope&) = delete;
+  // Ends the capture. Throws CaptureError when CUDA rejects it (e.g. the capture was invalidated
+  // by a call that capture forbids).
+  Graph end();
+
+ private:
+  cudaStream_t stream_;
+  bool open_ = false;
 };
 
 // Makes `device` current on the calling thread for its lifetime and restores the previous one.

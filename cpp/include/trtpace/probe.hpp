@@ -27,18 +27,14 @@ struct ProbeReading {
 class InbandProbe {
  public:
   static constexpr uint64_t kWindowNs = 8'000;
-  InbandProbe();
-  ~InbandProbe();
-  InbandProbe(const InbandProbe&) = delete;
-  InbandProbe& operator=(const InbandProbe&) = delete;
+  InbandProbe() : slot_(1) {}
   // Enqueues the probe kernel on `stream` (also valid while capturing a graph).
   void enqueue(cudaStream_t stream) const;
   // The reading of the last completed probe run, or false when it has not run since last time.
   bool take(ProbeReading& out) noexcept;
 
  private:
-  ProbeSlot* host_ = nullptr;
-  ProbeSlot* device_ = nullptr;
+  MappedHostBuffer<ProbeSlot> slot_;
   uint64_t seen_seq_ = 0;
 };
 
@@ -49,6 +45,8 @@ struct ClockSync {
   int64_t offset_ns = 0;        // globaltimer - monotonic at host_ns
   int64_t uncertainty_ns = 0;   // half the winning round trip
 };
+// rounds: 1 to kMaxSyncRounds.
+inline constexpr int kMaxSyncRounds = 1000;
 ClockSync sync_globaltimer(int device, int rounds = 16);
 
 // Smallest step of %globaltimer seen in a tight loop on the GPU. Units: ns.

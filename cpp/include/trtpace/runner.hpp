@@ -20,18 +20,17 @@ struct RunConfig {
   size_t iterations = 0;  // measured inferences after the warm-up
   WaitMode wait = WaitMode::hybrid;
   SyncMode sync = SyncMode::spin;
-  int64_t hybrid_margin_ns = 0;          // initial hybrid margin; 0: default_hybrid_margin_ns()
-  int64_t start_delay_ns = 1'000'000;    // open loop: t0 = start of run + this
-  // Remedies (GPU workloads only; 0 = off). Keep-warm fires filler_ns of work every period
-  // during each gap and stops kGuardNs + its work before the due time; pre-warm fires once,
-  // lead_ns before the due time.
+  int64_t hybrid_margin_ns = 0;          // initial hybrid margin; <= 0: default_hybrid_margin_ns()
+  int64_t start_delay_ns = 1'000'000;    // open loop: t0 = start of run + this (0 to kMaxHorizonNs)
+  // Remedies (GPU workloads only; 0 = off). Keep-warm fires keepwarm_work_ns of filler every
+  // keepwarm_period_ns during each gap and stops kGuardNs + its work before the due time;
+  // pre-warm fires prewarm_work_ns once, prewarm_lead_ns before the due time. Work: 0 to
+  // kMaxFillerNs; period: 0 to kMaxKeepWarmPeriodNs; lead: 0 to kMaxHorizonNs.
   int64_t keepwarm_period_ns = 0;
   int64_t keepwarm_work_ns = 0;
   int64_t prewarm_lead_ns = 0;
   int64_t prewarm_work_ns = 0;
-  // Where pre-warm goes: the filler's own low-priority stream, the inference's stream, or a
-  // cudaGraphUpload of the inference's graph.
-  enum class PrewarmTarget { filler, stream, graph } prewarm_target = PrewarmTarget::filler;
+  PrewarmTarget prewarm_target = PrewarmTarget::filler;
   // Armed launch: each inference is queued behind a gate as soon as the previous one completed
   // (armed_ns), and issuing it is the gate's release: one store (issue_ns to submitted_ns).
   bool armed = false;
@@ -54,6 +53,7 @@ struct Records {
   std::vector<int64_t> done_ns;       // host observed completion
   std::vector<double> device_us;      // device execution (Workload::last_device_us)
   std::vector<int64_t> gpu_start_ns;  // in-band probe start on the host clock; 0 when unknown
+                                      // (no probe, or the clock mapping failed)
   std::vector<double> inband_mhz;     // SM clock the probe measured; NaN when unknown
   std::vector<int64_t> armed_ns;      // armed launch: when the inference was queued; 0 when not armed
   std::vector<int64_t> gate_ns;       // armed launch: the gate saw the release (GPU clock mapped like gpu_start_ns); 0 unknown
@@ -61,9 +61,14 @@ struct Records {
 
 class Runner {
  public:
+  // Throws std::invalid_argument for a config out of range (see RunConfig; warm-up + iterations:
+  // 1 to kMaxInferences).
   Runner(std::shared_ptr<Workload> workload, RunConfig config);
-  // Runs on the calling thread until every inference is done or request_stop() is called.
-  // Holds no Python state: the bindings release the GIL around it.
+  // Runs on the calling thread until every inference is done or request_stop() is called; a stop
+  // requested before it starts makes it return at once with no records. Holds no Python state:
+  // the bindings release the GIL around it. When a launch, completion wait or filler throws, the
+  // error propagates after clean-up, and the rows completed before it stay published and correct
+  // (gpu_start_ns mapped to the host clock, or 0 when the mapping failed).
   void run();
   // Thread-safe: the loop ends after the inference in flight completes.
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
@@ -87,13 +92,19 @@ class Runner {
   std::shared_ptr<Workload> workload_;
   RunConfig config_;
   Records records_;
+  std::vector<uint64_t> gpu_start_gt_;  // raw %globaltimer probe stamps; 0 when none
+  std::vector<uint64_t> gate_gt_;       // raw %globaltimer stamps of the armed gate seeing each release; 0 when none
+  void loop(bool probe);
   void wait_for_due(int64_t due_ns);
+  void fire_filler(int64_t work_ns);
+  void map_gpu_starts();
   Waiter waiter_;
   ClockSync sync_before_, sync_after_;
   std::unique_ptr<Filler> filler_;
   int64_t cpu_ns_ = 0;
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> started_{false};
 };
 
 }  // namespace trtpace

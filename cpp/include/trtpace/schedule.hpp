@@ -3,11 +3,14 @@
 // (a due time fixed in advance, as MLPerf LoadGen does, so a late issue shows in the latency).
 #include <cstddef>
 #include <cstdint>
+#include <climits>
 #include <string>
 #include <vector>
 
 namespace trtpace {
 
+// Factories throw std::invalid_argument for a schedule whose last due time would lie more than
+// kMaxHorizonNs (10 years) after t0, or that holds more than kMaxInferences due times.
 class Schedule {
  public:
   // Idle `gap_ns` from observed completion of inference i to the issue of inference i+1.
@@ -28,10 +31,15 @@ class Schedule {
   std::string describe() const;
 
   // Due time of inference i, given the run's start and the previous inference's completion.
+  // Unchecked, for the runner's loop: i < capacity() and monotonic-clock times.
   int64_t due_ns(size_t i, int64_t t0_ns, int64_t prev_done_ns) const noexcept {
     if (open_loop_) return t0_ns + offsets_ns_[i];
     return i == 0 ? t0_ns : prev_done_ns + gap_ns_;
   }
+  // due_ns for callers outside the loop: std::out_of_range for i >= capacity(),
+  // std::invalid_argument for times outside [0, kMaxTimeNs].
+  static constexpr int64_t kMaxTimeNs = INT64_MAX / 2;
+  int64_t checked_due_ns(size_t i, int64_t t0_ns, int64_t prev_done_ns) const;
 
  private:
   bool open_loop_ = false;

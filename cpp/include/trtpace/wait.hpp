@@ -1,8 +1,11 @@
 #pragma once
 // Waiting to an absolute deadline on the monotonic clock. No wait ever returns before its deadline.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "trtpace/enum_names.hpp"
 
 namespace trtpace {
 
@@ -12,8 +15,10 @@ enum class WaitMode {
   hybrid,  // sleep until deadline - margin, then spin: little CPU, spin's precision
 };
 
-WaitMode parse_wait_mode(const std::string& name);
-const char* to_string(WaitMode mode);
+inline constexpr std::array<EnumName<WaitMode>, 3> kWaitModeNames{
+    {{WaitMode::sleep, "sleep"}, {WaitMode::spin, "spin"}, {WaitMode::hybrid, "hybrid"}}};
+inline WaitMode parse_wait_mode(const std::string& name) { return parse_enum(kWaitModeNames, name, "wait mode"); }
+inline const char* to_string(WaitMode mode) noexcept { return enum_to_string(kWaitModeNames, mode); }
 
 void sleep_until_ns(int64_t deadline_ns);
 void spin_until_ns(int64_t deadline_ns);
@@ -26,8 +31,10 @@ void spin_until_ns(int64_t deadline_ns);
 class Waiter {
  public:
   static constexpr int64_t kMaxMarginNs = 5'000'000;
-  // hybrid_margin_ns <= 0: start from the calibrated or learned margin, whichever is wider.
+  // hybrid_margin_ns <= 0: start from the calibrated or learned margin, whichever is wider;
+  // above kMaxMarginNs: std::invalid_argument.
   explicit Waiter(WaitMode mode, int64_t hybrid_margin_ns = 0);
+  // deadline_ns >= 0 (callers outside the runner check it: a negative deadline would overflow).
   void wait_until(int64_t deadline_ns);
   WaitMode mode() const noexcept { return mode_; }
   int64_t hybrid_margin_ns() const noexcept { return margin_ns_; }
@@ -44,10 +51,10 @@ int64_t calibrate_hybrid_margin_ns(int samples = 100);
 int64_t default_hybrid_margin_ns();
 
 // Benchmark support: overshoot (actual wake-up minus deadline) of `count` waits of `wait_ns`
-// each, by `method` (sleep | spin | hybrid | sleep_for, the last being std::this_thread::sleep_for,
-// one Waiter for all `count` waits,
-// as trtexec --idleTime and MLPerf LoadGen wait). Returns overshoots in ns and the thread CPU
-// time spent in ns.
+// each, by `method`: sleep, spin or hybrid (one Waiter for all `count` waits), or sleep_for,
+// std::this_thread::sleep_for of the wait's length, as trtexec --idleTime waits. (MLPerf LoadGen
+// waits with std::this_thread::sleep_until on each scheduled time: an absolute sleep, like
+// `sleep`.) Returns overshoots in ns and the thread CPU time spent in ns.
 struct WaitProbe {
   std::vector<int64_t> overshoot_ns;
   int64_t cpu_ns = 0;

@@ -2,6 +2,7 @@
 // The workload interface the paced runner drives, and the workloads that need no model.
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "trtpace/armed.hpp"
 #include "trtpace/cuda_raii.hpp"
+#include "trtpace/enum_names.hpp"
 #include "trtpace/probe.hpp"
 
 namespace trtpace {
@@ -19,8 +21,23 @@ enum class SyncMode {
   block,  // cudaEventSynchronize on a cudaEventBlockingSync event: the thread sleeps
   yield,  // poll cudaStreamQuery, sched_yield() between polls
 };
-SyncMode parse_sync_mode(const std::string& name);
-const char* to_string(SyncMode mode);
+inline constexpr std::array<EnumName<SyncMode>, 3> kSyncModeNames{
+    {{SyncMode::spin, "spin"}, {SyncMode::block, "block"}, {SyncMode::yield, "yield"}}};
+inline SyncMode parse_sync_mode(const std::string& name) { return parse_enum(kSyncModeNames, name, "sync mode"); }
+inline const char* to_string(SyncMode mode) noexcept { return enum_to_string(kSyncModeNames, mode); }
+
+// Test-only fault injection: where an injected TrtpaceError is thrown, so the error paths of the
+// runner and of the Python layers above it can be exercised on any machine.
+enum class FaultPoint { none, launch, wait, filler };
+inline constexpr std::array<EnumName<FaultPoint>, 4> kFaultPointNames{
+    {{FaultPoint::none, "none"},
+     {FaultPoint::launch, "launch"},
+     {FaultPoint::wait, "wait"},
+     {FaultPoint::filler, "filler"}}};
+inline FaultPoint parse_fault_point(const std::string& name) {
+  return parse_enum(kFaultPointNames, name, "fault point");
+}
+inline const char* to_string(FaultPoint point) noexcept { return enum_to_string(kFaultPointNames, point); }
 
 class Workload {
  public:
@@ -43,7 +60,7 @@ class Workload {
   virtual bool take_probe(ProbeReading&) { return false; }
   // Pre-warm on the inference's own path: `work_ns` of filler on its stream, or (graph_upload)
   // cudaGraphUpload of its graph. Returns false where the workload has no such path.
-  virtual bool prewarm_own_path(int64_t work_ns, bool graph_upload) { return false; }
+  virtual bool prewarm_own_path(int64_t /*work_ns*/, bool /*graph_upload*/) { return false; }
   virtual std::string describe() const = 0;
 
   // Armed launch (armed.hpp): arm() queues the next inference behind a gate, release() opens it
@@ -57,6 +74,19 @@ class Workload {
   virtual bool arming_enabled() const noexcept { return false; }
   // The gate's %globaltimer stamp of the last release it saw (0: none). Units: ns.
   virtual uint64_t gate_seen_gt() const noexcept { return 0; }
+  // Test hook: the nth call at `point` after this one (n >= 1) throws TrtpaceError instead of
+  // doing its work, once. Launches and completion waits check it in every workload; filler fires
+  // are checked by the runner. FaultPoint::none disarms. Not thread-safe: arm before a run.
+  void inject_fault(FaultPoint point, uint64_t n);
+  // Counts a call at `point`; throws on the armed one. One compare when nothing is armed.
+  void fault_check(FaultPoint point) {
+    if (fault_point_ == point) fault_hit();
+  }
+
+ private:
+  void fault_hit();
+  FaultPoint fault_point_ = FaultPoint::none;
+  uint64_t fault_countdown_ = 0;
 };
 
 // Base of every GPU workload: owns the stream it runs on and the events that time it.
@@ -172,10 +202,12 @@ class CallableWorkload final : public CudaWorkload {
 // Host-only busy work of a fixed duration: exercises the paced loop on machines with no GPU.
 class HostWorkload final : public Workload {
  public:
+  static constexpr double kMaxBusyUs = 3.6e9;  // one hour
+  // busy_us: finite, 0 to kMaxBusyUs.
   explicit HostWorkload(double busy_us);
   void prepare(SyncMode) override {}
   void launch() override;
-  void wait_complete() override {}
+  void wait_complete() override { fault_check(FaultPoint::wait); }
   double last_device_us() override { return last_us_; }
   const char* device_timing() const override { return "host"; }
   int device() const override { return -1; }

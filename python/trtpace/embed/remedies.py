@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,11 +28,14 @@ class KeepWarm:
 
     Every period it launches work_us of filler (one block, timed on the GPU clock) on the
     lowest-priority stream of the device, and never queues a new filler behind a running one.
+    A failure on the thread (a CUDA error) ends it: `running` turns False and the next `pause()`,
+    `resume()`, `start()` or `stop()` (so also leaving the `with` block) raises it, once.
     """
 
     def __init__(self, period_ms: float = 1.0, work_us: float = DEFAULT_FILLER_US, gpu: int = 0):
-        if not period_ms > 0 or not 0 <= work_us < period_ms * 1e3:
-            raise UsageError("KeepWarm needs period_ms > 0 and 0 <= work_us < the period")
+        if not (math.isfinite(period_ms) and math.isfinite(work_us)) or not period_ms > 0 \
+                or not 0 <= work_us < period_ms * 1e3:
+            raise UsageError("KeepWarm needs a finite period_ms > 0 and 0 <= work_us < the period")
         device.require_gpu(gpu)
         self._thread = _core.KeepWarmThread(gpu, round(period_ms * 1e6), round(work_us * 1e3))
 
@@ -41,10 +44,12 @@ class KeepWarm:
         return self
 
     def stop(self) -> None:
-        """Stops the thread and waits for the last filler; safe to call twice."""
+        """Stops the thread and waits for the last filler; safe to call twice. Raises the
+        thread's failure if it ended on one that was not raised yet."""
         self._thread.stop()
 
     def pause(self) -> None:
+        """Steps aside: returns once no filler launch is in flight, and none starts until resume()."""
         self._thread.pause()
 
     def resume(self) -> None:
@@ -89,7 +94,9 @@ class Pacer:
 
     `run()` paces a whole loop and returns the same per-inference records as the runner. For an
     app that drives its own loop, `expect(next_due_ns)` announces the next frame (pre-warm then
-    fires prewarm_lead_ms before it) and `infer()` runs one inference now.
+    fires prewarm_lead_ms before it, from one C++ worker thread) and `infer()` runs one inference
+    now. `run()` and `infer()` first cancel a pre-warm not yet fired and wait for one in flight, so
+    pre-warm never overlaps the inference. A pre-warm failure is raised by the next call.
 
     Armed launch (`armed="kernel"` or `"wait"`): `arm()` queues the next inference on the GPU
     behind a gate while the app waits for its input; when the input is staged (written where the
@@ -107,8 +114,13 @@ class Pacer:
         """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
         measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
         low-priority stream). A workload without a graph falls back to 'filler'."""
-        if prewarm_target not in ("graph", "stream", "filler"):
-            raise UsageError(f"prewarm_target must be graph, stream or filler, got {prewarm_target!r}")
+        if prewarm_target not in _core.PREWARM_TARGETS:
+            choices = ", ".join(_core.PREWARM_TARGETS)
+            raise UsageError(f"prewarm_target must be one of {choices}, got {prewarm_target!r}")
+        for name, value in (("prewarm_lead_ms", prewarm_lead_ms), ("prewarm_work_us", prewarm_work_us),
+                            ("keepwarm_period_ms", keepwarm_period_ms), ("keepwarm_work_us", keepwarm_work_us)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{name} must be a finite number >= 0, got {value!r}")
         self.workload = _as_workload(work, gpu)
         self.policy = Policy(name="pacer", wait=wait, sync=sync, prewarm_lead_ms=prewarm_lead_ms,
                              prewarm_work_us=prewarm_work_us if prewarm_lead_ms else 0.0,
@@ -116,7 +128,6 @@ class Pacer:
                              keepwarm_period_ms=keepwarm_period_ms,
                              keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0,
                              armed_gate=armed, armed_cancellable=armed_cancellable, arm_timeout_ms=arm_timeout_ms)
-        self._filler = _core.Filler(self.workload.device) if prewarm_lead_ms > 0 else None
         self._armed_ns = 0
         self._release_ns = (0, 0)
         if armed is not None:
@@ -129,15 +140,33 @@ class Pacer:
             if arm_timeout_ms < 0 or (arm_timeout_ms and armed != "kernel"):
                 raise UsageError("arm_timeout_ms must be >= 0 and needs the kernel gate")
             self.workload.core.enable_arming(armed, armed_cancellable, round(arm_timeout_ms * 1e6))
-        self._pending: threading.Thread | None = None
+        self._prewarm: _core.PrewarmWorker | None = None
+        if prewarm_lead_ms > 0:
+            if self.workload.device < 0:
+                raise UsageError("pre-warm needs a GPU workload")
+            self._prewarm = _core.PrewarmWorker(self.workload.core, prewarm_target,
+                                                round(prewarm_work_us * 1e3), wait)
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError("this Pacer is closed")
+
+    def _settle_prewarm(self) -> None:
+        """Cancels a pre-warm not yet fired and waits for one in flight: the workload's stream is
+        the caller's again. Raises a pre-warm failure not yet raised."""
+        if self._prewarm is not None:
+            self._prewarm.cancel()
 
     def run(self, iterations: int, gap_s: float | None = None, *, schedule: pacing_mod.Pacing | None = None,
             warmup: int = 0, on_progress: Callable[[int, int], None] | None = None) -> ConditionResult:
         """Runs `iterations` inferences (after `warmup`), closed loop with gap_s or on `schedule`."""
+        self._check_open()
         if (gap_s is None) == (schedule is None):
             raise UsageError("Pacer.run needs exactly one of gap_s or schedule")
         p = pacing_mod.gap(gap_s) if gap_s is not None else schedule
         assert p is not None
+        self._settle_prewarm()
         out = run_paced(self.workload, p, iterations=iterations, warmup=warmup, wait=self.policy.wait,
                         sync=self.policy.sync, policy=self.policy, on_progress=on_progress)
         if out.error is not None:
@@ -148,26 +177,17 @@ class Pacer:
                                info={"cpu_ns": out.cpu_ns})
 
     def expect(self, next_due_ns: int) -> None:
-        """Announces the next inference's due time (monotonic ns); pre-warm fires lead_ms before it."""
-        if self._filler is None:
+        """Announces the next inference's due time (monotonic ns); pre-warm fires lead_ms before it,
+        replacing a pre-warm announced earlier and not yet fired."""
+        self._check_open()
+        if self._prewarm is None:
             return
-        fire_at = next_due_ns - round(self.policy.prewarm_lead_ms * 1e6)
-        work_ns = round(self.policy.prewarm_work_us * 1e3)
-        filler, target, core = self._filler, self.policy.prewarm_target, self.workload.core
-
-        def prewarm() -> None:
-            _core.wait_until_ns(fire_at, self.policy.wait)
-            if target == "filler" or not core.prewarm_own_path(work_ns, target == "graph"):
-                filler.fire(work_ns)
-
-        self._pending = threading.Thread(target=prewarm, name="trtpace-prewarm", daemon=True)
-        self._pending.start()
+        self._prewarm.schedule(int(next_due_ns) - round(self.policy.prewarm_lead_ms * 1e6))
 
     def infer(self) -> dict[str, float]:
         """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us."""
-        if self._pending is not None:
-            self._pending.join()
-            self._pending = None
+        self._check_open()
+        self._settle_prewarm()
         core = self.workload.core
         if isinstance(core, _core.CudaWorkload) and core.arming_enabled:
             if not core.armed:
@@ -213,12 +233,19 @@ class Pacer:
             raise UsageError("this Pacer was made without armed=...: Pacer(work, armed='kernel') arms")
         return core
 
+    @property
+    def prewarms_fired(self) -> int:
+        """Pre-warms fired since the Pacer was made (expect() only; run() counts its own)."""
+        return int(self._prewarm.fired) if self._prewarm is not None else 0
+
     def close(self) -> None:
+        """Ends the pre-warm thread and waits for its last filler; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._prewarm is not None:
+            self._prewarm.close()
         self.cancel()
-        if self._pending is not None:
-            self._pending.join()
-        if self._filler is not None:
-            self._filler.wait_idle()
 
     def __enter__(self) -> Pacer:
         return self

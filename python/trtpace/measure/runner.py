@@ -19,8 +19,8 @@ from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
 from trtpace.measure.workloads import Workload
 
-WAIT_MODES = ("sleep", "spin", "hybrid")
-SYNC_MODES = ("spin", "block", "yield")
+WAIT_MODES: tuple[str, ...] = tuple(_core.WAIT_MODES)  # the C++ name tables, the only lists
+SYNC_MODES: tuple[str, ...] = tuple(_core.SYNC_MODES)
 _POLL_S = 0.1
 
 
