@@ -74,10 +74,15 @@ void bind_armed(py::module_& m) {
       .def(
           "wait_complete",
           [](CudaWorkload& w) {
-            py::gil_scoped_release release;
-            w.wait_complete();
-            const int64_t done = now_ns();
-            return py::make_tuple(done, w.last_device_us());
+            int64_t done = 0;
+            double device_us = 0.0;
+            {
+              py::gil_scoped_release release;
+              w.wait_complete();
+              done = now_ns();
+              device_us = w.last_device_us();
+            }
+            return py::make_tuple(done, device_us);
           },
           "Waits (by the workload's sync mode) for the last launched or released inference; returns\n"
           "(done_ns on the monotonic clock, device_us).")
