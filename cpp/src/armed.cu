@@ -120,7 +120,7 @@ void ArmedGate::enqueue(cudaStream_t stream, uint32_t seq) {
                          "): this GPU or driver does not support stream memory waits on host memory; use armed:kernel");
     return;
   }
-  if (options_.cancellable) return;  // the gate is the first node of the workload's armed graph
+  if (options_.cancellable || in_graph_) return;  // the gate is the first node of the armed graph
   gate_kernel<<<1, 1, 0, stream>>>(words_dev_, uint64_t(options_.timeout_ns));
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }
@@ -142,6 +142,20 @@ cudaGraphNode_t ArmedGate::add_condition_node(cudaGraph_t graph, cudaGraphCondit
   void* args[] = {&w, &handle, &poll, &timeout};
   cudaKernelNodeParams p{};
   p.func = reinterpret_cast<void*>(gate_condition_kernel);
+  p.gridDim = dim3(1);
+  p.blockDim = dim3(1);
+  p.kernelParams = args;
+  cudaGraphNode_t node = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, nullptr, 0, &p));
+  return node;
+}
+
+cudaGraphNode_t ArmedGate::add_gate_node(cudaGraph_t graph) const {
+  GateWords* w = words_dev_;
+  uint64_t timeout = uint64_t(options_.timeout_ns);
+  void* args[] = {&w, &timeout};
+  cudaKernelNodeParams p{};
+  p.func = reinterpret_cast<void*>(gate_kernel);
   p.gridDim = dim3(1);
   p.blockDim = dim3(1);
   p.kernelParams = args;

@@ -58,8 +58,8 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
   enqueue_kernels(s);
   TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(end_.get(), s, cudaEventRecordExternal));
   TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(s, join_.get()));
-  const Graph graph = capture.end();
-  exec_ = instantiate(graph.get());
+  graph_ = capture.end();
+  exec_ = instantiate(graph_.get());
   {
     CaptureScope body(s);
     enqueue_kernels(s);

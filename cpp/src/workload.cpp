@@ -132,6 +132,20 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
     exec = instantiate(raw);
     TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream_.get()));
     TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  } else if (options.gate == GateKind::kernel && whole_graph()) {
+    // One graph: the gate node, then the inference's own graph as a child (its event nodes and
+    // probe included), so arming is one launch and the release reaches the work with no second
+    // submission behind it.
+    cudaGraph_t raw = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
+    Graph graph(raw);
+    const cudaGraphNode_t gate_node = gate->add_gate_node(raw);
+    cudaGraphNode_t child = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&child, raw, &gate_node, 1, whole_graph()));
+    exec = instantiate(raw);
+    TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream_.get()));
+    TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    gate->set_in_graph(true);
   }
   gate_ = std::move(gate);
   armed_exec_ = std::move(exec);
@@ -147,7 +161,9 @@ void CudaWorkload::arm() {
   if (armed_exec_) {
     TRTPACE_CUDA_CHECK(cudaGraphLaunch(armed_exec_.get(), s));
     if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
-    last_was_armed_graph_ = true;
+    // The cancellable graph times the device part with its own events; the one-graph form runs
+    // the inference's graph, whose inner events do.
+    last_was_armed_graph_ = gate_->options().cancellable;
   } else {
     launch();
   }
@@ -208,6 +224,7 @@ GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device)
   const cudaGraphNode_t tails[2] = {last, probe_node};
   TRTPACE_CUDA_CHECK(cudaGraphAddEmptyNode(&join, raw, tails, 2));
   exec_ = instantiate(raw);
+  wrapper_ = std::move(wrapper);
   set_inner_events(start_.get(), end_.get());
 }
 

@@ -72,6 +72,11 @@ class ArmedGate {
   // only reads (wait gate: the stream wait enqueued before the launch did the waiting) and sets
   // `handle` to run or skip the conditional node that holds the model.
   cudaGraphNode_t add_condition_node(cudaGraph_t graph, cudaGraphConditionalHandle handle) const;
+  // Adds the non-cancellable kernel gate as the first node of `graph` (the one-graph form).
+  cudaGraphNode_t add_gate_node(cudaGraph_t graph) const;
+  // Whether the gate is a node of the armed graph (no stream-side gate to enqueue).
+  bool in_graph() const noexcept { return in_graph_; }
+  void set_in_graph(bool v) noexcept { in_graph_ = v; }
 
  private:
   int device_;
@@ -80,6 +85,7 @@ class ArmedGate {
   GateWords* words_dev_ = nullptr;  // device view
   uint32_t seq_ = 0;                // last armed sequence
   void* wait_value_fn_ = nullptr;   // cuStreamWaitValue32, through cudaGetDriverEntryPointByVersion
+  bool in_graph_ = false;
 };
 
 // Whether this GPU and driver support stream memory waits on host memory; `why` says why not.

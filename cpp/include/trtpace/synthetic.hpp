@@ -44,6 +44,7 @@ class SyntheticWorkload final : public CudaWorkload {
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
   cudaGraph_t body_graph() const override { return body_.get(); }
+  cudaGraph_t whole_graph() const override { return graph_.get(); }
 
  private:
   void enqueue(cudaStream_t stream) override;
@@ -54,6 +55,7 @@ class SyntheticWorkload final : public CudaWorkload {
   DeviceBuffer data_;
   Stream side_;  // second stream: forks the probe beside the kernels during capture
   Event start_, end_, fork_, join_;
+  Graph graph_;  // what exec_ runs: event nodes, probe branch, kernels
   GraphExec exec_;
   Graph body_;  // the kernels alone (graph mode), for the cancellable armed form
 };

@@ -128,6 +128,9 @@ class CudaWorkload : public Workload {
   // The model's work alone as a graph (no event nodes, no probe), for the cancellable armed form:
   // a conditional node's body may hold kernels, copies and child graphs but no event nodes.
   virtual cudaGraph_t body_graph() const { return nullptr; }
+  // The graph graph_exec() was instantiated from (events and probe included), so the kernel gate
+  // and the inference can be one graph launch: one submission, the gate node first.
+  virtual cudaGraph_t whole_graph() const { return nullptr; }
 
  private:
   int device_;
@@ -178,10 +181,12 @@ class GraphWorkload final : public CudaWorkload {
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
   cudaGraph_t body_graph() const override { return child_; }
+  cudaGraph_t whole_graph() const override { return wrapper_.get(); }
 
  private:
   void enqueue(cudaStream_t stream) override;
   cudaGraph_t child_ = nullptr;  // borrowed; its owner keeps it alive
+  Graph wrapper_;                // what exec_ runs: event nodes around child_, the probe beside it
   Event start_, end_;
   GraphExec exec_;
 };
