@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,7 +158,7 @@ def test_ten_thousand_arm_release_cycles() -> None:
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("how", ["exit", "kill", "exception"])
-def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str) -> None:
+def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str, tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal, trtpace
         from trtpace import workloads
@@ -173,7 +174,7 @@ def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str) -> None:
     """)
     subprocess.run([sys.executable, "-c", script], timeout=60, check=False, capture_output=True)
     after = subprocess.run([sys.executable, "-m", "trtpace", "sweep", "-w", "tiny", "--gaps", "0,0.01",
-                            "--iterations", "30", "--no-report", "--json", "--out", f"/tmp/trtpace-armed-{how}"],
+                            "--iterations", "30", "--no-report", "--json", "--out", str(tmp_path / "after")],
                            timeout=120, check=False, capture_output=True, text=True)
     assert after.returncode == 0, after.stderr
 

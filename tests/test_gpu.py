@@ -264,7 +264,8 @@ def test_cli_torch_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         "    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).cuda().eval()\n"
         "    return net, (torch.randn(1, 3, 32, 32, device='cuda'),)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    r = CliRunner().invoke(app, ["sweep", "--torch", "mymodel:make", "--gaps", "0.01", "--iterations", "10",
+    r = CliRunner().invoke(app, ["sweep", "--torch", "mymodel:make", "--launch", "graph", "--gaps", "0.01",
+                                 "--iterations", "10",
                                  "--out", str(tmp_path / "r"), "--json", "--no-report"])
     assert r.exit_code == 0, r.output
     cond = json.loads(r.stdout)["conditions"][1]
