@@ -95,3 +95,20 @@ def test_ctrl_c_keeps_finished_and_partial_conditions(tmp_path: Path) -> None:
     assert 0 < loaded.conditions[1].count < 3000
     assert json.loads(stdout)["conditions"][1]["status"] == "partial"
     assert not any(name.startswith(".") for name in os.listdir(out))  # no temporary files left
+
+
+def test_samplers_of_different_lengths_load_as_done(tmp_path: Path) -> None:
+    # NVML columns, the driver's clock samples and the host CPU sampler each have their own length.
+    from trtpace.measure import telemetry as tel
+
+    result = trtpace.sweep("host:us=20", gaps_s=[0.001], iterations=10, warmup=0)
+    for c in result.conditions:
+        t0 = int(c.records["issue_ns"][0])
+        c.telemetry = {f"tel_{k}": np.full(5, 1.0) for k in tel.COLUMNS}
+        c.telemetry["tel_t_ns"] = t0 + np.arange(5, dtype=np.int64)
+        c.telemetry |= {"tel_clk_t_ns": np.arange(2, dtype=np.int64), "tel_clk_sm_mhz": np.ones(2),
+                        "tel_cpu_t_ns": np.arange(3, dtype=np.int64), "tel_cpu_core": np.zeros(3, dtype=np.int64),
+                        "tel_cpu_khz": np.ones(3)}
+    loaded = trtpace.load(save(result, tmp_path / "r"))
+    assert [c.status for c in loaded.conditions] == ["done", "done"]
+    assert loaded.rows()[1]["penalty"] == pytest.approx(result.rows()[1]["penalty"])

@@ -447,7 +447,8 @@ def test_cli_onnx_sweep(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     model = tmp_path / "net.onnx"
     model.write_bytes(conv_net(dynamic_batch=True))
     r = CliRunner().invoke(app, ["sweep", "--onnx", str(model), "--shapes", "input:1x3x32x32", "--gaps", "0.01",
-                                 "--iterations", "10", "--out", str(tmp_path / "r"), "--json", "--no-report"])
+                                 "--launch", "graph", "--iterations", "10", "--out", str(tmp_path / "r"), "--json",
+                                 "--no-report"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["conditions"][1]["workload"] == "net.onnx" and doc["conditions"][1]["info"]["launch"] == "graph"
@@ -545,5 +546,6 @@ def test_rtx_capture_after_eager_specialization(standin_rtx, tmp_path: Path) -> 
     model.write_bytes(conv_net(dynamic_batch=True))
     w = trtw.from_onnx(model, shapes={"input": (2, 3, 32, 32)}, cache_dir=tmp_path / "cache")
     assert w.info["launch"] == "graph" and w.info["rtx_kernel_specialization"] == "eager"
-    context = next(k for k in w.keepalive if isinstance(k, standin_rtx.IExecutionContext))
+    kept = [k for held in w.keepalive for k in (held if isinstance(held, tuple) else (held,))]
+    context = next(k for k in kept if isinstance(k, standin_rtx.IExecutionContext))
     assert context._fallback_enqueues == 0  # no fallback kernel was frozen into the graph

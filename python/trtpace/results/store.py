@@ -103,12 +103,19 @@ def _read_arrays(npz: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray
     lengths = {len(a) for a in records.values()}
     if len(lengths) > 1:
         raise ValueError(f"record columns differ in length ({sorted(lengths)})")
-    for prefix in ("tel_clk_", "tel_"):
-        group = [a for k, a in telemetry.items() if k.startswith(prefix)
-                 and (prefix == "tel_clk_" or not k.startswith("tel_clk_"))]
-        if len({len(a) for a in group}) > 1:
-            raise ValueError("telemetry columns differ in length")
+    # Each sampler's columns share a length: NVML/devfreq (tel_*), the driver's clock samples
+    # (tel_clk_*) and the host CPU sampler (tel_cpu_*).
+    groups: dict[str, set[int]] = {}
+    for k, a in telemetry.items():
+        group = next((p for p in _TELEMETRY_GROUPS if k.startswith(p)), "tel_")
+        groups.setdefault(group, set()).add(len(a))
+    for group, lengths in groups.items():
+        if len(lengths) > 1:
+            raise ValueError(f"telemetry columns {group}* differ in length")
     return records, telemetry
+
+
+_TELEMETRY_GROUPS = ("tel_clk_", "tel_cpu_")
 
 
 def load(directory: str | Path) -> SweepResult:
