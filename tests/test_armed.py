@@ -140,7 +140,8 @@ def test_kernel_gate_timeout_lets_go_in_skip_mode() -> None:
     w.core.enable_arming("kernel", True, 2_000_000)  # 2 ms
     w.core.arm()
     w.core.wait_complete()                   # nobody releases: the gate gives up by itself
-    assert counting.count == 0 and w.core.gate_state["timeouts"] == 1
+    state = w.core.gate_state
+    assert counting.count == 0 and state["timed_out_seq"] == state["armed_seq"] == 1
     w.core.cancel()
 
 
@@ -152,7 +153,8 @@ def test_ten_thousand_arm_release_cycles() -> None:
         pacer.release()
         rec = pacer.wait()
     assert rec["done_ns"] > rec["issue_ns"] > rec["armed_ns"] > 0
-    assert pacer.workload.core.gate_state["gate_runs"] == 10_000
+    state = pacer.workload.core.gate_state
+    assert state["seen_seq"] == state["release_seq"] == state["armed_seq"] == 10_000
     pacer.close()
 
 

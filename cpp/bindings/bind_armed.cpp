@@ -96,9 +96,10 @@ void bind_armed(py::module_& m) {
             const volatile GateWords& x = g->words();
             return py::dict("gate"_a = to_string(g->options().gate), "cancellable"_a = g->options().cancellable,
                             "armed_seq"_a = x.armed_seq, "release_seq"_a = x.release_seq,
-                            "gate_runs"_a = x.gate_runs, "timeouts"_a = x.timeouts, "seen_gt"_a = x.seen_gt);
+                            "seen_seq"_a = x.seen_seq, "timed_out_seq"_a = x.timed_out_seq, "seen_gt"_a = x.seen_gt);
           },
-          "The gate's shared words (sequence numbers, passes, timeouts, last release seen on the GPU clock).");
+          "The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,\n"
+          "and when the gate saw the last release (GPU clock).");
   m.def(
       "stream_wait_supported",
       [](int device) {

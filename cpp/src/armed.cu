@@ -20,7 +20,10 @@ __device__ __forceinline__ uint64_t globaltimer() {
 
 // Waits for release_seq to reach armed_seq; stamps when it did. Returns whether the model should
 // run: false on a cancel (skip_seq == the release) or, when `skip_on_timeout`, after the timeout.
-__device__ bool gate_pass(GateWords* w, bool poll, uint64_t timeout_ns, bool skip_on_timeout) {
+// The words live in host memory: every read after the release is a PCIe round trip on the
+// critical path, so the gate only stores (posted writes) once it has seen the release, and reads
+// skip_seq only when it can skip. Kernel completion makes the stores visible to the host.
+__device__ bool gate_pass(GateWords* w, bool poll, uint64_t timeout_ns, bool can_skip) {
   volatile GateWords* v = w;
   const uint32_t seq = v->armed_seq;
   const uint64_t start = globaltimer();
@@ -33,11 +36,10 @@ __device__ bool gate_pass(GateWords* w, bool poll, uint64_t timeout_ns, bool ski
     __nanosleep(200);
   }
   v->seen_gt = globaltimer();
-  const bool run = timed_out ? !skip_on_timeout : v->skip_seq != seq;
-  if (timed_out) v->timeouts = v->timeouts + 1;
-  v->gate_runs = v->gate_runs + 1;
-  __threadfence_system();
-  return run;
+  v->seen_seq = seq;
+  if (timed_out) v->timed_out_seq = seq;
+  if (!can_skip) return true;
+  return !timed_out && v->skip_seq != seq;
 }
 
 __global__ void gate_kernel(GateWords* w, uint64_t timeout_ns) { gate_pass(w, true, timeout_ns, false); }

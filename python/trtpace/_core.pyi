@@ -120,7 +120,8 @@ class CudaWorkload(Workload):
     @property
     def gate_state(self) -> dict:
         """
-        The gate's shared words (sequence numbers, passes, timeouts, last release seen on the GPU clock).
+        The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,
+        and when the gate saw the last release (GPU clock).
         """
     @property
     def stream_handle(self) -> int:

@@ -25,9 +25,9 @@ struct GateWords {
   uint32_t armed_seq;    // host, before each arm: the release this arm waits for
   uint32_t release_seq;  // host: the last release (the one store on the critical path)
   uint32_t skip_seq;     // host: equal to the release's sequence when that release is a cancel
-  uint32_t gate_runs;    // gate: passes completed
+  uint32_t seen_seq;     // gate: the last release it let through (or timed out on)
   uint64_t seen_gt;      // gate: %globaltimer when it saw the release. Units: ns.
-  uint32_t timeouts;     // gate: times it let go by itself after the arm timeout
+  uint32_t timed_out_seq;  // gate: the last arm it let go by itself after the arm timeout
   uint32_t pad;
 };
 
