@@ -65,6 +65,7 @@ class Trace:
     pushes: int
     pops: int
     still_open: int  # ranges never popped
+    domains: list[str]  # domains created, in order
 
 
 def parse(log: Path) -> Trace:
@@ -72,6 +73,7 @@ def parse(log: Path) -> Trace:
     roots: list[Range] = []
     stack: list[Range] = []
     totals: tuple[int, int] | None = None
+    domains: list[str] = []
     for line in log.read_text().splitlines():
         kind, depth, *rest = line.split("\t")
         if kind == "push":
@@ -85,10 +87,12 @@ def parse(log: Path) -> Trace:
             assert rest[0] == stack[-1].domain, line
             stack.pop()
             assert int(depth) == len(stack), line
+        elif kind == "domain":
+            domains.append(rest[0])
         elif kind == "total":
             totals = (int(depth), int(rest[0]))
     assert totals is not None, "the tool never wrote its totals: the process did not exit cleanly"
-    return Trace(roots, totals[0], totals[1], len(stack))
+    return Trace(roots, totals[0], totals[1], len(stack), domains)
 
 
 def traced(injection: Path, tmp_path: Path, args: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -170,6 +174,7 @@ def test_python_api_and_a_failing_inference_keep_ranges_balanced(injection: Path
     traced(injection, tmp_path, ["-c", script])
     trace = parse(tmp_path / "nvtx.tsv")
     assert trace.still_open == 0 and trace.pushes == trace.pops
+    assert trace.domains == ["trtpace"]  # one domain for the process, however many runs
     first, failed, unnamed = trace.roots
     assert first.message == "trtpace: host:us=10, gap 0 s" and len(first.children) == 18
     assert failed.message.startswith("trtpace: ") and failed.message != first.message

@@ -27,7 +27,7 @@ enum class Color : uint32_t {
 // stays balanced.
 class Ranges {
  public:
-  Ranges() : domain_(nvtxDomainCreateA("trtpace")) {}
+  Ranges() : domain_(domain()) {}
   ~Ranges() { pop_to(0); }
   Ranges(const Ranges&) = delete;
   Ranges& operator=(const Ranges&) = delete;
@@ -45,6 +45,11 @@ class Ranges {
   }
 
  private:
+  // One handle for the process (created on first use, thread-safely): a tool sees one domain.
+  static nvtxDomainHandle_t domain() {
+    static const nvtxDomainHandle_t handle = nvtxDomainCreateA("trtpace");
+    return handle;
+  }
   void push(const char* message, Color color, const uint64_t* index) {
     nvtxEventAttributes_t a{};
     a.version = NVTX_VERSION;

@@ -11,6 +11,7 @@
  *   push  DEPTH  DOMAIN  MESSAGE  PAYLOAD     (DEPTH: ranges open on the thread before it)
  *   pop   DEPTH  DOMAIN                       (DEPTH: ranges open after it; -1: nothing to pop)
  *   mark  -      DOMAIN  MESSAGE
+ *   domain -     NAME                        (a domain created)
  * and at exit "total  PUSHES  POPS" closes the file. Domain "-" is NVTX's default domain, payload
  * "-" none. Every copy of NVTX in the process (each library that includes the headers) calls
  * InitializeInjectionNvtx2 once; all share this one log. */
@@ -28,7 +29,12 @@ static long pushes, pops;
 static __thread int depth; /* push/pop ranges nest per thread */
 
 /* A domain handle is the tool's to define: here, a copy of the domain's name. */
-static nvtxDomainHandle_t domain_create(const char* name) { return (nvtxDomainHandle_t)strdup(name ? name : ""); }
+static nvtxDomainHandle_t domain_create(const char* name) {
+  pthread_mutex_lock(&lock);
+  if (out) fprintf(out, "domain\t-\t%s\n", name ? name : "");
+  pthread_mutex_unlock(&lock);
+  return (nvtxDomainHandle_t)strdup(name ? name : "");
+}
 static const char* domain_name(nvtxDomainHandle_t d) { return d ? (const char*)d : "-"; }
 
 static const char* message_of(const nvtxEventAttributes_t* a) {
