@@ -5,8 +5,8 @@ decides at build time (the one place that decides):
 
 * a local CUDA 13 toolkit (CUDACXX, nvcc on PATH, CUDA_HOME, CUDA_PATH, /usr/local/cuda) is used
   as it is, and nothing more is downloaded;
-* otherwise the `nvidia-cuda-nvcc`, `-runtime`, `-crt`, `-cccl` and `nvidia-nvvm` wheels (>=13.0,<14)
-  are added to the build requirements; pip installs them into the isolated build environment and
+* otherwise the `nvidia-cuda-nvcc`, `-runtime`, `-crt`, `-cccl`, `nvidia-nvvm` and `nvidia-nvtx` wheels
+  (>=13.0,<14) are added to the build requirements; pip installs them into the isolated build environment and
   CMake is pointed at their nvcc (site-packages/nvidia/cu13/bin/nvcc, with include/, lib/ and nvvm/
   beside it, the layout of a toolkit).
 
@@ -40,9 +40,10 @@ __all__ = [
 CUDA_MAJOR = 13
 # Everything nvcc needs to compile and link CUDA code with the static runtime: the compiler
 # (nvcc, ptxas, fatbinary, nvlink), cicc and libdevice (nvvm), the runtime headers and
-# libcudart_static.a, the crt headers, and CCCL (which cuda_runtime.h includes on CUDA 13).
+# libcudart_static.a, the crt headers, CCCL (which cuda_runtime.h includes on CUDA 13), and the
+# NVTX3 headers of the runner's --nvtx ranges (none of the other wheels ships include/nvtx3).
 PYPI_TOOLKIT = [f"{name}>={CUDA_MAJOR}.0,<{CUDA_MAJOR + 1}" for name in (
-    "nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-cuda-cccl", "nvidia-nvvm")]
+    "nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-cuda-cccl", "nvidia-nvvm", "nvidia-nvtx")]
 
 
 # Where a toolkit lives when neither PATH nor CUDA_HOME/CUDA_PATH says (CMake looks there too).

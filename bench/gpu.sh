@@ -6,7 +6,7 @@
 #   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
-PARTS=${PARTS:-"tests overhead telemetry clocks pacing sweep mitigations armed"}
+PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep mitigations armed"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -26,6 +26,11 @@ fi
 if want overhead; then
   log overhead
   $PY bench/overhead.py --json "$OUT/overhead.json" 2>&1 | tee -a "$OUT/log.txt"
+fi
+if want nvtx; then
+  log "nvtx overhead (off vs on, then with a counting NVTX tool attached)"
+  $PY bench/nvtx_overhead.py --json "$OUT/nvtx.json" 2>&1 | tee -a "$OUT/log.txt"
+  $PY bench/nvtx_overhead.py --tool --json "$OUT/nvtx-tool.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want telemetry; then
   log telemetry

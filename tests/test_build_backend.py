@@ -109,7 +109,8 @@ def test_user_choice_and_forcing(tmp_path: Path) -> None:
 
 def test_requirements_pin_cuda_13_for_every_part() -> None:
     names = [r.split(">=")[0] for r in backend.PYPI_TOOLKIT]
-    assert names == ["nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-cuda-cccl", "nvidia-nvvm"]
+    assert names == ["nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-cuda-cccl", "nvidia-nvvm",
+                     "nvidia-nvtx"]
     assert all(r.endswith(">=13.0,<14") for r in backend.PYPI_TOOLKIT)
 
 

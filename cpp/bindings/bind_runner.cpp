@@ -18,7 +18,7 @@ void bind_runner(py::module_& m) {
                        const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns,
                        int64_t keepwarm_period_ns, int64_t keepwarm_work_ns, int64_t prewarm_lead_ns,
                        int64_t prewarm_work_ns, const std::string& prewarm_target, const std::string& armed_gate,
-                      bool armed_cancellable, int64_t arm_timeout_ns) {
+                      bool armed_cancellable, int64_t arm_timeout_ns, bool nvtx, const std::string& nvtx_name) {
              RunConfig cfg;
              cfg.schedule = schedule;
              cfg.iterations = iterations;
@@ -32,6 +32,8 @@ void bind_runner(py::module_& m) {
              cfg.prewarm_lead_ns = prewarm_lead_ns;
              cfg.prewarm_work_ns = prewarm_work_ns;
              cfg.prewarm_target = parse_prewarm_target(prewarm_target);
+             cfg.nvtx = nvtx;
+             cfg.nvtx_name = nvtx_name;
             if (armed_gate != "off") {
               cfg.armed = true;
               cfg.arm.gate = parse_gate_kind(armed_gate);
@@ -46,10 +48,13 @@ void bind_runner(py::module_& m) {
            "workload"_a, "schedule"_a, "iterations"_a, "warmup"_a = 0, "wait"_a = "hybrid", "sync"_a = "spin",
            "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000, "keepwarm_period_ns"_a = 0,
            "keepwarm_work_ns"_a = 0, "prewarm_lead_ns"_a = 0, "prewarm_work_ns"_a = 0, "prewarm_target"_a = "filler",
-          "armed_gate"_a = "off", "armed_cancellable"_a = false, "arm_timeout_ns"_a = 0,
+          "armed_gate"_a = "off", "armed_cancellable"_a = false, "arm_timeout_ns"_a = 0, "nvtx"_a = false,
+          "nvtx_name"_a = "",
            "The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;\n"
            "prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the\n"
-           "inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.")
+           "inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.\n"
+           "nvtx: NVTX ranges for profilers, one per run named nvtx_name (default 'trtpace: ' + the workload)\n"
+           "and 'inference i' from issue to done; off: no NVTX call in the loop.")
       .def(
           "run",
           [](Runner& r) {

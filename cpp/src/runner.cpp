@@ -9,6 +9,7 @@
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_raii.hpp"
+#include "nvtx.hpp"
 
 namespace trtpace {
 
@@ -58,6 +59,15 @@ void Runner::run() {
   if (started_.exchange(true)) throw std::logic_error("a Runner runs once; create another");
   if (stop_requested()) return;  // stopped before it started: nothing to do, no records
   Workload& w = *workload_;
+  // The condition's range spans the whole run, preparation and clean-up included; it and any
+  // range the loop left open close when `ranges` goes, on every exit path.
+  std::unique_ptr<nvtx::Ranges> ranges;
+  std::string condition_name;
+  if (config_.nvtx) {
+    condition_name = config_.nvtx_name.empty() ? "trtpace: " + w.describe() : config_.nvtx_name;
+    ranges = std::make_unique<nvtx::Ranges>();
+    ranges->push(condition_name.c_str(), nvtx::Color::condition);
+  }
   // Host workloads (device -1) have no CUDA device to make current.
   std::unique_ptr<DeviceGuard> guard;
   if (w.device() >= 0) guard = std::make_unique<DeviceGuard>(w.device());
@@ -73,11 +83,16 @@ void Runner::run() {
   std::exception_ptr failure;
   const int64_t cpu0 = thread_cpu_ns();
   try {
-    loop(probe);
+    // Two instantiations: with NVTX off the loop has no NVTX code and no extra branch.
+    if (ranges)
+      loop<true>(probe, ranges.get());
+    else
+      loop<false>(probe, nullptr);
   } catch (...) {
     failure = std::current_exception();
   }
   cpu_ns_ = thread_cpu_ns() - cpu0;
+  if (ranges) ranges->pop_to(1);  // an inference's ranges a failure left open; the condition's stays
   if (filler_) {
     try {
       filler_->wait_idle();
@@ -95,7 +110,8 @@ void Runner::run() {
   if (failure) std::rethrow_exception(failure);
 }
 
-void Runner::loop(bool probe) {
+template <bool kNvtx>
+void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
   Workload& w = *workload_;
   const Schedule& schedule = config_.schedule;
   const size_t n = total();
@@ -108,6 +124,7 @@ void Runner::loop(bool probe) {
   double* mhz = records_.inband_mhz.data();
   int64_t* armed_at = records_.armed_ns.data();
   ProbeReading reading;
+  [[maybe_unused]] nvtx::InferenceName inference_name;
   // An armed inference left behind by a stop or an error is cancelled: no stream stays blocked.
   struct CancelArmed {
     Workload& w;
@@ -124,10 +141,22 @@ void Runner::loop(bool probe) {
   for (size_t i = 0; i < n && !stop_requested(); ++i) {
     due[i] = schedule.due_ns(i, t0, prev_done);
     if (armed && !w.armed()) {
+      if constexpr (kNvtx) ranges->push("arm", nvtx::Color::arm, i);
       armed_at[i] = now_ns();
       w.arm();
+      if constexpr (kNvtx) ranges->pop();
+    }
+    // NVTX calls sit outside issue..done, so a profiler's cost stays out of the records; the
+    // name is formatted while the inference is not yet due.
+    if constexpr (kNvtx) {
+      inference_name.set(i);
+      ranges->push("until due", nvtx::Color::due, i);
     }
     wait_for_due(due[i]);
+    if constexpr (kNvtx) {
+      ranges->pop();
+      ranges->push(inference_name.c_str(), nvtx::Color::inference, i);
+    }
     issue[i] = now_ns();
     if (armed)
       w.release();
@@ -136,6 +165,7 @@ void Runner::loop(bool probe) {
     submitted[i] = now_ns();
     w.wait_complete();
     done[i] = now_ns();
+    if constexpr (kNvtx) ranges->pop();
     prev_done = done[i];
     // Read after `done` is stamped: the event query is bookkeeping, not part of the latency.
     device[i] = w.last_device_us();
@@ -147,8 +177,10 @@ void Runner::loop(bool probe) {
     completed_.store(i + 1, std::memory_order_release);
     // Queue the next inference now, during the gap, off the critical path.
     if (armed && i + 1 < n && !stop_requested()) {
+      if constexpr (kNvtx) ranges->push("arm", nvtx::Color::arm, i + 1);
       armed_at[i + 1] = now_ns();
       w.arm();
+      if constexpr (kNvtx) ranges->pop();
     }
   }
 }

@@ -183,11 +183,13 @@ class Runner:
     """
     The paced loop over one workload and schedule.
     """
-    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler', armed_gate: str = 'off', armed_cancellable: bool = False, arm_timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler', armed_gate: str = 'off', armed_cancellable: bool = False, arm_timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0, nvtx: bool = False, nvtx_name: str = '') -> None:
         """
         The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
         prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the
         inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
+        nvtx: NVTX ranges for profilers, one per run named nvtx_name (default 'trtpace: ' + the workload)
+        and 'inference i' from issue to done; off: no NVTX call in the loop.
         """
     def records(self) -> dict:
         """

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "trtpace/probe.hpp"
@@ -13,6 +14,9 @@
 #include "trtpace/workload.hpp"
 
 namespace trtpace {
+namespace nvtx {
+class Ranges;
+}
 
 struct RunConfig {
   Schedule schedule = Schedule::closed_gap(0);
@@ -35,6 +39,12 @@ struct RunConfig {
   // (armed_ns), and issuing it is the gate's release: one store (issue_ns to submitted_ns).
   bool armed = false;
   ArmOptions arm;
+  // NVTX ranges for profilers (Nsight Systems): one per condition, named nvtx_name (empty:
+  // "trtpace: " + the workload's description), and one per inference, "inference i", from issue
+  // to done, with the wait until it was due ("until due") and armed queuing ("arm") beside it.
+  // Off: the loop holds no NVTX call at all (a separate instantiation).
+  bool nvtx = false;
+  std::string nvtx_name;
 };
 
 // One inference outside a paced loop (trtpace.Pacer): host times on the monotonic clock.
@@ -94,7 +104,8 @@ class Runner {
   Records records_;
   std::vector<uint64_t> gpu_start_gt_;  // raw %globaltimer probe stamps; 0 when none
   std::vector<uint64_t> gate_gt_;       // raw %globaltimer stamps of the armed gate seeing each release; 0 when none
-  void loop(bool probe);
+  template <bool kNvtx>
+  void loop(bool probe, nvtx::Ranges* ranges);
   void wait_for_due(int64_t due_ns);
   void fire_filler(int64_t work_ns);
   void map_gpu_starts();

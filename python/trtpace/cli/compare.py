@@ -24,6 +24,7 @@ from trtpace.cli.sweep import (
     Inputs,
     Io,
     Launch,
+    Nvtx,
     Onnx,
     Out,
     Rebuild,
@@ -70,6 +71,7 @@ def compare(
     torch: Torch = None,
     launch: Launch = None,
     io: Io = "none",
+    nvtx: Nvtx = False,
 ) -> None:
     """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap, on the
     launch path the app uses (--torch/--engine/--onnx with --launch)."""
@@ -100,7 +102,7 @@ def compare(
     def run(progress: Progress | None, folder: Path, mode: str) -> Any:
         return run_compare(target, gap, plan, rounds=rounds, iterations=iterations, warmup=warmup, gpu=gpu,
                            out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
-                           telemetry_rate_hz=telemetry_rate, switch_to=switch_to)
+                           telemetry_rate_hz=telemetry_rate, switch_to=switch_to, nvtx=nvtx)
 
     run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare,
                     overwrite=overwrite, append=append)

@@ -160,6 +160,8 @@ Launch = Annotated[str | None, typer.Option(help="Launch paths, comma-separated:
 Io = Annotated[str, typer.Option(help="Per-inference host copies with --torch: none, pinned or pageable (a fresh "
                                       "input written on the host, copied in, the output copied out).")]
 Gpu = Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")]
+Nvtx = Annotated[bool, typer.Option("--nvtx", help="Mark each condition and each inference as an NVTX range, for "
+                                                  "profilers: nsys profile trtpace ... --nvtx. Off: no cost.")]
 
 
 def sweep(
@@ -214,6 +216,7 @@ def sweep(
                                                            "printing and saving everything.")] = None,
     max_penalty_p99: Annotated[float | None, typer.Option(help="Deployment gate on the p99 penalty (e.g. 1.5); "
                                                                "exit code 3 as --max-penalty.")] = None,
+    nvtx: Nvtx = False,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
     check_limit("--max-penalty", max_penalty)
@@ -229,7 +232,7 @@ def sweep(
     def run(progress: Progress | None, folder: Path, mode: str) -> Any:
         return run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
                          sync=sync, gpu=gpu, out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
-                         telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks)
+                         telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks, nvtx=nvtx)
 
     result = run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep,
                              overwrite=overwrite, append=append)

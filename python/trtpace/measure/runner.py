@@ -44,11 +44,15 @@ def run_paced(
     sync: str,
     on_progress: Callable[[int, int], None] | None = None,
     policy: Policy | None = None,
+    nvtx: str | None = None,
 ) -> RunOutcome:
     """Runs warmup + iterations inferences of `workload` paced by `pacing`; never raises for
-    Ctrl-C or a failing inference: both end the run and come back in the outcome."""
+    Ctrl-C or a failing inference: both end the run and come back in the outcome. `nvtx`, when
+    given, names the run's NVTX range (and turns on one range per inference, for Nsight Systems)."""
     total = warmup + iterations
     remedies = policy.runner_kwargs() if policy is not None else {}
+    if nvtx is not None:
+        remedies.update(nvtx=True, nvtx_name=nvtx)
     runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
     failure: list[BaseException] = []
 

@@ -40,6 +40,7 @@ def compare(
     telemetry: bool = True,
     telemetry_rate_hz: float | None = None,
     switch_to: workloads.Workload | None = None,
+    nvtx: bool = False,
 ) -> SweepResult:
     """Runs each policy at `gap_s` (and the continuous baseline) in `rounds` interleaved rounds.
 
@@ -49,7 +50,8 @@ def compare(
     eager or python path) runs plainly beside them, with its own continuous rounds, as "what
     switching would give". Returns the per-round conditions (policy names in
     `ConditionResult.policy`, launch paths in `.launch`); summarize them with
-    `summarize_policies` and `recommend`.
+    `summarize_policies` and `recommend`. With `nvtx`, each condition and each inference is an
+    NVTX range for profilers (`nsys profile`).
     """
     validate_counts(iterations, warmup)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -89,7 +91,7 @@ def compare(
                 "policies": [p.to_json() for p in plan], "rounds": rounds, "iterations": iterations,
                 "warmup": warmup, "gpu": gpu if uses_gpu else None, "command": "compare",
                 "launch": list(paths) if paths else None,
-                "switch_to": launch_of(switch_to.info) if switch_to is not None else None}
+                "switch_to": launch_of(switch_to.info) if switch_to is not None else None, "nvtx": nvtx}
     built: dict[str | None, workloads.Workload] = {}
 
     def workload_for(p: Policy) -> workloads.Workload:
@@ -104,7 +106,7 @@ def compare(
         return built[key]
 
     session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
-                         telemetry_rate_hz=telemetry_rate_hz, progress=progress)
+                         telemetry_rate_hz=telemetry_rate_hz, progress=progress, nvtx=nvtx)
     continuous = Policy(name=CONTINUOUS)
     # (policy, pacing, workload or None for the synthetic build, is it the switch-to path)
     steps: list[tuple[Policy, pacing_mod.Pacing, workloads.Workload | None, bool]] = []

@@ -44,6 +44,19 @@ def validate_counts(iterations: int, warmup: int) -> None:
         raise UsageError("warm-up + iterations is over the 10,000,000 limit of one condition")
 
 
+def nvtx_name(c: ConditionResult) -> str:
+    """The condition's NVTX range on a profiler's timeline: "trtpace: tiny, gap 0.1 s", then the
+    policy, locked clocks and compare's round where they apply."""
+    parts = [c.workload, c.pacing.label]
+    if c.policy:
+        parts.append(c.policy)
+    if c.clocks != "default":
+        parts.append(c.clocks)
+    if "round" in c.info:
+        parts.append(f"round {int(c.info['round']) + 1}")
+    return "trtpace: " + ", ".join(parts)
+
+
 class RunSession:
     """One measuring run: its result, environment and warnings, sampler and results folder.
 
@@ -57,8 +70,10 @@ class RunSession:
 
     def __init__(self, settings: dict[str, Any], *, gpu: int | None, out: str | Path | None = None,
                  out_mode: str = "new", telemetry: bool = True, telemetry_rate_hz: float | None = None,
-                 progress: Progress | None = None, host_cpu_rate_hz: float | None = host_cpu.DEFAULT_RATE_HZ):
+                 progress: Progress | None = None, host_cpu_rate_hz: float | None = host_cpu.DEFAULT_RATE_HZ,
+                 nvtx: bool = False):
         self.gpu = gpu
+        self.nvtx = nvtx  # an NVTX range per condition and per inference (trtpace.measure.runner)
         self.progress = progress
         self.result = SweepResult(environment=device.environment(gpu), settings=settings)
         self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.reap_stale())
@@ -123,7 +138,8 @@ class RunSession:
         try:
             with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
                 outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait,
-                                    sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None)
+                                    sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None,
+                                    nvtx=nvtx_name(c) if self.nvtx else None)
         finally:
             if awake is not None:
                 c.info["cpu_awake"] = awake.describe()

@@ -58,6 +58,7 @@ def sweep(
     telemetry: bool = True,
     telemetry_rate_hz: float | None = None,
     lock_clocks: str | None = None,
+    nvtx: bool = False,
 ) -> SweepResult:
     """Runs each workload under each pacing condition and returns every record with statistics.
 
@@ -72,7 +73,8 @@ def sweep(
     `telemetry_rate_hz` (default: the fastest rate costing under 5% of a core) and each condition
     keeps the samples of its time window. With `lock_clocks` (e.g. "max"), each condition runs
     twice, unlocked then with SM clocks locked, interleaved; without permission to lock, a
-    warning goes into `result.environment["warnings"]` and only the unlocked runs happen.
+    warning goes into `result.environment["warnings"]` and only the unlocked runs happen. With
+    `nvtx`, each condition and each inference is an NVTX range for profilers (`nsys profile`).
     """
     validate_counts(iterations, warmup)
     _validate_mode(wait, WAIT_MODES, "wait mode")
@@ -101,6 +103,7 @@ def sweep(
         "gpu": gpu if uses_gpu else None,
         "lock_clocks": lock_clocks,
         "command": "sweep",
+        "nvtx": nvtx,
     }
     variants: list[str | None] = [None]
     lock_warning = None
@@ -112,7 +115,7 @@ def sweep(
             lock_warning = (f"--lock-clocks needs root: running unlocked only (sudo trtpace sweep ... "
                             f"--lock-clocks {lock_clocks} runs both)")
     session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
-                         telemetry_rate_hz=telemetry_rate_hz, progress=progress)
+                         telemetry_rate_hz=telemetry_rate_hz, progress=progress, nvtx=nvtx)
     if lock_warning:
         session.warnings.append(lock_warning)
     with session:
