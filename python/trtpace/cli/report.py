@@ -115,9 +115,9 @@ def _print_fleet(fleet: Fleet) -> None:
             console.print(f"[bold]recommendation[/] {escape(line)}", highlight=False, soft_wrap=True)
     else:
         for view, title in (("table", "trtpace sweep, per machine"), ("gpu", "GPU state, per machine")):
-            table = fleet_report.condition_table(fleet, view, title)
-            if table is not None:
-                console.print(table)
+            rows_table = fleet_report.condition_table(fleet, view, title)
+            if rows_table is not None:
+                console.print(rows_table)
     some = fleet_report.only_on_some_lines(fleet)
     if some:
         console.print("[bold]measured on only some machines[/]")

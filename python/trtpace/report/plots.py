@@ -193,12 +193,24 @@ def _colors(names: list[str]) -> dict[str, str]:
     return {n: f"C{i % 10}" for i, n in enumerate(dict.fromkeys(names))}
 
 
-def _unique_legend(fig: Figure) -> None:
+def _unique_legend(fig: Figure, drawn: list[Any] | None = None) -> None:
+    """One legend entry per label over all panels, in the order drawn."""
     handles: dict[str, Any] = {}
-    for ax in fig.axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, h)
+    if drawn is None:
+        drawn = [h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]]
+    for h in drawn:
+        handles.setdefault(h.get_label(), h)
     outside_legend(fig, list(handles.values()), list(handles))
+
+
+def _gap_axes(axes: list[Any], gaps: list[float]) -> None:
+    """The same symlog gap axis on every panel, with room beside the first and last gap (shared
+    autoscaling of symlog axes clips the last point and runs into negative gaps)."""
+    linthresh = _linthresh(gaps)
+    right = max(gaps, default=1.0)
+    for ax in axes:
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xlim(-0.3 * linthresh, right * 1.6 if right > 0 else 1.0)
 
 
 def _label_panels(fig: Figure, axes: list[Any], names: list[str], title: str, xlabel: str, ylabel: str) -> None:
@@ -217,14 +229,13 @@ def penalty_vs_gap_fleet(machines: Sequence[tuple[str, SweepResult]]) -> Figure 
         return None
     colors = _colors([k for _, series in per for k in series])
     fig, axes = _panels(len(per))
+    drawn = []
     for ax, (_, series) in zip(axes, per, strict=True):
-        _draw_penalty(ax, series, colors)
-    gaps = [g for _, series in per for v in series.values() for g, *_ in v]
-    for ax in axes:
-        ax.set_xscale("symlog", linthresh=_linthresh(gaps))
+        drawn += _draw_penalty(ax, series, colors)
+    _gap_axes(axes, [g for _, series in per for v in series.values() for g, *_ in v])
     _label_panels(fig, axes, [n for n, _ in per], "Penalty after an idle gap, per machine",
                   "gap (s)", "latency / continuous (x)")
-    _unique_legend(fig)
+    _unique_legend(fig, drawn)
     return fig
 
 
@@ -237,9 +248,8 @@ def latency_vs_gap_fleet(machines: Sequence[tuple[str, SweepResult]]) -> Figure 
     fig, axes = _panels(len(per))
     for ax, (_, groups) in zip(axes, per, strict=True):
         _draw_latency(ax, groups, colors)
-    gaps = [c.pacing.gap_s for _, groups in per for cs in groups.values() for c in cs]
+    _gap_axes(axes, [c.pacing.gap_s for _, groups in per for cs in groups.values() for c in cs])
     for ax in axes:
-        ax.set_xscale("symlog", linthresh=_linthresh(gaps))
         ax.set_yscale("log")
     _label_panels(fig, axes, [n for n, _ in per], "Latency against the idle gap, per machine",
                   "gap (s)", "e2e latency (ms); bands: p50-p90, p90-p99")
