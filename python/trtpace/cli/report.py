@@ -22,7 +22,7 @@ from trtpace.results.fleet import Fleet, check_outside, load_fleet
 def report(
     results: Annotated[list[Path], typer.Argument(
         help="A results folder written by trtpace sweep or compare (partial ones too); or several, e.g. the same "
-             "sweep run on different machines, merged into one comparison.", show_default=False, metavar="FOLDER...")],
+             "sweep run on different machines, merged into one comparison.", show_default=False, metavar="FOLDER")],
     html_file: Annotated[Path | None, typer.Option("--html", help="Write the self-contained HTML report here "
                                                                      "(default: RESULTS/report.html; for several "
                                                                      "folders ./trtpace-fleet-<time>.html).")] = None,
