@@ -1,36 +1,51 @@
-"""`trtpace report`: render saved results."""
+"""`trtpace report`: render saved results, of one folder or of several machines side by side."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from trtpace.cli.common import JsonOutput, print_compare, print_sweep, stderr, warn
 from trtpace.errors import UsageError
 from trtpace.fileio import dumps
+from trtpace.report import fleet as fleet_report
 from trtpace.report.html import is_compare, write_csv, write_html, write_pngs
 from trtpace.results import check_writable, damaged_conditions, load
+from trtpace.results.fleet import Fleet, check_outside, load_fleet
 
 
 def report(
-    results: Annotated[Path, typer.Argument(help="A results folder written by trtpace sweep or compare (partial "
-                                                 "ones too).")],
+    results: Annotated[list[Path], typer.Argument(
+        help="A results folder written by trtpace sweep or compare (partial ones too); or several, e.g. the same "
+             "sweep run on different machines, merged into one comparison.", show_default=False, metavar="FOLDER")],
     html_file: Annotated[Path | None, typer.Option("--html", help="Write the self-contained HTML report here "
-                                                                     "(default: RESULTS/report.html).")] = None,
+                                                                     "(default: RESULTS/report.html; for several "
+                                                                     "folders ./trtpace-fleet-<time>.html).")] = None,
     png: Annotated[Path | None, typer.Option(help="Also write every plot as a PNG into this folder.")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write one row per condition as CSV (units in "
-                                                                   "every header).")] = None,
+                                                                   "every header; a machine column for several "
+                                                                   "folders).")] = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Render saved results: tables, attribution, plots, HTML, CSV or JSON."""
+    """Render saved results: tables, attribution, plots, HTML, CSV or JSON.
+
+    Several folders (each one machine's run) are merged into one comparison; its HTML, CSV and
+    PNG files go outside every input folder."""
     for flag, path in (("--html", html_file), ("--csv", csv_file)):
         if path is not None and path.is_dir():
             raise UsageError(f"{flag} {path} is a folder: give a file name, e.g. {path / ('report' + flag[1:].replace('-', '.'))}")
     if png is not None and png.exists() and not png.is_dir():
         raise UsageError(f"--png {png} is a file: give a folder for the PNG files")
-    result = load(results)
+    if len(results) > 1:
+        _report_fleet(results, html_file, png, csv_file, json_output)
+        return
+    folder = results[0]
+    result = load(folder)
     damaged = damaged_conditions(result)
     if damaged:
         warn(f"{len(damaged)} of {len(result.conditions)} conditions have no records and are shown empty: "
@@ -42,7 +57,7 @@ def report(
         print(dumps(result.to_json()))
     else:
         print_sweep(result, False)
-    target = html_file or results / "report.html"
+    target = html_file or folder / "report.html"
     for what, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
         if path is not None:
             check_writable(path if what == "--png" else path.parent)
@@ -54,3 +69,62 @@ def report(
         stderr.print(f"csv: {csv_file}")
 
 
+def _report_fleet(folders: list[Path], html_file: Path | None, png: Path | None, csv_file: Path | None,
+                  json_output: bool) -> None:
+    # Checked before anything loads: a fleet's files never land in one machine's folder, where
+    # they would read as that machine's results (and be copied along with them).
+    default_html = html_file is None
+    target = html_file or Path(datetime.datetime.now().strftime("trtpace-fleet-%Y%m%d-%H%M%S.html"))
+    for flag, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
+        if path is not None:
+            check_outside(flag if not (flag == "--html" and default_html) else "the default --html", path, folders)
+    fleet = load_fleet(folders)
+    damaged = fleet.damaged()
+    if damaged:
+        total = sum(len(m.result.conditions) for m in fleet.machines)
+        warn(f"{len(damaged)} of {total} conditions have no records and are shown empty: "
+             + "; ".join(f"{m.folder} #{i} {c.workload} {c.pacing.label} ({c.status}: "
+                         f"{c.info.get('load_error', '?')})" for m, i, c in damaged))
+    if json_output:
+        print(dumps(fleet.to_json()))
+    else:
+        _print_fleet(fleet)
+    for flag, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
+        if path is not None:
+            check_writable(path if flag == "--png" else path.parent)
+    written = fleet_report.write_fleet_html(fleet, target)
+    stderr.print(f"report: {written}" + (" (in the current folder; --html names another file)" if default_html
+                                         else ""))
+    if png is not None:
+        stderr.print(f"plots: {len(fleet_report.write_fleet_pngs(fleet, png))} PNG files in {png}")
+    if csv_file is not None:
+        fleet_report.write_fleet_csv(fleet, csv_file)
+        stderr.print(f"csv: {csv_file}")
+
+
+def _print_fleet(fleet: Fleet) -> None:
+    console = Console()
+    console.print(fleet_report.environment_table(fleet))
+    for m in fleet.machines:
+        for warning in m.environment.get("warnings", []):
+            warn(f"{m.name}: {warning}")
+    if fleet.command == "compare":
+        for table in fleet_report.policy_tables(fleet):
+            console.print(table)
+        for line in fleet_report.recommendation_lines(fleet):
+            console.print(f"[bold]recommendation[/] {escape(line)}", highlight=False, soft_wrap=True)
+    else:
+        for view, title in (("table", "trtpace sweep, per machine"), ("gpu", "GPU state, per machine")):
+            rows_table = fleet_report.condition_table(fleet, view, title)
+            if rows_table is not None:
+                console.print(rows_table)
+    some = fleet_report.only_on_some_lines(fleet)
+    if some:
+        console.print("[bold]measured on only some machines[/]")
+        for line in some:
+            console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
+    lines = fleet_report.attribution_lines(fleet) if fleet.command != "compare" else []
+    if lines:
+        console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)")
+        for line in lines:
+            console.print("  " + line, highlight=False, soft_wrap=True, markup=False)

@@ -159,5 +159,22 @@ POLICY_COLUMNS: list[Column] = [
 ]
 
 
+
+def _on(row: dict[str, Any]) -> str:
+    have, total = len(row["on_machines"]), row["machines_total"]
+    return "all" if have == total else f"{have} of {total}"
+
+
+# A fleet report (several results folders): the machine of each row, and how many machines
+# measured its condition. Rows are SweepResult rows or {"summary": PolicySummary} items, merged
+# by results.fleet.Fleet, which adds "machine", "on_machines" and "machines_total".
+# Views: "table" (terminal), "html", "csv".
+FLEET_COLUMNS: list[Column] = [
+    Column("machine", "machine", "", lambda r: r["machine"], views=_views("table", "html", "csv")),
+    Column("on", "on", "", _on, views=_views("table", "html")),
+    Column("on_machines", "on machines", "", lambda r: "; ".join(r["on_machines"]), views=_views("csv")),
+]
+
+
 def columns(spec: list[Column], view: str) -> list[Column]:
     return [c for c in spec if view in c.views]

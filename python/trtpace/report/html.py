@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trtpace.report import plots
-from trtpace.report.columns import CONDITION_COLUMNS, FOOTNOTE, POLICY_COLUMNS, UNRELIABLE_MARK, columns
+from trtpace.report.columns import CONDITION_COLUMNS, FOOTNOTE, POLICY_COLUMNS, UNRELIABLE_MARK, Column, columns
 from trtpace.report.terminal import host_cpu_note, launch_lines
 from trtpace.results import SweepResult
 from trtpace.results.policies import recommend, summarize_policies, switch_lines
@@ -19,9 +19,13 @@ from trtpace.results.policies import recommend, summarize_policies, switch_lines
 
 def write_csv(result: SweepResult, path: str | Path) -> None:
     """One row per condition; every column header carries its unit."""
+    write_rows_csv(result.rows(), columns(CONDITION_COLUMNS, "csv"), path)
+
+
+def write_rows_csv(rows: list[dict[str, Any]], cols: list[Column], path: str | Path) -> None:
+    """Rows as CSV through `cols`; a column with an interval gets its two bounds beside it."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        cols = columns(CONDITION_COLUMNS, "csv")
         header = []
         for c in cols:
             header.append(c.csv)
@@ -30,7 +34,7 @@ def write_csv(result: SweepResult, path: str | Path) -> None:
                 header += [f"{stem}_ci_low" + (f"_{unit}" if unit else ""), f"{stem}_ci_high" + (f"_{unit}" if unit else "")]
         w.writerow(header)
         blank = lambda v: "" if isinstance(v, float) and not math.isfinite(v) else v
-        for row in result.rows():
+        for row in rows:
             values = []
             for c in cols:
                 values.append(blank(c.value(row)))
@@ -72,20 +76,20 @@ def write_pngs(result: SweepResult, directory: str | Path) -> list[Path]:
     return paths
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _footnote(cells: list[list[str]]) -> str:
+def footnote(cells: list[list[str]]) -> str:
     """The footnote of a table that marked some p99 as resting on too few samples."""
     marked = any(re.search(re.escape(UNRELIABLE_MARK) + r"( |$)", c) for row in cells for c in row)
     return f'<p class="note">{html.escape(FOOTNOTE)}</p>' if marked else ""
 
 
-def _environment(result: SweepResult) -> str:
-    env = result.environment
+def environment_items(env: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the report says about the machine a run was measured on: (fact, value) pairs."""
     gpu = env.get("gpu") or {}
     tel = env.get("telemetry") or {}
     items = [
@@ -100,8 +104,12 @@ def _environment(result: SweepResult) -> str:
                       + (f" at {tel['rate_hz']:.0f} Hz, power {tel.get('power_source')}" if tel.get("rate_hz") else "")),
         ("clock state", "; ".join(env.get("warnings", [])) or "no trtpace lock; clocks as found"),
     ]
-    return _table(["fact", "value"], [[html.escape(k), html.escape(str(v))] for k, v in items]).replace(
-        "<table>", '<table class="env">', 1)
+    return [(k, str(v)) for k, v in items]
+
+
+def _environment(result: SweepResult) -> str:
+    return table(["fact", "value"], [[html.escape(k), html.escape(v)] for k, v in environment_items(
+        result.environment)]).replace("<table>", '<table class="env">', 1)
 
 
 def render_html(result: SweepResult, title: str | None = None) -> str:
@@ -114,7 +122,7 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
         heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
         cols = columns(POLICY_COLUMNS, "html")
         cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
-        parts.append(_table([c.header() for c in cols], cells) + _footnote(cells))
+        parts.append(table([c.header() for c in cols], cells) + footnote(cells))
         rec = recommend(summaries)
         if rec:
             parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
@@ -125,7 +133,7 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
         heading = title or "trtpace sweep"
         cols = columns(CONDITION_COLUMNS, "html")
         cells = [[html.escape(c.text_ci(r)) for c in cols] for r in rows]
-        parts.append(_table([c.header() for c in cols], cells) + _footnote(cells))
+        parts.append(table([c.header() for c in cols], cells) + footnote(cells))
         switches = launch_lines(result)
         if switches:
             parts.append("<h2>Switching launch path</h2><ul>"
@@ -137,8 +145,13 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
         note = host_cpu_note(result)
         if note:
             parts.append(f"<p>{html.escape(note)}</p>")
+    return page(heading, _environment(result), parts, figures(result))
+
+
+def page(heading: str, environment: str, parts: list[str], figs: list[tuple[str, Any]]) -> str:
+    """A whole report page: heading, environment, result parts, then the plots embedded as PNGs."""
     images = []
-    for name, fig in figures(result):
+    for name, fig in figs:
         data = base64.b64encode(plots.png_bytes(fig)).decode()
         images.append(f'<figure id="{name}"><img alt="{name}" src="data:image/png;base64,{data}"></figure>')
     style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222} table{border-collapse:collapse;"
@@ -150,7 +163,7 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
               "[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});</script>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
             f"<style>{style}</style>{script}</head><body><h1>{html.escape(heading)}</h1>"
-            f"<h2>Environment</h2>{_environment(result)}<h2>Results</h2>{''.join(parts)}"
+            f"<h2>Environment</h2>{environment}<h2>Results</h2>{''.join(parts)}"
             f"<h2>Plots</h2>{''.join(images)}</body></html>")
 
 
@@ -165,4 +178,5 @@ def embedded_images(text: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
 
 
-__all__ = ["embedded_images", "figures", "render_html", "write_csv", "write_html", "write_pngs"]
+__all__ = ["embedded_images", "environment_items", "figures", "footnote", "page", "render_html", "table", "write_csv",
+           "write_html", "write_pngs", "write_rows_csv"]

@@ -44,10 +44,12 @@ def _series_name(c: ConditionResult) -> str:
     return name + ("" if c.clocks == "default" else f" ({c.clocks})")
 
 
-def penalty_vs_gap(result: SweepResult) -> Figure | None:
-    """The headline: p50 and p99 e2e against the gap, each normalised to the continuous run of its
-    own workload and launch path; one line per workload and launch path (bars: 95% CI of the p50)."""
-    series: dict[str, list[tuple[float, float, float, float, float]]] = {}
+PenaltySeries = dict[str, list[tuple[float, float, float, float, float]]]
+
+
+def _penalty_series(result: SweepResult) -> PenaltySeries:
+    """Per workload and launch path: (gap, p50 penalty, p99 penalty, p50 CI low, high) per gap condition."""
+    series: PenaltySeries = {}
     for c in result.conditions:
         if c.pacing.kind != "gap" or c.count <= c.warmup:
             continue
@@ -58,22 +60,40 @@ def penalty_vs_gap(result: SweepResult) -> Figure | None:
         lo, hi = result.penalty_interval(c)
         p99 = sc["p99"] / sb["p99"] if sb["p99"] > 0 else np.nan
         series.setdefault(_series_name(c), []).append((c.pacing.gap_s, result.penalty(c), p99, lo, hi))
-    if not series or all(len(v) < 2 for v in series.values()):
-        return None
-    fig, ax = _new(9.0, 4.5)
-    positive = [g for v in series.values() for g, *_ in v if g > 0]
+    return series
+
+
+def _draw_penalty(ax: Any, series: PenaltySeries, colors: dict[str, str] | None = None) -> list[Any]:
+    """The penalty lines of one run on `ax`; `colors` keeps a series' colour across panels."""
     handles: list[Any] = []
     for name, points in series.items():
         points.sort()
         cols = np.array(points, dtype=np.float64).T
         x, p50, p99, lo, hi = cols[0], cols[1], cols[2], cols[3], cols[4]
         err = np.nan_to_num(np.vstack([np.clip(p50 - lo, 0, None), np.clip(hi - p50, 0, None)]))
-        bars = ax.errorbar(x, p50, yerr=err, marker="o", capsize=3, label=f"{name} p50")
+        color = {"color": colors[name]} if colors else {}
+        bars = ax.errorbar(x, p50, yerr=err, marker="o", capsize=3, label=f"{name} p50", **color)
         (line,) = ax.plot(x, p99, linestyle="--", marker="^", color=bars.lines[0].get_color(), alpha=0.7,
                           label=f"{name} p99")
         handles += [bars, line]
     ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
-    ax.set_xscale("symlog", linthresh=min(positive) if positive else 1e-3)
+    return handles
+
+
+def _linthresh(gaps: list[float]) -> float:
+    positive = [g for g in gaps if g > 0]
+    return min(positive) if positive else 1e-3
+
+
+def penalty_vs_gap(result: SweepResult) -> Figure | None:
+    """The headline: p50 and p99 e2e against the gap, each normalised to the continuous run of its
+    own workload and launch path; one line per workload and launch path (bars: 95% CI of the p50)."""
+    series = _penalty_series(result)
+    if not series or all(len(v) < 2 for v in series.values()):
+        return None
+    fig, ax = _new(9.0, 4.5)
+    handles = _draw_penalty(ax, series)
+    ax.set_xscale("symlog", linthresh=_linthresh([g for v in series.values() for g, *_ in v]))
     ax.set_xlabel("gap (s)")
     ax.set_ylabel("latency / continuous (x)")
     ax.set_title("Penalty after an idle gap, per workload and launch path")
@@ -118,31 +138,139 @@ def _new(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Any]:
     return fig, ax
 
 
-def latency_vs_gap(result: SweepResult) -> Figure | None:
-    """e2e p50 per workload against the gap, with the p50-p90 and p90-p99 bands (log x axis)."""
+def _latency_groups(result: SweepResult) -> dict[str, list[ConditionResult]]:
+    """The gap conditions with records, per workload (and clocks), sorted by gap."""
     by_workload: dict[str, list[ConditionResult]] = {}
     for c in result.conditions:
         if c.pacing.kind == "gap" and c.count > c.warmup:
             by_workload.setdefault(f"{c.workload}" + ("" if c.clocks == "default" else f" ({c.clocks})"), []).append(c)
-    if not by_workload:
-        return None
-    fig, ax = _new()
-    positive = [c.pacing.gap_s for cs in by_workload.values() for c in cs if c.pacing.gap_s > 0]
-    linthresh = min(positive) if positive else 1e-3
-    for name, conds in by_workload.items():
-        conds = sorted(conds, key=lambda c: c.pacing.gap_s)
+    return {k: sorted(v, key=lambda c: c.pacing.gap_s) for k, v in by_workload.items()}
+
+
+def _draw_latency(ax: Any, groups: dict[str, list[ConditionResult]], colors: dict[str, str] | None = None) -> None:
+    for name, conds in groups.items():
         x = np.array([c.pacing.gap_s for c in conds])
         s = [summarize(c.column("e2e_us")) for c in conds]
         p50, p90, p99 = (np.array([v[k] for v in s]) / 1e3 for k in ("p50", "p90", "p99"))
-        (line,) = ax.plot(x, p50, marker="o", label=f"{name} p50")
+        (line,) = ax.plot(x, p50, marker="o", label=f"{name} p50", **({"color": colors[name]} if colors else {}))
         ax.fill_between(x, p50, p90, color=line.get_color(), alpha=0.25, linewidth=0)
         ax.fill_between(x, p90, p99, color=line.get_color(), alpha=0.1, linewidth=0)
-    ax.set_xscale("symlog", linthresh=linthresh)
+
+
+def latency_vs_gap(result: SweepResult) -> Figure | None:
+    """e2e p50 per workload against the gap, with the p50-p90 and p90-p99 bands (log x axis)."""
+    groups = _latency_groups(result)
+    if not groups:
+        return None
+    fig, ax = _new()
+    _draw_latency(ax, groups)
+    ax.set_xscale("symlog", linthresh=_linthresh([c.pacing.gap_s for cs in groups.values() for c in cs]))
     ax.set_yscale("log")
     ax.set_xlabel("gap (s)")
     ax.set_ylabel("e2e latency (ms); bands: p50-p90, p90-p99")
     ax.set_title("Latency against the idle gap")
     outside_legend(fig)
+    return fig
+
+
+def _panels(count: int, width: float = 4.6, height: float = 3.6, sharex: bool = True) -> tuple[Figure, list[Any]]:
+    """One panel per machine, up to three a row, sharing the y axis (and x unless told otherwise)
+    so the machines read alike."""
+    ncols = min(count, 3)
+    nrows = -(-count // ncols)
+    fig = Figure(figsize=(width * ncols + 2.5, height * nrows + 0.6), dpi=100, layout="constrained")
+    grid = fig.subplots(nrows, ncols, sharex=sharex, sharey=True, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[count:]:
+        fig.delaxes(ax)
+    for ax in axes[:count]:
+        ax.grid(True, alpha=0.3)
+    return fig, axes[:count]
+
+
+def _colors(names: list[str]) -> dict[str, str]:
+    """One colour per series across every panel (first seen, first colour)."""
+    return {n: f"C{i % 10}" for i, n in enumerate(dict.fromkeys(names))}
+
+
+def _unique_legend(fig: Figure, drawn: list[Any] | None = None) -> None:
+    """One legend entry per label over all panels, in the order drawn."""
+    handles: dict[str, Any] = {}
+    if drawn is None:
+        drawn = [h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]]
+    for h in drawn:
+        handles.setdefault(h.get_label(), h)
+    outside_legend(fig, list(handles.values()), list(handles))
+
+
+def _gap_axes(axes: list[Any], gaps: list[float]) -> None:
+    """The same symlog gap axis on every panel, with room beside the first and last gap (shared
+    autoscaling of symlog axes clips the last point and runs into negative gaps)."""
+    linthresh = _linthresh(gaps)
+    right = max(gaps, default=1.0)
+    for ax in axes:
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xlim(-0.3 * linthresh, right * 1.6 if right > 0 else 1.0)
+
+
+def _label_panels(fig: Figure, axes: list[Any], names: list[str], title: str, xlabel: str, ylabel: str) -> None:
+    for ax, name in zip(axes, names, strict=True):
+        ax.set_title(name, fontsize="small")
+    fig.suptitle(title)
+    fig.supxlabel(xlabel)
+    fig.supylabel(ylabel)
+
+
+def penalty_vs_gap_fleet(machines: Sequence[tuple[str, SweepResult]]) -> Figure | None:
+    """The headline per machine, side by side on shared axes: one panel per machine, each series
+    in the same colour on every panel."""
+    per = [(name, _penalty_series(r)) for name, r in machines]
+    if all(len(v) < 2 for _, series in per for v in series.values()):
+        return None
+    colors = _colors([k for _, series in per for k in series])
+    fig, axes = _panels(len(per))
+    drawn = []
+    for ax, (_, series) in zip(axes, per, strict=True):
+        drawn += _draw_penalty(ax, series, colors)
+    _gap_axes(axes, [g for _, series in per for v in series.values() for g, *_ in v])
+    _label_panels(fig, axes, [n for n, _ in per], "Penalty after an idle gap, per machine",
+                  "gap (s)", "latency / continuous (x)")
+    _unique_legend(fig, drawn)
+    return fig
+
+
+def latency_vs_gap_fleet(machines: Sequence[tuple[str, SweepResult]]) -> Figure | None:
+    """Latency against the gap per machine, side by side on shared axes."""
+    per = [(name, _latency_groups(r)) for name, r in machines]
+    if not any(groups for _, groups in per):
+        return None
+    colors = _colors([k for _, groups in per for k in groups])
+    fig, axes = _panels(len(per))
+    for ax, (_, groups) in zip(axes, per, strict=True):
+        _draw_latency(ax, groups, colors)
+    _gap_axes(axes, [c.pacing.gap_s for _, groups in per for cs in groups.values() for c in cs])
+    for ax in axes:
+        ax.set_yscale("log")
+    _label_panels(fig, axes, [n for n, _ in per], "Latency against the idle gap, per machine",
+                  "gap (s)", "e2e latency (ms); bands: p50-p90, p90-p99")
+    _unique_legend(fig)
+    return fig
+
+
+def compare_bars_fleet(machines: Sequence[tuple[str, Sequence[Any]]]) -> Figure | None:
+    """Per machine, e2e p50 and p99 bars per policy, side by side on a shared latency axis."""
+    if not any(summaries for _, summaries in machines):
+        return None
+    # x not shared: each machine's policies get their own ticks
+    fig, axes = _panels(len(machines), width=4.2, height=3.8, sharex=False)
+    for ax, (_, summaries) in zip(axes, machines, strict=True):
+        x = np.arange(len(summaries))
+        ax.bar(x - 0.2, [s.e2e_us["p50"] / 1e3 for s in summaries], 0.4, color="C0", label="p50")
+        ax.bar(x + 0.2, [s.e2e_us["p99"] / 1e3 for s in summaries], 0.4, color="C1", label="p99")
+        ax.set_xticks(x, [s.label for s in summaries], rotation=30, ha="right", fontsize="small")
+    _label_panels(fig, axes, [n for n, _ in machines], "Latency per policy, per machine", "policy",
+                  "e2e latency (ms)")
+    _unique_legend(fig)
     return fig
 
 

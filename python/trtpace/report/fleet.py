@@ -1,0 +1,188 @@
+"""Fleet reports: several machines' results side by side, as terminal tables, one HTML page,
+PNGs and one CSV, every table from the one column spec with the machine columns in front."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from trtpace.report import plots
+from trtpace.report.columns import (
+    CONDITION_COLUMNS,
+    FLEET_COLUMNS,
+    FOOTNOTE,
+    POLICY_COLUMNS,
+    UNRELIABLE_MARK,
+    Column,
+    columns,
+    condition_label,
+)
+from trtpace.report.html import environment_items, footnote, page, table, write_rows_csv
+from trtpace.results.fleet import Fleet
+from trtpace.results.policies import summarize_policies
+
+
+def environment_facts(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
+    """The machines side by side: a header (fact, then one column per machine) and one row per fact."""
+    per = [dict(environment_items(m.environment)) for m in fleet.machines]
+    facts = [k for k, _ in environment_items(fleet.machines[0].environment)]
+    rows = [[k, *(p.get(k, "-") for p in per)] for k in facts]
+    rows.append(["folder", *(str(m.folder) for m in fleet.machines)])
+    return ["fact", *fleet.names], rows
+
+
+def _new_table(title: str, headers: list[str], right: int) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True,
+              pad_edge=False)
+    for i, h in enumerate(headers):
+        numeric = i >= len(headers) - right
+        t.add_column(h, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold", min_width=6)
+    return t
+
+
+def environment_table(fleet: Fleet) -> Table:
+    headers, rows = environment_facts(fleet)
+    t = _new_table("machines", headers, 0)
+    for r in rows:
+        t.add_row(*(escape(x) for x in r))
+    return t
+
+
+def _grouped(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+    """Each row with whether it ends its matched condition's group (a rule is drawn there)."""
+    return [(r, i + 1 == len(rows) or rows[i + 1]["match"] != r["match"]) for i, r in enumerate(rows)]
+
+
+def _marked(cells: list[str]) -> bool:
+    return any(x.endswith(UNRELIABLE_MARK) for x in cells)
+
+
+def condition_table(fleet: Fleet, view: str, title: str) -> Table | None:
+    """One row per machine and condition (view "table": latency, "gpu": GPU state)."""
+    rows = fleet.rows()
+    cols = columns(CONDITION_COLUMNS, view)
+    if view == "gpu" and not any(math.isfinite(r["summary"]["launch_us"]["p50"])
+                                 or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"]) for r in rows):
+        return None
+    machine, on = columns(FLEET_COLUMNS, "table")
+    t = _new_table(title, ["machine", "workload", "pacing", on.header(), *(c.narrow_header() for c in cols)],
+                   len(cols) + 1)
+    marked = False
+    for r, last in _grouped(rows):
+        status = "" if r["status"] == "done" else f" [yellow]({escape(r['status'])})[/]"
+        cells = [c.text(r) for c in cols]
+        marked = marked or _marked(cells)
+        t.add_row(escape(machine.text(r)), escape(r["workload"]),
+                  escape(condition_label(r).removeprefix("gap ")) + status, on.text(r), *cells, end_section=last)
+    if marked:
+        t.caption, t.caption_justify = FOOTNOTE, "left"
+    return t
+
+
+def policy_tables(fleet: Fleet) -> list[Table]:
+    """A compare fleet: per machine and policy, latency, then what it costs."""
+    rows = fleet.policy_rows()
+    machine, on = columns(FLEET_COLUMNS, "table")
+    out = []
+    for title, view in (("trtpace compare, per machine", "latency"), ("what it costs, per machine", "cost")):
+        cols = columns(POLICY_COLUMNS, view)
+        t = _new_table(title, ["machine", *(c.narrow_header() for c in cols[:1]), on.header(),
+                               *(c.narrow_header() for c in cols[1:])], len(cols))
+        marked = False
+        for r, last in _grouped(rows):
+            cells = [c.text(r["summary"]) for c in cols]
+            marked = marked or _marked(cells)
+            t.add_row(escape(machine.text(r)), escape(cells[0]), on.text(r), *cells[1:], end_section=last)
+        if marked:
+            t.caption, t.caption_justify = FOOTNOTE, "left"
+        out.append(t)
+    return out
+
+
+def only_on_some_lines(fleet: Fleet) -> list[str]:
+    return [f"{x['condition']}: measured on {', '.join(x['on_machines'])}; not on {', '.join(x['missing_on'])}"
+            for x in fleet.only_on_some()]
+
+
+def attribution_lines(fleet: Fleet) -> list[str]:
+    """Where the extra time goes, per machine and gap condition."""
+    return [f"{r['machine']}: {r['attribution']['line']}" for r in fleet.rows() if r["attribution"]]
+
+
+def recommendation_lines(fleet: Fleet) -> list[str]:
+    return [f"{name}: {rec['line']}" for name, rec in fleet.recommendations().items() if rec]
+
+
+def figures(fleet: Fleet) -> list[tuple[str, Any]]:
+    """(title, figure) of the side-by-side plots, in report order."""
+    if fleet.command == "compare":
+        out = [("fleet-policies", plots.compare_bars_fleet([(m.name, summarize_policies(m.result))
+                                                            for m in fleet.machines]))]
+    else:
+        machines = [(m.name, m.result) for m in fleet.machines]
+        out = [("fleet-penalty-vs-gap", plots.penalty_vs_gap_fleet(machines)),
+               ("fleet-latency-vs-gap", plots.latency_vs_gap_fleet(machines))]
+    return [(t, f) for t, f in out if f is not None]
+
+
+def _list(title: str, lines: list[str], code: bool = False) -> str:
+    if not lines:
+        return ""
+    wrap = (lambda x: f"<code>{x}</code>") if code else (lambda x: x)
+    return f"<h2>{title}</h2><ul>" + "".join(f"<li>{wrap(html.escape(x))}</li>" for x in lines) + "</ul>"
+
+
+def _html_rows(rows: list[dict[str, Any]], cols: list[Column], item: Any) -> str:
+    fleet_cols = columns(FLEET_COLUMNS, "html")
+    cells = [[html.escape(c.text(r)) for c in fleet_cols] + [html.escape(c.text_ci(item(r))) for c in cols]
+             for r in rows]
+    return table([c.header() for c in (*fleet_cols, *cols)], cells) + footnote(cells)
+
+
+def render_fleet_html(fleet: Fleet) -> str:
+    """The whole fleet comparison as one self-contained HTML page."""
+    headers, env_rows = environment_facts(fleet)
+    environment = table(headers, [[html.escape(x) for x in r] for r in env_rows]).replace(
+        "<table>", '<table class="env">', 1)
+    parts = []
+    if fleet.command == "compare":
+        parts.append(_html_rows(fleet.policy_rows(), columns(POLICY_COLUMNS, "html"), lambda r: r["summary"]))
+        recs = recommendation_lines(fleet)
+        if recs:
+            parts.append('<p class="rec"><b>Recommendation per machine:</b><br>'
+                         + "<br>".join(html.escape(x) for x in recs) + "</p>")
+    else:
+        parts.append(_html_rows(fleet.rows(), columns(CONDITION_COLUMNS, "html"), lambda r: r))
+    parts.append(_list("Measured on only some machines", only_on_some_lines(fleet)))
+    if fleet.command != "compare":
+        parts.append(_list("Where the extra time goes, per machine", attribution_lines(fleet), code=True))
+    heading = f"trtpace fleet: {fleet.command} on {len(fleet.machines)} machines"
+    return page(heading, environment, parts, figures(fleet))
+
+
+def write_fleet_html(fleet: Fleet, path: str | Path) -> Path:
+    p = Path(path)
+    p.write_text(render_fleet_html(fleet))
+    return p
+
+
+def write_fleet_csv(fleet: Fleet, path: str | Path) -> None:
+    """One row per machine and condition (compare rounds included), the machine columns first."""
+    write_rows_csv(fleet.rows(), columns(FLEET_COLUMNS, "csv") + columns(CONDITION_COLUMNS, "csv"), path)
+
+
+def write_fleet_pngs(fleet: Fleet, directory: str | Path) -> list[Path]:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for title, fig in figures(fleet):
+        p = d / f"{title}.png"
+        p.write_bytes(plots.png_bytes(fig))
+        paths.append(p)
+    return paths
