@@ -41,7 +41,8 @@ def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[s
 
 def _series_name(c: ConditionResult) -> str:
     name = c.workload + (f" [{c.launch}]" if c.launch else "")
-    return name + ("" if c.clocks == "default" else f" ({c.clocks})")
+    name += "" if c.clocks == "default" else f" ({c.clocks})"
+    return name + (f" {c.gpu_label} {c.gpu_mode}" if c.gpu_label else "")  # one line per GPU of a multi-GPU run
 
 
 def penalty_vs_gap(result: SweepResult) -> Figure | None:
@@ -123,16 +124,19 @@ def latency_vs_gap(result: SweepResult) -> Figure | None:
     by_workload: dict[str, list[ConditionResult]] = {}
     for c in result.conditions:
         if c.pacing.kind == "gap" and c.count > c.warmup:
-            by_workload.setdefault(f"{c.workload}" + ("" if c.clocks == "default" else f" ({c.clocks})"), []).append(c)
+            name = f"{c.workload}" + ("" if c.clocks == "default" else f" ({c.clocks})")
+            by_workload.setdefault(name + (f" {c.gpu_label} {c.gpu_mode}" if c.gpu_label else ""), []).append(c)
     if not by_workload:
         return None
     fig, ax = _new()
     positive = [c.pacing.gap_s for cs in by_workload.values() for c in cs if c.pacing.gap_s > 0]
     linthresh = min(positive) if positive else 1e-3
     for name, conds in by_workload.items():
-        conds = sorted(conds, key=lambda c: c.pacing.gap_s)
-        x = np.array([c.pacing.gap_s for c in conds])
-        s = [summarize(c.column("e2e_us")) for c in conds]
+        by_gap: dict[float, list[np.ndarray]] = {}  # a multi-GPU run's rounds pool into one point per gap
+        for c in conds:
+            by_gap.setdefault(c.pacing.gap_s, []).append(c.column("e2e_us"))
+        x = np.array(sorted(by_gap))
+        s = [summarize(np.concatenate(by_gap[g])) for g in x]
         p50, p90, p99 = (np.array([v[k] for v in s]) / 1e3 for k in ("p50", "p90", "p99"))
         (line,) = ax.plot(x, p50, marker="o", label=f"{name} p50")
         ax.fill_between(x, p50, p90, color=line.get_color(), alpha=0.25, linewidth=0)
