@@ -342,5 +342,5 @@ def test_one_folder_keeps_its_own_report(made: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["report", str(a), "--csv", str(a / "inside.csv")])  # inside is fine for one folder
     assert r.exit_code == 0, r.output
     assert "trtpace sweep" in r.stdout and "machine" not in r.stdout
-    assert (a / "report.html").exists() and next(iter(_csv(a / "inside.csv")[0])) == "workload"
+    assert (a / "report.html").exists() and "workload" in next(iter(_csv(a / "inside.csv")))
     assert not list(Path.cwd().glob("trtpace-fleet-*.html"))

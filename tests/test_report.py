@@ -85,7 +85,7 @@ def test_report_cli_html_png_csv_json(sweep: trtpace.SweepResult, tmp_path: Path
     assert len(rows) == 9 and float(rows[1]["penalty_p50_x"]) == pytest.approx(sweep.rows()[1]["penalty"])
     units = ("_us", "_mhz", "_w", "_mj", "_x", "_cov")
     for header in rows[0]:
-        assert header in ("workload", "pacing", "launch", "io", "policy", "clocks", "status", "n") or header.endswith(units), header
+        assert header in ("gpu", "gpu_mode", "gpu_uuid", "workload", "pacing", "launch", "io", "policy", "clocks", "status", "n") or header.endswith(units), header
     r = CliRunner().invoke(app, ["report", str(FIXTURE), "--html", str(tmp_path / "j.html"), "--json"])
     assert json.loads(r.stdout)["conditions"][4]["summary"]["e2e_us"]["n"] == 100
 

@@ -28,6 +28,7 @@ from trtpace.errors import (
 )
 from trtpace.fileio import dumps
 from trtpace.measure.pacing import Pacing
+from trtpace.platform import device
 from trtpace.report.html import write_html
 from trtpace.report.terminal import (
     attribution_lines,
@@ -42,6 +43,7 @@ from trtpace.results.gate import gate
 from trtpace.results.policies import recommend, summarize_policies, switch_lines
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
+from trtpace.run.workers import parse_gpus
 
 # typer vendors click; its exception base is reached through a public class instead of a
 # private import, so this works with every typer release.
@@ -174,8 +176,29 @@ def check_gpu_index(gpu: int) -> int:
     return gpu
 
 
+def gpu_list(text: str, *, needs_gpu: bool, allow_shared: bool, rounds: int = 1) -> list[int]:
+    """--gpu as the GPUs to run on, checked before anything runs: the syntax, negatives and
+    duplicates first (exit 2), then, for GPU work, the driver and each index against the GPUs CUDA
+    sees. Host work takes any indices: they only name the worker processes."""
+    if isinstance(rounds, bool) or rounds < 1:
+        raise UsageError(f"--gpu-rounds must be >= 1, got {rounds}")
+    if text.strip().lower() == "all":
+        if needs_gpu:
+            device.require_gpu(0)  # no driver or no GPU: said as such
+        return parse_gpus(text, gpu_count=device.gpu_count(), allow_shared=allow_shared)
+    gpus = parse_gpus(text, gpu_count=None, allow_shared=allow_shared)
+    if needs_gpu and len(gpus) > 1:
+        for i in gpus:
+            device.require_gpu(i)
+    return gpus
+
+
 def default_out(command: str) -> Path:
     return Path("trtpace-results") / datetime.datetime.now().strftime(f"{command}-%Y%m%d-%H%M%S")
+
+
+def _group_title(label: str, mode: str) -> str:
+    return f"{label}, {mode}" if mode else label
 
 
 def print_sweep(result: SweepResult, as_json: bool) -> None:
@@ -184,39 +207,70 @@ def print_sweep(result: SweepResult, as_json: bool) -> None:
         return
     for warning in result.environment.get("warnings", []):
         warn(warning)
-    rows = result.rows()
     console = Console()
-    console.print(sweep_table(rows))
-    gpu = gpu_table(rows)
-    if gpu is not None:
-        console.print(gpu)
-    for line in launch_lines(result):
-        console.print(line, highlight=False, soft_wrap=True)
-    lines = attribution_lines(rows)
-    if lines:
-        console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)")
-        for line in lines:
-            console.print("  " + line, highlight=False, soft_wrap=True)
+    groups = result.gpu_groups()
+    for label, mode in groups:  # a multi-GPU run: one set of tables per GPU and mode
+        part = result.subset(label, mode) if label else result
+        rows = part.rows()
+        table = sweep_table(rows)
+        if label:
+            table.title = f"trtpace sweep: {_group_title(label, mode)}"
+        console.print(table)
+        gpu = gpu_table(rows)
+        if gpu is not None:
+            console.print(gpu)
+        for line in launch_lines(part):
+            console.print(line, highlight=False, soft_wrap=True)
+        lines = attribution_lines(rows)
+        if lines:
+            console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)"
+                          + (f" on {_group_title(label, mode)}" if label else ""))
+            for line in lines:
+                console.print("  " + line, highlight=False, soft_wrap=True)
+    print_together(result, console)
     note = host_cpu_note(result)
     if note:
         console.print(note, highlight=False)
 
 
+def print_together(result: SweepResult, console: Console) -> None:
+    together = result.together_vs_alone()
+    if together:
+        console.print("[bold]running together vs alone[/] (e2e p50, rounds pooled)")
+        for g in together:
+            console.print("  " + g["line"], highlight=False, soft_wrap=True)
+
+
 def print_compare(result: SweepResult, as_json: bool) -> None:
-    summaries = summarize_policies(result)
-    rec = recommend(summaries)
+    groups = result.gpu_groups()
+    parts = [(label, mode, result.subset(label, mode) if label else result) for label, mode in groups]
     if as_json:
-        print(dumps({"environment": result.environment, "settings": result.settings,
-                     "policies": [s.to_json() for s in summaries], "recommendation": rec,
-                     "switching": switch_lines(summaries, result.settings.get("plain_policy"))}))
+        out = []
+        for label, mode, part in parts:
+            summaries = summarize_policies(part)
+            out.append({"gpu": label, "gpu_mode": mode, "policies": [s.to_json() for s in summaries],
+                        "recommendation": recommend(summaries),
+                        "switching": switch_lines(summaries, result.settings.get("plain_policy"))})
+        doc = {"environment": result.environment, "settings": result.settings, **{k: v for k, v in out[0].items()
+                                                                                  if not k.startswith("gpu")}}
+        if len(out) > 1 or groups[0][0]:
+            doc = {"environment": result.environment, "settings": result.settings, "gpus": out,
+                   "together_vs_alone": result.together_vs_alone()}
+        print(dumps(doc))
         return
     console = Console()
-    for table in compare_tables(summaries):
-        console.print(table)
-    if rec:
-        console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
-    for line in switch_lines(summaries, result.settings.get("plain_policy")):
-        console.print(line, highlight=False, soft_wrap=True)
+    for label, mode, part in parts:
+        summaries = summarize_policies(part)
+        rec = recommend(summaries)
+        for table in compare_tables(summaries):
+            if label and table.title:
+                table.title = f"{table.title}: {_group_title(label, mode)}"
+            console.print(table)
+        if rec:
+            console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+        for line in switch_lines(summaries, result.settings.get("plain_policy")):
+            console.print(line, highlight=False, soft_wrap=True)
+    print_together(result, console)
 
 
 @contextmanager

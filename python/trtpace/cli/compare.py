@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,13 +15,15 @@ from trtpace.cli.common import (
     Overwrite,
     Telemetry,
     TelemetryRate,
-    check_gpu_index,
+    gpu_list,
     print_compare,
     run_measurement,
 )
 from trtpace.cli.sweep import (
+    AllowSharedGpu,
     Engine,
     Gpu,
+    GpuRounds,
     Inputs,
     Io,
     Launch,
@@ -40,6 +43,7 @@ from trtpace.measure.policies import parse_policies
 from trtpace.run.compare import DEFAULT_POLICIES
 from trtpace.run.compare import compare as run_compare
 from trtpace.run.session import Progress
+from trtpace.run.workers import run_on_gpus
 
 
 def compare(
@@ -58,7 +62,9 @@ def compare(
     out: Out = None,
     overwrite: Overwrite = False,
     append: Append = False,
-    gpu: Gpu = 0,
+    gpu: Gpu = "0",
+    allow_shared_gpu: AllowSharedGpu = False,
+    gpu_rounds: GpuRounds = 1,
     json_output: JsonOutput = False,
     telemetry: Telemetry = True,
     telemetry_rate: TelemetryRate = None,
@@ -76,12 +82,40 @@ def compare(
     """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap, on the
     launch path the app uses (--torch/--engine/--onnx with --launch)."""
     plan = parse_policies(policies)
-    check_gpu_index(gpu)
     models = [m for m in (engine, onnx, torch) if m]
     if len(models) > 1:
         raise UsageError("compare takes one model: --engine, --onnx or --torch")
     if models and workload is not None:
         raise UsageError("give either --workload or a model (--engine, --onnx, --torch), not both")
+    needs_gpu = bool(models) or workloads.parse_spec(workload or "tiny").needs_gpu
+    gpus = gpu_list(gpu, needs_gpu=needs_gpu, allow_shared=allow_shared_gpu, rounds=gpu_rounds)
+    given: dict[str, Any] = {"workload": workload, "engine": engine, "onnx": onnx, "torch": torch, "shapes": shapes, "inputs": inputs,
+             "rebuild": rebuild, "launch": launch, "io": io}
+    settings: dict[str, Any] = {"gap_s": gap, "rounds": rounds, "iterations": iterations, "warmup": warmup, "telemetry": telemetry,
+                "telemetry_rate_hz": telemetry_rate, "nvtx": nvtx}
+    if len(gpus) > 1:
+        compare_target(gpu=gpus[0], build=False, **given)
+        job = functools.partial(compare_job, policies=policies, given=given, run=settings)
+
+        def run(progress: Progress | None, folder: Path, mode: str) -> Any:
+            return run_on_gpus(job, gpus, rounds=gpu_rounds, out=folder, out_mode=mode, progress=progress)
+    else:
+        target, switch_to = compare_target(gpu=gpus[0], **given)
+
+        def run(progress: Progress | None, folder: Path, mode: str) -> Any:
+            return run_compare(target, policies=plan, gpu=gpus[0], out=folder, out_mode=mode, progress=progress,
+                               switch_to=switch_to, **settings)
+
+    run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare,
+                    overwrite=overwrite, append=append)
+
+
+def compare_target(workload: str | None, engine: Path | None, onnx: Path | None, torch: str | None,
+                   shapes: str | None, inputs: Path | None, rebuild: bool, launch: str | None, io: str, gpu: int,
+                   build: bool = True) -> tuple[Any, Any]:
+    """What compare runs: the workload spec, or the model's workloads per launch path, and the path an app on
+    a Python path could switch to (checked without building where build=False)."""
+    models = [m for m in (engine, onnx, torch) if m]
     target: Any = workload or "tiny"
     switch_to = None
     if models:
@@ -89,7 +123,7 @@ def compare(
         # An app on a Python path also sees what the graph launched from C++ would give.
         extra = "graph" if "graph" not in paths and any(p in PYTHON_PATHS for p in paths) else None
         built = model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu,
-                                ",".join(paths + ([extra] if extra else [])), io)
+                                ",".join(paths + ([extra] if extra else [])), io, build=build)
         if extra and len(built) > len(paths):
             target, switch_to = built[:-1], built[-1]
         else:
@@ -98,11 +132,11 @@ def compare(
         if launch is not None or io != "none":
             raise UsageError("--launch and --io go with --torch, --engine or --onnx")
         workloads.parse_spec(target)
+    return target, switch_to
 
-    def run(progress: Progress | None, folder: Path, mode: str) -> Any:
-        return run_compare(target, gap, plan, rounds=rounds, iterations=iterations, warmup=warmup, gpu=gpu,
-                           out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
-                           telemetry_rate_hz=telemetry_rate, switch_to=switch_to, nvtx=nvtx)
 
-    run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare,
-                    overwrite=overwrite, append=append)
+def compare_job(gpu: int, progress: Any, *, policies: str, given: dict[str, Any], run: dict[str, Any]) -> Any:
+    """One GPU's whole compare in a multi-GPU worker process: it builds its own workloads there."""
+    target, switch_to = compare_target(gpu=gpu, **given)
+    return run_compare(target, policies=parse_policies(policies), gpu=gpu, progress=progress, switch_to=switch_to,
+                       **run)

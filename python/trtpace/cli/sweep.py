@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -19,7 +20,7 @@ from trtpace.cli.common import (
     Telemetry,
     TelemetryRate,
     apply_gate,
-    check_gpu_index,
+    gpu_list,
     print_sweep,
     run_measurement,
     warn,
@@ -33,6 +34,7 @@ from trtpace.results.gate import check_limit
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS
 from trtpace.run.sweep import sweep as run_sweep
+from trtpace.run.workers import run_on_gpus
 
 
 def open_loop_schedule(period: float | None, rate: float | None, trace: Path | None, seed: int) -> pacing.Pacing | None:
@@ -97,9 +99,9 @@ def tensorrt_launches(paths: list[str], explicit: bool) -> list[str | None]:
 
 def model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, shapes: str | None,
                     inputs: Path | None, rebuild: bool, gpu: int, launch: str | None = None,
-                    io: str = "none", precision: tuple[str, ...] = ()) -> list[workloads.Workload]:
+                    io: str = "none", precision: tuple[str, ...] = (), build: bool = True) -> list[workloads.Workload]:
     """The workloads named by --engine, --onnx and --torch, one per launch path (validated before
-    any GPU work)."""
+    any GPU work; with build=False only validated, as a multi-GPU run does before its workers build them)."""
     parsed = trt_workloads.parse_shapes(shapes)
     if (shapes or inputs or rebuild) and not (engine or onnx):
         raise UsageError("--shapes, --inputs and --rebuild go with --engine or --onnx")
@@ -121,6 +123,8 @@ def model_workloads(engine: Path | None, onnx: Path | None, torch: str | None, s
     if engine or onnx:
         trt_workloads.check_precision(precision)  # imports TensorRT; refuses flags it lacks
     trt_paths = tensorrt_launches(paths["tensorrt"], launch is not None) if (engine or onnx) else []
+    if not build:
+        return []
     if engine or onnx or torch:
         device.require_gpu(gpu)
     out = []
@@ -159,9 +163,23 @@ Launch = Annotated[str | None, typer.Option(help="Launch paths, comma-separated:
                                                  "graph for --engine/--onnx. Default: all of them.")]
 Io = Annotated[str, typer.Option(help="Per-inference host copies with --torch: none, pinned or pageable (a fresh "
                                       "input written on the host, copied in, the output copied out).")]
-Gpu = Annotated[int, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES).")]
+Gpu = Annotated[str, typer.Option(help="CUDA device index to run on (after CUDA_VISIBLE_DEVICES), a list (0,2) or "
+                                       "all: one worker process per GPU, the GPUs measured together and each alone, "
+                                       "interleaved.")]
+AllowSharedGpu = Annotated[bool, typer.Option("--allow-shared-gpu", help="Let --gpu name one GPU twice (0,0): two "
+                                                                         "workers share it. For testing the "
+                                                                         "multi-GPU coordination on one GPU.")]
+GpuRounds = Annotated[int, typer.Option(help="With several GPUs: rounds of (all together, then each alone), "
+                                             "interleaved.")]
 Nvtx = Annotated[bool, typer.Option("--nvtx", help="Mark each condition and each inference as an NVTX range, for "
                                                   "profilers: nsys profile trtpace ... --nvtx. Off: no cost.")]
+
+
+def sweep_job(gpu: int, progress: Any, *, texts: list[str], models: dict[str, Any], run: dict[str, Any]) -> Any:
+    """One GPU's whole sweep in a multi-GPU worker process: it builds its own workloads there."""
+    specs: list[Any] = [workloads.parse_spec(t) for t in texts]
+    specs += model_workloads(gpu=gpu, **models)
+    return run_sweep(specs, gpu=gpu, progress=progress, **run)
 
 
 def sweep(
@@ -192,7 +210,9 @@ def sweep(
     out: Out = None,
     overwrite: Overwrite = False,
     append: Append = False,
-    gpu: Gpu = 0,
+    gpu: Gpu = "0",
+    allow_shared_gpu: AllowSharedGpu = False,
+    gpu_rounds: GpuRounds = 1,
     json_output: JsonOutput = False,
     telemetry: Telemetry = True,
     telemetry_rate: TelemetryRate = None,
@@ -223,16 +243,28 @@ def sweep(
     check_limit("--max-penalty-p99", max_penalty_p99)
     schedule = open_loop_schedule(period, rate, trace, seed)
     gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
-    check_gpu_index(gpu)
     has_model = bool(engine or onnx or torch)
-    specs: list[Any] = [workloads.parse_spec(w) for w in (workload or ([] if has_model else DEFAULT_WORKLOADS))]
+    texts = list(workload or ([] if has_model else DEFAULT_WORKLOADS))
+    specs: list[Any] = [workloads.parse_spec(w) for w in texts]
+    gpus = gpu_list(gpu, needs_gpu=has_model or any(s.needs_gpu for s in specs), allow_shared=allow_shared_gpu,
+                    rounds=gpu_rounds)
     precision = tuple(p for p, on in (("fp16", fp16), ("bf16", bf16), ("int8", int8)) if on)
-    specs += model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu, launch, io, precision)
+    models: dict[str, Any] = {"engine": engine, "onnx": onnx, "torch": torch, "shapes": shapes, "inputs": inputs, "rebuild": rebuild,
+              "launch": launch, "io": io, "precision": precision}
+    settings: dict[str, Any] = {"gaps_s": gap_list, "schedule": schedule, "iterations": iterations, "warmup": warmup, "wait": wait,
+                "sync": sync, "telemetry": telemetry, "telemetry_rate_hz": telemetry_rate, "lock_clocks": lock_clocks,
+                "nvtx": nvtx}
+    if len(gpus) > 1:
+        model_workloads(gpu=gpus[0], build=False, **models)
+        job = functools.partial(sweep_job, texts=texts, models=models, run=settings)
 
-    def run(progress: Progress | None, folder: Path, mode: str) -> Any:
-        return run_sweep(specs, gap_list, schedule=schedule, iterations=iterations, warmup=warmup, wait=wait,
-                         sync=sync, gpu=gpu, out=folder, out_mode=mode, progress=progress, telemetry=telemetry,
-                         telemetry_rate_hz=telemetry_rate, lock_clocks=lock_clocks, nvtx=nvtx)
+        def run(progress: Progress | None, folder: Path, mode: str) -> Any:
+            return run_on_gpus(job, gpus, rounds=gpu_rounds, out=folder, out_mode=mode, progress=progress)
+    else:
+        specs += model_workloads(gpu=gpus[0], **models)
+
+        def run(progress: Progress | None, folder: Path, mode: str) -> Any:
+            return run_sweep(specs, gpu=gpus[0], out=folder, out_mode=mode, progress=progress, **settings)
 
     result = run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep,
                              overwrite=overwrite, append=append)

@@ -47,6 +47,7 @@ class HostCpuSampler:
     rate_hz: float = DEFAULT_RATE_HZ
     find_tid: Callable[[], int | None] = runner_tid
     on_core: Callable[[int], None] | None = None
+    _told: Callable[[int], None] | None = None
     _rows: list[tuple[int, int, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,8 +81,10 @@ class HostCpuSampler:
         khz = reader.khz(core)
         with self._lock:
             self._rows.append((time.monotonic_ns(), core, math.nan if khz is None else float(khz)))
-        if core != last_core and self.on_core is not None:
+        # A new listener (cpu-awake of the next condition) hears the core even if it did not change.
+        if self.on_core is not None and (core != last_core or self.on_core is not self._told):
             self.on_core(core)
+        self._told = self.on_core
         return core
 
     def _loop(self) -> None:

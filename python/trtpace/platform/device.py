@@ -49,6 +49,24 @@ def require_gpu(index: int) -> dict[str, Any]:
     return dict(_core.device_info(index))
 
 
+def identity(gpu: int | None) -> dict[str, Any]:
+    """Which GPU a condition ran on, as every row records it: CUDA index, UUID (from NVML where it
+    answers), PCI bus id, name and host. All but the host are None for host-only work."""
+    out: dict[str, Any] = {"index": gpu, "uuid": None, "pci_bus_id": None, "name": None,
+                           "host": socket.gethostname()}
+    if gpu is None or not 0 <= gpu < gpu_count():
+        return out
+    info = _core.device_info(gpu)
+    out.update(pci_bus_id=str(info["pci_bus_id"]), name=str(info["name"]))
+    try:
+        from trtpace.platform import nvml
+
+        out["uuid"] = nvml.NvmlGpu(out["pci_bus_id"]).uuid()
+    except Exception:  # noqa: BLE001, S110 - no NVML (Jetson) or refusing: the PCI bus id identifies the GPU
+        pass
+    return out
+
+
 def _driver_release() -> str | None:
     """The NVIDIA driver's release string (e.g. '580.159.04') from NVML, when NVML answers."""
     try:

@@ -121,6 +121,12 @@ class NvmlGpu:
         return n.decode() if isinstance(n, bytes) else str(n)
 
     @_nvml
+    def uuid(self) -> str:
+        """The GPU's UUID ("GPU-..."): the same on every host and across reboots, unlike indices."""
+        u = pynvml.nvmlDeviceGetUUID(self.handle)
+        return u.decode() if isinstance(u, bytes) else str(u)
+
+    @_nvml
     def sm_clock_mhz(self) -> int:
         return int(pynvml.nvmlDeviceGetClockInfo(self.handle, pynvml.NVML_CLOCK_SM))
 

@@ -97,9 +97,19 @@ def condition_label(row: dict[str, Any]) -> str:
     return label
 
 
+def gpu_text(row: dict[str, Any]) -> str:
+    """The GPU a row ran on: the worker label of a multi-GPU run (gpu0, gpu0#2), else gpuN; "" for host work."""
+    g = row.get("info", {}).get("gpu") or {}
+    return str(g.get("label") or (f"gpu{g['index']}" if g.get("index") is not None else ""))
+
+
 # One row per condition (sweep and compare rounds). Views: "table" (terminal latency table),
 # "gpu" (terminal GPU-state table), "html", "csv".
 CONDITION_COLUMNS: list[Column] = [
+    Column("gpu", "GPU", "", gpu_text, views=_views("html", "csv")),
+    Column("gpu_mode", "GPUs", "", lambda r: r.get("info", {}).get("gpu_mode", ""), views=_views("html", "csv")),
+    Column("gpu_uuid", "GPU UUID", "", lambda r: (r.get("info", {}).get("gpu") or {}).get("uuid") or "",
+           views=_views("csv")),
     Column("workload", "workload", "", lambda r: r["workload"], views=_views("html", "csv")),
     Column("pacing", "pacing", "", lambda r: r["pacing"]["label"], views=_views("csv")),
     Column("condition", "pacing", "", condition_label, views=_views("html")),

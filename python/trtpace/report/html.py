@@ -114,21 +114,27 @@ def _environment(result: SweepResult) -> str:
 
 def render_html(result: SweepResult, title: str | None = None) -> str:
     """The whole report as one HTML string with every image inline."""
-    rows = result.rows()
+    groups = result.gpu_groups()  # a multi-GPU run: rows grouped by GPU, then together before alone
+    order = {g: i for i, g in enumerate(groups)}
+    rows = sorted(result.rows(), key=lambda r: order.get(((r["info"].get("gpu") or {}).get("label") or "",
+                                                          r["info"].get("gpu_mode", "")), 0))
     parts: list[str] = []
     if is_compare(result):
-        summaries = summarize_policies(result)
         s = result.settings
         heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
-        cols = columns(POLICY_COLUMNS, "html")
-        cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
-        parts.append(table([c.header() for c in cols], cells) + footnote(cells))
-        rec = recommend(summaries)
-        if rec:
-            parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
-        switch = switch_lines(summaries, result.settings.get("plain_policy"))
-        if switch:
-            parts.append("<p>" + "<br>".join(html.escape(x) for x in switch) + "</p>")
+        for label, mode in groups:
+            summaries = summarize_policies(result.subset(label, mode) if label else result)
+            if label:
+                parts.append(f"<h3>{html.escape(label)}, {html.escape(mode)}</h3>")
+            cols = columns(POLICY_COLUMNS, "html")
+            cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
+            parts.append(table([c.header() for c in cols], cells) + footnote(cells))
+            rec = recommend(summaries)
+            if rec:
+                parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
+            switch = switch_lines(summaries, result.settings.get("plain_policy"))
+            if switch:
+                parts.append("<p>" + "<br>".join(html.escape(x) for x in switch) + "</p>")
     else:
         heading = title or "trtpace sweep"
         cols = columns(CONDITION_COLUMNS, "html")
@@ -145,6 +151,12 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
         note = host_cpu_note(result)
         if note:
             parts.append(f"<p>{html.escape(note)}</p>")
+    together = result.together_vs_alone()
+    if together:
+        parts.append('<h2>Running together vs alone</h2><ul id="together-vs-alone">'
+                     + "".join(f"<li>{html.escape(g['line'])}<ul>"
+                               + "".join(f"<li>{html.escape(x['condition'])}: {x['ratio']:.3f}x</li>"
+                                         for x in g["conditions"]) + "</ul></li>" for g in together) + "</ul>")
     return page(heading, _environment(result), parts, figures(result))
 
 

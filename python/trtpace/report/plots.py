@@ -41,7 +41,8 @@ def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[s
 
 def _series_name(c: ConditionResult) -> str:
     name = c.workload + (f" [{c.launch}]" if c.launch else "")
-    return name + ("" if c.clocks == "default" else f" ({c.clocks})")
+    name += "" if c.clocks == "default" else f" ({c.clocks})"
+    return name + (f" {c.gpu_label} {c.gpu_mode}" if c.gpu_label else "")  # one line per GPU of a multi-GPU run
 
 
 PenaltySeries = dict[str, list[tuple[float, float, float, float, float]]]
@@ -143,14 +144,18 @@ def _latency_groups(result: SweepResult) -> dict[str, list[ConditionResult]]:
     by_workload: dict[str, list[ConditionResult]] = {}
     for c in result.conditions:
         if c.pacing.kind == "gap" and c.count > c.warmup:
-            by_workload.setdefault(f"{c.workload}" + ("" if c.clocks == "default" else f" ({c.clocks})"), []).append(c)
+            name = f"{c.workload}" + ("" if c.clocks == "default" else f" ({c.clocks})")
+            by_workload.setdefault(name + (f" {c.gpu_label} {c.gpu_mode}" if c.gpu_label else ""), []).append(c)
     return {k: sorted(v, key=lambda c: c.pacing.gap_s) for k, v in by_workload.items()}
 
 
 def _draw_latency(ax: Any, groups: dict[str, list[ConditionResult]], colors: dict[str, str] | None = None) -> None:
     for name, conds in groups.items():
-        x = np.array([c.pacing.gap_s for c in conds])
-        s = [summarize(c.column("e2e_us")) for c in conds]
+        by_gap: dict[float, list[np.ndarray]] = {}  # a multi-GPU run's rounds pool into one point per gap
+        for c in conds:
+            by_gap.setdefault(c.pacing.gap_s, []).append(c.column("e2e_us"))
+        x = np.array(sorted(by_gap))
+        s = [summarize(np.concatenate(by_gap[g])) for g in x]
         p50, p90, p99 = (np.array([v[k] for v in s]) / 1e3 for k in ("p50", "p90", "p99"))
         (line,) = ax.plot(x, p50, marker="o", label=f"{name} p50", **({"color": colors[name]} if colors else {}))
         ax.fill_between(x, p50, p90, color=line.get_color(), alpha=0.25, linewidth=0)

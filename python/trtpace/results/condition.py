@@ -53,6 +53,24 @@ class ConditionResult:
         return str(self.info.get("io", "none"))
 
     @property
+    def gpu_label(self) -> str:
+        """The GPU worker of a multi-GPU run ("gpu0", "gpu2", "gpu0#2" for a second worker sharing
+        GPU 0); "" for a run on one GPU."""
+        gpu = self.info.get("gpu")
+        return str(gpu.get("label") or "") if isinstance(gpu, dict) else ""
+
+    @property
+    def gpu_mode(self) -> str:
+        """Multi-GPU runs: "together" (every GPU ran at once) or "alone"; "" otherwise."""
+        return str(self.info.get("gpu_mode", ""))
+
+    @property
+    def gpu_group(self) -> tuple[str, str, int]:
+        """GPU worker, together/alone and multi-GPU round: conditions compare only within one group."""
+        r = self.info.get("gpu_round", 0)
+        return self.gpu_label, self.gpu_mode, r if isinstance(r, int) else 0
+
+    @property
     def is_warmup(self) -> np.ndarray:
         return np.arange(self.count) < self.warmup
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.results.attribution import attribute
 from trtpace.results.condition import ConditionResult
@@ -28,8 +30,8 @@ class SweepResult:
     def baseline(self, c: ConditionResult) -> ConditionResult | None:
         """The continuous (gap 0) condition of the same workload, launch path, I/O and policy in this sweep."""
         for b in self.conditions:
-            same = ((b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io)
-                    == (c.workload, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io))
+            same = ((b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io, b.gpu_group)
+                    == (c.workload, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io, c.gpu_group))
             if same and b.pacing.is_continuous and b.count:
                 return b
         return None
@@ -91,6 +93,57 @@ class SweepResult:
                 })
         return out
 
+    def gpu_groups(self) -> list[tuple[str, str]]:
+        """(GPU worker, together/alone) of a multi-GPU run, in order of first appearance; [("", "")]
+        for a run on one GPU."""
+        seen: dict[tuple[str, str], tuple[int, int]] = {}
+        for c in self.conditions:
+            worker = (c.info.get("gpu") or {}).get("worker", 0)
+            seen.setdefault((c.gpu_label, c.gpu_mode), (worker if isinstance(worker, int) else 0,
+                                                        c.gpu_mode != "together"))
+        return sorted(seen, key=lambda k: seen[k]) or [("", "")]
+
+    def subset(self, gpu_label: str, gpu_mode: str) -> SweepResult:
+        """The conditions of one GPU worker in one mode (rounds kept), as a result of their own."""
+        return SweepResult([c for c in self.conditions if (c.gpu_label, c.gpu_mode) == (gpu_label, gpu_mode)],
+                           self.environment, self.settings, self.path)
+
+    def together_vs_alone(self) -> list[dict[str, Any]]:
+        """Multi-GPU runs: per GPU worker, did running every GPU at once change its numbers?
+
+        Each condition's measured e2e is pooled over the rounds, together and alone apart; the
+        ratio is p50(together) / p50(alone). Per GPU one entry with the geometric mean of its
+        conditions' ratios and the conditions themselves ([] for a run on one GPU)."""
+        pooled: dict[tuple[str, str, tuple[Any, ...]], list[np.ndarray]] = {}
+        names: dict[tuple[Any, ...], str] = {}
+        for c in self.conditions:
+            if not c.gpu_mode or c.count <= c.warmup:
+                continue
+            key = (c.workload, c.pacing.label, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io)
+            names[key] = " ".join(x for x in (c.workload, f"[{c.launch}]" if c.launch else "", c.policy,
+                                                c.pacing.label, "" if c.clocks == "default" else c.clocks) if x)
+            pooled.setdefault((c.gpu_label, c.gpu_mode, key), []).append(c.column("e2e_us"))
+        out = []
+        for label in dict.fromkeys(g for g, _ in self.gpu_groups() if any(k[0] == g for k in pooled)):
+            conditions = []
+            for key, name in names.items():
+                both = [pooled.get((label, m, key)) for m in ("together", "alone")]
+                if not (both[0] and both[1]):
+                    continue
+                p50s = [summarize(np.concatenate(arrays))["p50"] for arrays in both if arrays]
+                conditions.append({"condition": name, "p50_together_us": p50s[0], "p50_alone_us": p50s[1],
+                                   "ratio": ratio(p50s[0], p50s[1])})
+            ratios = [x["ratio"] for x in conditions if math.isfinite(x["ratio"]) and x["ratio"] > 0]
+            gm = float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
+            out.append({"gpu": label, "ratio_p50": gm, "conditions": conditions,
+                        "line": (f"{label}: p50 together / alone {gm:.3f}x (geometric mean of {len(ratios)} "
+                                 f"condition(s); >1: slower while the other GPUs ran)")})
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "environment": self.environment, "settings": self.settings, "conditions": self.rows(),
-                "launch_switches": self.launch_switches()}
+        doc = {"format": FORMAT, "environment": self.environment, "settings": self.settings, "conditions": self.rows(),
+               "launch_switches": self.launch_switches()}
+        together = self.together_vs_alone()
+        if together:
+            doc["together_vs_alone"] = together
+        return doc

@@ -76,6 +76,7 @@ class RunSession:
         self.nvtx = nvtx  # an NVTX range per condition and per inference (trtpace.measure.runner)
         self.progress = progress
         self.result = SweepResult(environment=device.environment(gpu), settings=settings)
+        self.identity = device.identity(gpu)  # stamped into every condition's info["gpu"]
         self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.reap_stale())
         self.sampler: telemetry_mod.Sampler | None = None
         if telemetry and gpu is not None:
@@ -93,6 +94,11 @@ class RunSession:
         self.result.path = self.writer.directory if self.writer else None
 
     def __enter__(self) -> RunSession:
+        # A multi-GPU worker (trtpace.run.workers) hands its run's environment and settings to the
+        # coordinating process, which writes the one results folder.
+        started = getattr(self.progress, "session_started", None)
+        if started is not None:
+            started(self.result.environment, self.result.settings)
         if self.sampler:
             self.sampler.start()
         if self.host_sampler:
@@ -121,6 +127,7 @@ class RunSession:
         awake = host_cpu.CpuAwake() if policy is not None and policy.cpu_awake else None
         if awake is not None and self.host_sampler is None:
             raise UsageError("cpu-awake follows the loop's core through the host CPU sampler, which is off")
+        c.info.setdefault("gpu", dict(self.identity))
         index = self.writer.begin(c) if self.writer else -1
         progress = self.progress
         if progress:
