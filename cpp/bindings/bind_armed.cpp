@@ -1,7 +1,6 @@
 // Armed launch: arming a workload, releasing and cancelling it, and test hooks.
 #include <pybind11/pybind11.h>
 
-#include <cstring>
 #include <memory>
 #include <string>
 
@@ -18,32 +17,16 @@ namespace {
 // Test hook: a graph whose one kernel counts its runs into host-mapped memory, so a test can see
 // whether an armed body ran (cancel must not move it).
 struct CountingGraph {
-  int device;
-  uint32_t* host = nullptr;
-  uint32_t* dev = nullptr;
+  MappedHostBuffer<uint32_t> counter;
   Graph graph;
-  explicit CountingGraph(int d) : device(d) {
-    DeviceGuard guard(d);
-    void* h = nullptr;
-    TRTPACE_CUDA_CHECK(cudaHostAlloc(&h, sizeof(uint32_t), cudaHostAllocMapped));
-    std::memset(h, 0, sizeof(uint32_t));
-    host = static_cast<uint32_t*>(h);
-    void* p = nullptr;
-    TRTPACE_CUDA_CHECK(cudaHostGetDevicePointer(&p, h, 0));
-    dev = static_cast<uint32_t*>(p);
+  explicit CountingGraph(int device) {
+    DeviceGuard guard(device);
+    counter = MappedHostBuffer<uint32_t>(1);
     Stream s = make_stream();
-    cudaGraph_t raw = nullptr;
-    TRTPACE_CUDA_CHECK(cudaStreamBeginCapture(s.get(), cudaStreamCaptureModeThreadLocal));
-    enqueue_count_kernel(dev, s.get());
-    TRTPACE_CUDA_CHECK(cudaStreamEndCapture(s.get(), &raw));
-    graph = Graph(raw);
+    CaptureScope capture(s.get());
+    enqueue_count_kernel(counter.device(), s.get());
+    graph = capture.end();
   }
-  ~CountingGraph() {
-    graph.reset();
-    if (host) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(host));
-  }
-  CountingGraph(const CountingGraph&) = delete;
-  CountingGraph& operator=(const CountingGraph&) = delete;
 };
 }  // namespace
 
@@ -112,7 +95,7 @@ void bind_armed(py::module_& m) {
                                                             "Test hook: a graph of one kernel counting its runs.")
       .def(py::init<int>(), "device"_a)
       .def_property_readonly("handle", [](const CountingGraph& c) { return reinterpret_cast<uintptr_t>(c.graph.get()); })
-      .def_property_readonly("count", [](const CountingGraph& c) { return *static_cast<volatile uint32_t*>(c.host); });
+      .def_property_readonly("count", [](const CountingGraph& c) { return *static_cast<volatile uint32_t*>(c.counter.host()); });
 }
 
 }  // namespace trtpace::bindings

@@ -90,60 +90,43 @@ ArmedGate::ArmedGate(int device, ArmOptions options) : device_(device), options_
     wait_value_fn_ = wait_value_entry_point(&why);
     if (!wait_value_fn_) throw TrtpaceError("armed:wait is not available here: " + why);
   }
-  void* host = nullptr;
-  TRTPACE_CUDA_CHECK(cudaHostAlloc(&host, sizeof(GateWords), cudaHostAllocMapped));
-  std::memset(host, 0, sizeof(GateWords));
-  words_ = static_cast<GateWords*>(host);
-  void* dev = nullptr;
-  const cudaError_t st = cudaHostGetDevicePointer(&dev, host, 0);
-  if (st != cudaSuccess) {
-    cudaFreeHost(host);
-    throw_cuda_error(st, "cudaHostGetDevicePointer(gate words)", __FILE__, __LINE__);
-  }
-  words_dev_ = static_cast<GateWords*>(dev);
-}
-
-ArmedGate::~ArmedGate() {
-  if (words_) TRTPACE_CUDA_CHECK_NOEXCEPT(cudaFreeHost(words_));
 }
 
 void ArmedGate::set_armed(uint32_t seq) noexcept {
   seq_ = seq;
-  __atomic_store_n(&words_->armed_seq, seq, __ATOMIC_RELEASE);
+  __atomic_store_n(&words_.host()->armed_seq, seq, __ATOMIC_RELEASE);
 }
 
 void ArmedGate::enqueue(cudaStream_t stream, uint32_t seq) {
   if (options_.gate == GateKind::wait) {
     auto fn = reinterpret_cast<WaitValue32>(wait_value_fn_);
     const CUresult r = fn(reinterpret_cast<CUstream>(stream),
-                          reinterpret_cast<CUdeviceptr>(&words_dev_->release_seq), seq, CU_STREAM_WAIT_VALUE_GEQ);
+                          reinterpret_cast<CUdeviceptr>(&words_.device()->release_seq), seq, CU_STREAM_WAIT_VALUE_GEQ);
     if (r != CUDA_SUCCESS)
       throw TrtpaceError("cuStreamWaitValue32 failed (CUresult " + std::to_string(int(r)) +
                          "): this GPU or driver does not support stream memory waits on host memory; use armed:kernel");
     return;
   }
   if (options_.cancellable || in_graph_) return;  // the gate is the first node of the armed graph
-  gate_kernel<<<1, 1, 0, stream>>>(words_dev_, uint64_t(options_.timeout_ns));
+  gate_kernel<<<1, 1, 0, stream>>>(words_.device(), uint64_t(options_.timeout_ns));
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }
 
 uint32_t ArmedGate::release() noexcept {
-  __atomic_store_n(&words_->release_seq, seq_, __ATOMIC_RELEASE);
+  __atomic_store_n(&words_.host()->release_seq, seq_, __ATOMIC_RELEASE);
   return seq_;
 }
 
 uint32_t ArmedGate::cancel() noexcept {
-  if (options_.cancellable) __atomic_store_n(&words_->skip_seq, seq_, __ATOMIC_RELAXED);
+  if (options_.cancellable) __atomic_store_n(&words_.host()->skip_seq, seq_, __ATOMIC_RELAXED);
   return release();
 }
 
-cudaGraphNode_t ArmedGate::add_condition_node(cudaGraph_t graph, cudaGraphConditionalHandle handle) const {
-  GateWords* w = words_dev_;
-  bool poll = options_.gate == GateKind::kernel;
-  uint64_t timeout = uint64_t(options_.timeout_ns);
-  void* args[] = {&w, &handle, &poll, &timeout};
+namespace {
+// A one-thread kernel node with no dependencies: the first node of an armed graph.
+cudaGraphNode_t add_first_kernel_node(cudaGraph_t graph, void* func, void** args) {
   cudaKernelNodeParams p{};
-  p.func = reinterpret_cast<void*>(gate_condition_kernel);
+  p.func = func;
   p.gridDim = dim3(1);
   p.blockDim = dim3(1);
   p.kernelParams = args;
@@ -151,19 +134,21 @@ cudaGraphNode_t ArmedGate::add_condition_node(cudaGraph_t graph, cudaGraphCondit
   TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, nullptr, 0, &p));
   return node;
 }
+}  // namespace
+
+cudaGraphNode_t ArmedGate::add_condition_node(cudaGraph_t graph, cudaGraphConditionalHandle handle) const {
+  GateWords* w = words_.device();
+  bool poll = options_.gate == GateKind::kernel;
+  uint64_t timeout = uint64_t(options_.timeout_ns);
+  void* args[] = {&w, &handle, &poll, &timeout};
+  return add_first_kernel_node(graph, reinterpret_cast<void*>(gate_condition_kernel), args);
+}
 
 cudaGraphNode_t ArmedGate::add_gate_node(cudaGraph_t graph) const {
-  GateWords* w = words_dev_;
+  GateWords* w = words_.device();
   uint64_t timeout = uint64_t(options_.timeout_ns);
   void* args[] = {&w, &timeout};
-  cudaKernelNodeParams p{};
-  p.func = reinterpret_cast<void*>(gate_kernel);
-  p.gridDim = dim3(1);
-  p.blockDim = dim3(1);
-  p.kernelParams = args;
-  cudaGraphNode_t node = nullptr;
-  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, nullptr, 0, &p));
-  return node;
+  return add_first_kernel_node(graph, reinterpret_cast<void*>(gate_kernel), args);
 }
 
 void enqueue_count_kernel(uint32_t* counter_dev, cudaStream_t stream) {

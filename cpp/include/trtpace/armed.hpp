@@ -47,7 +47,6 @@ struct ArmOptions {
 class ArmedGate {
  public:
   ArmedGate(int device, ArmOptions options);
-  ~ArmedGate();
   ArmedGate(const ArmedGate&) = delete;
   ArmedGate& operator=(const ArmedGate&) = delete;
 
@@ -62,8 +61,8 @@ class ArmedGate {
   uint32_t release() noexcept;
   // Releases in skip mode (cancellable) or discard mode: the armed work ends either way.
   uint32_t cancel() noexcept;
-  GateWords* words_device() const noexcept { return words_dev_; }
-  const volatile GateWords& words() const noexcept { return *words_; }
+  GateWords* words_device() const noexcept { return words_.device(); }
+  const volatile GateWords& words() const noexcept { return *words_.host(); }
   // Records the sequence the next enqueued gate waits for (written before the launch, so the gate
   // reads it when it starts).
   void set_armed(uint32_t seq) noexcept;
@@ -81,8 +80,7 @@ class ArmedGate {
  private:
   int device_;
   ArmOptions options_;
-  GateWords* words_ = nullptr;      // host view (mapped)
-  GateWords* words_dev_ = nullptr;  // device view
+  MappedHostBuffer<GateWords> words_{1};
   uint32_t seq_ = 0;                // last armed sequence
   void* wait_value_fn_ = nullptr;   // cuStreamWaitValue32, through cudaGetDriverEntryPointByVersion
   bool in_graph_ = false;
