@@ -8,15 +8,11 @@
 #include "trtpace/armed.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
+#include "globaltimer.cuh"
 
 namespace trtpace {
 namespace {
 
-__device__ __forceinline__ uint64_t globaltimer() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 
 // Waits for release_seq to reach armed_seq; stamps when it did. Returns whether the model should
 // run: false on a cancel (skip_seq == the release) or, when `skip_on_timeout`, after the timeout.

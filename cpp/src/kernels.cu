@@ -2,6 +2,7 @@
 
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/kernels.hpp"
+#include "globaltimer.cuh"
 
 namespace trtpace::kernels {
 namespace {
@@ -34,11 +35,9 @@ __global__ void busy_kernel(float* __restrict__ data, int iters) {
 }
 
 __global__ void spin_for_kernel(uint64_t ns) {
-  uint64_t start, t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
-  do {
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  } while (t - start < ns);
+  const uint64_t start = globaltimer();
+  while (globaltimer() - start < ns) {
+  }
 }
 
 }  // namespace

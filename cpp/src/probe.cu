@@ -7,15 +7,11 @@
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/probe.hpp"
+#include "globaltimer.cuh"
 
 namespace trtpace {
 namespace {
 
-__device__ __forceinline__ uint64_t globaltimer() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 
 // Counts SM cycles between two tick edges of %globaltimer, so the count is exact whatever the
 // timer's resolution (32 ns on some GPUs, 1 us on others).
