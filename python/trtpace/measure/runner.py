@@ -86,19 +86,17 @@ def run_paced(
     )
 
 
-_ARMED_CHOICES: dict[tuple[int, int], tuple[str, str]] = {}
 _CHOICE_GAP_NS = 20_000_000
 _CHOICE_RUNS = 20
 
 
 def resolve_armed_gate(workload: Workload, policy: Policy) -> tuple[Policy, str | None]:
     """A policy with plain `armed` gets the faster gate for this workload on this GPU, measured once
-    per process: the median e2e of 20 armed inferences at 20 ms gaps with each gate (the stream
-    wait where the driver supports it). Returns the policy to run and a line saying the choice."""
+    per workload (kept on it): the median e2e of 20 armed inferences at 20 ms gaps with each gate
+    (the stream wait where the driver supports it). Returns the policy to run and a line saying the choice."""
     if policy.armed_gate != "auto":
         return policy, None
-    key = (workload.device, id(workload.core))
-    if key not in _ARMED_CHOICES:
+    if workload.armed_choice is None:
         supported, why = _core.stream_wait_supported(workload.device)
         gates = ["kernel", "wait"] if supported else ["kernel"]
         p50 = {}
@@ -112,6 +110,6 @@ def resolve_armed_gate(workload: Workload, policy: Policy) -> tuple[Policy, str 
         best = min(p50, key=lambda g: p50[g])
         said = ", ".join(f"{g} {v:.1f} us" for g, v in p50.items())
         line = f"armed: the {best} gate (median e2e at 20 ms gaps: {said})" + ("" if supported else f"; wait: {why}")
-        _ARMED_CHOICES[key] = (best, line)
-    gate, line = _ARMED_CHOICES[key]
+        workload.armed_choice = (best, line)
+    gate, line = workload.armed_choice
     return dataclasses.replace(policy, armed_gate=gate), line

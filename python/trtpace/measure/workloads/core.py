@@ -48,6 +48,8 @@ class Workload:
     core: _core.Workload
     info: dict[str, Any] = field(default_factory=dict)
     keepalive: tuple[Any, ...] = ()
+    # Plain `armed`'s gate for this workload, measured once (measure.runner.resolve_armed_gate).
+    armed_choice: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def device(self) -> int:
