@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--policies", default=",".join(("sleep", *ARMED)))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--out", type=Path, help="results folder (trtpace report renders it)")
+    ap.add_argument("--no-telemetry", action="store_true", help="no NVML sampler thread during the runs")
     a = ap.parse_args()
     work: str | trtpace.workloads.Workload = a.workload
     if a.torch:
@@ -42,15 +43,18 @@ def main() -> None:
         module, example = getattr(importlib.import_module(mod), attr)()
         work = trtpace.workloads.from_torch(module, tuple(example), name=a.torch)
     result = trtpace.compare(work, a.gap, a.policies.split(","), rounds=a.rounds, iterations=a.iterations,
-                             warmup=10, out=a.out)
+                             warmup=10, out=a.out, telemetry=not a.no_telemetry)
     summaries = summarize_policies(result)
     base = next(s for s in summaries if s.policy == CONTINUOUS)
     plain = next((s for s in summaries if s.policy == "sleep"), None)
-    print(f"{result.settings['workload']} at {a.gap:g} s, {a.rounds} rounds x {a.iterations}")
-    print(f"{'policy':34} {'n':>6} {'p50 us':>9} {'p99 us':>9} {'x p50':>7} {'x p99':>7} {'W':>5} {'CPU%':>5}")
+    print(f"{result.settings['workload']} at {a.gap:g} s, {a.rounds} rounds x {a.iterations}"
+          + (", no telemetry" if a.no_telemetry else ""))
+    print(f"{'policy':34} {'n':>6} {'p50 us':>9} {'p99 us':>9} {'x p50':>7} {'x p99':>7} {'launch':>7} "
+          f"{'device':>7} {'W':>5} {'CPU%':>5}")
     for s in summaries:
         print(f"{s.policy:34} {s.e2e_us['n']:6d} {s.e2e_us['p50']:9.1f} {s.e2e_us['p99']:9.1f} {s.penalty:7.3f} "
-              f"{s.e2e_us['p99'] / base.e2e_us['p99']:7.3f} {s.power_mean_w:5.0f} {s.cpu_pct:5.0f}")
+              f"{s.e2e_us['p99'] / base.e2e_us['p99']:7.3f} {s.launch_us['p50']:7.1f} {s.device_us['p50']:7.1f} "
+              f"{s.power_mean_w:5.0f} {s.cpu_pct:5.0f}")
     armed = [s for s in summaries if s.policy.startswith("armed")]
     goal = None
     if armed:

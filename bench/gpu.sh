@@ -6,7 +6,7 @@
 #   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
-PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep mitigations armed"}
+PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed torch apppath"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -18,10 +18,12 @@ nvidia-smi --query-gpu=name,driver_version,pci.bus_id,clocks.sm,clocks.max.sm,cl
   --format=csv > "$OUT/gpu.txt" 2>&1
 log build
 TRTPACE_CUDA_ARCHITECTURES=${TRTPACE_CUDA_ARCHITECTURES:-native} \
-  $PY -m pip install -q --no-build-isolation --no-deps . >>"$OUT/log.txt" 2>&1 || { tail -30 "$OUT/log.txt"; exit 1; }
+  $PY -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/gpu . >>"$OUT/log.txt" 2>&1 \
+  || { tail -30 "$OUT/log.txt"; exit 1; }
 if want tests; then
   log "gpu tests"
-  $PY -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee -a "$OUT/log.txt" | tail -15
+  # PYTEST_K: a -k expression to run only some gpu tests
+  $PY -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} tests 2>&1 | tee "$OUT/gpu-tests.txt" | tail -15
 fi
 if want overhead; then
   log overhead
@@ -57,13 +59,42 @@ if want sweep; then
 fi
 if want armed; then
   log "armed launch"
-  $PY -m pytest -q -p no:cacheprovider tests/test_armed.py 2>&1 | tee -a "$OUT/log.txt" | tail -8
   # workload@gap@rounds@iterations[@policies][@name]: one interleaved compare each
   for spec in ${ARMED_RUNS:-"tiny@0.1@5@200"}; do
     IFS=@ read -r w gap rounds iters pol name <<<"$spec"
     $PY bench/armed.py --workload "$w" --gap "$gap" --rounds "$rounds" --iterations "$iters" \
       ${pol:+--policies "$pol"} --json "$OUT/armed-${name:-${w//[^a-z0-9]/_}-$gap}.json" 2>&1 | tee -a "$OUT/log.txt"
   done
+fi
+if want multigpu; then
+  log "two workers on GPU 0 (--gpu 0,0: the multi-GPU code path on one GPU), together and each alone"
+  $PY -m trtpace sweep -w tiny --gaps 0,0.1 --iterations 100 --warmup 10 --gpu 0,0 --allow-shared-gpu \
+    --out /tmp/trtpace-multigpu --overwrite --json > "$OUT/multigpu.json" 2>>"$OUT/log.txt"
+  tar -C /tmp -czf "$OUT/multigpu.tar.gz" trtpace-multigpu
+fi
+if want anatomy; then
+  log "gate anatomy (standalone: bench/gate_anatomy.cu)"
+  nvcc -O2 -std=c++17 -arch=native -o /tmp/gate_anatomy bench/gate_anatomy.cu >>"$OUT/log.txt" 2>&1 &&
+    for a in ${ANATOMY_RUNS:-20@3@100 100@2@50}; do
+      IFS=@ read -r gap rounds n <<<"$a"
+      /tmp/gate_anatomy "$gap" "$rounds" "$n" | tee "$OUT/gate-anatomy-${gap}ms.txt"
+    done
+fi
+if want torch; then
+  log "remedies on a PyTorch module's own launch path (trtpace compare --torch)"
+  # model@launch@gap@rounds@iterations@policies@name: one interleaved compare each
+  for spec in ${TORCH_RUNS:-bench.models:conv_net@graph@0.1@2@100@sleep,armed:kernel,armed:wait@conv-graph-0.1}; do
+    IFS=@ read -r model launch gap rounds iters pol name <<<"$spec"
+    $PY -m trtpace compare --torch "$model" --launch "$launch" --gap "$gap" --rounds "$rounds" \
+      --iterations "$iters" --policies "$pol" --out "/tmp/trtpace-compare-$name" --overwrite --no-report --json \
+      > "$OUT/compare-$name.json" 2>>"$OUT/log.txt"
+    $PY -m trtpace report "/tmp/trtpace-compare-$name" --html "$OUT/compare-$name.html" 2>&1 | tail -14 | tee -a "$OUT/log.txt"
+  done
+fi
+if want apppath; then
+  log "app paths (eager, replay, graph) with --io ${APP_IO:-none}"
+  $PY bench/app_path.py --io "${APP_IO:-none}" --iterations "${APP_ITERS:-150}" \
+    --json "$OUT/app-path-${APP_IO:-none}.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want mitigations; then
   log mitigations

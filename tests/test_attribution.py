@@ -78,3 +78,15 @@ def test_sweep_rows_carry_attribution() -> None:
     rows = r.rows()
     assert rows[0]["attribution"] is None
     assert rows[1]["attribution"]["parts_us"]["submit"] == pytest.approx(60, abs=0.1)
+
+
+def test_armed_inferences_report_no_inband_clock() -> None:
+    """The probe's SM-clock reading is unverified for armed inferences (it read 0.3-0.99x of NVML's
+    on the H100): kept in the records, left out of the column, so no clock change is claimed."""
+    base = _condition(0, 6, 2, 101, 3)
+    armed = _condition(0.1, 2, 4, 101, 3, inband=600)
+    armed.records["armed_ns"] = armed.records["issue_ns"] - 50_000_000
+    assert np.isnan(armed.column("inband_mhz")).all()
+    assert (armed.records["inband_mhz"] == 600).all()
+    line = attribute(armed, base).line()
+    assert "in-band" not in line and "SM clock unchanged (1980 MHz)" in line

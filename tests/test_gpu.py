@@ -195,10 +195,17 @@ def test_clock_show_and_dry_run_on_real_gpu(tmp_path: Path, monkeypatch: pytest.
     assert list(tmp_path.iterdir()) == []
 
 
-def _threads() -> int:
+def _trtpace_threads() -> int:
+    """trtpace's own threads (named trtpace-*): other libraries may start and keep threads of their
+    own (CUDA's, telemetry's), so the process's thread count proves nothing."""
+    import contextlib
     import os
 
-    return len(os.listdir("/proc/self/task"))
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            names.append(Path(f"/proc/self/task/{tid}/comm").read_text().strip())
+    return sum(n.startswith("trtpace-") for n in names)
 
 
 def test_every_policy_runs() -> None:
@@ -230,10 +237,11 @@ def test_keepwarm_never_delays_an_inference(tiny: workloads.Workload) -> None:
 
 
 def test_keepwarm_and_pacer_start_stop_and_clean_up() -> None:
-    before = _threads()
+    assert _trtpace_threads() == 0
     with trtpace.KeepWarm(period_ms=0.5, work_us=5, gpu=0) as kw:
         import time
 
+        assert _trtpace_threads() == 1
         time.sleep(0.05)
         with kw.inference():
             paused_at = kw.fired
@@ -241,11 +249,12 @@ def test_keepwarm_and_pacer_start_stop_and_clean_up() -> None:
             assert kw.fired <= paused_at + 1
         time.sleep(0.02)
         assert kw.running and kw.fired > paused_at
-    assert not kw.running and _threads() == before
+    assert not kw.running and _trtpace_threads() == 0
     kw.stop()  # twice is fine
 
     tiny = workloads.build("tiny", gpu=0)
     with trtpace.Pacer(tiny, prewarm_lead_ms=1.0) as pacer:
+        assert _trtpace_threads() == 1
         c = pacer.run(20, gap_s=0.005, warmup=2)
         assert c.count == 22 and np.isfinite(c.column("e2e_us")).all()
         for _ in range(5):
@@ -253,7 +262,7 @@ def test_keepwarm_and_pacer_start_stop_and_clean_up() -> None:
             _core.wait_until_ns(_core.now_ns() + 3_000_000, "hybrid")
             rec = pacer.infer()
             assert rec["done_ns"] > rec["submitted_ns"] > rec["issue_ns"] and rec["device_us"] > 0
-    assert _threads() == before
+    assert _trtpace_threads() == 0
 
 
 def test_cli_torch_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,6 +315,40 @@ def test_torch_module_through_every_launch_path(io: str, tmp_path: Path) -> None
     for r in rows:
         assert r["status"] == "done" and r["summary"]["e2e_us"]["n"] == 40
     assert any("switching eager -> graph" in s["line"] for s in result.launch_switches())
+
+
+def test_pinned_io_python_paths_exit_cleanly(tmp_path: Path) -> None:
+    """PyTorch's pinned-memory allocator records events on the streams its buffers were copied on
+    when it frees them, at exit too: the runner's stream must still exist then (it crashed when
+    the workload owned it)."""
+    _torch_cuda()
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, '.')\n"
+            "from bench.models import conv_net\n"
+            "from trtpace.measure import pacing\n"
+            "from trtpace.measure.runner import run_paced\n"
+            "from trtpace.measure.workloads import from_torch\n"
+            "module, inputs = conv_net()\n"
+            "for launch in ('eager', 'replay'):\n"
+            "    w = from_torch(module, inputs, launch=launch, io='pinned')\n"
+            "    o = run_paced(w, pacing.gap(0.002), iterations=10, warmup=2, wait='hybrid', sync='spin')\n"
+            "    assert o.error is None, o.error\n"
+            "print('ok')\n")
+    root = Path(__file__).resolve().parent.parent
+    p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr[-3000:]
+
+
+def test_callable_runs_on_a_lent_stream() -> None:
+    torch = _torch_cuda()
+    s = torch.cuda.Stream()
+    seen: list[int] = []
+    w = workloads.from_callable(seen.append, stream=s.cuda_stream)
+    out = run_paced(w, pacing.gap(0.0), iterations=3, warmup=0, wait="spin", sync="spin")
+    assert out.error is None and seen == [s.cuda_stream] * 3
 
 
 def test_replay_runs_on_trtpaces_stream() -> None:

@@ -145,6 +145,8 @@ def test_cpu_awake_spinner_is_sched_idle_and_follows() -> None:
         awake.follow(cores[-1])
         assert os.sched_getaffinity(awake.proc.pid) == {cores[-1]}
         assert awake.describe()["spinning"]
+        time.sleep(0.2)  # spinning: its CPU time counts (it is part of the remedy's cost)
+        assert awake.cpu_ns() > 10_000_000
     finally:
         awake.stop()
     assert awake.proc is None
@@ -154,5 +156,8 @@ def test_compare_with_cpu_awake_runs_it_only_for_that_policy() -> None:
     result = trtpace.compare("host:us=20", 0.002, ["sleep", "sleep+cpu-awake"], rounds=1, iterations=10, warmup=0)
     by_policy = {c.policy: c for c in result.conditions}
     assert "cpu_awake" not in by_policy["sleep"].info
-    assert by_policy["sleep+cpu-awake"].info["cpu_awake"]["core"] is not None
+    info = by_policy["sleep+cpu-awake"].info
+    assert info["cpu_awake"]["core"] is not None
+    # the condition's host CPU includes the spinner's, next to the loop's own
+    assert info["cpu_ns"] == info["loop_cpu_ns"] + info["cpu_awake"]["cpu_ns"]
     assert SweepResult(conditions=result.conditions).rows()

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import trtpace
 from trtpace.cli import app
 from trtpace.errors import UsageError
+from trtpace.measure import pacing
 from trtpace.measure.policies import parse_policies, parse_policy
 from trtpace.results.policies import CONTINUOUS, PolicySummary, recommend, summarize_policies
 
@@ -106,9 +107,33 @@ def test_compare_cli(tmp_path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--gap", "0"], "gap > 0"), (["--policies", "nap"], "unknown policy"), (["--rounds", "0"], "rounds must be"),
-    (["--policies", "keepwarm:1ms"], "need a GPU workload"), (["-w", "resnet"], "unknown workload"),
+    (["--policies", "keepwarm:1ms"], "need a GPU workload"),
+    (["--policies", "armed:kernel"], "need a GPU workload"), (["-w", "resnet"], "unknown workload"),
 ])
 def test_compare_bad_input_is_one_line(tmp_path, args: list[str], message: str) -> None:
     r = CliRunner().invoke(app, ["compare", "-w", "host:us=1", "--out", str(tmp_path), *args])
     assert r.exit_code == 2, r.output
     assert len(r.output.strip().splitlines()) == 1 and message in r.output
+
+
+def test_armed_runs_on_graph_paths_and_beside_python_ones() -> None:
+    """Armed policies naming no path skip eager and python (they cannot be queued whole) and run on
+    the graph an app on those paths could switch to; naming such a path is refused."""
+    from trtpace import _core
+    from trtpace.measure.workloads import Workload
+    from trtpace.run.compare import plan_steps
+
+    def wl(launch: str) -> Workload:
+        return Workload(name="m", core=_core.HostWorkload(1.0), info={"kind": "torch", "launch": launch})
+
+    plan = parse_policies("sleep,armed,keepwarm:1ms")
+    gap = pacing.gap(0.1)
+    steps, plain = plan_steps(plan, gap, {"eager": wl("eager"), "replay": wl("replay")}, wl("graph"))
+    got = [(p.name, w.info["launch"] if w else None, switch) for p, _, w, switch in steps]
+    assert got == [("continuous", "eager", False), ("sleep", "eager", False), ("keepwarm:1ms", "eager", False),
+                   ("continuous", "replay", False), ("sleep", "replay", False), ("armed", "replay", False),
+                   ("keepwarm:1ms", "replay", False),
+                   ("continuous", "graph", True), ("sleep", "graph", True), ("armed", "graph", True)]
+    assert plain.name == "sleep"
+    with pytest.raises(UsageError, match="armed launch queues a whole inference"):
+        trtpace.compare([wl("eager")], 0.1, ["eager+armed"])

@@ -79,10 +79,12 @@ void bind_armed(py::module_& m) {
             const volatile GateWords& x = g->words();
             return py::dict("gate"_a = to_string(g->options().gate), "cancellable"_a = g->options().cancellable,
                             "armed_seq"_a = x.armed_seq, "release_seq"_a = x.release_seq,
-                            "seen_seq"_a = x.seen_seq, "timed_out_seq"_a = x.timed_out_seq, "seen_gt"_a = x.seen_gt);
+                            "seen_seq"_a = x.seen_seq, "timed_out_seq"_a = x.timed_out_seq, "seen_gt"_a = x.seen_gt,
+                            "programmatic"_a = w.armed_programmatic());
           },
           "The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,\n"
-          "and when the gate saw the last release (GPU clock).");
+          "and when the gate saw the last release (GPU clock); programmatic: the armed graph releases the model\n"
+          "through programmatic (PDL) edges.");
   m.def(
       "stream_wait_supported",
       [](int device) {

@@ -73,14 +73,17 @@ void bind_workloads(py::module_& m) {
       m, "CallableWorkload",
       "Calls fn(stream_handle: int) once per inference; fn enqueues its work on that stream.\n"
       "The call takes the GIL, so its cost is part of the measured submission time.")
-      .def(py::init([](int device, py::function fn, std::string name) {
-             CallableWorkload::Enqueue enqueue = [fn = std::move(fn)](uintptr_t stream) {
+      .def(py::init([](int device, py::function fn, std::string name, uintptr_t stream) {
+             CallableWorkload::Enqueue enqueue = [fn = std::move(fn)](uintptr_t s) {
                py::gil_scoped_acquire acquire;
-               fn(stream);
+               fn(s);
              };
-             return std::make_shared<CallableWorkload>(device, std::move(enqueue), std::move(name));
+             return std::make_shared<CallableWorkload>(device, std::move(enqueue), std::move(name),
+                                                       reinterpret_cast<cudaStream_t>(stream));
            }),
-           "device"_a, "fn"_a, "name"_a = "python callable");
+           "device"_a, "fn"_a, "name"_a = "python callable", "stream"_a = 0,
+           "stream: a CUDA stream handle the caller owns and keeps alive longer than the workload, to run on "
+           "instead of the workload's own (0).");
 
   py::class_<HostWorkload, Workload, std::shared_ptr<HostWorkload>>(
       m, "HostWorkload",

@@ -64,6 +64,20 @@ void InbandProbe::enqueue(cudaStream_t stream) const {
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }
 
+cudaGraphNode_t InbandProbe::add_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count) const {
+  ProbeSlot* slot = slot_.device();
+  uint64_t window = kWindowNs;
+  void* args[] = {&slot, &window};
+  cudaKernelNodeParams p{};
+  p.func = reinterpret_cast<void*>(inband_probe_kernel);
+  p.gridDim = dim3(1);
+  p.blockDim = dim3(32);
+  p.kernelParams = args;
+  cudaGraphNode_t node = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, deps, count, &p));
+  return node;
+}
+
 bool InbandProbe::take(ProbeReading& out) noexcept {
   const volatile ProbeSlot* s = slot_.host();
   const uint64_t seq = s->seq;

@@ -38,36 +38,16 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
   if (mode != LaunchMode::graph) return;
 
-  start_ = make_event();
-  end_ = make_event();
-  fork_ = make_event(cudaEventDisableTiming);
-  join_ = make_event(cudaEventDisableTiming);
-  side_ = make_stream();
-  const InbandProbe& probe = make_probe();
   const cudaStream_t s = stream();
-  CaptureScope capture(s);
-  // External event record nodes: the events are stamped by the GPU when the graph reaches
-  // them, so their difference is pure device time, whatever the host's submission costs.
-  TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(start_.get(), s, cudaEventRecordExternal));
-  // The probe runs beside the first kernels (one warp), so it measures the clock the work
-  // runs at without delaying it.
-  TRTPACE_CUDA_CHECK(cudaEventRecord(fork_.get(), s));
-  TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(side_.get(), fork_.get()));
-  probe.enqueue(side_.get());
-  TRTPACE_CUDA_CHECK(cudaEventRecord(join_.get(), side_.get()));
-  enqueue_kernels(s);
-  TRTPACE_CUDA_CHECK(cudaEventRecordWithFlags(end_.get(), s, cudaEventRecordExternal));
-  TRTPACE_CUDA_CHECK(cudaStreamWaitEvent(s, join_.get()));
-  graph_ = capture.end();
-  exec_ = instantiate(graph_.get());
   {
     CaptureScope body(s);
     enqueue_kernels(s);
     body_ = body.end();
   }
+  const Graph timed = timed_graph(body_.get());
+  exec_ = instantiate(timed.get());
   TRTPACE_CUDA_CHECK(cudaGraphUpload(exec_.get(), s));
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(s));
-  set_inner_events(start_.get(), end_.get());
 }
 
 void SyntheticWorkload::enqueue_kernels(cudaStream_t stream) {

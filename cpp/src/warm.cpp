@@ -1,5 +1,7 @@
 #include "trtpace/warm.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -20,6 +22,9 @@ Stream lowest_priority_stream(int device) {
   TRTPACE_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
   return make_stream(least);
 }
+
+// Names trtpace's threads for debuggers, `top -H` and tests (at most 15 characters).
+void name_this_thread(const char* name) noexcept { pthread_setname_np(pthread_self(), name); }
 }  // namespace
 
 Filler::Filler(int device) : device_(device) { stream_ = lowest_priority_stream(device); }
@@ -71,6 +76,7 @@ void KeepWarmThread::start() {
 }
 
 void KeepWarmThread::loop(std::shared_ptr<Filler> filler) {
+  name_this_thread("trtpace-warm");
   std::exception_ptr failure;
   try {
     DeviceGuard guard(device_);  // inside the try: a failure here is reported, not std::terminate
@@ -240,6 +246,7 @@ void PrewarmWorker::fire() {
 }
 
 void PrewarmWorker::loop() {
+  name_this_thread("trtpace-prewarm");
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return closing_ || pending_; });

@@ -4,9 +4,11 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
+#include "trtpace/device.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
 #include "trtpace/warm.hpp"
@@ -26,9 +28,9 @@ void Workload::fault_hit() {
   throw TrtpaceError(std::string("injected fault at ") + to_string(point));
 }
 
-CudaWorkload::CudaWorkload(int device) : device_(device) {
+CudaWorkload::CudaWorkload(int device, cudaStream_t lent_stream) : device_(device), lent_stream_(lent_stream) {
   DeviceGuard guard(device);
-  stream_ = make_stream();
+  if (!lent_stream_) stream_ = make_stream();
   outer_start_ = make_event();
   outer_end_ = make_event();
   done_blocking_ = make_event(cudaEventBlockingSync | cudaEventDisableTiming);
@@ -46,10 +48,10 @@ bool CudaWorkload::prewarm_own_path(int64_t work_ns, bool graph_upload) {
   DeviceGuard guard(device_);  // callable from any thread (trtpace.Pacer's pre-warm thread)
   if (graph_upload) {
     if (!graph_exec()) return false;
-    TRTPACE_CUDA_CHECK(cudaGraphUpload(graph_exec(), stream_.get()));
+    TRTPACE_CUDA_CHECK(cudaGraphUpload(graph_exec(), stream()));
     return true;
   }
-  kernels::spin_for(uint64_t(work_ns < 0 ? 0 : work_ns), stream_.get());
+  kernels::spin_for(uint64_t(work_ns < 0 ? 0 : work_ns), stream());
   return true;
 }
 
@@ -58,10 +60,90 @@ InbandProbe& CudaWorkload::make_probe() {
   return *probe_;
 }
 
+namespace {
+std::vector<cudaGraphNode_t> graph_nodes(cudaGraph_t graph) {
+  size_t n = 0;
+  TRTPACE_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &n));
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n) TRTPACE_CUDA_CHECK(cudaGraphGetNodes(graph, nodes.data(), &n));
+  return nodes;
+}
+
+size_t dependents(cudaGraphNode_t node) {
+  size_t n = 0;
+  TRTPACE_CUDA_CHECK(cudaGraphNodeGetDependentNodes(node, nullptr, nullptr, &n));
+  return n;
+}
+
+size_t dependencies(cudaGraphNode_t node) {
+  size_t n = 0;
+  TRTPACE_CUDA_CHECK(cudaGraphNodeGetDependencies(node, nullptr, nullptr, &n));
+  return n;
+}
+
+bool is_kernel(cudaGraphNode_t node) {
+  cudaGraphNodeType type{};
+  TRTPACE_CUDA_CHECK(cudaGraphNodeGetType(node, &type));
+  return type == cudaGraphNodeTypeKernel;
+}
+
+// from -> to; a programmatic edge lets `to` launch once every block of `from` has triggered
+// (griddepcontrol.launch_dependents) instead of once `from` has exited.
+void add_edge(cudaGraph_t graph, cudaGraphNode_t from, cudaGraphNode_t to, bool programmatic) {
+  cudaGraphEdgeData edge{};
+  if (programmatic) {
+    edge.from_port = cudaGraphKernelNodePortProgrammatic;
+    edge.type = cudaGraphDependencyTypeProgrammatic;
+  }
+  TRTPACE_CUDA_CHECK(cudaGraphAddDependencies(graph, &from, &to, &edge, 1));
+}
+}  // namespace
+
+Graph CudaWorkload::timed_graph(cudaGraph_t model, const ArmedGate* gate, bool pdl) {
+  if (!timed_start_) timed_start_ = make_event();
+  if (!timed_end_) timed_end_ = make_event();
+  const InbandProbe& probe = probe_ ? *probe_ : make_probe();
+  set_inner_events(timed_start_.get(), timed_end_.get());
+  cudaGraphNode_t start = nullptr, end = nullptr;
+  if (!gate || !pdl) {
+    // [gate ->] start event -> {probe, model as a child graph} ; model -> end event. The probe
+    // node is made before the model's: this is the layout whose in-band clock reading was checked
+    // against NVML under load (tests/test_gpu.py); with the probe added after a flat copy of the
+    // model's nodes it read 1.2-1.3 GHz on an H100 at 1.98 GHz.
+    cudaGraph_t raw = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
+    Graph graph(raw);
+    cudaGraphNode_t gate_node = gate ? gate->add_gate_node(raw) : nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&start, raw, &gate_node, gate_node ? 1 : 0, timed_start_.get()));
+    probe.add_node(raw, &start, 1);
+    cudaGraphNode_t body = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&body, raw, &start, 1, model));  // clones `model`
+    TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&end, raw, &body, 1, timed_end_.get()));
+    return graph;
+  }
+  // Armed with programmatic edges, which only join kernel nodes: the model's nodes are cloned to
+  // the top level, the gate is the one root, the model's first kernels and the probe launch on
+  // the gate's trigger, and the start event follows the gate's exit beside them.
+  cudaGraph_t raw = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphClone(&raw, model));
+  Graph graph(raw);
+  std::vector<cudaGraphNode_t> roots, leaves;  // the model's first and last nodes
+  for (cudaGraphNode_t node : graph_nodes(raw)) {
+    if (!dependencies(node)) roots.push_back(node);
+    if (!dependents(node)) leaves.push_back(node);
+  }
+  cudaGraphNode_t gate_node = gate->add_gate_node(raw);
+  TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&start, raw, &gate_node, 1, timed_start_.get()));
+  add_edge(raw, gate_node, probe.add_node(raw, nullptr, 0), true);
+  for (cudaGraphNode_t root : roots) add_edge(raw, gate_node, root, is_kernel(root));
+  TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&end, raw, leaves.data(), leaves.size(), timed_end_.get()));
+  return graph;
+}
+
 void CudaWorkload::launch() {
   last_was_armed_graph_ = false;
   fault_check(FaultPoint::launch);
-  const cudaStream_t s = stream_.get();
+  const cudaStream_t s = stream();
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
   enqueue(s);
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_end_.get(), s));
@@ -75,7 +157,7 @@ void CudaWorkload::wait_complete() {
     return;
   }
   cudaError_t st;
-  while ((st = cudaStreamQuery(stream_.get())) == cudaErrorNotReady) {
+  while ((st = cudaStreamQuery(stream())) == cudaErrorNotReady) {
     if (sync_ == SyncMode::yield)
       sched_yield();
     else
@@ -105,6 +187,7 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
   DeviceGuard guard(device_);
   auto gate = std::make_unique<ArmedGate>(device_, options);
   GraphExec exec;
+  bool programmatic = false;
   if (options.cancellable) {
     const cudaGraph_t body = body_graph();
     if (!body)
@@ -130,31 +213,35 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
     TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&child, cp.conditional.phGraph_out[0], nullptr, 0, body));
     TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&end, raw, &cond, 1, armed_end_.get()));
     exec = instantiate(raw);
-    TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream_.get()));
-    TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
-  } else if (options.gate == GateKind::kernel && whole_graph()) {
-    // One graph: the gate node, then the inference's own graph as a child (its event nodes and
-    // probe included), so arming is one launch and the release reaches the work with no second
-    // submission behind it.
-    cudaGraph_t raw = nullptr;
-    TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
-    Graph graph(raw);
-    const cudaGraphNode_t gate_node = gate->add_gate_node(raw);
-    cudaGraphNode_t child = nullptr;
-    TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&child, raw, &gate_node, 1, whole_graph()));
-    exec = instantiate(raw);
-    TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream_.get()));
-    TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream()));
+    TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  } else if (options.gate == GateKind::kernel && body_graph()) {
+    // One graph: the gate node first, then the inference's graph (timed_graph), so arming is one
+    // launch and the release reaches the work with no second submission behind it. Programmatic
+    // edges where the GPU takes them (a driver may refuse them for some kernels: plain edges then).
+    bool pdl = device_info(device_).major >= 9;
+    try {
+      exec = instantiate(timed_graph(body_graph(), gate.get(), pdl).get());
+    } catch (const CudaError&) {
+      if (!pdl) throw;
+      (void)cudaGetLastError();
+      pdl = false;
+      exec = instantiate(timed_graph(body_graph(), gate.get(), false).get());
+    }
+    programmatic = pdl;
+    TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream()));
+    TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
     gate->set_in_graph(true);
   }
   gate_ = std::move(gate);
   armed_exec_ = std::move(exec);
+  armed_programmatic_ = programmatic;
 }
 
 void CudaWorkload::arm() {
   if (!gate_) throw TrtpaceError("arm() before enable_arming()");
   if (armed_) throw TrtpaceError("already armed: release() or cancel() the armed inference first");
-  const cudaStream_t s = stream_.get();
+  const cudaStream_t s = stream();
   const uint32_t seq = gate_->next_seq();
   gate_->set_armed(seq);
   gate_->enqueue(s, seq);
@@ -180,14 +267,14 @@ void CudaWorkload::cancel() {
   if (!armed_) return;  // nothing armed: cancelling twice is harmless
   gate_->cancel();
   armed_ = false;
-  TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
 void CudaWorkload::end_armed() noexcept {
   if (!armed_ || !gate_) return;
   gate_->cancel();  // never leave the stream blocked behind a gate nobody will open
   armed_ = false;
-  TRTPACE_CUDA_CHECK_NOEXCEPT(cudaStreamSynchronize(stream_.get()));
+  TRTPACE_CUDA_CHECK_NOEXCEPT(cudaStreamSynchronize(stream()));
 }
 
 GraphExecWorkload::GraphExecWorkload(int device, uintptr_t graph_exec)
@@ -200,40 +287,19 @@ void GraphExecWorkload::enqueue(cudaStream_t stream) { TRTPACE_CUDA_CHECK(cudaGr
 std::string GraphExecWorkload::describe() const { return "cuda graph exec (borrowed)"; }
 
 GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device) {
-  const auto child = reinterpret_cast<cudaGraph_t>(graph);
-  if (!child) throw std::invalid_argument("graph handle is null");
-  child_ = child;
+  child_ = reinterpret_cast<cudaGraph_t>(graph);
+  if (!child_) throw std::invalid_argument("graph handle is null");
   DeviceGuard guard(device);
-  start_ = make_event();
-  end_ = make_event();
-  cudaGraph_t raw = nullptr;
-  TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
-  Graph wrapper(raw);
-  // The probe kernel, captured on its own into a graph so it can become a child node.
-  const InbandProbe& probe = make_probe();
-  CaptureScope capture(stream());
-  probe.enqueue(stream());
-  const Graph probe_graph = capture.end();
-  cudaGraph_t probe_raw = probe_graph.get();
-  // start event -> {user graph, probe} ; user graph -> end event ; {end event, probe} -> join
-  cudaGraphNode_t first = nullptr, body = nullptr, last = nullptr, probe_node = nullptr, join = nullptr;
-  TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&first, raw, nullptr, 0, start_.get()));
-  TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&body, raw, &first, 1, child));  // clones `child`
-  TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&probe_node, raw, &first, 1, probe_raw));
-  TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&last, raw, &body, 1, end_.get()));
-  const cudaGraphNode_t tails[2] = {last, probe_node};
-  TRTPACE_CUDA_CHECK(cudaGraphAddEmptyNode(&join, raw, tails, 2));
-  exec_ = instantiate(raw);
-  wrapper_ = std::move(wrapper);
-  set_inner_events(start_.get(), end_.get());
+  const Graph timed = timed_graph(child_);
+  exec_ = instantiate(timed.get());
 }
 
 void GraphWorkload::enqueue(cudaStream_t stream) { TRTPACE_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream)); }
 
 std::string GraphWorkload::describe() const { return "cuda graph (wrapped with event nodes)"; }
 
-CallableWorkload::CallableWorkload(int device, Enqueue fn, std::string name)
-    : CudaWorkload(device), fn_(std::move(fn)), name_(std::move(name)) {}
+CallableWorkload::CallableWorkload(int device, Enqueue fn, std::string name, cudaStream_t lent_stream)
+    : CudaWorkload(device, lent_stream), fn_(std::move(fn)), name_(std::move(name)) {}
 
 void CallableWorkload::enqueue(cudaStream_t stream) { fn_(reinterpret_cast<uintptr_t>(stream)); }
 

@@ -12,21 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "example_args.hpp"
 #include "trtpace/runner.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/workload.hpp"
-
-namespace {
-
-double arg(int argc, char** argv, int i, double fallback) {
-  if (argc <= i) return fallback;
-  char* end = nullptr;
-  const double v = std::strtod(argv[i], &end);
-  if (end == argv[i] || *end != '\0' || v < 0) throw std::invalid_argument(std::string("not a number >= 0: ") + argv[i]);
-  return v;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   try {

@@ -121,7 +121,8 @@ class CudaWorkload(Workload):
     def gate_state(self) -> dict:
         """
         The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,
-        and when the gate saw the last release (GPU clock).
+        and when the gate saw the last release (GPU clock); programmatic: the armed graph releases the model
+        through programmatic (PDL) edges.
         """
     @property
     def stream_handle(self) -> int:
@@ -171,8 +172,10 @@ class CallableWorkload(CudaWorkload):
     Calls fn(stream_handle: int) once per inference; fn enqueues its work on that stream.
     The call takes the GIL, so its cost is part of the measured submission time.
     """
-    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, fn: collections.abc.Callable, name: str = 'python callable') -> None:
-        ...
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, fn: collections.abc.Callable, name: str = 'python callable', stream: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        stream: a CUDA stream handle the caller owns and keeps alive longer than the workload, to run on instead of the workload's own (0).
+        """
 class HostWorkload(Workload):
     """
     Busy work on the host for busy_us (0 to one hour): runs the paced loop on a machine with no GPU.

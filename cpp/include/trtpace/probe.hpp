@@ -30,6 +30,8 @@ class InbandProbe {
   InbandProbe() : slot_(1) {}
   // Enqueues the probe kernel on `stream` (also valid while capturing a graph).
   void enqueue(cudaStream_t stream) const;
+  // Adds the same launch to `graph` as a kernel node depending on `deps` (count of them).
+  cudaGraphNode_t add_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count) const;
   // The reading of the last completed probe run, or false when it has not run since last time.
   bool take(ProbeReading& out) noexcept;
 

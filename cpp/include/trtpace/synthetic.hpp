@@ -31,7 +31,7 @@ struct SyntheticShape {
 
 class SyntheticWorkload final : public CudaWorkload {
  public:
-  // `graph`: one CUDA graph launch per inference, with event record nodes at its start and end.
+  // `graph`: one CUDA graph launch per inference, timed by event record nodes (timed_graph).
   // `direct`: K kernel launches per inference (eager, like a framework without graphs).
   SyntheticWorkload(int device, SyntheticShape shape, LaunchMode mode);
   ~SyntheticWorkload() override { end_armed(); }
@@ -44,7 +44,6 @@ class SyntheticWorkload final : public CudaWorkload {
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
   cudaGraph_t body_graph() const override { return body_.get(); }
-  cudaGraph_t whole_graph() const override { return graph_.get(); }
 
  private:
   void enqueue(cudaStream_t stream) override;
@@ -53,11 +52,8 @@ class SyntheticWorkload final : public CudaWorkload {
   LaunchMode mode_;
   int blocks_ = 0;
   DeviceBuffer data_;
-  Stream side_;  // second stream: forks the probe beside the kernels during capture
-  Event start_, end_, fork_, join_;
-  Graph graph_;  // what exec_ runs: event nodes, probe branch, kernels
-  GraphExec exec_;
-  Graph body_;  // the kernels alone (graph mode), for the cancellable armed form
+  Graph body_;      // the kernels alone (graph mode)
+  GraphExec exec_;  // timed_graph(body_): what one inference runs
 };
 
 // Median device time of `runs` back-to-back inferences, after `warmup_ms` (finite, 0 to one hour)

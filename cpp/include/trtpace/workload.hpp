@@ -105,7 +105,8 @@ class CudaWorkload : public Workload {
   bool has_probe() const override { return probe_ != nullptr; }
   bool take_probe(ProbeReading& out) override { return probe_ && probe_->take(out); }
   bool prewarm_own_path(int64_t work_ns, bool graph_upload) override;
-  cudaStream_t stream() const noexcept { return stream_.get(); }
+  // The stream every inference runs on: the workload's own, or one its creator lent it.
+  cudaStream_t stream() const noexcept { return lent_stream_ ? lent_stream_ : stream_.get(); }
 
   void enable_arming(const ArmOptions& options) override;
   void arm() override;
@@ -115,29 +116,41 @@ class CudaWorkload : public Workload {
   bool arming_enabled() const noexcept override { return gate_ != nullptr; }
   uint64_t gate_seen_gt() const noexcept override { return gate_ ? gate_->words().seen_gt : 0; }
   const ArmedGate* gate() const noexcept { return gate_.get(); }
+  // Whether the armed graph releases the model through programmatic (PDL) edges.
+  bool armed_programmatic() const noexcept { return armed_programmatic_; }
   ~CudaWorkload() override;
 
  protected:
-  explicit CudaWorkload(int device);
+  // `lent_stream`: run on this stream instead of one of the workload's own; its owner keeps it
+  // alive for as long as the workload lives (a framework's stream, whose allocator records
+  // events on it after the workload is gone).
+  explicit CudaWorkload(int device, cudaStream_t lent_stream = nullptr);
   virtual void enqueue(cudaStream_t stream) = 0;
   void set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept;
   // Creates the in-band probe; the subclass puts it into its graph.
   InbandProbe& make_probe();
+  // The graph one inference runs: a start event record node, then the model's graph (cloned) and
+  // the in-band probe beside it, then an end event record node after the model. Times the device
+  // part with the workload's inner events (made here) and creates the probe. With `gate` (the
+  // kernel gate) the gate comes first; with `pdl` (compute capability 9.0+) the model's first
+  // kernels and the probe hang on it by programmatic edges, so they launch when the gate sees the
+  // release instead of after it has exited and the start event has been stamped (the start
+  // event then sits beside them: bench/gate_anatomy.cu measured gate -> model 3.1 -> 0.5 us).
+  Graph timed_graph(cudaGraph_t model, const ArmedGate* gate = nullptr, bool pdl = false);
   // The graph executable launched per inference, for cudaGraphUpload pre-warm (null: none).
   virtual cudaGraphExec_t graph_exec() const { return nullptr; }
   // The model's work alone as a graph (no event nodes, no probe), for the cancellable armed form:
   // a conditional node's body may hold kernels, copies and child graphs but no event nodes.
   virtual cudaGraph_t body_graph() const { return nullptr; }
-  // The graph graph_exec() was instantiated from (events and probe included), so the kernel gate
-  // and the inference can be one graph launch: one submission, the gate node first.
-  virtual cudaGraph_t whole_graph() const { return nullptr; }
 
  private:
   int device_;
   SyncMode sync_ = SyncMode::spin;
   Stream stream_;
+  cudaStream_t lent_stream_ = nullptr;
   Event outer_start_, outer_end_, done_blocking_;
   cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
+  Event timed_start_, timed_end_;  // the inner events of timed_graph()
   std::unique_ptr<InbandProbe> probe_;
   // Armed launch: the gate, and for the cancellable form a graph of [gate -> start event ->
   // IF(body) -> end event] whose events time the device part.
@@ -146,6 +159,7 @@ class CudaWorkload : public Workload {
   GraphExec armed_exec_;
   bool armed_ = false;
   bool last_was_armed_graph_ = false;
+  bool armed_programmatic_ = false;
 
  protected:
   // Cancels an armed inference and waits for the stream. Subclasses that own device memory call
@@ -168,9 +182,9 @@ class GraphExecWorkload final : public CudaWorkload {
   cudaGraphExec_t exec_;
 };
 
-// A CUDA graph owned by someone else, wrapped as a child graph between two event record nodes
-// in an executable trtpace owns, so its device time excludes host submission; the in-band probe
-// runs beside it.
+// A CUDA graph owned by someone else, cloned into an executable trtpace owns with event record
+// nodes at its start and end (timed_graph), so its device time excludes host submission; the
+// in-band probe runs beside it.
 class GraphWorkload final : public CudaWorkload {
  public:
   GraphWorkload(int device, uintptr_t graph);
@@ -181,21 +195,18 @@ class GraphWorkload final : public CudaWorkload {
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
   cudaGraph_t body_graph() const override { return child_; }
-  cudaGraph_t whole_graph() const override { return wrapper_.get(); }
 
  private:
   void enqueue(cudaStream_t stream) override;
   cudaGraph_t child_ = nullptr;  // borrowed; its owner keeps it alive
-  Graph wrapper_;                // what exec_ runs: event nodes around child_, the probe beside it
-  Event start_, end_;
-  GraphExec exec_;
+  GraphExec exec_;               // timed_graph(child_)
 };
 
 // Work enqueued by a callable on the workload's stream (a Python function, through the bindings).
 class CallableWorkload final : public CudaWorkload {
  public:
   using Enqueue = std::function<void(uintptr_t stream)>;
-  CallableWorkload(int device, Enqueue fn, std::string name);
+  CallableWorkload(int device, Enqueue fn, std::string name, cudaStream_t lent_stream = nullptr);
   std::string describe() const override { return name_; }
 
  private:

@@ -50,9 +50,10 @@ def compare(
     gap: Annotated[float, typer.Option(help="The idle gap in seconds at which the policies are compared.")] = 0.1,
     policies: Annotated[str, typer.Option(help="Comma-separated policies: sleep, spin, hybrid, sync-block, "
                                                 "sync-yield, keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], "
-                                                "prewarm-graph:LEAD, cpu-awake, a launch path (eager, python, "
-                                                "replay, direct, graph), locked:max; join tokens with + "
-                                                "(spin+keepwarm:1ms).")] = ",".join(DEFAULT_POLICIES),
+                                                "prewarm-graph:LEAD, armed[:wait|:kernel][:cancellable]"
+                                                "[:timeout=T] (graph paths), cpu-awake, a launch path (eager, "
+                                                "python, replay, direct, graph), locked:max; join tokens with "
+                                                "+ (spin+keepwarm:1ms).")] = ",".join(DEFAULT_POLICIES),
     workload: Annotated[str | None, typer.Option("--workload", "-w", help="The workload (see trtpace sweep). "
                                                                          "Default: tiny.")] = None,
     rounds: Annotated[int, typer.Option(help="Interleaved rounds: each runs the continuous baseline and every "

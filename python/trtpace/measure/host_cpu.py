@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -166,6 +167,18 @@ class CpuAwake:
                 os.sched_setaffinity(self.proc.pid, {core})
             self.moves += 1
         self.core = core
+
+    def cpu_ns(self) -> int:
+        """CPU time the spinner has used so far (its whole cost on the host). Units: ns."""
+        if self.proc is None:
+            return 0
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return 0
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+        ticks = int(fields[11]) + int(fields[12])       # utime, stime (fields 14 and 15)
+        return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc is not None:

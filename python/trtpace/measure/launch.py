@@ -20,6 +20,10 @@ from trtpace.errors import UsageError
 
 LAUNCH_PATHS = ("eager", "python", "replay", "direct", "graph")
 PYTHON_PATHS = frozenset({"eager", "python", "replay"})  # a Python call per inference: host CPU state matters
+# Paths whose inference can be queued whole behind a gate (armed launch): graphs and kernels
+# launched into a stream; eager and python call the model op by op, so arming them would only
+# queue the Python calls' launches, not what an app on those paths does.
+ARMABLE_PATHS = ("replay", "direct", "graph")
 DESCRIPTIONS = {
     "eager": "PyTorch module called from Python",
     "python": "TensorRT execute_async_v3 (or any callable) called from Python",

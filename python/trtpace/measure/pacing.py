@@ -82,7 +82,7 @@ class Pacing:
             raise TypeError(f"pacing is a {type(d).__name__}, not an object")
         unknown = set(d) - _JSON_FIELDS
         if unknown:
-            raise ValueError(f"pacing has unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+            raise ValueError(f"pacing has unknown field(s) {', '.join(sorted(map(repr, unknown)))}")  # repr: one line
         kind = d.get("kind")
         if kind not in KINDS:
             raise ValueError(f"pacing kind {str(kind)[:30]!r} is not one of {', '.join(KINDS)}")

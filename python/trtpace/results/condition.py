@@ -79,7 +79,7 @@ class ConditionResult:
 
         e2e_us counts from the issue in closed loop and from the due time in open loop;
         launch_us is GPU start (in-band probe) minus issue; inband_mhz the SM clock the probe
-        measured; nvml_sm_mhz the NVML sample taken last before the issue; cpu_mhz_issue and
+        measured (NaN for armed inferences: unverified there); nvml_sm_mhz the NVML sample taken last before the issue; cpu_mhz_issue and
         cpu_mhz_done the loop core's cpufreq frequency read last before the issue and first after
         the completion (sampled off the timed loop, so up to one sampling period away).
         """
@@ -98,6 +98,11 @@ class ConditionResult:
             v = np.where(start > 0, (start - r["issue_ns"]) / 1e3, np.nan)
         elif metric == "inband_mhz":
             v = np.asarray(r.get("inband_mhz", np.full(self.count, np.nan)), dtype=np.float64)
+            # Armed inferences: on the H100 the probe read 0.3-0.99x of NVML's SM clock while their
+            # device time matched continuous runs (lowest at 10 ms gaps, not understood), so the
+            # reading stays in the records but is not reported as the SM clock.
+            armed = np.asarray(r.get("armed_ns", np.zeros(self.count, dtype=np.int64))) > 0
+            v = np.where(armed, np.nan, v)
         elif metric == "nvml_sm_mhz":
             v = self.joined("sm_mhz")
         elif metric in ("cpu_mhz_issue", "cpu_mhz_done"):

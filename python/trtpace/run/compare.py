@@ -13,7 +13,7 @@ from typing import cast
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
-from trtpace.measure.launch import launch_of
+from trtpace.measure.launch import ARMABLE_PATHS, launch_of
 from trtpace.measure.policies import Policy, parse_policy
 from trtpace.platform import clocks, device
 from trtpace.results import ConditionResult, SweepResult
@@ -21,8 +21,10 @@ from trtpace.results.policies import CONTINUOUS
 from trtpace.run.session import Progress, RunSession, SweepInterrupted, validate_counts
 
 # The plain baseline, then the best remedies measured so far (bench/README.md): keep-warm alone,
-# the inference's own graph uploaded ahead of time, and both.
-DEFAULT_POLICIES = ("sleep", "spin", "keepwarm:1ms", "prewarm-graph:100us", "keepwarm:1ms+prewarm-graph:100us")
+# the inference's own graph uploaded ahead of time, both, and armed launch (the gate measured
+# faster on this GPU).
+DEFAULT_POLICIES = ("sleep", "spin", "keepwarm:1ms", "prewarm-graph:100us", "keepwarm:1ms+prewarm-graph:100us",
+                    "armed")
 
 
 def compare(
@@ -78,12 +80,15 @@ def compare(
             if p.launch and p.launch not in paths:
                 raise UsageError(f"policy {p.name!r} needs launch path {p.launch!r}, not measured here "
                                  f"(measured: {', '.join(k or 'host' for k in paths)})")
+            if p.armed_gate and p.launch and p.launch not in ARMABLE_PATHS:
+                raise UsageError(f"policy {p.name!r}: armed launch queues a whole inference behind a gate, which "
+                                 f"the {p.launch} path cannot; it applies to {', '.join(ARMABLE_PATHS)}")
         workload = given[0]
     uses_gpu = spec.needs_gpu if spec else workload.device >= 0  # type: ignore[union-attr]
     if uses_gpu:
         device.require_gpu(gpu)
-    elif any(p.uses_filler for p in plan):
-        raise UsageError("keep-warm and pre-warm need a GPU workload")
+    elif any(p.uses_filler or p.armed_gate for p in plan):
+        raise UsageError("keep-warm, pre-warm and armed launch need a GPU workload")
     for p in plan:
         if p.lock_clocks:
             clocks.plan(p.lock_clocks, None, gpu)
@@ -107,20 +112,8 @@ def compare(
 
     session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
                          telemetry_rate_hz=telemetry_rate_hz, progress=progress, nvtx=nvtx)
-    continuous = Policy(name=CONTINUOUS)
-    # (policy, pacing, workload or None for the synthetic build, is it the switch-to path)
-    steps: list[tuple[Policy, pacing_mod.Pacing, workloads.Workload | None, bool]] = []
-    if not paths:
-        steps += [(continuous, pacing_mod.gap(0.0), None, False)] + [(p, gap, None, False) for p in plan]
-    else:
-        for key, wl in paths.items():
-            steps.append((continuous, pacing_mod.gap(0.0), wl, False))
-            steps += [(p, gap, wl, False) for p in plan if p.launch in (None, key)]
-    # The first policy that names no path is the app's plain run; the switch-to path runs it too.
-    plain = next((p for p in plan if p.launch is None), Policy(name="default"))
+    steps, plain = plan_steps(plan, gap, paths, switch_to)
     settings["plain_policy"] = plain.name
-    if switch_to is not None and launch_of(switch_to.info) not in paths:
-        steps += [(continuous, pacing_mod.gap(0.0), switch_to, True), (plain, gap, switch_to, True)]
     try:
         with session:
             for r in range(rounds):
@@ -141,3 +134,32 @@ def compare(
     except KeyboardInterrupt as e:  # during calibration
         raise SweepInterrupted(session.result) from e
     return session.result
+
+
+Step = tuple[Policy, pacing_mod.Pacing, "workloads.Workload | None", bool]
+
+
+def plan_steps(plan: Sequence[Policy], gap: pacing_mod.Pacing, paths: dict[str, workloads.Workload],
+               switch_to: workloads.Workload | None) -> tuple[list[Step], Policy]:
+    """One round's conditions, in order: (policy, pacing, workload or None for the synthetic build,
+    is it the switch-to path), and the app's plain policy.
+
+    Per launch path: its continuous baseline, then every policy that names no path or that one;
+    armed policies only on paths that can be armed. The first policy that names no path and is
+    not armed is the app's plain run; the switch-to path (a graph, for an app on a Python path)
+    runs it and the armed policies: what switching to a graph, and arming it, would give.
+    """
+    continuous = Policy(name=CONTINUOUS)
+    steps: list[Step] = []
+    if not paths:
+        steps += [(continuous, pacing_mod.gap(0.0), None, False)] + [(p, gap, None, False) for p in plan]
+    else:
+        for key, wl in paths.items():
+            steps.append((continuous, pacing_mod.gap(0.0), wl, False))
+            steps += [(p, gap, wl, False) for p in plan
+                      if p.launch in (None, key) and (not p.armed_gate or key in ARMABLE_PATHS)]
+    plain = next((p for p in plan if p.launch is None and not p.armed_gate), Policy(name="default"))
+    if switch_to is not None and launch_of(switch_to.info) not in paths:
+        steps += [(continuous, pacing_mod.gap(0.0), switch_to, True), (plain, gap, switch_to, True)]
+        steps += [(p, gap, switch_to, True) for p in plan if p.armed_gate and p.launch is None]
+    return steps, plain

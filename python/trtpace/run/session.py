@@ -148,15 +148,18 @@ class RunSession:
                                     sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None,
                                     nvtx=nvtx_name(c) if self.nvtx else None)
         finally:
+            awake_cpu_ns = 0
             if awake is not None:
-                c.info["cpu_awake"] = awake.describe()
+                awake_cpu_ns = awake.cpu_ns()
+                c.info["cpu_awake"] = {**awake.describe(), "cpu_ns": awake_cpu_ns}
                 awake.stop()
             if self.host_sampler is not None:
                 self.host_sampler.on_core = None
         idle_after = host_cpu.idle_snapshot(self.cores) if idle_before else {}
         c.records = outcome.records
-        c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns,
-                      fillers_fired=outcome.fillers_fired)
+        # cpu_ns: all host CPU the condition cost, the cpu-awake spinner's included; loop_cpu_ns: the loop's own.
+        c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns + awake_cpu_ns,
+                      loop_cpu_ns=outcome.cpu_ns, fillers_fired=outcome.fillers_fired)
         if self.sampler is not None and c.count:
             c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
         if self.host_sampler is not None and c.count:

@@ -178,8 +178,13 @@ def from_graph(graph: int, *, gpu: int = 0, keepalive: Any = None, name: str = "
     return Workload(name=name, core=core, info={"kind": "graph"}, keepalive=(keepalive,))
 
 
-def from_callable(fn: Callable[[int], Any], *, gpu: int = 0, name: str = "python callable") -> Workload:
-    """Runs `fn(stream_handle)` per inference; `fn` enqueues its work on that CUDA stream."""
-    core = _core.CallableWorkload(gpu, fn, name)
+def from_callable(fn: Callable[[int], Any], *, gpu: int = 0, name: str = "python callable",
+                  stream: int = 0) -> Workload:
+    """Runs `fn(stream_handle)` per inference; `fn` enqueues its work on that CUDA stream.
+
+    `stream`: a stream handle to run on instead of the workload's own, owned by the caller and
+    alive for longer than the workload (e.g. a framework's stream that its allocators track).
+    """
+    core = _core.CallableWorkload(gpu, fn, name, stream)
     return Workload(name=name, core=core, info={"kind": "callable"}, keepalive=(fn,))
 

@@ -1,6 +1,6 @@
 """PyTorch modules as workloads, through the launch path an app takes (trtpace.measure.launch):
 
-  eager    the module called from Python per inference (one launch per op), on trtpace's stream
+  eager    the module called from Python per inference (one launch per op), on the runner's stream
   replay   the module captured once into a torch.cuda.CUDAGraph, `replay()` called from Python
   graph    the same capture launched from trtpace's C++ loop (device time measured inside the graph)
 
@@ -114,21 +114,6 @@ class HostIO:
             host.copy_(dev, non_blocking=True)
 
 
-def _stream_cache(gpu: int) -> Callable[[int], Any]:
-    """stream handle -> torch.cuda.ExternalStream, made once per handle (the runner's stream is fixed)."""
-    import torch
-
-    streams: dict[int, Any] = {}
-
-    def get(handle: int) -> Any:
-        s = streams.get(handle)
-        if s is None:
-            s = streams[handle] = torch.cuda.ExternalStream(handle, device=torch.device("cuda", gpu))
-        return s
-
-    return get
-
-
 def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, name: str = "torch module",
                launch: str = "graph", io: str = "none") -> Workload:
     """A workload running `module(*example_inputs)` through one launch path (see the module doc).
@@ -164,15 +149,18 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
         w.info.update(info)
         return w
 
-    stream_of = _stream_cache(gpu)
+    # The Python paths run on a stream of PyTorch's own pool, lent to the runner: PyTorch's
+    # pinned-memory allocator records events on every stream a copy used when it frees the host
+    # buffer, which may happen after the workload is gone, so the stream must outlive it.
+    stream = torch.cuda.Stream(device=gpu)
     host_io = None
     if io != "none":
         with torch.no_grad():
             host_io = HostIO(example_inputs, module(*example_inputs), io)
 
     if launch == "eager":
-        def infer(stream: int) -> None:
-            with torch.no_grad(), torch.cuda.stream(stream_of(stream)):
+        def infer(handle: int) -> None:
+            with torch.no_grad(), torch.cuda.stream(stream):
                 if host_io is not None:
                     host_io.write_inputs()
                     host_io.copy_in()
@@ -181,13 +169,13 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
                     host_io.copy_out(out)
 
         keep: tuple[Any, ...] = (module, example_inputs, host_io)
-    else:  # replay: CUDAGraph.replay() launches on the current torch stream, so make that trtpace's
+    else:  # replay: CUDAGraph.replay() launches on the current torch stream, so make that the runner's
         graph, outputs = capture_graph(module, example_inputs, keep_graph=False)
         if host_io is not None:
             host_io.set_outputs(outputs)
 
-        def infer(stream: int) -> None:
-            with torch.cuda.stream(stream_of(stream)):
+        def infer(handle: int) -> None:
+            with torch.cuda.stream(stream):
                 if host_io is not None:
                     host_io.write_inputs()
                     host_io.copy_in()
@@ -196,8 +184,8 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
                     host_io.copy_out()
 
         keep = (graph, module, example_inputs, outputs, host_io)
-    w = from_callable(infer, gpu=gpu, name=name)
-    w.keepalive = (*w.keepalive, *keep)
+    w = from_callable(infer, gpu=gpu, name=name, stream=stream.cuda_stream)
+    w.keepalive = (*w.keepalive, *keep, stream)
     w.info.update(info)
     return w
 
