@@ -6,7 +6,7 @@
 #   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
-PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed torch apppath"}
+PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy torch apppath"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -79,6 +79,11 @@ if want anatomy; then
       IFS=@ read -r gap rounds n <<<"$a"
       /tmp/gate_anatomy "$gap" "$rounds" "$n" | tee "$OUT/gate-anatomy-${gap}ms.txt"
     done
+fi
+if want armedpy; then
+  log "armed launch from Python: staged input, release, wait (bench/armed_python.py)"
+  $PY bench/armed_python.py --gap "${ARMEDPY_GAP:-0.1}" --rounds 5 --n "${ARMEDPY_N:-200}" \
+    --json "$OUT/armed-python.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want torch; then
   log "remedies on a PyTorch module's own launch path (trtpace compare --torch)"
