@@ -4,6 +4,8 @@
 # changes clocks, power limits, persistence or compute mode.
 #   OUT=/tmp/out bash bench/gpu.sh
 #   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
+# PACK=FILE.tar.gz keeps a tarball of everything under $OUT, refreshed as each part starts and at
+# the end, so a run cut off by a time limit still hands back what it finished, as one file.
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy torch apppath"}
@@ -12,7 +14,8 @@ export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
 want() { [[ " $PARTS " == *" $1 "* ]]; }
-log() { echo "== $1" | tee -a "$OUT/log.txt"; }
+pack() { if [ -n "${PACK:-}" ]; then tar -C "$OUT" -czf "$PACK.tmp" . && mv "$PACK.tmp" "$PACK"; fi; }
+log() { pack; echo "== $1" | tee -a "$OUT/log.txt"; }
 
 nvidia-smi --query-gpu=name,driver_version,pci.bus_id,clocks.sm,clocks.max.sm,clocks.mem,pstate,power.draw \
   --format=csv > "$OUT/gpu.txt" 2>&1
@@ -64,6 +67,7 @@ if want armed; then
     IFS=@ read -r w gap rounds iters pol name <<<"$spec"
     $PY bench/armed.py --workload "$w" --gap "$gap" --rounds "$rounds" --iterations "$iters" \
       ${pol:+--policies "$pol"} --json "$OUT/armed-${name:-${w//[^a-z0-9]/_}-$gap}.json" 2>&1 | tee -a "$OUT/log.txt"
+    pack
   done
 fi
 if want multigpu; then
@@ -94,6 +98,7 @@ if want torch; then
       --iterations "$iters" --policies "$pol" --out "/tmp/trtpace-compare-$name" --overwrite --no-report --json \
       > "$OUT/compare-$name.json" 2>>"$OUT/log.txt"
     $PY -m trtpace report "/tmp/trtpace-compare-$name" --html "$OUT/compare-$name.html" 2>&1 | tail -14 | tee -a "$OUT/log.txt"
+    pack
   done
 fi
 if want apppath; then
