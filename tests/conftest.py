@@ -1,10 +1,15 @@
-"""GPU tests carry the `gpu` marker and are skipped where CUDA sees no GPU."""
+"""GPU tests carry the `gpu` marker and are skipped where CUDA sees no GPU. `fake`: the clock
+tests' NVML."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from trtpace.platform import device
+from fake_nvml import make_fake_nvml
+from trtpace.platform import device, nvml
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -14,3 +19,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The strict fake NVML in place of nvidia-ml-py, with trtpace's clock records in tmp_path."""
+    fake = make_fake_nvml()
+    monkeypatch.setattr(nvml, "pynvml", fake)
+    monkeypatch.setattr(nvml, "_initialized", False)
+    monkeypatch.setenv("TRTPACE_STATE_DIR", str(tmp_path / "state"))
+    return fake

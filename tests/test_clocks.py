@@ -14,23 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-from fake_nvml import make_fake_nvml, not_supported
+from fake_nvml import not_supported
 from test_jetson import make_tree
 from trtpace.cli import app
-from trtpace.platform import clocks, nvml
+from trtpace.platform import clocks
 from trtpace.platform.clocks import state as state_files
 
 TESTS = Path(__file__).parent
 TDP = 0xFFFFFF01
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    fake = make_fake_nvml()
-    monkeypatch.setattr(nvml, "pynvml", fake)
-    monkeypatch.setattr(nvml, "_initialized", False)
-    monkeypatch.setenv("TRTPACE_STATE_DIR", str(tmp_path / "state"))
-    return fake
 
 
 def _states() -> list[state_files.ClockState]:

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
+from running_sweep import start_sweep
 from trtpace.cli import app
 from trtpace.errors import UsageError
 from trtpace.platform import device
@@ -206,22 +206,9 @@ def _gone(pid: int) -> bool:
 
 
 def _start_long_run(out: Path) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "1000",
-           "--warmup", "0", "--gpu", "0,1", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until the second together condition (about 50 s long) runs
-        try:
-            if len(json.loads((out / "sweep.json").read_text())["conditions"]) >= 2:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("the first conditions never landed")
-    time.sleep(0.5)
-    return proc
+    # until the second together condition (about 50 s long) runs
+    return start_sweep(["-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "1000", "--warmup", "0",
+                        "--gpu", "0,1"], out, lambda n: n >= 2, "the first conditions never landed")
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -3,17 +3,15 @@ the finished ones stay, and the exit code says which signal it was (143 or 130).
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 import trtpace
+from running_sweep import start_sweep
 from trtpace.cli import app, common
 
 
@@ -22,21 +20,9 @@ from trtpace.cli import app, common
                                                    (signal.SIGINT, 130, "interrupted")])
 def test_signal_saves_the_running_condition_as_partial(tmp_path: Path, sig: int, code: int, word: str) -> None:
     out = tmp_path / "r"
-    cmd = [sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "2000",
-           "--warmup", "0", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until the second (100 s long) condition is running
-        try:
-            if len(json.loads((out / "sweep.json").read_text())["conditions"]) == 2:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("the second condition never started")
-    time.sleep(0.5)
+    # until the second (100 s long) condition is running
+    proc = start_sweep(["-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "2000", "--warmup", "0"], out,
+                       lambda n: n == 2, "the second condition never started")
     proc.send_signal(sig)
     try:
         stdout, stderr = proc.communicate(timeout=60)

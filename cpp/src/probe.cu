@@ -59,11 +59,6 @@ __global__ void timer_resolution_kernel(uint64_t* out) {
 
 }  // namespace
 
-void InbandProbe::enqueue(cudaStream_t stream) const {
-  inband_probe_kernel<<<1, 32, 0, stream>>>(slot_.device(), kWindowNs);
-  TRTPACE_CUDA_CHECK(cudaGetLastError());
-}
-
 cudaGraphNode_t InbandProbe::add_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count) const {
   ProbeSlot* slot = slot_.device();
   uint64_t window = kWindowNs;

@@ -23,14 +23,12 @@ struct ProbeReading {
   double sm_mhz = 0.0;  // cycles per microsecond between the edges
 };
 
-// Host-mapped probe slot and the launcher of the probe kernel (one warp, ~window_ns long).
+// Host-mapped probe slot and the probe kernel (one warp, ~window_ns long), added to graphs.
 class InbandProbe {
  public:
   static constexpr uint64_t kWindowNs = 8'000;
   InbandProbe() : slot_(1) {}
-  // Enqueues the probe kernel on `stream` (also valid while capturing a graph).
-  void enqueue(cudaStream_t stream) const;
-  // Adds the same launch to `graph` as a kernel node depending on `deps` (count of them).
+  // Adds the probe kernel to `graph` as a kernel node depending on `deps` (count of them).
   cudaGraphNode_t add_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count) const;
   // The reading of the last completed probe run, or false when it has not run since last time.
   bool take(ProbeReading& out) noexcept;

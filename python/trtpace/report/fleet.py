@@ -23,7 +23,7 @@ from trtpace.report.columns import (
     columns,
     condition_label,
 )
-from trtpace.report.html import environment_items, footnote, page, table, write_rows_csv
+from trtpace.report.html import environment_items, footnote, page, table, write_figure_pngs, write_rows_csv
 from trtpace.results.fleet import Fleet
 from trtpace.results.policies import summarize_policies
 
@@ -178,11 +178,4 @@ def write_fleet_csv(fleet: Fleet, path: str | Path) -> None:
 
 
 def write_fleet_pngs(fleet: Fleet, directory: str | Path) -> list[Path]:
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for title, fig in figures(fleet):
-        p = d / f"{title}.png"
-        p.write_bytes(plots.png_bytes(fig))
-        paths.append(p)
-    return paths
+    return write_figure_pngs(figures(fleet), directory)

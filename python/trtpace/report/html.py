@@ -66,10 +66,15 @@ def figures(result: SweepResult) -> list[tuple[str, Any]]:
 
 
 def write_pngs(result: SweepResult, directory: str | Path) -> list[Path]:
+    return write_figure_pngs(figures(result), directory)
+
+
+def write_figure_pngs(figs: list[tuple[str, Any]], directory: str | Path) -> list[Path]:
+    """Each (title, figure) as directory/title.png; returns the paths."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     paths = []
-    for title, fig in figures(result):
+    for title, fig in figs:
         p = d / f"{title}.png"
         p.write_bytes(plots.png_bytes(fig))
         paths.append(p)
