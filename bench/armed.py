@@ -14,8 +14,11 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
+
 import trtpace
 from trtpace.fileio import dumps
+from trtpace.results.attribution import parts_us
 from trtpace.results.policies import CONTINUOUS, recommend, summarize_policies
 
 ARMED = ("armed:kernel", "armed:wait")
@@ -50,11 +53,16 @@ def main() -> None:
     print(f"{result.settings['workload']} at {a.gap:g} s, {a.rounds} rounds x {a.iterations}"
           + (", no telemetry" if a.no_telemetry else ""))
     print(f"{'policy':34} {'n':>6} {'p50 us':>9} {'p99 us':>9} {'x p50':>7} {'x p99':>7} {'launch':>7} "
-          f"{'device':>7} {'W':>5} {'CPU%':>5}")
+          f"{'device':>7} {'W':>5} {'CPU%':>5} {'SM%':>5}")
     for s in summaries:
         print(f"{s.policy:34} {s.e2e_us['n']:6d} {s.e2e_us['p50']:9.1f} {s.e2e_us['p99']:9.1f} {s.penalty:7.3f} "
               f"{s.e2e_us['p99'] / base.e2e_us['p99']:7.3f} {s.launch_us['p50']:7.1f} {s.device_us['p50']:7.1f} "
-              f"{s.power_mean_w:5.0f} {s.cpu_pct:5.0f}")
+              f"{s.power_mean_w:5.0f} {s.cpu_pct:5.0f} {s.sm_held_pct:5.0f}")
+    tails = tail_parts(result)
+    print("where the tail sits, per part: p50 / p99 / mean over the slowest 1% (us; wake-up: GPU end to host seeing it)")
+    for policy, parts in tails.items():
+        print(f"{policy:34} " + "  ".join(f"{k} {v['p50']:.1f}/{v['p99']:.1f}/{v['slowest_1pct_mean']:.1f}"
+                                          for k, v in parts.items()))
     armed = [s for s in summaries if s.policy.startswith("armed")]
     goal = None
     if armed:
@@ -72,8 +80,25 @@ def main() -> None:
     if a.json:
         a.json.write_text(dumps({"environment": result.environment, "settings": result.settings,
                                  "policies": [s.to_json() for s in summaries], "recommendation": rec,
-                                 "goal": goal, "armed_choice": [c.info.get("armed_choice") for c in result.conditions
+                                 "goal": goal, "tail_parts_us": tails, "armed_choice": [c.info.get("armed_choice") for c in result.conditions
                                                                 if c.info.get("armed_choice")][:1]}))
+
+
+def tail_parts(result: trtpace.SweepResult) -> dict[str, dict[str, dict[str, float]]]:
+    """Per policy, p50 and p99 of each part of e2e (pooled over rounds), and of the parts of the
+    slowest 1% of inferences (their mean), which says which part makes the tail."""
+    pooled: dict[str, dict[str, list[np.ndarray]]] = {}
+    for c in result.conditions:
+        if c.count > c.warmup:
+            for k, v in parts_us(c).items():
+                pooled.setdefault(c.policy, {}).setdefault(k, []).append(v)
+    out = {}
+    for policy, parts in pooled.items():
+        cols = {k: np.concatenate(v) for k, v in parts.items()}
+        slow = cols["e2e"] >= np.percentile(cols["e2e"], 99)
+        out[policy] = {k: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
+                           "slowest_1pct_mean": float(v[slow].mean())} for k, v in cols.items()}
+    return out
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ def test_release_and_wait_need_an_armed_pacer() -> None:
     pacer.cancel()  # nothing armed: harmless
     with pytest.raises(trtpace.UsageError, match="'wait' or 'kernel'"):
         trtpace.Pacer(workloads.host(5), armed="always")
+    with pytest.raises(trtpace.UsageError, match="sync must be one of spin, block, yield, flag"):
+        trtpace.Pacer(workloads.host(5), sync="poll")
 
 
 def test_unknown_gate_is_refused_by_the_core() -> None:
@@ -78,11 +80,12 @@ def tiny() -> workloads.Workload:
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("sync", ["spin", "flag"])
 @pytest.mark.parametrize("gate", ["kernel", "wait"])
-def test_armed_runner_records_and_gpu_side_ordering(gate: str) -> None:
+def test_armed_runner_records_and_gpu_side_ordering(gate: str, sync: str) -> None:
     w = workloads.build("synthetic:us=30,kernels=12", gpu=0)
-    policy = parse_policy(f"armed:{gate}")
-    out = run_paced(w, pacing.gap(0.002), iterations=200, warmup=5, wait="hybrid", sync="spin", policy=policy)
+    policy = parse_policy(f"armed:{gate}+sync-{sync}")
+    out = run_paced(w, pacing.gap(0.002), iterations=200, warmup=5, wait="hybrid", sync=sync, policy=policy)
     assert out.error is None
     r = out.records
     assert (r["armed_ns"] > 0).all()
@@ -99,6 +102,20 @@ def test_armed_runner_records_and_gpu_side_ordering(gate: str) -> None:
         major = int(_core.device_info(0)["compute_capability"].split(".")[0])
         assert w.core.gate_state["programmatic"] == (major >= 9)
     assert (r["device_us"] > 0).all()
+    if gate == "kernel":  # the host saw completion after the GPU finished (GPU clock mapped to the host's)
+        assert (r["done_ns"] >= r["gpu_start_ns"] + (r["device_us"] * 1e3).astype(np.int64) - 5_000).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("spec", ["tiny", "synthetic:us=30,kernels=12,launch=direct"])
+def test_sync_flag_waits_for_the_whole_inference_on_plain_launches(spec: str) -> None:
+    w = workloads.build(spec, gpu=0)
+    out = run_paced(w, pacing.gap(0.001), iterations=100, warmup=3, wait="hybrid", sync="flag")
+    assert out.error is None
+    r = out.records
+    assert (r["device_us"] > 0).all() and (r["done_ns"] > r["submitted_ns"]).all()
+    # The next inference never starts before the host saw the last one done (closed loop).
+    assert (r["issue_ns"][1:] >= r["done_ns"][:-1] + 1_000_000).all()
 
 
 @pytest.mark.gpu
@@ -118,6 +135,16 @@ def test_cancel_skips_the_cancellable_body(gate: str) -> None:
         assert counting.count == i + 1       # every release ran exactly once
     w.core.cancel()
     w.core.cancel()                          # cancelling twice is harmless
+
+
+@pytest.mark.gpu
+def test_a_kernel_gate_holds_one_sm_through_the_gap_and_a_stream_wait_none() -> None:
+    from trtpace.results.policies import summarize_policies
+
+    result = trtpace.compare("tiny", 0.01, ["armed:kernel", "armed:wait"], rounds=1, iterations=20, warmup=2)
+    held = {s.policy: s.sm_held_pct for s in summarize_policies(result)}
+    assert held["continuous"] == 0 and held["armed:wait"] == 0
+    assert 80 < held["armed:kernel"] <= 100  # armed through each 10 ms gap, released for ~0.1 ms
 
 
 @pytest.mark.gpu
@@ -185,7 +212,8 @@ def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str, tmp_path: 
 
 
 @pytest.mark.gpu
-def test_pacer_staged_input_pattern_from_python() -> None:
+@pytest.mark.parametrize("sync", ["spin", "flag"])
+def test_pacer_staged_input_pattern_from_python(sync: str) -> None:
     torch = pytest.importorskip("torch")
     from trtpace.measure.workloads.torch_module import capture_graph
 
@@ -199,7 +227,8 @@ def test_pacer_staged_input_pattern_from_python() -> None:
             return net(x)
 
     g, y = capture_graph(Staged(), (x,))
-    pacer = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=(g, y)), armed="kernel")
+    pacer = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=(g, y)), armed="kernel",
+                          sync=sync)
     for k in range(20):
         pacer.arm()
         staging.fill_(float(k))                            # the input arrives while armed

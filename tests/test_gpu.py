@@ -34,7 +34,7 @@ def _check_records(r: dict[str, np.ndarray], n: int) -> None:
     assert (r["device_us"] > 0).all() and (r["device_us"] < e2e_us).all()
 
 
-@pytest.mark.parametrize("sync", ["spin", "block", "yield"])
+@pytest.mark.parametrize("sync", ["spin", "block", "yield", "flag"])
 def test_runner_records_complete_and_ordered(tiny: workloads.Workload, sync: str) -> None:
     out = run_paced(tiny, pacing.gap(0.001), iterations=40, warmup=5, wait="hybrid", sync=sync)
     assert out.error is None and not out.interrupted
@@ -226,6 +226,11 @@ def test_every_policy_runs() -> None:
     assert recommend(summaries) is not None
     fired = {c.policy: c.info["fillers_fired"] for c in result.conditions}
     assert fired["keepwarm:1ms"] > 15 and fired["prewarm:2ms"] >= 15 and fired["spin"] == 0
+    # Each filler is 5 us of one SM: the SM time a policy holds is what it fired, nothing else.
+    work = {c.policy: c.info["filler_work_ns"] for c in result.conditions}
+    assert work["keepwarm:1ms"] == fired["keepwarm:1ms"] * 5_000 and work["spin"] == 0
+    held = {s.policy: s.sm_held_pct for s in summaries}
+    assert held["spin"] == 0 and 0 < held["keepwarm:1ms"] < 1
 
 
 def test_keepwarm_never_delays_an_inference(tiny: workloads.Workload) -> None:

@@ -29,12 +29,18 @@ def test_parse_tokens_and_combinations() -> None:
     g = parse_policy("prewarm-graph:100us")
     assert (g.prewarm_target, g.prewarm_work_us, g.runner_kwargs()["prewarm_lead_ns"]) == ("graph", 0.0, 100_000)
     assert [p.name for p in parse_policies("sleep,spin,keepwarm:1ms")] == ["sleep", "spin", "keepwarm:1ms"]
+    h = parse_policy("armed:kernel+hybrid:2ms")
+    assert (h.wait, h.hybrid_margin_ms, h.armed_gate) == ("hybrid", 2.0, "kernel")
+    assert h.runner_kwargs()["hybrid_margin_ns"] == 2_000_000
+    assert parse_policy("hybrid").runner_kwargs()["hybrid_margin_ns"] == 0  # 0: the calibrated margin
+    assert parse_policy("armed:kernel+sync-flag").sync == "flag"
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("nap", "unknown policy"), ("keepwarm", "expected keepwarm:TIME"), ("keepwarm:1", "needs a number with a unit"),
     ("keepwarm:0ms", "must be > 0"), ("keepwarm:1ms:2ms", "shorter than the period"), ("prewarm:1h", "unit"),
     ("locked:", "expected locked:max"), ("", "empty policy"), ("prewarm:100us:200us", "shorter than the lead"),
+    ("hybrid:6ms", "at most 5ms"), ("hybrid:0us", "must be > 0"), ("hybrid:", "needs a number"),
 ])
 def test_bad_policies(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
@@ -91,6 +97,20 @@ def test_energy_and_power_arithmetic_per_policy() -> None:
     wall = a.records["done_ns"][-1] - a.records["issue_ns"][0]
     assert s.cpu_pct == pytest.approx(100 * 50e9 / wall)
     assert s.penalty == pytest.approx(np.median(a.column("e2e_us")) / np.median(base.column("e2e_us")))
+    assert math.isnan(s.sm_held_pct)  # results from before SM time was recorded say so, not 0
+
+
+def test_sm_held_counts_the_kernel_gate_from_arm_to_release_and_fillers() -> None:
+    from test_attribution import _condition
+
+    c = _condition(0.1, 2, 2, 100, 3)
+    wall = float(c.records["done_ns"][-1] - c.records["issue_ns"][0])
+    c.records["armed_ns"] = c.records["issue_ns"] - 900_000_000  # armed 0.9 s before each 1 s-spaced issue
+    c.info = {"filler_work_ns": 0, "armed_gate": "kernel"}
+    assert c.sm_held_pct() == pytest.approx(100 * 200 * 0.9e9 / wall)
+    c.info["armed_gate"] = "wait"  # a stream memory wait holds no SM, only the filler work counts
+    c.info["filler_work_ns"] = 1_000_000_000
+    assert c.sm_held_pct() == pytest.approx(100 * 1e9 / wall)
 
 
 def test_compare_cli(tmp_path) -> None:

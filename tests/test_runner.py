@@ -39,6 +39,22 @@ def test_closed_loop_gap_is_idle_time_after_completion(wait: str) -> None:
     assert np.array_equal(r["due_ns"][1:], r["done_ns"][:-1] + 500_000)
 
 
+def test_a_given_hybrid_margin_is_a_floor_and_not_shared() -> None:
+    def margin_of_a_new_runner() -> int:
+        return _core.Runner(_core.HostWorkload(5.0), _core.Schedule.closed_gap(1_000_000), 1, 0, "hybrid",
+                            "spin").hybrid_margin_ns
+
+    before = margin_of_a_new_runner()
+    runner = _core.Runner(_core.HostWorkload(5.0), _core.Schedule.closed_gap(5_000_000), 50, 0, "hybrid", "spin",
+                          hybrid_margin_ns=4_000_000)
+    runner.run()
+    # Every wait spins ~4 ms (less the sleep's overshoot). An adaptive margin would give back 2%
+    # per on-time wait: 50 waits would then spin ~127 ms in all, not ~200 ms.
+    assert runner.hybrid_margin_ns >= 4_000_000
+    assert runner.cpu_ns >= 49 * 3_500_000
+    assert margin_of_a_new_runner() == before  # later runners start from the calibrated/learned margin
+
+
 def test_open_loop_due_times_follow_the_schedule() -> None:
     _, r = _run(_core.Schedule.periodic(1_000_000, 40), 40, wait="hybrid")
     assert np.array_equal(np.diff(r["due_ns"]), np.full(39, 1_000_000))

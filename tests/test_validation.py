@@ -53,7 +53,7 @@ def test_host_workload_accepts_its_range() -> None:
         (lambda: _core.PrewarmWorker(_core.HostWorkload(1.0), "upload"),
          r"unknown pre-warm target 'upload' \(expected filler, stream or graph\)"),
         (lambda: _core.infer_once(_core.HostWorkload(1.0), "poll"),
-         r"unknown sync mode 'poll' \(expected spin, block or yield\)"),
+         r"unknown sync mode 'poll' \(expected spin, block, yield or flag\)"),
     ],
 )
 def test_bad_arguments_are_value_errors(call, message: str) -> None:
@@ -93,11 +93,11 @@ def test_enum_names_round_trip() -> None:
     from trtpace.measure import runner
 
     assert runner.WAIT_MODES == _core.WAIT_MODES == ("sleep", "spin", "hybrid")
-    assert runner.SYNC_MODES == _core.SYNC_MODES == ("spin", "block", "yield")
+    assert runner.SYNC_MODES == _core.SYNC_MODES == ("spin", "block", "yield", "flag")
     assert _core.PREWARM_TARGETS == ("filler", "stream", "graph") and _core.LAUNCH_MODES == ("graph", "direct")
     for wait in ("sleep", "spin", "hybrid"):
         _core.wait_until_ns(0, wait)
-    for sync in ("spin", "block", "yield"):
+    for sync in ("spin", "block", "yield", "flag"):
         assert _core.infer_once(_core.HostWorkload(0.0), sync)["done_ns"] > 0
     w = _core.HostWorkload(0.0)
     for point in ("none", "launch", "wait", "filler"):

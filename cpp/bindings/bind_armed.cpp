@@ -47,6 +47,14 @@ void bind_armed(py::module_& m) {
          "Prepares armed launch: gate 'wait' (stream wait on a host flag) or 'kernel' (a polling one-thread kernel);\n"
          "cancellable puts the model in a conditional graph node a cancel skips; timeout_ns (kernel gate) lets\n"
          "the gate go by itself after that long armed.")
+      .def(
+          "set_sync",
+          [](CudaWorkload& w, const std::string& sync) {
+            const SyncMode mode = parse_sync_mode(sync);
+            py::gil_scoped_release release;
+            w.prepare(mode);
+          },
+          "sync"_a, "How wait_complete waits from now on (a SYNC_MODES name); a paced run sets its own.")
       .def("arm", &CudaWorkload::arm, py::call_guard<py::gil_scoped_release>(),
            "Queues the next inference behind the gate (the launch cost is paid now, off the critical path).")
       .def("release", &CudaWorkload::release, py::call_guard<py::gil_scoped_release>(),

@@ -69,6 +69,8 @@ void bind_runner(py::module_& m) {
       .def_property_readonly("hybrid_margin_ns", &Runner::hybrid_margin_ns)
       .def_property_readonly("cpu_ns", &Runner::cpu_ns, "CPU time of the runner's thread during the loop. Units: ns.")
       .def_property_readonly("fillers_fired", &Runner::fillers_fired, "Keep-warm and pre-warm launches made.")
+      .def_property_readonly("filler_work_ns", &Runner::filler_work_ns,
+                             "Filler kernel work launched, in ns (each filler holds one SM while it runs).")
       .def(
           "records",
           [](const Runner& r) {

@@ -15,6 +15,7 @@ using namespace pybind11::literals;
 
 void bind_timing(py::module_& m) {
   m.attr("WAIT_MODES") = enum_names(kWaitModeNames);
+  m.attr("MAX_HYBRID_MARGIN_NS") = Waiter::kMaxMarginNs;
   m.def("now_ns", &now_ns, "The monotonic clock every trtpace timestamp uses (same as time.monotonic_ns()). Units: ns.");
   m.def(
       "wait_until_ns",

@@ -34,6 +34,11 @@ __global__ void busy_kernel(float* __restrict__ data, int iters) {
   data[i] = 0.25f * (a + b + c + d) + 0.5f;
 }
 
+__global__ void signal_done_kernel(uint32_t* word, uint32_t value) {
+  __threadfence_system();  // everything before this kernel on the stream is visible to the host first
+  *reinterpret_cast<volatile uint32_t*>(word) = value;
+}
+
 __global__ void spin_for_kernel(uint64_t ns) {
   const uint64_t start = globaltimer();
   while (globaltimer() - start < ns) {
@@ -44,6 +49,11 @@ __global__ void spin_for_kernel(uint64_t ns) {
 
 void spin_for(uint64_t ns, cudaStream_t stream) {
   spin_for_kernel<<<1, 32, 0, stream>>>(ns);
+  TRTPACE_CUDA_CHECK(cudaGetLastError());
+}
+
+void signal_done(uint32_t* word_device, uint32_t value, cudaStream_t stream) {
+  signal_done_kernel<<<1, 1, 0, stream>>>(word_device, value);
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -229,7 +229,9 @@ void Runner::wait_for_due(int64_t due_ns) {
         fire_filler(config_.prewarm_work_ns);
       } else {
         workload_->fault_check(FaultPoint::filler);
-        workload_->prewarm_own_path(config_.prewarm_work_ns, config_.prewarm_target == PrewarmTarget::graph);
+        const bool upload = config_.prewarm_target == PrewarmTarget::graph;
+        if (workload_->prewarm_own_path(config_.prewarm_work_ns, upload) && !upload)
+          own_stream_prewarm_ns_ += config_.prewarm_work_ns;
       }
     }
   }

@@ -34,12 +34,14 @@ namespace {
 std::atomic<int64_t> g_learned_margin_ns{0};
 }  // namespace
 
-Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns) : mode_(mode), margin_ns_(hybrid_margin_ns) {
+Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns)
+    : mode_(mode), floor_ns_(0), given_(hybrid_margin_ns > 0), margin_ns_(hybrid_margin_ns) {
   if (hybrid_margin_ns > kMaxMarginNs)
     throw std::invalid_argument("hybrid margin must be at most " + std::to_string(kMaxMarginNs) + " ns, got " +
                                 std::to_string(hybrid_margin_ns));
-  if (mode == WaitMode::hybrid && margin_ns_ <= 0)
-    margin_ns_ = std::max(default_hybrid_margin_ns(), g_learned_margin_ns.load(std::memory_order_relaxed));
+  if (mode != WaitMode::hybrid) return;
+  floor_ns_ = given_ ? hybrid_margin_ns : default_hybrid_margin_ns();
+  if (!given_) margin_ns_ = std::max(floor_ns_, g_learned_margin_ns.load(std::memory_order_relaxed));
 }
 
 void Waiter::wait_until(int64_t deadline_ns) {
@@ -55,11 +57,11 @@ void Waiter::wait_until(int64_t deadline_ns) {
     if (late_ns > margin_ns_ / 2) {
       margin_ns_ = std::min(2 * late_ns, kMaxMarginNs);
     } else if (late_ns < margin_ns_ / 4) {
-      // On time with room to spare: give back 2% per wait, down to the calibrated margin, so one
+      // On time with room to spare: give back 2% per wait, down to the floor, so one
       // outlier does not leave the margin (and its spinning) wide for the rest of the process.
-      margin_ns_ = std::max(default_hybrid_margin_ns(), margin_ns_ - margin_ns_ / 50);
+      margin_ns_ = std::max(floor_ns_, margin_ns_ - margin_ns_ / 50);
     }
-    g_learned_margin_ns.store(margin_ns_, std::memory_order_relaxed);
+    if (!given_) g_learned_margin_ns.store(margin_ns_, std::memory_order_relaxed);
   }
   spin_until_ns(deadline_ns);
 }

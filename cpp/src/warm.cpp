@@ -38,6 +38,7 @@ void Filler::fire(int64_t work_ns) {
   if (st != cudaSuccess) throw_cuda_error(st, "cudaStreamQuery(filler)", __FILE__, __LINE__);
   kernels::spin_for(uint64_t(work_ns), stream_.get());
   ++fired_;
+  fired_work_ns_ += work_ns;
 }
 
 void Filler::wait_idle() { TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_.get())); }

@@ -41,7 +41,32 @@ void CudaWorkload::set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept
   inner_end_ = end;
 }
 
-void CudaWorkload::prepare(SyncMode sync) { sync_ = sync; }
+void CudaWorkload::prepare(SyncMode sync) {
+  sync_ = sync;
+  if (sync == SyncMode::flag && !done_word_.host()) {
+    DeviceGuard guard(device_);  // mapped into this device's context
+    done_word_ = MappedHostBuffer<uint32_t>(1);
+  }
+}
+
+void CudaWorkload::signal_done_after(cudaStream_t s) {
+  kernels::signal_done(done_word_.device(), ++done_seq_, s);
+}
+
+void CudaWorkload::wait_done_word() {
+  const uint32_t want = done_seq_;
+  // The stream is asked every 200 us of polling, so a failed inference (whose word never comes)
+  // raises its CUDA error instead of hanging; a finished stream has written the word.
+  int64_t ask_at = now_ns() + 200'000;
+  while (__atomic_load_n(done_word_.host(), __ATOMIC_ACQUIRE) != want) {
+    cpu_relax();
+    if (now_ns() < ask_at) continue;
+    const cudaError_t st = cudaStreamQuery(stream());
+    if (st == cudaSuccess) return;
+    if (st != cudaErrorNotReady) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
+    ask_at = now_ns() + 200'000;
+  }
+}
 
 bool CudaWorkload::prewarm_own_path(int64_t work_ns, bool graph_upload) {
   check_ns_range(work_ns, "pre-warm work", 0, kMaxFillerNs);
@@ -148,6 +173,7 @@ void CudaWorkload::launch() {
   enqueue(s);
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_end_.get(), s));
   if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
+  if (sync_ == SyncMode::flag) signal_done_after(s);
 }
 
 void CudaWorkload::wait_complete() {
@@ -156,6 +182,7 @@ void CudaWorkload::wait_complete() {
     TRTPACE_CUDA_CHECK(cudaEventSynchronize(done_blocking_.get()));
     return;
   }
+  if (sync_ == SyncMode::flag) return wait_done_word();
   cudaError_t st;
   while ((st = cudaStreamQuery(stream())) == cudaErrorNotReady) {
     if (sync_ == SyncMode::yield)
@@ -167,6 +194,12 @@ void CudaWorkload::wait_complete() {
 }
 
 double CudaWorkload::last_device_us() {
+  // With the flag the host may see the word before the driver has noted the end event; it has
+  // happened on the GPU, so this returns at once.
+  if (sync_ == SyncMode::flag)
+    TRTPACE_CUDA_CHECK(cudaEventSynchronize(last_was_armed_graph_ ? armed_end_.get()
+                                            : inner_end_                ? inner_end_
+                                                                        : outer_end_.get()));
   if (last_was_armed_graph_) return elapsed_us(armed_start_.get(), armed_end_.get());
   return inner_start_ ? elapsed_us(inner_start_, inner_end_) : elapsed_us(outer_start_.get(), outer_end_.get());
 }
@@ -248,6 +281,7 @@ void CudaWorkload::arm() {
   if (armed_exec_) {
     TRTPACE_CUDA_CHECK(cudaGraphLaunch(armed_exec_.get(), s));
     if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
+    if (sync_ == SyncMode::flag) signal_done_after(s);
     // The cancellable graph times the device part with its own events; the one-graph form runs
     // the inference's graph, whose inner events do.
     last_was_armed_graph_ = gate_->options().cancellable;

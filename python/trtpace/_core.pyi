@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HYBRID_MARGIN_NS', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -105,6 +105,10 @@ class CudaWorkload(Workload):
     def release(self) -> None:
         """
         Opens the gate: one release-ordered store. Raises if nothing is armed.
+        """
+    def set_sync(self, sync: str) -> None:
+        """
+        How wait_complete waits from now on (a SYNC_MODES name); a paced run sets its own.
         """
     def wait_complete(self) -> tuple[int, float]:
         """
@@ -222,6 +226,11 @@ class Runner:
     def cpu_ns(self) -> int:
         """
         CPU time of the runner's thread during the loop. Units: ns.
+        """
+    @property
+    def filler_work_ns(self) -> int:
+        """
+        Filler kernel work launched, in ns (each filler holds one SM while it runs).
         """
     @property
     def fillers_fired(self) -> int:
@@ -444,7 +453,8 @@ def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: 
     mode is 'sleep', 'spin' or 'hybrid'; hybrid_margin_ns=0 uses the calibrated margin.
     """
 LAUNCH_MODES: tuple = ('graph', 'direct')
+MAX_HYBRID_MARGIN_NS: int = 5000000
 PREWARM_TARGETS: tuple = ('filler', 'stream', 'graph')
-SYNC_MODES: tuple = ('spin', 'block', 'yield')
+SYNC_MODES: tuple = ('spin', 'block', 'yield', 'flag')
 WAIT_MODES: tuple = ('sleep', 'spin', 'hybrid')
 __version__: str = '0.1.0'

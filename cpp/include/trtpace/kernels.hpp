@@ -14,6 +14,10 @@ void fill_random(float* data, size_t count, uint32_t seed, cudaStream_t stream);
 // on its element of `data` (blocks * threads elements) and writing the result back.
 void busy(float* data, int blocks, int threads, int iters, cudaStream_t stream);
 
+// One thread that writes `value` into host-mapped `word_device` once everything before it on the
+// stream has finished: the host sees an inference complete without asking the driver.
+void signal_done(uint32_t* word_device, uint32_t value, cudaStream_t stream);
+
 // One block that spins on %globaltimer for `ns` nanoseconds: filler work of a fixed duration
 // whatever the clock.
 void spin_for(uint64_t ns, cudaStream_t stream);

@@ -94,6 +94,9 @@ class Runner {
   // CPU time the runner's thread used during the loop (waits, submissions, completion polls). Units: ns.
   int64_t cpu_ns() const noexcept { return cpu_ns_; }
   uint64_t fillers_fired() const noexcept { return filler_ ? filler_->fired() : 0; }
+  // Filler kernel work launched (keep-warm and pre-warm, on the filler's or the inference's
+  // stream); each filler holds one SM while it runs. Units: ns.
+  int64_t filler_work_ns() const noexcept { return (filler_ ? filler_->fired_work_ns() : 0) + own_stream_prewarm_ns_; }
   static constexpr int64_t kGuardNs = 100'000;
   // The hybrid margin at the end of the run (it adapts during the run). Units: ns.
   int64_t hybrid_margin_ns() const noexcept { return waiter_.hybrid_margin_ns(); }
@@ -113,6 +116,7 @@ class Runner {
   ClockSync sync_before_, sync_after_;
   std::unique_ptr<Filler> filler_;
   int64_t cpu_ns_ = 0;
+  int64_t own_stream_prewarm_ns_ = 0;
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};

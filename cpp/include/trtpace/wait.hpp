@@ -26,13 +26,15 @@ void spin_until_ns(int64_t deadline_ns);
 // Waits in one mode. In hybrid mode the margin adapts: when a sleep overshoots more than half
 // of it (long sleeps wake from deeper idle states and overshoot more than the short sleeps the
 // margin was calibrated on), the margin widens to twice that overshoot, up to kMaxMarginNs; when a
-// sleep ends with most of the margin to spare, it shrinks by 2% towards the calibrated margin.
-// Later Waiters of the process start from the margin the last one ended with.
+// sleep ends with most of the margin to spare, it shrinks by 2% towards its floor: the calibrated
+// margin, or the margin the caller gave. Later Waiters without a given margin start from the
+// margin the last such Waiter ended with.
 class Waiter {
  public:
   static constexpr int64_t kMaxMarginNs = 5'000'000;
   // hybrid_margin_ns <= 0: start from the calibrated or learned margin, whichever is wider;
-  // above kMaxMarginNs: std::invalid_argument.
+  // > 0: spin at least this long before each deadline (a floor, e.g. to keep the core awake
+  // longer before an inference); above kMaxMarginNs: std::invalid_argument.
   explicit Waiter(WaitMode mode, int64_t hybrid_margin_ns = 0);
   // deadline_ns >= 0 (callers outside the runner check it: a negative deadline would overflow).
   void wait_until(int64_t deadline_ns);
@@ -41,6 +43,8 @@ class Waiter {
 
  private:
   WaitMode mode_;
+  int64_t floor_ns_;  // the margin never shrinks below this
+  bool given_;        // the caller chose the floor: what this Waiter learns is not shared
   int64_t margin_ns_;
 };
 

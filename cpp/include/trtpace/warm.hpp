@@ -36,11 +36,14 @@ class Filler {
   void wait_idle();
   int device() const noexcept { return device_; }
   uint64_t fired() const noexcept { return fired_; }
+  // The work of all fillers fired: each holds one SM (one block) that long. Units: ns.
+  int64_t fired_work_ns() const noexcept { return fired_work_ns_; }
 
  private:
   int device_;
   Stream stream_;
   uint64_t fired_ = 0;
+  int64_t fired_work_ns_ = 0;
 };
 
 // Where pre-warm goes: the filler's own low-priority stream, the inference's stream, or a

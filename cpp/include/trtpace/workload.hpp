@@ -20,9 +20,14 @@ enum class SyncMode {
   spin,   // poll cudaStreamQuery in a tight loop: lowest wake-up latency, one core busy
   block,  // cudaEventSynchronize on a cudaEventBlockingSync event: the thread sleeps
   yield,  // poll cudaStreamQuery, sched_yield() between polls
+  // poll a host-mapped word that a one-thread kernel behind the inference writes: no driver call
+  // while waiting (the first driver call after an idle gap can take tens of us; for an armed
+  // inference, whose release is a plain store, the completion poll would be that call). Costs one
+  // small kernel per inference, enqueued with it (armed: at arm time, off the critical path).
+  flag,
 };
-inline constexpr std::array<EnumName<SyncMode>, 3> kSyncModeNames{
-    {{SyncMode::spin, "spin"}, {SyncMode::block, "block"}, {SyncMode::yield, "yield"}}};
+inline constexpr std::array<EnumName<SyncMode>, 4> kSyncModeNames{
+    {{SyncMode::spin, "spin"}, {SyncMode::block, "block"}, {SyncMode::yield, "yield"}, {SyncMode::flag, "flag"}}};
 inline SyncMode parse_sync_mode(const std::string& name) { return parse_enum(kSyncModeNames, name, "sync mode"); }
 inline const char* to_string(SyncMode mode) noexcept { return enum_to_string(kSyncModeNames, mode); }
 
@@ -149,6 +154,11 @@ class CudaWorkload : public Workload {
   Stream stream_;
   cudaStream_t lent_stream_ = nullptr;
   Event outer_start_, outer_end_, done_blocking_;
+  MappedHostBuffer<uint32_t> done_word_;  // SyncMode::flag: the last inference's number, written by the GPU
+  uint32_t done_seq_ = 0;
+  // SyncMode::flag: enqueues the kernel that writes the next inference number behind the work.
+  void signal_done_after(cudaStream_t s);
+  void wait_done_word();
   cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
   Event timed_start_, timed_end_;  // the inner events of timed_graph()
   std::unique_ptr<InbandProbe> probe_;

@@ -48,8 +48,8 @@ from trtpace.run.workers import run_on_gpus
 
 def compare(
     gap: Annotated[float, typer.Option(help="The idle gap in seconds at which the policies are compared.")] = 0.1,
-    policies: Annotated[str, typer.Option(help="Comma-separated policies: sleep, spin, hybrid, sync-block, "
-                                                "sync-yield, keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], "
+    policies: Annotated[str, typer.Option(help="Comma-separated policies: sleep, spin, hybrid[:MARGIN], "
+                                                "sync-block, sync-yield, sync-flag, keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], "
                                                 "prewarm-graph:LEAD, armed[:wait|:kernel][:cancellable]"
                                                 "[:timeout=T] (graph paths), cpu-awake, a launch path (eager, "
                                                 "python, replay, direct, graph), locked:max; join tokens with "

@@ -198,8 +198,9 @@ def sweep(
                                              "and kept in the results, flagged, but left out of the statistics.")] = 10,
     wait: Annotated[str, typer.Option(help="How the host waits until an inference is due: sleep, spin or hybrid "
                                            "(sleep, then spin the last stretch).")] = "hybrid",
-    sync: Annotated[str, typer.Option(help="How the host waits for an inference to complete: spin, block or "
-                                           "yield.")] = "spin",
+    sync: Annotated[str, typer.Option(help="How the host waits for an inference to complete: spin, block, "
+                                           "yield or flag (a word the GPU writes behind it; no driver "
+                                           "call).")] = "spin",
     period: Annotated[float | None, typer.Option(help="Open loop: one inference due every PERIOD seconds; "
                                                       "latency counts from the due time.")] = None,
     rate: Annotated[float | None, typer.Option(help="Open loop: Poisson arrivals at RATE per second (see "

@@ -128,6 +128,8 @@ class Pacer:
                              keepwarm_period_ms=keepwarm_period_ms,
                              keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0,
                              armed_gate=armed, armed_cancellable=armed_cancellable, arm_timeout_ms=arm_timeout_ms)
+        if sync not in _core.SYNC_MODES:
+            raise UsageError(f"sync must be one of {', '.join(_core.SYNC_MODES)}, got {sync!r}")
         self._armed_ns = 0
         self._release_ns = (0, 0)
         if armed is not None:
@@ -139,6 +141,7 @@ class Pacer:
                 raise UsageError(f"{self.workload.name} cannot be armed: armed launch needs a GPU workload")
             if arm_timeout_ms < 0 or (arm_timeout_ms and armed != "kernel"):
                 raise UsageError("arm_timeout_ms must be >= 0 and needs the kernel gate")
+            self.workload.core.set_sync(sync)  # before arming: sync "flag" queues its word behind each arm
             self.workload.core.enable_arming(armed, armed_cancellable, round(arm_timeout_ms * 1e6))
         self._prewarm: _core.PrewarmWorker | None = None
         if prewarm_lead_ms > 0:

@@ -1,8 +1,10 @@
 """Named remedy policies for the paced runner, as `trtpace compare --policies` spells them.
 
 A policy is one or more tokens joined by '+':
-  sleep | spin | hybrid            how the host waits until an inference is due (default hybrid)
-  sync-spin | sync-block | sync-yield   how it waits for completion (default sync-spin)
+  sleep | spin | hybrid[:MARGIN]  how the host waits until an inference is due (default hybrid:
+                                   sleep, then spin the last MARGIN, calibrated unless given, <= 5ms)
+  sync-spin | sync-block | sync-yield | sync-flag   how it waits for completion (default sync-spin;
+                                   flag: a word the GPU writes behind the inference, no driver call)
   keepwarm:PERIOD[:WORK]           filler work every PERIOD during the gap (WORK default 5us),
                                    on a lowest-priority stream, ending before the due time
   prewarm:LEAD[:WORK]              filler work once, LEAD before the due time (own stream)
@@ -27,10 +29,13 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from trtpace import _core
 from trtpace.errors import UsageError
 from trtpace.measure.launch import LAUNCH_PATHS
 
 DEFAULT_FILLER_US = 5.0
+SYNC_TOKENS = tuple(f"sync-{m}" for m in _core.SYNC_MODES)
+MAX_HYBRID_MARGIN_MS = _core.MAX_HYBRID_MARGIN_NS / 1e6
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -38,6 +43,7 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 class Policy:
     name: str
     wait: str = "hybrid"
+    hybrid_margin_ms: float = 0.0  # 0: calibrated on this machine
     sync: str = "spin"
     keepwarm_period_ms: float = 0.0
     keepwarm_work_us: float = 0.0
@@ -57,6 +63,7 @@ class Policy:
 
     def runner_kwargs(self) -> dict[str, Any]:
         return {
+            "hybrid_margin_ns": round(self.hybrid_margin_ms * 1e6),
             "keepwarm_period_ns": round(self.keepwarm_period_ms * 1e6),
             "keepwarm_work_ns": round(self.keepwarm_work_us * 1e3),
             "prewarm_lead_ns": round(self.prewarm_lead_ms * 1e6),
@@ -92,7 +99,12 @@ def parse_policy(text: str) -> Policy:
         head, _, rest = token.partition(":")
         if token in ("sleep", "spin", "hybrid"):
             fields["wait"] = token
-        elif token in ("sync-spin", "sync-block", "sync-yield"):
+        elif head == "hybrid":
+            margin = _ms(rest, token)
+            if not 0 < margin <= MAX_HYBRID_MARGIN_MS:
+                raise UsageError(f"policy {token!r}: the spin margin must be > 0 and at most {MAX_HYBRID_MARGIN_MS:g}ms")
+            fields.update(wait="hybrid", hybrid_margin_ms=margin)
+        elif token in SYNC_TOKENS:
             fields["sync"] = token.removeprefix("sync-")
         elif token in LAUNCH_PATHS:
             fields["launch"] = token
@@ -125,8 +137,8 @@ def parse_policy(text: str) -> Policy:
                 raise UsageError(f"policy {token!r}: expected locked:max, locked:base or locked:MHZ")
             fields["lock_clocks"] = rest
         else:
-            raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid, sync-block, sync-yield, "
-                             "keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
+            raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid[:MARGIN], "
+                             f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel], keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
                              f"{', '.join(LAUNCH_PATHS)} or locked:max)")
     if fields.get("armed_gate") and fields.get("prewarm_lead_ms"):
         raise UsageError(f"policy {name!r}: armed launch and pre-warm exclude each other (the armed work is "

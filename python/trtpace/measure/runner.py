@@ -32,6 +32,7 @@ class RunOutcome:
     hybrid_margin_ns: int
     cpu_ns: int
     fillers_fired: int
+    filler_work_ns: int
 
 
 def run_paced(
@@ -83,6 +84,7 @@ def run_paced(
         hybrid_margin_ns=runner.hybrid_margin_ns,
         cpu_ns=runner.cpu_ns,
         fillers_fired=runner.fillers_fired,
+        filler_work_ns=runner.filler_work_ns,
     )
 
 

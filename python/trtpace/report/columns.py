@@ -166,6 +166,7 @@ POLICY_COLUMNS: list[Column] = [
     Column("energy_per_inference_mj", "energy", "J/inf", lambda s: s.energy_per_inference_mj, 1e3,
            views=_views("cost", "html")),
     Column("cpu_pct", "CPU", "% core", lambda s: s.cpu_pct, digits=0, views=_views("cost", "html")),
+    Column("sm_held_pct", "SM held", "% SM", lambda s: s.sm_held_pct, digits=1, views=_views("cost", "html")),
 ]
 
 

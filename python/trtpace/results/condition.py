@@ -158,6 +158,20 @@ class ConditionResult:
             out["energy_per_inference_mj"] = round(total / n, max(0, math.ceil(math.log10(n)))) if n else math.nan
         return out
 
+    def sm_held_pct(self) -> float:
+        """trtpace's own kernels outside the inferences (an armed kernel gate polling from arm to
+        release, keep-warm and pre-warm fillers: one block on one SM each), as the time-average
+        number of SMs they hold over the whole condition, in % of one SM. NaN when not recorded."""
+        r = self.records
+        if "filler_work_ns" not in self.info or not self.count:
+            return math.nan
+        held = float(self.info["filler_work_ns"])
+        if self.info.get("armed_gate") == "kernel":
+            armed = r["armed_ns"] > 0
+            held += float((r["issue_ns"][armed] - r["armed_ns"][armed]).sum())
+        wall = float(r["done_ns"][-1] - r["issue_ns"][0])
+        return 100 * held / wall if wall > 0 else math.nan
+
     def summary(self) -> dict[str, Any]:
         return {**{m: summarize(self.column(m)) for m in METRICS}, "telemetry": self.power_energy()}
 

@@ -37,6 +37,7 @@ class PolicySummary:
     power_mean_w: float
     energy_per_inference_mj: float
     cpu_pct: float
+    sm_held_pct: float = math.nan  # gate and filler kernels, time-averaged SMs held, % of one SM
     launch: str = ""
     switch: bool = False  # a path the app could switch to, run plainly beside the app's own
     label: str = ""       # the policy, with its launch path where a compare measured several
@@ -80,7 +81,7 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
             inband_mhz=_pooled(conds, "inband_mhz"), nvml_sm_mhz=_pooled(conds, "nvml_sm_mhz"),
             penalty=ratio(e2e["p50"], base_p50), power_mean_w=_mean([p["power_mean_w"] for p in pe]),
             energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
-            cpu_pct=100 * _mean(cpu), launch=launch, switch=any(c.info.get("switch") for c in conds),
+            cpu_pct=100 * _mean(cpu), sm_held_pct=_mean([c.sm_held_pct() for c in conds]), launch=launch, switch=any(c.info.get("switch") for c in conds),
             label=f"{name} ({launch})" if len(launches) > 1 and launch else name,
         ))
     return out
@@ -89,7 +90,8 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
 def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
     """Lowest p99 e2e among the policies, and the cheapest within 5% of that p99.
 
-    Cheapest: lowest mean power where measured (energy per second), then lowest CPU use."""
+    Cheapest: lowest mean power where measured (energy per second), then lowest CPU use, then
+    the fewest SMs held outside inferences (a kernel gate, fillers)."""
     cands = [s for s in summaries if s.policy != CONTINUOUS and math.isfinite(s.e2e_us["p99"])]
     if not cands:
         return None
@@ -97,9 +99,11 @@ def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
     label = {id(s): s.label for s in cands}
     close = [s for s in cands if s.e2e_us["p99"] <= best.e2e_us["p99"] * (1 + WITHIN)]
 
-    def cost(s: PolicySummary) -> tuple[float, float]:
-        power = s.power_mean_w if math.isfinite(s.power_mean_w) else math.inf
-        return (power, s.cpu_pct if math.isfinite(s.cpu_pct) else math.inf)
+    def cost(s: PolicySummary) -> tuple[float, float, float]:
+        def known(v: float) -> float:
+            return v if math.isfinite(v) else math.inf
+
+        return (known(s.power_mean_w), known(s.cpu_pct), known(s.sm_held_pct))
 
     cheapest = min(close, key=cost)
     costs = [f"p99 {cheapest.e2e_us['p99'] / 1e3:.3f} ms"]
@@ -107,6 +111,8 @@ def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
         costs.append(f"{cheapest.power_mean_w:.0f} W")
     if math.isfinite(cheapest.cpu_pct):
         costs.append(f"{cheapest.cpu_pct:.0f}% of a core")
+    if math.isfinite(cheapest.sm_held_pct) and cheapest.sm_held_pct >= 0.5:
+        costs.append(f"{cheapest.sm_held_pct:.0f}% of one SM")
     return {"lowest_p99": best.policy, "cheapest_within_5pct": cheapest.policy,
             "lowest_p99_launch": best.launch, "cheapest_within_5pct_launch": cheapest.launch,
             "line": (f"lowest p99 e2e: {label[id(best)]} ({best.e2e_us['p99'] / 1e3:.3f} ms); cheapest within 5% "

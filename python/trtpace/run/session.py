@@ -137,8 +137,8 @@ class RunSession:
             policy, choice = resolve_armed_gate(wl, policy)
             if choice:
                 c.info["armed_choice"] = choice
-                if policy.armed_gate:
-                    c.info["armed_gate"] = policy.armed_gate
+            if policy.armed_gate:
+                c.info["armed_gate"] = policy.armed_gate
         if self.host_sampler is not None:
             self.host_sampler.on_core = awake.follow if awake else None
         idle_before = host_cpu.idle_snapshot(self.cores) if self.result.environment["host_cpu"]["cpuidle"] else {}
@@ -159,7 +159,8 @@ class RunSession:
         c.records = outcome.records
         # cpu_ns: all host CPU the condition cost, the cpu-awake spinner's included; loop_cpu_ns: the loop's own.
         c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns + awake_cpu_ns,
-                      loop_cpu_ns=outcome.cpu_ns, fillers_fired=outcome.fillers_fired)
+                      loop_cpu_ns=outcome.cpu_ns, fillers_fired=outcome.fillers_fired,
+                      filler_work_ns=outcome.filler_work_ns)
         if self.sampler is not None and c.count:
             c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
         if self.host_sampler is not None and c.count:
