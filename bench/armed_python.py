@@ -6,8 +6,8 @@ to "the output is on the host" (after the wait returns).
 Ways to start the same graph, in interleaved rounds at one gap (and back to back, the baseline):
   replay    torch.cuda.CUDAGraph.replay() from Python, then stream.synchronize()
   infer     trtpace.Pacer(...).infer(): the graph launched from C++, called from Python
-  armed     trtpace.Pacer(..., armed="kernel"): arm() right after the previous output, then at
-            the due time write the input, release() (one store) and wait()
+  armed     trtpace.Pacer(..., armed="kernel", sync=--sync): arm() right after the previous
+            output, then at the due time write the input, release() (one store) and wait()
 
     python bench/armed_python.py --gap 0.1 --rounds 5 --n 200 --json out.json
 """
@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.1, help="seconds between one output and the next input")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=200, help="inferences per way per round")
+    ap.add_argument("--sync", default="flag", choices=("spin", "flag"),
+                    help="how the armed Pacer waits for its output (the 2026-11-25 run: spin)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -71,7 +73,7 @@ def main() -> None:
 
     plain = trtpace.Pacer(workloads.from_graph(graph.raw_cuda_graph(), keepalive=graph, name=a.model))
     armed = trtpace.Pacer(workloads.from_graph(graph.raw_cuda_graph(), keepalive=graph, name=a.model),
-                          armed="kernel")
+                          armed="kernel", sync=a.sync)
 
     def replay(frame: np.ndarray) -> None:
         host_in[...] = frame
@@ -116,7 +118,7 @@ def main() -> None:
               f"{g['p50'] / base:15.3f}x")
     if a.json:
         a.json.write_text(json.dumps({"model": a.model, "gap_s": a.gap, "rounds": a.rounds, "n": a.n,
-                                      "gpu": torch.cuda.get_device_name(), "ways": rows}, indent=2, default=float))
+                                      "gpu": torch.cuda.get_device_name(), "armed_sync": a.sync, "ways": rows}, indent=2, default=float))
 
 
 if __name__ == "__main__":

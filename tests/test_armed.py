@@ -28,8 +28,15 @@ from trtpace.measure.runner import run_paced
 def test_armed_policies_parse(text: str, gate: str, cancellable: bool, timeout_ms: float) -> None:
     p = parse_policy(text)
     assert (p.armed_gate, p.armed_cancellable, p.arm_timeout_ms) == (gate, cancellable, timeout_ms)
+    assert p.sync == "flag"  # armed inferences wait on the GPU's word unless a sync-* token says otherwise
     kw = p.runner_kwargs()
     assert kw["armed_gate"] == gate and kw["arm_timeout_ns"] == round(timeout_ms * 1e6)
+
+
+def test_a_named_sync_mode_overrides_the_armed_default() -> None:
+    assert parse_policy("armed:kernel+sync-spin").sync == "spin"
+    assert parse_policy("sync-block+armed").sync == "block"
+    assert parse_policy("sleep").sync == "spin"
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -61,10 +61,10 @@ def test_compare_interleaves_rounds_with_a_baseline() -> None:
     assert all(s.rounds == 3 and s.e2e_us["n"] == 24 for s in summaries)
     cont = summaries[0]
     assert cont.penalty == 1.0
-    # spin burns a core; sleep almost nothing
+    # spin burns a core (less of one when other processes compete for it); sleep almost nothing
     spin = summaries[2]
     sleep = summaries[1]
-    assert spin.cpu_pct > 80 and sleep.cpu_pct < spin.cpu_pct
+    assert spin.cpu_pct > 25 and sleep.cpu_pct * 2 < spin.cpu_pct
 
 
 def _summary(name: str, p99: float, power: float, cpu: float) -> PolicySummary:

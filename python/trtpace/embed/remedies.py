@@ -11,7 +11,7 @@ from trtpace import _core
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
-from trtpace.measure.policies import DEFAULT_FILLER_US, Policy
+from trtpace.measure.policies import ARMED_SYNC, DEFAULT_FILLER_US, Policy
 from trtpace.measure.runner import run_paced
 from trtpace.platform import device
 from trtpace.results import ConditionResult
@@ -104,9 +104,11 @@ class Pacer:
     whole critical path; `wait()` returns the inference's record. `cancel()` ends an armed
     inference whose input never came (skipped with `armed_cancellable=True`, else run and
     discarded); leaving the `with` block, an exception, `close()` or garbage collection cancel too.
+    An armed Pacer waits with sync "flag" unless `sync` says otherwise: `wait()` then spins on a
+    word the GPU writes behind the inference and makes no driver call.
     """
 
-    def __init__(self, work: Any, *, gpu: int = 0, wait: str = "hybrid", sync: str = "spin",
+    def __init__(self, work: Any, *, gpu: int = 0, wait: str = "hybrid", sync: str | None = None,
                  prewarm_lead_ms: float = 0.0, prewarm_target: str = "graph",
                  prewarm_work_us: float = DEFAULT_FILLER_US,
                  keepwarm_period_ms: float = 0.0, keepwarm_work_us: float = DEFAULT_FILLER_US,
@@ -114,6 +116,10 @@ class Pacer:
         """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
         measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
         low-priority stream). A workload without a graph falls back to 'filler'."""
+        if sync is None:  # armed: wait on the GPU's word (no driver call after the gap); else poll the stream
+            sync = ARMED_SYNC if armed is not None else "spin"
+        if sync not in _core.SYNC_MODES:
+            raise UsageError(f"sync must be one of {', '.join(_core.SYNC_MODES)}, got {sync!r}")
         if prewarm_target not in _core.PREWARM_TARGETS:
             choices = ", ".join(_core.PREWARM_TARGETS)
             raise UsageError(f"prewarm_target must be one of {choices}, got {prewarm_target!r}")
@@ -128,8 +134,6 @@ class Pacer:
                              keepwarm_period_ms=keepwarm_period_ms,
                              keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0,
                              armed_gate=armed, armed_cancellable=armed_cancellable, arm_timeout_ms=arm_timeout_ms)
-        if sync not in _core.SYNC_MODES:
-            raise UsageError(f"sync must be one of {', '.join(_core.SYNC_MODES)}, got {sync!r}")
         self._armed_ns = 0
         self._release_ns = (0, 0)
         if armed is not None:

@@ -14,7 +14,8 @@ A policy is one or more tokens joined by '+':
   armed[:wait|:kernel][:cancellable][:timeout=T]
                                    armed launch: the next inference is queued behind a gate as soon
                                    as the previous one completed, and issuing it is one store; plain
-                                   `armed` measures both gates briefly and takes the faster
+                                   `armed` measures both gates briefly and takes the faster; waits
+                                   with sync-flag unless another sync-* token is given
   eager|python|replay|direct|graph the launch path (trtpace.measure.launch); the workload must offer it
   cpu-awake                        keeps the loop's CPU core out of idle states during the gap (a
                                    SCHED_IDLE spinner on that core; matters for Python launch paths)
@@ -35,6 +36,7 @@ from trtpace.measure.launch import LAUNCH_PATHS
 
 DEFAULT_FILLER_US = 5.0
 SYNC_TOKENS = tuple(f"sync-{m}" for m in _core.SYNC_MODES)
+ARMED_SYNC = "flag"  # the sync mode of armed policies and armed Pacers unless one is named
 MAX_HYBRID_MARGIN_MS = _core.MAX_HYBRID_MARGIN_NS / 1e6
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -138,11 +140,16 @@ def parse_policy(text: str) -> Policy:
             fields["lock_clocks"] = rest
         else:
             raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid[:MARGIN], "
-                             f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel], keepwarm:PERIOD, prewarm:LEAD, prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
+                             f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel], keepwarm:PERIOD, prewarm:LEAD, "
+                             "prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
                              f"{', '.join(LAUNCH_PATHS)} or locked:max)")
     if fields.get("armed_gate") and fields.get("prewarm_lead_ms"):
         raise UsageError(f"policy {name!r}: armed launch and pre-warm exclude each other (the armed work is "
                          "already queued)")
+    if fields.get("armed_gate"):
+        # Armed inferences wait on the GPU's word unless told otherwise: their release is a plain
+        # store, so a completion poll through the driver would be its first call after the gap.
+        fields.setdefault("sync", ARMED_SYNC)
     return Policy(name=name, **fields)
 
 

@@ -104,7 +104,7 @@ def resolve_armed_gate(workload: Workload, policy: Policy) -> tuple[Policy, str 
         p50 = {}
         for gate in gates:
             r = _core.Runner(workload.core, _core.Schedule.closed_gap(_CHOICE_GAP_NS), _CHOICE_RUNS, 2, "hybrid",
-                             "spin", armed_gate=gate, armed_cancellable=policy.armed_cancellable)
+                             policy.sync, armed_gate=gate, armed_cancellable=policy.armed_cancellable)
             r.run()
             rec = r.records()
             e2e = (rec["done_ns"][2:] - rec["issue_ns"][2:]) / 1e3
