@@ -19,7 +19,7 @@ import numpy as np
 import trtpace
 from trtpace.fileio import dumps
 from trtpace.results.attribution import parts_us
-from trtpace.results.policies import CONTINUOUS, recommend, summarize_policies
+from trtpace.results.policies import CONTINUOUS, armed_choices, recommend, summarize_policies
 
 ARMED = ("armed:kernel", "armed:wait")
 CANCELLABLE = ("armed:kernel:cancellable", "armed:wait:cancellable")
@@ -74,14 +74,15 @@ def main() -> None:
                 "plain_power_w": plain.power_mean_w if plain else None,
                 "met": best.penalty <= 1.05 and best.e2e_us["p99"] / base.e2e_us["p99"] <= 1.15 and power_ok}
         print(f"goal (best armed <= 1.05x p50, <= 1.15x p99, power <= plain): {goal}")
+    for line in armed_choices(result):
+        print(line)
     rec = recommend(summaries)
     if rec:
         print("recommendation:", rec["line"])
     if a.json:
         a.json.write_text(dumps({"environment": result.environment, "settings": result.settings,
                                  "policies": [s.to_json() for s in summaries], "recommendation": rec,
-                                 "goal": goal, "tail_parts_us": tails, "armed_choice": [c.info.get("armed_choice") for c in result.conditions
-                                                                if c.info.get("armed_choice")][:1]}))
+                                 "goal": goal, "tail_parts_us": tails, "armed_choice": armed_choices(result)}))
 
 
 def tail_parts(result: trtpace.SweepResult) -> dict[str, dict[str, dict[str, float]]]:

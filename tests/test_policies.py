@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import math
 
 import numpy as np
@@ -157,3 +159,27 @@ def test_armed_runs_on_graph_paths_and_beside_python_ones() -> None:
     assert plain.name == "sleep"
     with pytest.raises(UsageError, match="armed launch queues a whole inference"):
         trtpace.compare([wl("eager")], 0.1, ["eager+armed"])
+
+
+def test_what_plain_armed_chose_is_said_once_in_tables_json_and_report(capsys: pytest.CaptureFixture[str]) -> None:
+    from test_attribution import _condition
+    from trtpace.cli.common import print_compare
+    from trtpace.report.html import render_html
+    from trtpace.results.policies import armed_choices
+
+    line = "armed: the kernel gate (median e2e at 20 ms gaps: kernel 108.6 us, wait 109.0 us)"
+    base = _condition(0.0, 6, 2, 101, 3)
+    base.policy, base.info = CONTINUOUS, {"round": 0}
+    rounds = []
+    for r in range(2):
+        c = _condition(0.1, 2, 2, 100, 3)
+        c.policy, c.info = "armed", {"round": r, "armed_choice": line, "armed_gate": "kernel"}
+        rounds.append(c)
+    result = trtpace.SweepResult(conditions=[base, *rounds], settings={"command": "compare", "workload": "tiny",
+                                                                        "gap_s": 0.1})
+    assert armed_choices(result) == [line]
+    assert render_html(result).count(html.escape(line)) == 1
+    print_compare(result, False)
+    assert line in capsys.readouterr().out
+    print_compare(result, True)
+    assert json.loads(capsys.readouterr().out)["armed_choice"] == [line]

@@ -40,7 +40,7 @@ from trtpace.report.terminal import (
 )
 from trtpace.results import ConditionResult, SweepResult, load
 from trtpace.results.gate import gate
-from trtpace.results.policies import recommend, summarize_policies, switch_lines
+from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
 from trtpace.run.workers import parse_gpus
@@ -249,7 +249,7 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
         for label, mode, part in parts:
             summaries = summarize_policies(part)
             out.append({"gpu": label, "gpu_mode": mode, "policies": [s.to_json() for s in summaries],
-                        "recommendation": recommend(summaries),
+                        "recommendation": recommend(summaries), "armed_choice": armed_choices(part),
                         "switching": switch_lines(summaries, result.settings.get("plain_policy"))})
         doc = {"environment": result.environment, "settings": result.settings, **{k: v for k, v in out[0].items()
                                                                                   if not k.startswith("gpu")}}
@@ -266,6 +266,8 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
             if label and table.title:
                 table.title = f"{table.title}: {_group_title(label, mode)}"
             console.print(table)
+        for line in armed_choices(part):
+            console.print(line, highlight=False, soft_wrap=True)
         if rec:
             console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
         for line in switch_lines(summaries, result.settings.get("plain_policy")):

@@ -14,7 +14,7 @@ from trtpace.report import plots
 from trtpace.report.columns import CONDITION_COLUMNS, FOOTNOTE, POLICY_COLUMNS, UNRELIABLE_MARK, Column, columns
 from trtpace.report.terminal import host_cpu_note, launch_lines
 from trtpace.results import SweepResult
-from trtpace.results.policies import recommend, summarize_policies, switch_lines
+from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
 
 
 def write_csv(result: SweepResult, path: str | Path) -> None:
@@ -135,6 +135,8 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
             cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
             parts.append(table([c.header() for c in cols], cells) + footnote(cells))
             rec = recommend(summaries)
+            for line in armed_choices(result.subset(label, mode) if label else result):
+                parts.append(f"<p>{html.escape(line)}</p>")
             if rec:
                 parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
             switch = switch_lines(summaries, result.settings.get("plain_policy"))

@@ -119,6 +119,12 @@ def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
                      f"of it: {label[id(cheapest)]} ({', '.join(costs)})")}
 
 
+def armed_choices(result: SweepResult) -> list[str]:
+    """What plain `armed` chose and why (one line per workload it measured), in run order."""
+    lines = [c.info["armed_choice"] for c in result.conditions if c.info.get("armed_choice")]
+    return list(dict.fromkeys(lines))
+
+
 def switch_lines(summaries: Sequence[PolicySummary], plain_policy: str | None) -> list[str]:
     """For an app on a Python launch path (eager, python, replay): what its plain run (the
     compare's first policy naming no path) becomes on another path measured beside it (e.g. the
