@@ -54,17 +54,18 @@ void CudaWorkload::signal_done_after(cudaStream_t s) {
 }
 
 void CudaWorkload::wait_done_word() {
-  const uint32_t want = done_seq_;
   // The stream is asked every 200 us of polling, so a failed inference (whose word never comes)
   // raises its CUDA error instead of hanging; a finished stream has written the word.
-  int64_t ask_at = now_ns() + 200'000;
+  constexpr int64_t kAskEveryNs = 200'000;
+  const uint32_t want = done_seq_;
+  int64_t ask_at = now_ns() + kAskEveryNs;
   while (__atomic_load_n(done_word_.host(), __ATOMIC_ACQUIRE) != want) {
     cpu_relax();
     if (now_ns() < ask_at) continue;
     const cudaError_t st = cudaStreamQuery(stream());
     if (st == cudaSuccess) return;
     if (st != cudaErrorNotReady) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
-    ask_at = now_ns() + 200'000;
+    ask_at = now_ns() + kAskEveryNs;
   }
 }
 
@@ -194,14 +195,16 @@ void CudaWorkload::wait_complete() {
 }
 
 double CudaWorkload::last_device_us() {
+  cudaEvent_t start = inner_start_ ? inner_start_ : outer_start_.get();
+  cudaEvent_t end = inner_end_ ? inner_end_ : outer_end_.get();
+  if (last_was_armed_graph_) {  // the cancellable armed graph times itself
+    start = armed_start_.get();
+    end = armed_end_.get();
+  }
   // With the flag the host may see the word before the driver has noted the end event; it has
   // happened on the GPU, so this returns at once.
-  if (sync_ == SyncMode::flag)
-    TRTPACE_CUDA_CHECK(cudaEventSynchronize(last_was_armed_graph_ ? armed_end_.get()
-                                            : inner_end_                ? inner_end_
-                                                                        : outer_end_.get()));
-  if (last_was_armed_graph_) return elapsed_us(armed_start_.get(), armed_end_.get());
-  return inner_start_ ? elapsed_us(inner_start_, inner_end_) : elapsed_us(outer_start_.get(), outer_end_.get());
+  if (sync_ == SyncMode::flag) TRTPACE_CUDA_CHECK(cudaEventSynchronize(end));
+  return elapsed_us(start, end);
 }
 
 const char* CudaWorkload::device_timing() const { return inner_start_ ? "graph-event-nodes" : "stream-events"; }

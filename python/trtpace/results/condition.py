@@ -169,8 +169,13 @@ class ConditionResult:
         if self.info.get("armed_gate") == "kernel":
             armed = r["armed_ns"] > 0
             held += float((r["issue_ns"][armed] - r["armed_ns"][armed]).sum())
-        wall = float(r["done_ns"][-1] - r["issue_ns"][0])
+        wall = self.wall_ns()
         return 100 * held / wall if wall > 0 else math.nan
+
+    def wall_ns(self) -> int:
+        """From the first issue to the last completion, warm-up included (what CPU and SM shares divide by)."""
+        r = self.records
+        return int(r["done_ns"][-1] - r["issue_ns"][0]) if self.count else 0
 
     def summary(self) -> dict[str, Any]:
         return {**{m: summarize(self.column(m)) for m in METRICS}, "telemetry": self.power_energy()}

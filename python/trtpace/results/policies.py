@@ -73,7 +73,7 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
         base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
         e2e = _pooled(conds, "e2e_us")
         pe = [c.power_energy() for c in conds]
-        wall_ns = [int(c.records["done_ns"][-1] - c.records["issue_ns"][0]) for c in conds]
+        wall_ns = [c.wall_ns() for c in conds]
         cpu = [c.info.get("cpu_ns", math.nan) / w if w > 0 else math.nan for c, w in zip(conds, wall_ns, strict=False)]
         out.append(PolicySummary(
             policy=name, rounds=len(conds), e2e_us=e2e, submit_us=_pooled(conds, "submit_us"),
@@ -81,7 +81,8 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
             inband_mhz=_pooled(conds, "inband_mhz"), nvml_sm_mhz=_pooled(conds, "nvml_sm_mhz"),
             penalty=ratio(e2e["p50"], base_p50), power_mean_w=_mean([p["power_mean_w"] for p in pe]),
             energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
-            cpu_pct=100 * _mean(cpu), sm_held_pct=_mean([c.sm_held_pct() for c in conds]), launch=launch, switch=any(c.info.get("switch") for c in conds),
+            cpu_pct=100 * _mean(cpu), sm_held_pct=_mean([c.sm_held_pct() for c in conds]), launch=launch,
+            switch=any(c.info.get("switch") for c in conds),
             label=f"{name} ({launch})" if len(launches) > 1 and launch else name,
         ))
     return out
