@@ -49,8 +49,9 @@ void CudaWorkload::prepare(SyncMode sync) {
   }
 }
 
-void CudaWorkload::signal_done_after(cudaStream_t s) {
-  kernels::signal_done(done_word_.device(), ++done_seq_, s);
+void CudaWorkload::mark_completion(cudaStream_t s) {
+  if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
+  if (sync_ == SyncMode::flag) kernels::signal_done(done_word_.device(), ++done_seq_, s);
 }
 
 void CudaWorkload::wait_done_word() {
@@ -173,8 +174,7 @@ void CudaWorkload::launch() {
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
   enqueue(s);
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_end_.get(), s));
-  if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
-  if (sync_ == SyncMode::flag) signal_done_after(s);
+  mark_completion(s);
 }
 
 void CudaWorkload::wait_complete() {
@@ -283,8 +283,7 @@ void CudaWorkload::arm() {
   gate_->enqueue(s, seq);
   if (armed_exec_) {
     TRTPACE_CUDA_CHECK(cudaGraphLaunch(armed_exec_.get(), s));
-    if (sync_ == SyncMode::block) TRTPACE_CUDA_CHECK(cudaEventRecord(done_blocking_.get(), s));
-    if (sync_ == SyncMode::flag) signal_done_after(s);
+    mark_completion(s);
     // The cancellable graph times the device part with its own events; the one-graph form runs
     // the inference's graph, whose inner events do.
     last_was_armed_graph_ = gate_->options().cancellable;

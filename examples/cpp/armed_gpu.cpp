@@ -4,16 +4,14 @@
 // penalty against back to back. Needs an NVIDIA GPU; exits 2 with one line when there is none.
 //
 //   armed_gpu [inferences=200] [gap_ms=20] [gpu=0]
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
-#include "example_args.hpp"
+#include "example_common.hpp"
 #include "trtpace/runner.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/synthetic.hpp"
@@ -31,12 +29,7 @@ double p50_e2e_us(std::shared_ptr<trtpace::Workload> w, int64_t gap_ns, size_t n
   config.arm.gate = trtpace::GateKind::kernel;
   trtpace::Runner runner(std::move(w), config);
   runner.run();
-  const trtpace::Records& r = runner.records();
-  std::vector<double> e2e;
-  for (size_t i = config.warmup; i < runner.completed(); ++i) e2e.push_back((r.done_ns[i] - r.issue_ns[i]) / 1e3);
-  if (e2e.empty()) throw std::runtime_error("no inference completed");
-  std::nth_element(e2e.begin(), e2e.begin() + e2e.size() / 2, e2e.end());
-  return e2e[e2e.size() / 2];
+  return median_e2e(runner).p50_us;
 }
 
 }  // namespace

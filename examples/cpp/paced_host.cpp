@@ -3,16 +3,14 @@
 // CudaWorkload subclass (or GraphExecWorkload around your TensorRT/PyTorch graph) in a real app.
 //
 //   paced_host [inferences=200] [gap_us=500] [busy_us=50]
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
-#include "example_args.hpp"
+#include "example_common.hpp"
 #include "trtpace/runner.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/workload.hpp"
@@ -31,16 +29,11 @@ int main(int argc, char** argv) {
     trtpace::Runner runner(std::make_shared<trtpace::HostWorkload>(busy_us), config);
     runner.run();
 
-    // End-to-end latency from issue to observed completion, measured inferences only.
-    const trtpace::Records& r = runner.records();
-    std::vector<double> e2e_us;
-    for (size_t i = config.warmup; i < runner.completed(); ++i) e2e_us.push_back((r.done_ns[i] - r.issue_ns[i]) / 1e3);
-    if (e2e_us.empty()) throw std::runtime_error("no inference completed");
-    std::nth_element(e2e_us.begin(), e2e_us.begin() + e2e_us.size() / 2, e2e_us.end());
+    const MedianE2e e2e = median_e2e(runner);
     std::printf("workload: %s\n", runner.workload().describe().c_str());
     std::printf("schedule: %s\n", config.schedule.describe().c_str());
-    std::printf("inferences: %zu\n", e2e_us.size());
-    std::printf("p50 e2e: %.1f us\n", e2e_us[e2e_us.size() / 2]);
+    std::printf("inferences: %zu\n", e2e.count);
+    std::printf("p50 e2e: %.1f us\n", e2e.p50_us);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -156,8 +156,9 @@ class CudaWorkload : public Workload {
   Event outer_start_, outer_end_, done_blocking_;
   MappedHostBuffer<uint32_t> done_word_;  // SyncMode::flag: the last inference's number, written by the GPU
   uint32_t done_seq_ = 0;
-  // SyncMode::flag: enqueues the kernel that writes the next inference number behind the work.
-  void signal_done_after(cudaStream_t s);
+  // Behind an enqueued inference, what the sync mode's wait needs: the blocking-sync event
+  // (block) or the kernel that writes the inference's number (flag).
+  void mark_completion(cudaStream_t s);
   void wait_done_word();
   cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
   Event timed_start_, timed_end_;  // the inner events of timed_graph()
