@@ -6,6 +6,7 @@ workers on GPU 0 (--allow-shared-gpu)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -176,17 +177,22 @@ def test_compare_on_two_workers(tmp_path: Path) -> None:
     assert len(trtpace.load(tmp_path / "r").conditions) == 24
 
 
-def failing_job(gpu: int, progress: object) -> trtpace.SweepResult:
-    """A worker whose second GPU fails after one condition, as a CUDA error would end it."""
+def failing_job(gpu_done: Path, gpu: int, progress: object) -> trtpace.SweepResult:
+    """A worker whose second GPU fails after one condition, as a CUDA error would end it, once the
+    first GPU's condition has been sent (so what the test expects saved was measured)."""
     result = run_sweep("host:us=50", [0], iterations=30, warmup=0, gpu=gpu, progress=progress, telemetry=False)  # type: ignore[arg-type]
-    if gpu == 1:
-        raise trtpace.CudaError("cudaStreamSynchronize: an illegal memory access was encountered")
-    return result
+    if gpu == 0:
+        gpu_done.touch()
+        return result
+    deadline = time.monotonic() + 60
+    while not gpu_done.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise trtpace.CudaError("cudaStreamSynchronize: an illegal memory access was encountered")
 
 
 def test_a_failing_worker_ends_the_run_naming_its_gpu(tmp_path: Path) -> None:
     with pytest.raises(WorkerError, match=r"^gpu1: cudaStreamSynchronize: an illegal memory access"):
-        run_on_gpus(failing_job, [0, 1], out=tmp_path / "r")
+        run_on_gpus(functools.partial(failing_job, tmp_path / "gpu0-done"), [0, 1], out=tmp_path / "r")
     loaded = trtpace.load(tmp_path / "r")  # what finished before the failure is saved
     assert {(c.gpu_label, c.status) for c in loaded.conditions} == {("gpu0", "done"), ("gpu1", "done")}
 

@@ -46,3 +46,35 @@ def test_sigterm_outside_the_paced_loop_is_143(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr("trtpace.cli.report.load", terminated)
     r = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert r.exit_code == 143 and "error: terminated" in r.output
+
+
+def test_a_signal_while_a_condition_is_recorded_waits_for_the_record() -> None:
+    import os
+    import threading
+
+    from trtpace.run.session import signals_deferred
+
+    done = []
+
+    def record() -> None:
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)  # Python runs handlers between bytecodes: it would raise here
+            done.append("recorded")
+
+    with pytest.raises(KeyboardInterrupt):
+        record()
+    assert done == ["recorded"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+    errors: list[BaseException] = []
+
+    def in_a_thread() -> None:  # an app calling trtpace from a thread: nothing to defer, no error
+        try:
+            with signals_deferred():
+                done.append("thread")
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=in_a_thread)
+    t.start()
+    t.join()
+    assert errors == [] and done == ["recorded", "thread"]

@@ -4,6 +4,9 @@ the results writer, and running one condition into all of them."""
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,11 +15,40 @@ from trtpace.measure import host_cpu
 from trtpace.measure import telemetry as telemetry_mod
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
-from trtpace.measure.runner import resolve_armed_gate, run_paced
+from trtpace.measure.runner import RunOutcome, resolve_armed_gate, run_paced
 from trtpace.measure.workloads import Workload
 from trtpace.platform import clocks, cpu, device
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Holds Ctrl-C, SIGTERM and SIGHUP until the block is done (a measured condition recorded, a
+    message wholly sent or received: one cut in half would leave the pipe unreadable). The signal
+    then takes effect as it would have. Outside the main thread, where Python runs no signal
+    handlers, it holds nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous: dict[int, Any] = {s: signal.getsignal(s) for s in _SIGNALS}
+    for s in _SIGNALS:
+        if previous[s] not in (signal.SIG_IGN, None):
+            signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for num, h in previous.items():
+            if h is not None:
+                signal.signal(num, h)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])
 
 class Progress(Protocol):
     """What a run reports while it goes (the CLI draws it as progress bars)."""
@@ -147,14 +179,32 @@ class RunSession:
                 outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait,
                                     sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None,
                                     nvtx=nvtx_name(c) if self.nvtx else None)
-        finally:
-            awake_cpu_ns = 0
-            if awake is not None:
-                awake_cpu_ns = awake.cpu_ns()
-                c.info["cpu_awake"] = {**awake.describe(), "cpu_ns": awake_cpu_ns}
-                awake.stop()
-            if self.host_sampler is not None:
-                self.host_sampler.on_core = None
+        except BaseException:
+            self._end_awake(awake, c)
+            raise
+        # Measured: a signal from here on (a coordinator stopping this worker, Ctrl-C) takes effect
+        # once the condition is recorded, written and sent, never losing it half way.
+        with signals_deferred():
+            self._record(c, outcome, self._end_awake(awake, c), idle_before, index)
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.interrupted is not None:
+            raise SweepInterrupted(self.result) from outcome.interrupted
+
+    def _end_awake(self, awake: host_cpu.CpuAwake | None, c: ConditionResult) -> int:
+        """Stops the cpu-awake spinner (noting it in `c`); returns its CPU time in ns."""
+        if self.host_sampler is not None:
+            self.host_sampler.on_core = None
+        if awake is None:
+            return 0
+        awake_cpu_ns = awake.cpu_ns()
+        c.info["cpu_awake"] = {**awake.describe(), "cpu_ns": awake_cpu_ns}
+        awake.stop()
+        return awake_cpu_ns
+
+    def _record(self, c: ConditionResult, outcome: RunOutcome, awake_cpu_ns: int, idle_before: dict[int, Any],
+                index: int) -> None:
+        progress = self.progress
         idle_after = host_cpu.idle_snapshot(self.cores) if idle_before else {}
         c.records = outcome.records
         # cpu_ns: all host CPU the condition cost, the cpu-awake spinner's included; loop_cpu_ns: the loop's own.
@@ -165,15 +215,10 @@ class RunSession:
             c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
         if self.host_sampler is not None and c.count:
             c.telemetry.update(self.host_sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1])))
-            c.info["host_cpu"] = host_cpu.condition_summary(c.telemetry, idle_before, idle_after,
-                                                            int(c.records["done_ns"][-1] - c.records["issue_ns"][0]))
+            c.info["host_cpu"] = host_cpu.condition_summary(c.telemetry, idle_before, idle_after, c.wall_ns())
         c.status = "done" if c.count == c.warmup + c.iterations else "partial"
         self.result.conditions.append(c)
         if self.writer:
             self.writer.finish(index, c)
         if progress:
             progress.condition_finished(c)
-        if outcome.error is not None:
-            raise outcome.error
-        if outcome.interrupted is not None:
-            raise SweepInterrupted(self.result) from outcome.interrupted

@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -37,7 +37,7 @@ from typing import Any
 from trtpace.errors import EXIT_USAGE, TrtpaceError, UsageError, exit_code
 from trtpace.measure.pacing import Pacing
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
-from trtpace.run.session import Progress, SweepInterrupted
+from trtpace.run.session import Progress, SweepInterrupted, signals_deferred
 
 Job = Callable[[int, Any], SweepResult]
 
@@ -91,32 +91,6 @@ def gpu_labels(indices: list[int]) -> list[str]:
     return out
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Holds Ctrl-C and SIGTERM until a message is wholly sent or received and handled: one cut in
-    half would leave the pipe unreadable. The signal then takes effect as it would have."""
-    caught: list[Any] = []
-    previous: dict[int, Any] = {s: signal.getsignal(s) for s in _SIGNALS}
-    for s in _SIGNALS:
-        if previous[s] not in (signal.SIG_IGN, None):
-            signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for num, h in previous.items():
-            if h is not None:
-                signal.signal(num, h)
-        if caught:
-            handler = previous[caught[0]]
-            if callable(handler):
-                handler(caught[0], None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(caught[0])
-
-
 # ---- the worker process ---------------------------------------------------------------------
 
 def _interrupt_once(signum: int, frame: Any) -> None:
@@ -128,7 +102,7 @@ def _interrupt_once(signum: int, frame: Any) -> None:
 
 
 def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
-    with _signals_deferred():
+    with signals_deferred():
         conn.send(msg)
 
 
@@ -263,7 +237,7 @@ class _Coordinator:
         for w in dict.fromkeys(by_object[o] for o in ready):
             eof = False
             while w.state != "ended":  # read everything a worker sent, also after it exited
-                with _signals_deferred():
+                with signals_deferred():
                     try:
                         if not w.conn.poll():
                             break
