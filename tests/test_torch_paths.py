@@ -35,16 +35,23 @@ def test_bench_models_run_on_the_cpu() -> None:
         assert next(module.parameters()).dtype == torch.float32  # fp16 is for CUDA only
 
 
-def test_host_io_changes_a_few_bytes_each_time() -> None:
+def test_host_io_stages_whole_inputs_from_two_sources() -> None:
     torch = pytest.importorskip("torch")
+    from trtpace import _core
+
     x = torch.randn(4, 8)
     io = torch_module.HostIO.__new__(torch_module.HostIO)  # the host half only: no CUDA tensors here
-    io.host_in = [x.clone()]
-    io.flip = [io.host_in[0].view(-1).view(torch.uint8).numpy()]
-    io.itemsize = [4]
-    io.count = 0
-    before = io.host_in[0].clone()
-    io.write_inputs()
-    changed = (io.host_in[0] != before).sum().item()
-    assert changed == 1 and torch.isfinite(io.host_in[0]).all()
-    assert torch.allclose(io.host_in[0], before, rtol=1e-6)
+    io.host_in = [torch.zeros_like(x)]
+    a = x.clone()
+    b = a.clone()
+    b.view(-1).view(torch.uint8)[::4] ^= 1
+    io.sources = [(a, b)]
+    (dst, s0, s1, nbytes), = io.staging
+    assert (dst, s0, s1, nbytes) == (io.host_in[0].data_ptr(), a.data_ptr(), b.data_ptr(), x.numel() * 4)
+    # Every element differs between the sources, by one mantissa bit: a whole new, finite frame.
+    assert (a != b).all() and torch.allclose(a, b, rtol=1e-6)
+    r = _core.Runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), 3, 0, "spin", "spin", staging=io.staging)
+    r.run()
+    assert torch.equal(io.host_in[0], a)  # inference 2 (the last) wrote source 0
+    rec = r.records()
+    assert (rec["staged_ns"] >= rec["issue_ns"]).all() and (rec["submitted_ns"] >= rec["staged_ns"]).all()

@@ -64,19 +64,24 @@ void bind_armed(py::module_& m) {
            "harmless when nothing is armed.")
       .def(
           "wait_complete",
-          [](CudaWorkload& w) {
+          [](CudaWorkload& w, int64_t timeout_ns) {
             int64_t done = 0;
             double device_us = 0.0;
             {
               py::gil_scoped_release release;
-              w.wait_complete();
+              if (timeout_ns > 0)
+                w.wait_complete_for(timeout_ns);
+              else
+                w.wait_complete();
               done = now_ns();
               device_us = w.last_device_us();
             }
-            return py::make_tuple(done, device_us);
+            return py::make_tuple(done, device_us, w.last_relaunched());
           },
+          "timeout_ns"_a = 0,
           "Waits (by the workload's sync mode) for the last launched or released inference; returns\n"
-          "(done_ns on the monotonic clock, device_us).")
+          "(done_ns on the monotonic clock, device_us, relaunched). timeout_ns > 0 bounds the wait (WaitTimeoutError).\n"
+          "relaunched: the gate had let go by itself before the release, so the inference ran again plainly.")
       .def_property_readonly("armed", &CudaWorkload::armed)
       .def_property_readonly("arming_enabled", &CudaWorkload::arming_enabled)
       .def_property_readonly(
@@ -88,7 +93,8 @@ void bind_armed(py::module_& m) {
             return py::dict("gate"_a = to_string(g->options().gate), "cancellable"_a = g->options().cancellable,
                             "armed_seq"_a = x.armed_seq, "release_seq"_a = x.release_seq,
                             "seen_seq"_a = x.seen_seq, "timed_out_seq"_a = x.timed_out_seq, "seen_gt"_a = x.seen_gt,
-                            "programmatic"_a = w.armed_programmatic());
+                            "programmatic"_a = w.armed_programmatic(), "timeout_ns"_a = g->options().timeout_ns,
+                            "gate_timeouts"_a = w.gate_timeouts());
           },
           "The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,\n"
           "and when the gate saw the last release (GPU clock); programmatic: the armed graph releases the model\n"

@@ -6,6 +6,7 @@
 
 #include "bindings.hpp"
 #include "trtpace/device.hpp"
+#include "trtpace/module_loading.hpp"
 
 namespace trtpace::bindings {
 using namespace pybind11::literals;
@@ -31,6 +32,10 @@ void bind_device(py::module_& m) {
                         "integrated"_a = d.integrated);
       },
       "device"_a, "Name, PCI bus id, compute capability, SM count and maximum clocks of a CUDA device.");
+  m.def("load_kernels", &load_kernels, "device"_a, py::call_guard<py::gil_scoped_release>(),
+        "Loads every trtpace kernel into the device's context (done for you before any gate spins).");
+  m.def("module_loading_mode", &module_loading_mode,
+        "The driver's module loading mode for this process: 'lazy', 'eager' or 'unknown'.");
 }
 
 }  // namespace trtpace::bindings

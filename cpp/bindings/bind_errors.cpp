@@ -13,6 +13,7 @@ void bind_errors(py::module_& m) {
   root.attr("__doc__") = "Base of every error trtpace raises on purpose (trtpace.errors documents the tree).";
   py::register_exception<CudaError>(m, "CudaError", root.ptr());
   py::register_exception<CaptureError>(m, "CaptureError", root.ptr());
+  py::register_exception<WaitTimeout>(m, "WaitTimeoutError", root.ptr());
 }
 
 }  // namespace trtpace::bindings

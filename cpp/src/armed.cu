@@ -8,6 +8,7 @@
 #include "trtpace/armed.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
+#include "trtpace/module_loading.hpp"
 #include "globaltimer.cuh"
 
 namespace trtpace {
@@ -88,6 +89,7 @@ ArmedGate::ArmedGate(int device, ArmOptions options) : device_(device), options_
   if (options_.timeout_ns < 0) throw std::invalid_argument("arm timeout must be >= 0 ns");
   if (options_.timeout_ns && options_.gate != GateKind::kernel)
     throw std::invalid_argument("an arm timeout needs the kernel gate (a stream wait cannot time out on the GPU)");
+  load_kernels(device);  // a kernel loaded lazily while the gate spins would wait for the release
   DeviceGuard guard(device);
   if (options_.gate == GateKind::wait) {
     std::string why;
@@ -154,6 +156,15 @@ cudaGraphNode_t ArmedGate::add_gate_node(cudaGraph_t graph) const {
   void* args[] = {&w, &timeout};
   return add_first_kernel_node(graph, reinterpret_cast<void*>(gate_kernel), args);
 }
+
+namespace detail {
+void load_armed_kernels() {
+  cudaFuncAttributes a{};
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, gate_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, gate_condition_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, count_kernel));
+}
+}  // namespace detail
 
 void enqueue_count_kernel(uint32_t* counter_dev, cudaStream_t stream) {
   count_kernel<<<1, 1, 0, stream>>>(counter_dev);

@@ -2,6 +2,7 @@
 
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/kernels.hpp"
+#include "trtpace/module_loading.hpp"
 #include "globaltimer.cuh"
 
 namespace trtpace::kernels {
@@ -70,3 +71,13 @@ void busy(float* data, int blocks, int threads, int iters, cudaStream_t stream) 
 }
 
 }  // namespace trtpace::kernels
+
+namespace trtpace::detail {
+void load_work_kernels() {
+  cudaFuncAttributes a{};
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, kernels::fill_random_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, kernels::busy_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, kernels::signal_done_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, kernels::spin_for_kernel));
+}
+}  // namespace trtpace::detail

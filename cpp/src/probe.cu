@@ -6,6 +6,7 @@
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
+#include "trtpace/module_loading.hpp"
 #include "trtpace/probe.hpp"
 #include "globaltimer.cuh"
 
@@ -59,6 +60,15 @@ __global__ void timer_resolution_kernel(uint64_t* out) {
 
 }  // namespace
 
+namespace detail {
+void load_probe_kernels() {
+  cudaFuncAttributes a{};
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, inband_probe_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, clock_sync_kernel));
+  TRTPACE_CUDA_CHECK(cudaFuncGetAttributes(&a, timer_resolution_kernel));
+}
+}  // namespace detail
+
 cudaGraphNode_t InbandProbe::add_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count) const {
   ProbeSlot* slot = slot_.device();
   uint64_t window = kWindowNs;
@@ -88,6 +98,7 @@ ClockSync sync_globaltimer(int device, int rounds) {
   if (rounds < 1 || rounds > kMaxSyncRounds)
     throw std::invalid_argument("globaltimer sync needs 1 to " + std::to_string(kMaxSyncRounds) + " rounds, got " +
                                 std::to_string(rounds));
+  load_kernels(device);
   DeviceGuard guard(device);
   // Freed on every exit, the timeout path included (the kernel is released first, below).
   MappedHostBuffer<unsigned> flag(1);
@@ -126,6 +137,7 @@ ClockSync sync_globaltimer(int device, int rounds) {
 }
 
 int64_t globaltimer_resolution_ns(int device) {
+  load_kernels(device);
   DeviceGuard guard(device);
   MappedHostBuffer<uint64_t> out(1);
   timer_resolution_kernel<<<1, 1>>>(out.device());

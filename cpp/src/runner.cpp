@@ -1,6 +1,7 @@
 #include "trtpace/runner.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <stdexcept>
@@ -22,7 +23,10 @@ Records::Records(size_t capacity)
       gpu_start_ns(capacity, 0),
       inband_mhz(capacity, std::numeric_limits<double>::quiet_NaN()),
       armed_ns(capacity, 0),
-      gate_ns(capacity, 0) {}
+      gate_ns(capacity, 0),
+      staged_ns(capacity, 0),
+      gap_work_ns(capacity, 0),
+      relaunched(capacity, 0) {}
 
 namespace {
 // Checked before the records are allocated from it.
@@ -40,7 +44,8 @@ Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
       records_(checked_total(config_)),
       gpu_start_gt_(total(), 0),
       gate_gt_(total(), 0),
-      waiter_(config_.wait, config_.hybrid_margin_ns) {
+      waiter_(config_.wait, config_.hybrid_margin_ns),
+      gap_worker_(config_.gap_work) {
   if (!workload_) throw std::invalid_argument("runner needs a workload");
   check_ns_range(config_.start_delay_ns, "start delay");
   check_ns_range(config_.keepwarm_period_ns, "keep-warm period", 0, kMaxKeepWarmPeriodNs);
@@ -50,6 +55,8 @@ Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
   const bool remedies = config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0;
   if (remedies && workload_->device() < 0) throw std::invalid_argument("keep-warm and pre-warm need a GPU workload");
   if (config_.armed && workload_->device() < 0) throw std::invalid_argument("armed launch needs a GPU workload");
+  for (const StageCopy& c : config_.staging)
+    if (!c.dst || !c.src[0] || !c.src[1] || !c.bytes) throw std::invalid_argument("a staging copy needs dst, two sources and bytes > 0");
   if (config_.schedule.capacity() < total())
     throw std::invalid_argument("the schedule defines " + std::to_string(config_.schedule.capacity()) +
                                 " due times, fewer than warm-up + iterations = " + std::to_string(total()));
@@ -77,6 +84,9 @@ void Runner::run() {
   // Armed runs sync the GPU clock too: the gate's stamps are mapped like the probe's.
   const bool probe = w.has_probe() || config_.armed;
   if (probe) sync_before_ = sync_globaltimer(w.device());
+  // Two runs before the loop: the first pays its one-time costs, both seed the duration estimate.
+  if (gap_worker_.active())
+    for (int k = 0; k < 2; ++k) gap_worker_.run();
 
   // The clean-up below runs on every exit from the loop, so the rows published before a failure
   // stay right; the loop's own error wins over one from the clean-up.
@@ -123,6 +133,11 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
   const bool armed = config_.armed;
   double* mhz = records_.inband_mhz.data();
   int64_t* armed_at = records_.armed_ns.data();
+  int64_t* staged = records_.staged_ns.data();
+  int64_t* gap_work = records_.gap_work_ns.data();
+  const bool has_gap_work = gap_worker_.active();
+  const std::vector<StageCopy>& staging = config_.staging;
+  auto* cuda_workload = dynamic_cast<CudaWorkload*>(&w);
   ProbeReading reading;
   [[maybe_unused]] nvtx::InferenceName inference_name;
   // An armed inference left behind by a stop or an error is cancelled: no stream stays blocked.
@@ -152,12 +167,22 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
       inference_name.set(i);
       ranges->push("until due", nvtx::Color::due, i);
     }
-    wait_for_due(due[i]);
+    if (has_gap_work) {
+      // Started so that it ends when the inference is due; the inference is issued when it ends.
+      wait_for_due(due[i] - gap_worker_.expected_ns());
+      gap_work[i] = gap_worker_.run();
+    } else {
+      wait_for_due(due[i]);
+    }
     if constexpr (kNvtx) {
       ranges->pop();
       ranges->push(inference_name.c_str(), nvtx::Color::inference, i);
     }
     issue[i] = now_ns();
+    if (!staging.empty()) {
+      for (const StageCopy& c : staging) std::memcpy(c.dst, c.src[i & 1], c.bytes);
+      staged[i] = now_ns();
+    }
     if (armed)
       w.release();
     else
@@ -174,6 +199,7 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
       mhz[i] = reading.sm_mhz;
     }
     if (armed) gate_gt_[i] = w.gate_seen_gt();  // mapped to the host clock after the loop
+    if (armed && cuda_workload) records_.relaunched[i] = cuda_workload->last_relaunched() ? 1 : 0;
     completed_.store(i + 1, std::memory_order_release);
     // Queue the next inference now, during the gap, off the critical path.
     if (armed && i + 1 < n && !stop_requested()) {
@@ -238,7 +264,7 @@ void Runner::wait_for_due(int64_t due_ns) {
   waiter_.wait_until(due_ns);
 }
 
-InferenceRecord infer_once(Workload& workload, SyncMode sync) {
+InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns) {
   std::unique_ptr<DeviceGuard> guard;
   if (workload.device() >= 0) guard = std::make_unique<DeviceGuard>(workload.device());
   workload.prepare(sync);
@@ -246,7 +272,11 @@ InferenceRecord infer_once(Workload& workload, SyncMode sync) {
   r.issue_ns = now_ns();
   workload.launch();
   r.submitted_ns = now_ns();
-  workload.wait_complete();
+  auto* cuda = dynamic_cast<CudaWorkload*>(&workload);
+  if (cuda && timeout_ns > 0)
+    cuda->wait_complete_for(timeout_ns);
+  else
+    workload.wait_complete();
   r.done_ns = now_ns();
   r.device_us = workload.last_device_us();
   return r;

@@ -12,6 +12,7 @@
 #include "trtpace/clock.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
+#include "trtpace/module_loading.hpp"
 
 namespace trtpace {
 
@@ -27,7 +28,10 @@ Stream lowest_priority_stream(int device) {
 void name_this_thread(const char* name) noexcept { pthread_setname_np(pthread_self(), name); }
 }  // namespace
 
-Filler::Filler(int device) : device_(device) { stream_ = lowest_priority_stream(device); }
+Filler::Filler(int device) : device_(device) {
+  load_kernels(device);
+  stream_ = lowest_priority_stream(device);
+}
 
 void Filler::fire(int64_t work_ns) {
   check_ns_range(work_ns, "filler work", 0, kMaxFillerNs);

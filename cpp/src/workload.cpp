@@ -11,6 +11,7 @@
 #include "trtpace/device.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
+#include "trtpace/module_loading.hpp"
 #include "trtpace/warm.hpp"
 
 namespace trtpace {
@@ -29,6 +30,7 @@ void Workload::fault_hit() {
 }
 
 CudaWorkload::CudaWorkload(int device, cudaStream_t lent_stream) : device_(device), lent_stream_(lent_stream) {
+  load_kernels(device);  // before any gate can spin on this device (module_loading.hpp)
   DeviceGuard guard(device);
   if (!lent_stream_) stream_ = make_stream();
   outer_start_ = make_event();
@@ -54,7 +56,7 @@ void CudaWorkload::mark_completion(cudaStream_t s) {
   if (sync_ == SyncMode::flag) kernels::signal_done(done_word_.device(), ++done_seq_, s);
 }
 
-void CudaWorkload::wait_done_word() {
+void CudaWorkload::wait_done_word(int64_t deadline_ns) {
   // The stream is asked every 200 us of polling, so a failed inference (whose word never comes)
   // raises its CUDA error instead of hanging; a finished stream has written the word.
   constexpr int64_t kAskEveryNs = 200'000;
@@ -62,12 +64,56 @@ void CudaWorkload::wait_done_word() {
   int64_t ask_at = now_ns() + kAskEveryNs;
   while (__atomic_load_n(done_word_.host(), __ATOMIC_ACQUIRE) != want) {
     cpu_relax();
-    if (now_ns() < ask_at) continue;
+    const int64_t t = now_ns();
+    if (t < ask_at) continue;
     const cudaError_t st = cudaStreamQuery(stream());
     if (st == cudaSuccess) return;
     if (st != cudaErrorNotReady) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
+    if (deadline_ns && t > deadline_ns) throw WaitTimeout("");
     ask_at = now_ns() + kAskEveryNs;
   }
+}
+
+void CudaWorkload::wait_stream(int64_t deadline_ns) {
+  if (sync_ == SyncMode::flag) return wait_done_word(deadline_ns);
+  if (sync_ == SyncMode::block && !deadline_ns) {
+    TRTPACE_CUDA_CHECK(cudaEventSynchronize(done_blocking_.get()));
+    return;
+  }
+  // A blocking-sync event cannot be waited on with a deadline: with one, it is polled, sleeping
+  // between polls as the blocking wait would.
+  const bool sleepy = sync_ == SyncMode::block;
+  cudaError_t st;
+  while ((st = sleepy ? cudaEventQuery(done_blocking_.get()) : cudaStreamQuery(stream())) == cudaErrorNotReady) {
+    if (deadline_ns && now_ns() > deadline_ns) throw WaitTimeout("");
+    if (sleepy)
+      sleep_ns(20'000);
+    else if (sync_ == SyncMode::yield)
+      sched_yield();
+    else
+      cpu_relax();
+  }
+  if (st != cudaSuccess) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
+}
+
+void CudaWorkload::throw_timeout(int64_t timeout_ns) const {
+  const std::string waited = "waited " + std::to_string(double(timeout_ns) * 1e-9).substr(0, 5) + " s for " +
+                             describe() + "'s inference";
+  if (armed_)
+    throw WaitTimeout(waited + ": it is armed and was not released (release() opens the gate)");
+  throw WaitTimeout(waited + ": the GPU has not finished it (is a device-wide synchronize, or other work on its "
+                    "stream or device, holding it?)");
+}
+
+void CudaWorkload::relaunch_if_gate_timed_out(int64_t deadline_ns) {
+  last_relaunched_ = false;
+  const uint32_t seq = released_seq_;
+  released_seq_ = 0;
+  if (!seq || !gate_ || gate_->words().timed_out_seq != seq) return;
+  ++gate_timeouts_;
+  launch();
+  wait_stream(deadline_ns);
+  last_relaunched_ = true;
 }
 
 bool CudaWorkload::prewarm_own_path(int64_t work_ns, bool graph_upload) {
@@ -179,19 +225,20 @@ void CudaWorkload::launch() {
 
 void CudaWorkload::wait_complete() {
   fault_check(FaultPoint::wait);
-  if (sync_ == SyncMode::block) {
-    TRTPACE_CUDA_CHECK(cudaEventSynchronize(done_blocking_.get()));
-    return;
+  wait_stream(0);
+  relaunch_if_gate_timed_out(0);
+}
+
+void CudaWorkload::wait_complete_for(int64_t timeout_ns) {
+  if (timeout_ns <= 0) throw std::invalid_argument("a wait timeout must be > 0 ns");
+  fault_check(FaultPoint::wait);
+  const int64_t deadline = now_ns() + timeout_ns;
+  try {
+    wait_stream(deadline);
+    relaunch_if_gate_timed_out(deadline);
+  } catch (const WaitTimeout&) {
+    throw_timeout(timeout_ns);
   }
-  if (sync_ == SyncMode::flag) return wait_done_word();
-  cudaError_t st;
-  while ((st = cudaStreamQuery(stream())) == cudaErrorNotReady) {
-    if (sync_ == SyncMode::yield)
-      sched_yield();
-    else
-      cpu_relax();
-  }
-  if (st != cudaSuccess) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
 }
 
 double CudaWorkload::last_device_us() {
@@ -295,7 +342,7 @@ void CudaWorkload::arm() {
 
 void CudaWorkload::release() {
   if (!armed_) throw TrtpaceError("release() without an armed inference: arm() first");
-  gate_->release();
+  released_seq_ = gate_->release();
   armed_ = false;
 }
 
@@ -303,6 +350,7 @@ void CudaWorkload::cancel() {
   if (!armed_) return;  // nothing armed: cancelling twice is harmless
   gate_->cancel();
   armed_ = false;
+  released_seq_ = 0;
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 

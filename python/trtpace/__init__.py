@@ -30,6 +30,7 @@ from trtpace.errors import (
     NoGpuError,
     TrtpaceError,
     UsageError,
+    WaitTimeoutError,
 )
 from trtpace.measure import pacing, workloads
 from trtpace.platform.clocks import locked_clocks
@@ -62,6 +63,7 @@ __all__ = [
     "SweepResult",
     "TrtpaceError",
     "UsageError",
+    "WaitTimeoutError",
     "__version__",
     "compare",
     "load",

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HYBRID_MARGIN_NS', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HYBRID_MARGIN_NS', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -15,6 +15,8 @@ class TrtpaceError(Exception):
 class CudaError(TrtpaceError):
     pass
 class CaptureError(TrtpaceError):
+    pass
+class WaitTimeoutError(TrtpaceError):
     pass
 class Schedule:
     """
@@ -110,10 +112,11 @@ class CudaWorkload(Workload):
         """
         How wait_complete waits from now on (a SYNC_MODES name); a paced run sets its own.
         """
-    def wait_complete(self) -> tuple[int, float]:
+    def wait_complete(self, timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, float, bool]:
         """
         Waits (by the workload's sync mode) for the last launched or released inference; returns
-        (done_ns on the monotonic clock, device_us).
+        (done_ns on the monotonic clock, device_us, relaunched). timeout_ns > 0 bounds the wait (WaitTimeoutError).
+        relaunched: the gate had let go by itself before the release, so the inference ran again plainly.
         """
     @property
     def armed(self) -> bool:
@@ -186,22 +189,48 @@ class HostWorkload(Workload):
     """
     def __init__(self, busy_us: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
+class GapWork:
+    """
+    What the app does during the gap (gap_work.hpp): made by none(), busy(ns), memory(bytes) or
+    callable(fn, label); the runner runs it at the end of each gap and issues when it ends.
+    """
+    @staticmethod
+    def busy(ns: typing.SupportsInt | typing.SupportsIndex, label: str = 'busy') -> GapWork:
+        ...
+    @staticmethod
+    def callable(fn: collections.abc.Callable, label: str = 'callable') -> GapWork:
+        ...
+    @staticmethod
+    def memory(bytes: typing.SupportsInt | typing.SupportsIndex, label: str = 'memory') -> GapWork:
+        ...
+    def __init__(self) -> None:
+        ...
+    @property
+    def kind(self) -> str:
+        ...
+    @property
+    def label(self) -> str:
+        ...
 class Runner:
     """
     The paced loop over one workload and schedule.
     """
-    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler', armed_gate: str = 'off', armed_cancellable: bool = False, arm_timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0, nvtx: bool = False, nvtx_name: str = '') -> None:
+    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler', armed_gate: str = 'off', armed_cancellable: bool = False, arm_timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0, nvtx: bool = False, nvtx_name: str = '', gap_work: GapWork = ..., staging: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> None:
         """
         The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
         prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the
         inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
         nvtx: NVTX ranges for profilers, one per run named nvtx_name (default 'trtpace: ' + the workload)
         and 'inference i' from issue to done; off: no NVTX call in the loop.
+        gap_work: a GapWork run at the end of each gap, the inference issued when it ends; staging: (dst, src0,
+        src1, bytes) host copies made after the issue, from src0 and src1 in turn (the input write; the caller
+        keeps the buffers alive).
         """
     def records(self) -> dict:
         """
         Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;
-        gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown).
+        gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown), armed_ns, gate_ns, staged_ns
+        (0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout).
         """
     def request_stop(self) -> None:
         """
@@ -421,9 +450,18 @@ def globaltimer_resolution_ns(device: typing.SupportsInt | typing.SupportsIndex)
     """
     Smallest step of the GPU's %globaltimer. Units: ns.
     """
-def infer_once(workload: Workload, sync: str = 'spin') -> dict:
+def infer_once(workload: Workload, sync: str = 'spin', timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> dict:
     """
-    Runs one inference now and returns its host times and device time.
+    Runs one inference now and returns its host times and device time; timeout_ns > 0 bounds a GPU
+    workload's completion wait (WaitTimeoutError).
+    """
+def load_kernels(device: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Loads every trtpace kernel into the device's context (done for you before any gate spins).
+    """
+def module_loading_mode() -> str:
+    """
+    The driver's module loading mode for this process: 'lazy', 'eager' or 'unknown'.
     """
 def now_ns() -> int:
     """

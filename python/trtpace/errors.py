@@ -3,7 +3,8 @@
 `TrtpaceError` is the one root, defined in C++ with `CudaError` (a failed CUDA call, naming it)
 and `CaptureError` (work that could not be captured into a CUDA graph) beneath it, so
 `except TrtpaceError` catches CUDA failures too and a broad `except RuntimeError` no longer
-swallows them. The Python-side errors below derive from the same root.
+swallows them; `WaitTimeoutError` (a bounded wait ran out, naming what it waited for) is defined
+there too. The Python-side errors below derive from the same root.
 
 Exit codes, the same for every command:
   0    done (a report that skipped damaged conditions warns and still exits 0)
@@ -17,7 +18,7 @@ Exit codes, the same for every command:
 
 from __future__ import annotations
 
-from trtpace._core import CaptureError, CudaError, TrtpaceError
+from trtpace._core import CaptureError, CudaError, TrtpaceError, WaitTimeoutError
 
 __all__ = [
     "EXIT_FAILURE",
@@ -33,6 +34,7 @@ __all__ = [
     "NoGpuError",
     "TrtpaceError",
     "UsageError",
+    "WaitTimeoutError",
     "exit_code",
 ]
 

@@ -29,4 +29,11 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// Sleeps about `ns` (at least; the kernel's timer slack may add tens of us).
+inline void sleep_ns(int64_t ns) noexcept {
+  if (ns <= 0) return;
+  timespec ts{time_t(ns / 1'000'000'000), long(ns % 1'000'000'000)};
+  nanosleep(&ts, nullptr);
+}
+
 }  // namespace trtpace

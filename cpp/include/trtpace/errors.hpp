@@ -16,4 +16,10 @@ class CaptureError : public TrtpaceError {
   using TrtpaceError::TrtpaceError;
 };
 
+// A bounded wait ran out: the message names what was waited for and what to check.
+class WaitTimeout : public TrtpaceError {
+ public:
+  using TrtpaceError::TrtpaceError;
+};
+
 }  // namespace trtpace

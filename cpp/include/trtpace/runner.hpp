@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "trtpace/gap_work.hpp"
 #include "trtpace/probe.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/wait.hpp"
@@ -45,6 +46,11 @@ struct RunConfig {
   // Off: the loop holds no NVTX call at all (a separate instantiation).
   bool nvtx = false;
   std::string nvtx_name;
+  // The app's gap (gap_work.hpp): CPU work that ends when each inference is issued. Remedies
+  // (keep-warm, pre-warm) run in the idle part of the gap before it.
+  GapWork gap_work;
+  // The input write after the gap (gap_work.hpp), between issue and launch (or release).
+  std::vector<StageCopy> staging;
 };
 
 // One inference outside a paced loop (trtpace.Pacer): host times on the monotonic clock.
@@ -52,7 +58,8 @@ struct InferenceRecord {
   int64_t issue_ns = 0, submitted_ns = 0, done_ns = 0;
   double device_us = 0.0;
 };
-InferenceRecord infer_once(Workload& workload, SyncMode sync);
+// timeout_ns > 0 bounds the completion wait of a GPU workload (WaitTimeout past it).
+InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns = 0);
 
 // Per-inference records in preallocated columns; host times on the monotonic clock.
 struct Records {
@@ -67,6 +74,9 @@ struct Records {
   std::vector<double> inband_mhz;     // SM clock the probe measured; NaN when unknown
   std::vector<int64_t> armed_ns;      // armed launch: when the inference was queued; 0 when not armed
   std::vector<int64_t> gate_ns;       // armed launch: the gate saw the release (GPU clock mapped like gpu_start_ns); 0 unknown
+  std::vector<int64_t> staged_ns;     // the input write ended (RunConfig::staging); 0 when there is none
+  std::vector<int64_t> gap_work_ns;   // how long the gap's work ran before the issue; 0 when there is none
+  std::vector<uint8_t> relaunched;    // armed: the gate had timed out before the release, so the inference ran again
 };
 
 class Runner {
@@ -113,6 +123,7 @@ class Runner {
   void fire_filler(int64_t work_ns);
   void map_gpu_starts();
   Waiter waiter_;
+  GapWorker gap_worker_;
   ClockSync sync_before_, sync_after_;
   std::unique_ptr<Filler> filler_;
   int64_t cpu_ns_ = 0;

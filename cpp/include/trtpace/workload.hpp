@@ -104,6 +104,9 @@ class CudaWorkload : public Workload {
   void prepare(SyncMode sync) override;
   void launch() final;
   void wait_complete() final;
+  // wait_complete that gives up after timeout_ns (> 0): throws WaitTimeout naming what it waited
+  // for (an armed inference not yet released, or work the GPU has not finished).
+  void wait_complete_for(int64_t timeout_ns);
   double last_device_us() final;
   const char* device_timing() const override;
   int device() const override { return device_; }
@@ -121,6 +124,11 @@ class CudaWorkload : public Workload {
   bool arming_enabled() const noexcept override { return gate_ != nullptr; }
   uint64_t gate_seen_gt() const noexcept override { return gate_ ? gate_->words().seen_gt : 0; }
   const ArmedGate* gate() const noexcept { return gate_.get(); }
+  // Released inferences whose gate had let go by itself (the arm timeout) before the release: the
+  // armed work ran on whatever input was staged then, so the wait ran the inference again, plainly,
+  // on the released input. last_relaunched: the last completed inference was one of them.
+  uint64_t gate_timeouts() const noexcept { return gate_timeouts_; }
+  bool last_relaunched() const noexcept { return last_relaunched_; }
   // Whether the armed graph releases the model through programmatic (PDL) edges.
   bool armed_programmatic() const noexcept { return armed_programmatic_; }
   ~CudaWorkload() override;
@@ -159,7 +167,15 @@ class CudaWorkload : public Workload {
   // Behind an enqueued inference, what the sync mode's wait needs: the blocking-sync event
   // (block) or the kernel that writes the inference's number (flag).
   void mark_completion(cudaStream_t s);
-  void wait_done_word();
+  // Waits for the last enqueued work; deadline_ns 0: no deadline (else WaitTimeout past it).
+  void wait_stream(int64_t deadline_ns);
+  void wait_done_word(int64_t deadline_ns);
+  [[noreturn]] void throw_timeout(int64_t timeout_ns) const;
+  // After a released inference completed: runs it again if its gate had timed out first.
+  void relaunch_if_gate_timed_out(int64_t deadline_ns);
+  uint32_t released_seq_ = 0;  // the last released armed sequence not yet checked for a gate timeout
+  uint64_t gate_timeouts_ = 0;
+  bool last_relaunched_ = false;
   cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
   Event timed_start_, timed_end_;  // the inner events of timed_graph()
   std::unique_ptr<InbandProbe> probe_;

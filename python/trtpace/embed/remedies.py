@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +14,7 @@ from trtpace import _core
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
+from trtpace.measure.gap_work import GapWork, parse_gap_work
 from trtpace.measure.policies import ARMED_SYNC, DEFAULT_FILLER_US, Policy
 from trtpace.measure.runner import run_paced
 from trtpace.platform import device
@@ -79,6 +83,25 @@ class KeepWarm:
         self.stop()
 
 
+# Kernel gate: how long an arm waits for its release before the gate lets go by itself. An app
+# whose thread blocks while armed (a device-wide synchronize, a first launch of a kernel not yet
+# loaded) is then held this long at most, not for ever; the release after such a timeout runs
+# the inference again on the released input (`relaunched` in its record).
+DEFAULT_ARM_TIMEOUT_MS = 10_000.0
+DEFAULT_WAIT_TIMEOUT_S = 10.0
+
+# Pacers still open: cancelled at interpreter exit, so no gate is left spinning while the CUDA
+# runtime tears the context down.
+_open_pacers: weakref.WeakSet[Pacer] = weakref.WeakSet()
+
+
+@atexit.register
+def _cancel_open_pacers() -> None:
+    for pacer in list(_open_pacers):
+        with contextlib.suppress(Exception):  # exiting: nothing left to report to
+            pacer.cancel()
+
+
 def _as_workload(work: Any, gpu: int) -> workloads.Workload:
     if isinstance(work, workloads.Workload):
         return work
@@ -106,13 +129,21 @@ class Pacer:
     discarded); leaving the `with` block, an exception, `close()` or garbage collection cancel too.
     An armed Pacer waits with sync "flag" unless `sync` says otherwise: `wait()` then spins on a
     word the GPU writes behind the inference and makes no driver call.
+
+    Nothing waits without bound: `wait()` and `infer()` give up after `wait_timeout_s` (or
+    `wait(timeout=...)`) with WaitTimeoutError naming what they waited for, and the kernel gate lets
+    go by itself after `arm_timeout_ms` (default 10 s; 0: never); a release after that runs the
+    inference again, plainly, on the released input. Where the workload has a host I/O surface
+    (`from_torch(..., io="pinned")`, graph path), `inputs` and `outputs` are its pinned host
+    tensors: write the preprocessed input into `inputs[...]` and read `outputs[...]` after `wait()`.
     """
 
     def __init__(self, work: Any, *, gpu: int = 0, wait: str = "hybrid", sync: str | None = None,
                  prewarm_lead_ms: float = 0.0, prewarm_target: str = "graph",
                  prewarm_work_us: float = DEFAULT_FILLER_US,
                  keepwarm_period_ms: float = 0.0, keepwarm_work_us: float = DEFAULT_FILLER_US,
-                 armed: str | None = None, armed_cancellable: bool = False, arm_timeout_ms: float = 0.0):
+                 armed: str | None = None, armed_cancellable: bool = False, arm_timeout_ms: float | None = None,
+                 wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S):
         """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
         measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
         low-priority stream). A workload without a graph falls back to 'filler'."""
@@ -123,10 +154,16 @@ class Pacer:
         if prewarm_target not in _core.PREWARM_TARGETS:
             choices = ", ".join(_core.PREWARM_TARGETS)
             raise UsageError(f"prewarm_target must be one of {choices}, got {prewarm_target!r}")
+        if arm_timeout_ms is None:
+            arm_timeout_ms = DEFAULT_ARM_TIMEOUT_MS if armed == "kernel" else 0.0
         for name, value in (("prewarm_lead_ms", prewarm_lead_ms), ("prewarm_work_us", prewarm_work_us),
-                            ("keepwarm_period_ms", keepwarm_period_ms), ("keepwarm_work_us", keepwarm_work_us)):
+                            ("keepwarm_period_ms", keepwarm_period_ms), ("keepwarm_work_us", keepwarm_work_us),
+                            ("arm_timeout_ms", arm_timeout_ms)):
             if not (math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (math.isfinite(wait_timeout_s) and wait_timeout_s > 0):
+            raise UsageError(f"wait_timeout_s must be a finite number > 0, got {wait_timeout_s!r}")
+        self.wait_timeout_s = float(wait_timeout_s)
         self.workload = _as_workload(work, gpu)
         self.policy = Policy(name="pacer", wait=wait, sync=sync, prewarm_lead_ms=prewarm_lead_ms,
                              prewarm_work_us=prewarm_work_us if prewarm_lead_ms else 0.0,
@@ -143,8 +180,8 @@ class Pacer:
                 raise UsageError("armed launch and pre-warm exclude each other: the armed work is already queued")
             if not isinstance(self.workload.core, _core.CudaWorkload):
                 raise UsageError(f"{self.workload.name} cannot be armed: armed launch needs a GPU workload")
-            if arm_timeout_ms < 0 or (arm_timeout_ms and armed != "kernel"):
-                raise UsageError("arm_timeout_ms must be >= 0 and needs the kernel gate")
+            if arm_timeout_ms and armed != "kernel":
+                raise UsageError("arm_timeout_ms needs the kernel gate (a stream wait cannot time out on the GPU)")
             self.workload.core.set_sync(sync)  # before arming: sync "flag" queues its word behind each arm
             self.workload.core.enable_arming(armed, armed_cancellable, round(arm_timeout_ms * 1e6))
         self._prewarm: _core.PrewarmWorker | None = None
@@ -154,6 +191,26 @@ class Pacer:
             self._prewarm = _core.PrewarmWorker(self.workload.core, prewarm_target,
                                                 round(prewarm_work_us * 1e3), wait)
         self._closed = False
+        _open_pacers.add(self)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The workload's pinned host inputs by name (input0, ...), which each inference copies in
+        at its start: write the preprocessed input here, before release() or infer(). Empty where
+        the workload has no host I/O surface."""
+        return self.workload.host_inputs
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The workload's pinned host outputs by name (output0, ...), written by each inference
+        before it completes: read them after wait() or infer()."""
+        return self.workload.host_outputs
+
+    def _timeout_ns(self, timeout: float | None) -> int:
+        t = self.wait_timeout_s if timeout is None else timeout
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+            raise UsageError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+        return max(1, round(t * 1e9))
 
     def _check_open(self) -> None:
         if self._closed:
@@ -166,22 +223,26 @@ class Pacer:
             self._prewarm.cancel()
 
     def run(self, iterations: int, gap_s: float | None = None, *, schedule: pacing_mod.Pacing | None = None,
-            warmup: int = 0, on_progress: Callable[[int, int], None] | None = None) -> ConditionResult:
-        """Runs `iterations` inferences (after `warmup`), closed loop with gap_s or on `schedule`."""
+            warmup: int = 0, on_progress: Callable[[int, int], None] | None = None,
+            gap_work: str | GapWork | None = None) -> ConditionResult:
+        """Runs `iterations` inferences (after `warmup`), closed loop with gap_s or on `schedule`.
+        `gap_work` ('busy:2ms', 'memory:64MB', 'jpeg:1280x720'; trtpace.measure.gap_work) is
+        what the app does in each gap, ending when the inference is issued."""
         self._check_open()
         if (gap_s is None) == (schedule is None):
             raise UsageError("Pacer.run needs exactly one of gap_s or schedule")
         p = pacing_mod.gap(gap_s) if gap_s is not None else schedule
         assert p is not None
+        work = gap_work if isinstance(gap_work, GapWork) else parse_gap_work(gap_work)
         self._settle_prewarm()
         out = run_paced(self.workload, p, iterations=iterations, warmup=warmup, wait=self.policy.wait,
-                        sync=self.policy.sync, policy=self.policy, on_progress=on_progress)
+                        sync=self.policy.sync, policy=self.policy, on_progress=on_progress, gap_work=work)
         if out.error is not None:
             raise out.error
         return ConditionResult(self.workload.name, p, self.policy.wait, self.policy.sync, warmup, iterations,
                                out.records, status="partial" if out.interrupted else "done",
                                device_timing=self.workload.device_timing, policy=self.policy.name,
-                               info={"cpu_ns": out.cpu_ns})
+                               info={"cpu_ns": out.cpu_ns, "gap_work": work.to_json()})
 
     def expect(self, next_due_ns: int) -> None:
         """Announces the next inference's due time (monotonic ns); pre-warm fires lead_ms before it,
@@ -191,8 +252,9 @@ class Pacer:
             return
         self._prewarm.schedule(int(next_due_ns) - round(self.policy.prewarm_lead_ms * 1e6))
 
-    def infer(self) -> dict[str, float]:
-        """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us."""
+    def infer(self, timeout: float | None = None) -> dict[str, float]:
+        """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us.
+        Gives up after `timeout` s (default: wait_timeout_s) with WaitTimeoutError."""
         self._check_open()
         self._settle_prewarm()
         core = self.workload.core
@@ -200,8 +262,8 @@ class Pacer:
             if not core.armed:
                 self.arm()
             self.release()
-            return self.wait()
-        return dict(_core.infer_once(core, self.policy.sync))
+            return self.wait(timeout)
+        return dict(_core.infer_once(core, self.policy.sync, self._timeout_ns(timeout)))
 
     def arm(self) -> None:
         """Queues the next inference behind the gate; the launch cost is paid now, during the gap."""
@@ -216,12 +278,15 @@ class Pacer:
         self._release_ns = (issue, _core.now_ns())
         return issue
 
-    def wait(self) -> dict[str, float]:
-        """Waits for the released inference: armed_ns, issue_ns, submitted_ns, done_ns, device_us."""
-        done, device_us = self._arming().wait_complete()
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Waits for the released inference: armed_ns, issue_ns, submitted_ns, done_ns, device_us,
+        and relaunched (its gate had let go by itself before the release, so it ran again, plainly).
+        Gives up after `timeout` s (default: wait_timeout_s) with WaitTimeoutError, which says
+        whether the inference was never released or the GPU has not finished it."""
+        done, device_us, relaunched = self._arming().wait_complete(self._timeout_ns(timeout))
         issue, submitted = self._release_ns
         return {"armed_ns": self._armed_ns, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
-                "device_us": device_us}
+                "device_us": device_us, "relaunched": bool(relaunched)}
 
     def cancel(self) -> None:
         """Ends an armed inference without an input; harmless when nothing is armed."""
@@ -250,6 +315,7 @@ class Pacer:
         if self._closed:
             return
         self._closed = True
+        _open_pacers.discard(self)
         if self._prewarm is not None:
             self._prewarm.close()
         self.cancel()

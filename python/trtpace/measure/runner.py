@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from trtpace import _core
+from trtpace.measure.gap_work import NONE as NO_GAP_WORK
+from trtpace.measure.gap_work import GapWork
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
 from trtpace.measure.workloads import Workload
@@ -46,14 +48,21 @@ def run_paced(
     on_progress: Callable[[int, int], None] | None = None,
     policy: Policy | None = None,
     nvtx: str | None = None,
+    gap_work: GapWork = NO_GAP_WORK,
 ) -> RunOutcome:
     """Runs warmup + iterations inferences of `workload` paced by `pacing`; never raises for
     Ctrl-C or a failing inference: both end the run and come back in the outcome. `nvtx`, when
-    given, names the run's NVTX range (and turns on one range per inference, for Nsight Systems)."""
+    given, names the run's NVTX range (and turns on one range per inference, for Nsight Systems).
+    `gap_work` runs at the end of each gap (measure.gap_work); a workload with `staging` has its
+    input written after each gap, on the critical path."""
     total = warmup + iterations
     remedies = policy.runner_kwargs() if policy is not None else {}
     if nvtx is not None:
         remedies.update(nvtx=True, nvtx_name=nvtx)
+    if gap_work.active:
+        remedies["gap_work"] = gap_work.to_core()
+    if workload.staging:
+        remedies["staging"] = list(workload.staging)
     runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
     failure: list[BaseException] = []
 

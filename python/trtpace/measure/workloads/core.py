@@ -50,6 +50,14 @@ class Workload:
     keepalive: tuple[Any, ...] = ()
     # Plain `armed`'s gate for this workload, measured once (measure.runner.resolve_armed_gate).
     armed_choice: tuple[str, str] | None = field(default=None, repr=False)
+    # The host I/O surface, where the workload has one (from_torch with io="pinned", graph path):
+    # name -> pinned host tensor the inference copies in at its start (inputs) or out at its end
+    # (outputs). An app writes its preprocessed input straight into `inputs` (Pacer.inputs).
+    host_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    host_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The paced runner's stand-in for the app's input write after each gap: (dst, src0, src1,
+    # bytes) host copies into the inputs, from two sources in turn (measure.runner.run_paced).
+    staging: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False)
 
     @property
     def device(self) -> int:

@@ -74,7 +74,12 @@ def _tensors(x: Any) -> list[Any]:
 
 class HostIO:
     """The host side of one inference's input and output: host copies of every CUDA input (pinned
-    or pageable), changed a little and copied in before each inference, outputs copied back after."""
+    or pageable) that are copied in before each inference, outputs copied back after.
+
+    The input write itself (the app's preprocessed frame written into the host buffer) is the
+    paced runner's staging step (`staging`): after the gap, on the critical path, a whole new
+    input written from one of two source frames in turn, as a new image would be.
+    """
 
     def __init__(self, example_inputs: tuple[Any, ...], outputs: Any, mode: str):
         import torch
@@ -83,13 +88,16 @@ class HostIO:
         pin = mode == "pinned"
         self.inputs = [t for t in example_inputs if isinstance(t, torch.Tensor) and t.is_cuda]
         self.host_in = [torch.empty(t.shape, dtype=t.dtype, pin_memory=pin).copy_(t) for t in self.inputs]
-        # A few bytes of each floating input change per inference, as a new image would: the low
-        # byte of an element (little-endian: mantissa bits), so the values stay finite and close.
-        self.flip = [h.view(-1).view(torch.uint8).numpy() if h.is_floating_point() and h.numel() else None
-                     for h in self.host_in]
-        self.itemsize = [h.element_size() for h in self.host_in]
+        # Two source frames per input (pageable, as an app's preprocessing output is): the
+        # example input, and the same with the lowest mantissa bit of every element flipped.
+        self.sources = []
+        for h in self.host_in:
+            a = h.clone().contiguous()
+            b = a.clone()
+            if b.is_floating_point() and b.numel():
+                b.view(-1).view(torch.uint8)[:: b.element_size()] ^= 1
+            self.sources.append((a, b))
         self.set_outputs(outputs)
-        self.count = 0
 
     def set_outputs(self, outputs: Any) -> None:
         import torch
@@ -98,11 +106,15 @@ class HostIO:
         self.outputs = _tensors(outputs)
         self.host_out = [torch.empty(t.shape, dtype=t.dtype, pin_memory=pin) for t in self.outputs]
 
-    def write_inputs(self) -> None:
-        self.count += 1
-        for b, size in zip(self.flip, self.itemsize, strict=True):
-            if b is not None:  # the lowest mantissa bit of one element (its first byte, little-endian)
-                b[(self.count * size) % b.size] ^= 1
+    @property
+    def staging(self) -> tuple[tuple[int, int, int, int], ...]:
+        return tuple((h.data_ptr(), a.data_ptr(), b.data_ptr(), h.numel() * h.element_size())
+                     for h, (a, b) in zip(self.host_in, self.sources, strict=True))
+
+    def named(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The host buffers by name: input0, input1, ... and output0, output1, ..."""
+        return ({f"input{i}": t for i, t in enumerate(self.host_in)},
+                {f"output{i}": t for i, t in enumerate(self.host_out)})
 
     def copy_in(self) -> None:
         for dev, host in zip(self.inputs, self.host_in, strict=True):
@@ -114,14 +126,22 @@ class HostIO:
             host.copy_(dev, non_blocking=True)
 
 
+def _attach(w: Workload, host_io: HostIO | None) -> None:
+    if host_io is not None:
+        w.staging = host_io.staging
+        w.host_inputs, w.host_outputs = host_io.named()
+
+
 def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, name: str = "torch module",
                launch: str = "graph", io: str = "none") -> Workload:
     """A workload running `module(*example_inputs)` through one launch path (see the module doc).
 
     The workload keeps the module, its tensors and any graph alive for as long as it lives. With
-    `io` "pinned" or "pageable", each inference also writes its input on the host, copies it in
-    and copies the output out (the graph path captures the pinned copies into the graph, and its
-    host input is not rewritten per inference: the C++ loop has no host step).
+    `io` "pinned" or "pageable", each inference also copies its input in from host memory and
+    its output out; the paced runner writes a new input into that host memory after each gap (the
+    app's input write, timed as its own part). On the graph path with io="pinned" the copies are
+    captured into the graph and the host buffers are the workload's `host_inputs`/`host_outputs`
+    (`Pacer.inputs`/`Pacer.outputs`): the app's input surface.
     """
     check_launch_io(launch, io)
     import torch
@@ -147,6 +167,7 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
         w = from_graph(graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs, host_io),
                        name=name)
         w.info.update(info)
+        _attach(w, host_io)
         return w
 
     # The Python paths run on a stream of PyTorch's own pool, lent to the runner: PyTorch's
@@ -162,7 +183,6 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
         def infer(handle: int) -> None:
             with torch.no_grad(), torch.cuda.stream(stream):
                 if host_io is not None:
-                    host_io.write_inputs()
                     host_io.copy_in()
                 out = module(*example_inputs)
                 if host_io is not None:
@@ -177,7 +197,6 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
         def infer(handle: int) -> None:
             with torch.cuda.stream(stream):
                 if host_io is not None:
-                    host_io.write_inputs()
                     host_io.copy_in()
                 graph.replay()
                 if host_io is not None:
@@ -187,6 +206,8 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
     w = from_callable(infer, gpu=gpu, name=name, stream=stream.cuda_stream)
     w.keepalive = (*w.keepalive, *keep, stream)
     w.info.update(info)
+    if host_io is not None:
+        w.staging = host_io.staging  # the Python paths copy in inside the call: no input surface
     return w
 
 
