@@ -8,7 +8,7 @@
 # the end, so a run cut off by a time limit still hands back what it finished, as one file.
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
-PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy torch apppath"}
+PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy torch apppath lazyload apploop gapwork"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -105,6 +105,31 @@ if want apppath; then
   log "app paths (eager, replay, graph) with --io ${APP_IO:-none}"
   $PY bench/app_path.py --io "${APP_IO:-none}" --iterations "${APP_ITERS:-150}" \
     --json "$OUT/app-path-${APP_IO:-none}.json" 2>&1 | tee -a "$OUT/log.txt"
+fi
+if want lazyload; then
+  log "lazy module loading: a first launch while a gate spins (bench/lazy_loading.cu)"
+  nvcc -O2 -std=c++17 -arch=native -o /tmp/lazy_loading bench/lazy_loading.cu >>"$OUT/log.txt" 2>&1 &&
+    for m in LAZY EAGER; do for p in 0 1; do
+      CUDA_MODULE_LOADING=$m timeout 20 /tmp/lazy_loading preload=$p
+    done; done 2>&1 | tee "$OUT/lazy-loading.txt"
+fi
+if want apploop; then
+  log "the original report's app loop (bench/app_loop.py: JPEG decode, 30 frames/s camera), CUDA_MODULE_LOADING unset"
+  # APPLOOP_ARGS: e.g. "--models conv,mobilenet_v3_small --rounds 5 --n 200"
+  env -u CUDA_MODULE_LOADING $PY bench/app_loop.py ${APPLOOP_ARGS:-} --json "$OUT/app-loop.json" 2>&1 | tee "$OUT/app-loop.txt"
+  pack
+fi
+if want gapwork; then
+  log "compare with the app's gap (--gap-work) beside an idle gap"
+  # model@launch@gap@gapwork@rounds@iterations@policies@name: one interleaved compare each
+  for spec in ${GAPWORK_RUNS:-bench.models:conv_net@replay@0.033@jpeg:1280x720@5@200@sleep,armed:kernel@conv-replay-jpeg}; do
+    IFS=@ read -r model launch gap work rounds iters pol name <<<"$spec"
+    $PY -m trtpace compare --torch "$model" --launch "$launch" --io pinned --gap "$gap" --gap-work "$work" \
+      --rounds "$rounds" --iterations "$iters" --policies "$pol" --out "/tmp/trtpace-gapwork-$name" --overwrite \
+      --no-report --json > "$OUT/compare-$name.json" 2>>"$OUT/log.txt"
+    $PY -m trtpace report "/tmp/trtpace-gapwork-$name" 2>&1 | tail -20 | tee -a "$OUT/log.txt"
+    pack
+  done
 fi
 if want mitigations; then
   log mitigations

@@ -141,11 +141,13 @@ void bind_runner(py::module_& m) {
                             "inband_mhz"_a = to_numpy(rec.inband_mhz, n), "armed_ns"_a = to_numpy(rec.armed_ns, n),
                             "gate_ns"_a = to_numpy(rec.gate_ns, n), "staged_ns"_a = to_numpy(rec.staged_ns, n),
                             "gap_work_ns"_a = to_numpy(rec.gap_work_ns, n),
-                            "relaunched"_a = to_numpy(rec.relaunched, n).attr("astype")("bool"));
+                            "relaunched"_a = to_numpy(rec.relaunched, n).attr("astype")("bool"),
+                            "copy_in_us"_a = to_numpy(rec.copy_in_us, n), "copy_out_us"_a = to_numpy(rec.copy_out_us, n));
           },
           "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;\n"
           "gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown), armed_ns, gate_ns, staged_ns\n"
-          "(0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout).")
+          "(0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout), copy_in_us and\n"
+          "copy_out_us (the copies' parts of device_us; NaN when unknown).")
       .def_property_readonly(
           "clock_sync",
           [](const Runner& r) {

@@ -65,8 +65,10 @@ void bind_workloads(py::module_& m) {
       m, "GraphWorkload",
       "A borrowed cudaGraph_t (e.g. torch.cuda.CUDAGraph(keep_graph=True).raw_cuda_graph()), cloned as a child graph\n"
       "between two event record nodes, so device time excludes host submission. The owner must keep the memory\n"
-      "the graph uses alive.")
-      .def(py::init<int, uintptr_t>(), "device"_a, "graph"_a)
+      "the graph uses alive. copy_in/copy_out: graphs of the input and output copies, run before and after the\n"
+      "model as their own timed parts (the records' copy_in_us and copy_out_us).")
+      .def(py::init<int, uintptr_t, uintptr_t, uintptr_t>(), "device"_a, "graph"_a, "copy_in"_a = 0, "copy_out"_a = 0,
+           py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("graph_exec_handle", &GraphWorkload::graph_exec_handle);
 
   py::class_<CallableWorkload, CudaWorkload, std::shared_ptr<CallableWorkload>>(

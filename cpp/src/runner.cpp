@@ -26,7 +26,9 @@ Records::Records(size_t capacity)
       gate_ns(capacity, 0),
       staged_ns(capacity, 0),
       gap_work_ns(capacity, 0),
-      relaunched(capacity, 0) {}
+      relaunched(capacity, 0),
+      copy_in_us(capacity, std::numeric_limits<double>::quiet_NaN()),
+      copy_out_us(capacity, std::numeric_limits<double>::quiet_NaN()) {}
 
 namespace {
 // Checked before the records are allocated from it.
@@ -194,6 +196,7 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
     prev_done = done[i];
     // Read after `done` is stamped: the event query is bookkeeping, not part of the latency.
     device[i] = w.last_device_us();
+    w.last_copies_us(records_.copy_in_us[i], records_.copy_out_us[i]);
     if (probe && w.take_probe(reading)) {
       gpu_start_gt_[i] = reading.start_gt;  // mapped to the host clock after the loop
       mhz[i] = reading.sm_mhz;

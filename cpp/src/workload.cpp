@@ -241,13 +241,19 @@ void CudaWorkload::wait_complete_for(int64_t timeout_ns) {
   }
 }
 
+cudaEvent_t CudaWorkload::last_start_event() const noexcept {
+  if (last_was_armed_graph_) return armed_start_.get();  // the cancellable armed graph times itself
+  return inner_start_ ? inner_start_ : outer_start_.get();
+}
+
+cudaEvent_t CudaWorkload::last_end_event() const noexcept {
+  if (last_was_armed_graph_) return armed_end_.get();
+  return inner_end_ ? inner_end_ : outer_end_.get();
+}
+
 double CudaWorkload::last_device_us() {
-  cudaEvent_t start = inner_start_ ? inner_start_ : outer_start_.get();
-  cudaEvent_t end = inner_end_ ? inner_end_ : outer_end_.get();
-  if (last_was_armed_graph_) {  // the cancellable armed graph times itself
-    start = armed_start_.get();
-    end = armed_end_.get();
-  }
+  const cudaEvent_t start = last_start_event();
+  const cudaEvent_t end = last_end_event();
   // With the flag the host may see the word before the driver has noted the end event; it has
   // happened on the GPU, so this returns at once.
   if (sync_ == SyncMode::flag) TRTPACE_CUDA_CHECK(cudaEventSynchronize(end));
@@ -304,12 +310,12 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
     // edges where the GPU takes them (a driver may refuse them for some kernels: plain edges then).
     bool pdl = device_info(device_).major >= 9;
     try {
-      exec = instantiate(timed_graph(body_graph(), gate.get(), pdl).get());
+      exec = instantiate(timed_graph(armed_body_graph(), gate.get(), pdl).get());
     } catch (const CudaError&) {
       if (!pdl) throw;
       (void)cudaGetLastError();
       pdl = false;
-      exec = instantiate(timed_graph(body_graph(), gate.get(), false).get());
+      exec = instantiate(timed_graph(armed_body_graph(), gate.get(), false).get());
     }
     programmatic = pdl;
     TRTPACE_CUDA_CHECK(cudaGraphUpload(exec.get(), stream()));
@@ -370,17 +376,64 @@ void GraphExecWorkload::enqueue(cudaStream_t stream) { TRTPACE_CUDA_CHECK(cudaGr
 
 std::string GraphExecWorkload::describe() const { return "cuda graph exec (borrowed)"; }
 
-GraphWorkload::GraphWorkload(int device, uintptr_t graph) : CudaWorkload(device) {
+namespace {
+// [a -> (mark_a) -> b -> (mark_b) -> c] as child graph nodes (each cloned); marks may be null.
+Graph chain_graph(cudaGraph_t a, cudaGraph_t b, cudaGraph_t c, cudaEvent_t mark_a, cudaEvent_t mark_b) {
+  cudaGraph_t raw = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphCreate(&raw, 0));
+  Graph graph(raw);
+  cudaGraphNode_t prev = nullptr;
+  auto add_child = [&](cudaGraph_t child) {
+    cudaGraphNode_t node = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&node, raw, &prev, prev ? 1 : 0, child));
+    prev = node;
+  };
+  auto add_mark = [&](cudaEvent_t event) {
+    if (!event) return;
+    cudaGraphNode_t node = nullptr;
+    TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&node, raw, &prev, 1, event));
+    prev = node;
+  };
+  add_child(a);
+  add_mark(mark_a);
+  add_child(b);
+  add_mark(mark_b);
+  add_child(c);
+  return graph;
+}
+}  // namespace
+
+GraphWorkload::GraphWorkload(int device, uintptr_t graph, uintptr_t copy_in, uintptr_t copy_out)
+    : CudaWorkload(device) {
   child_ = reinterpret_cast<cudaGraph_t>(graph);
   if (!child_) throw std::invalid_argument("graph handle is null");
+  if (!copy_in != !copy_out) throw std::invalid_argument("copy graphs come in pairs: copy_in and copy_out");
   DeviceGuard guard(device);
+  if (copy_in) {
+    auto in = reinterpret_cast<cudaGraph_t>(copy_in);
+    auto out = reinterpret_cast<cudaGraph_t>(copy_out);
+    mark_in_ = make_event();
+    mark_out_ = make_event();
+    marked_chain_ = chain_graph(in, child_, out, mark_in_.get(), mark_out_.get());
+    plain_chain_ = chain_graph(in, child_, out, nullptr, nullptr);
+    child_ = marked_chain_.get();
+  }
   const Graph timed = timed_graph(child_);
   exec_ = instantiate(timed.get());
 }
 
+bool GraphWorkload::last_copies_us(double& in_us, double& out_us) {
+  if (!mark_in_ || last_was_cancellable_graph()) return false;
+  in_us = elapsed_us(last_start_event(), mark_in_.get());
+  out_us = elapsed_us(mark_out_.get(), last_end_event());
+  return true;
+}
+
 void GraphWorkload::enqueue(cudaStream_t stream) { TRTPACE_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream)); }
 
-std::string GraphWorkload::describe() const { return "cuda graph (wrapped with event nodes)"; }
+std::string GraphWorkload::describe() const {
+  return mark_in_ ? "cuda graph with copy graphs (wrapped with event nodes)" : "cuda graph (wrapped with event nodes)";
+}
 
 CallableWorkload::CallableWorkload(int device, Enqueue fn, std::string name, cudaStream_t lent_stream)
     : CudaWorkload(device, lent_stream), fn_(std::move(fn)), name_(std::move(name)) {}

@@ -1,17 +1,23 @@
 // Armed launch from C++: a ~30 us, 12-kernel CUDA graph run back to back, then after an idle gap
 // launched plainly, then after the same gap armed (queued behind a gate during the gap, released
 // by one store when the input is ready). Prints the median end-to-end latency of each and the
-// penalty against back to back. Needs an NVIDIA GPU; exits 2 with one line when there is none.
+// penalty against back to back; then the same workload armed by hand, as an app embeds it (arm
+// during the gap, release when the input is ready, a bounded wait). Needs an NVIDIA GPU; exits 2
+// with one line when there is none.
 //
 //   armed_gpu [inferences=200] [gap_ms=20] [gpu=0]
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "example_common.hpp"
+#include "trtpace/clock.hpp"
+#include "trtpace/errors.hpp"
 #include "trtpace/runner.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/synthetic.hpp"
@@ -32,6 +38,29 @@ double p50_e2e_us(std::shared_ptr<trtpace::Workload> w, int64_t gap_ns, size_t n
   return median_e2e(runner).p50_us;
 }
 
+// The embedding API: arm during the gap, release with one store, wait with a deadline. Returns
+// the median release-to-done latency. Units: us.
+double p50_embedded_us(trtpace::CudaWorkload& w, int64_t gap_ns, size_t n) {
+  trtpace::ArmOptions options;
+  options.gate = trtpace::GateKind::kernel;
+  options.timeout_ns = 10'000'000'000;  // a forgotten arm lets go by itself after 10 s
+  w.prepare(trtpace::SyncMode::flag);
+  w.enable_arming(options);
+  std::vector<double> e2e;
+  for (size_t i = 0; i < n; ++i) {
+    w.arm();  // the launch is paid now, during the gap
+    const int64_t ready = trtpace::now_ns() + gap_ns;
+    while (trtpace::now_ns() < ready) {
+    }
+    const int64_t issue = trtpace::now_ns();
+    w.release();
+    w.wait_complete_for(1'000'000'000);  // WaitTimeout after 1 s, naming what it waited for
+    e2e.push_back(double(trtpace::now_ns() - issue) * 1e-3);
+  }
+  std::sort(e2e.begin(), e2e.end());
+  return e2e[e2e.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +77,9 @@ int main(int argc, char** argv) {
     std::printf("back to back:       p50 e2e %7.1f us\n", cont);
     std::printf("plain after %g ms: p50 e2e %7.1f us  %.2fx\n", gap_ns / 1e6, plain, plain / cont);
     std::printf("armed after %g ms: p50 e2e %7.1f us  %.2fx\n", gap_ns / 1e6, armed, armed / cont);
+    auto embedded_workload = std::make_shared<trtpace::SyntheticWorkload>(gpu, cal.shape, trtpace::LaunchMode::graph);
+    const double embedded = p50_embedded_us(*embedded_workload, gap_ns, n);
+    std::printf("armed by hand:      p50 e2e %7.1f us  %.2fx\n", embedded, embedded / cont);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -167,9 +167,10 @@ class GraphWorkload(CudaWorkload):
     """
     A borrowed cudaGraph_t (e.g. torch.cuda.CUDAGraph(keep_graph=True).raw_cuda_graph()), cloned as a child graph
     between two event record nodes, so device time excludes host submission. The owner must keep the memory
-    the graph uses alive.
+    the graph uses alive. copy_in/copy_out: graphs of the input and output copies, run before and after the
+    model as their own timed parts (the records' copy_in_us and copy_out_us).
     """
-    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, graph: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, graph: typing.SupportsInt | typing.SupportsIndex, copy_in: typing.SupportsInt | typing.SupportsIndex = 0, copy_out: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     @property
     def graph_exec_handle(self) -> int:
@@ -230,7 +231,8 @@ class Runner:
         """
         Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;
         gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown), armed_ns, gate_ns, staged_ns
-        (0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout).
+        (0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout), copy_in_us and
+        copy_out_us (the copies' parts of device_us; NaN when unknown).
         """
     def request_stop(self) -> None:
         """

@@ -77,6 +77,8 @@ struct Records {
   std::vector<int64_t> staged_ns;     // the input write ended (RunConfig::staging); 0 when there is none
   std::vector<int64_t> gap_work_ns;   // how long the gap's work ran before the issue; 0 when there is none
   std::vector<uint8_t> relaunched;    // armed: the gate had timed out before the release, so the inference ran again
+  std::vector<double> copy_in_us;     // the input copy's part of device_us (Workload::last_copies_us); NaN when unknown
+  std::vector<double> copy_out_us;    // the output copy's part of device_us; NaN when unknown
 };
 
 class Runner {

@@ -57,6 +57,9 @@ class Workload {
   virtual double last_device_us() = 0;
   // How last_device_us is measured: "graph-event-nodes", "stream-events" or "host".
   virtual const char* device_timing() const = 0;
+  // The last completed inference's copy-in and copy-out times, where the workload runs them as
+  // their own timed parts of its graph (GraphWorkload with copy graphs). Units: us.
+  virtual bool last_copies_us(double& /*in_us*/, double& /*out_us*/) { return false; }
   // CUDA device ordinal, or -1 for a host-only workload.
   virtual int device() const = 0;
   // Whether launches carry the in-band probe (graph workloads do).
@@ -142,6 +145,11 @@ class CudaWorkload : public Workload {
   void set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept;
   // Creates the in-band probe; the subclass puts it into its graph.
   InbandProbe& make_probe();
+  // The event pair that timed the last completed inference (inner, outer or the cancellable
+  // armed graph's), and whether it was the cancellable armed graph (whose body has no marks).
+  cudaEvent_t last_start_event() const noexcept;
+  cudaEvent_t last_end_event() const noexcept;
+  bool last_was_cancellable_graph() const noexcept { return last_was_armed_graph_; }
   // The graph one inference runs: a start event record node, then the model's graph (cloned) and
   // the in-band probe beside it, then an end event record node after the model. Times the device
   // part with the workload's inner events (made here) and creates the probe. With `gate` (the
@@ -155,6 +163,9 @@ class CudaWorkload : public Workload {
   // The model's work alone as a graph (no event nodes, no probe), for the cancellable armed form:
   // a conditional node's body may hold kernels, copies and child graphs but no event nodes.
   virtual cudaGraph_t body_graph() const { return nullptr; }
+  // The model's work as a graph for the one-graph armed form, where event nodes may stay
+  // (GraphWorkload's copy marks); the body graph unless a subclass has more.
+  virtual cudaGraph_t armed_body_graph() const { return body_graph(); }
 
  private:
   int device_;
@@ -211,21 +222,28 @@ class GraphExecWorkload final : public CudaWorkload {
 
 // A CUDA graph owned by someone else, cloned into an executable trtpace owns with event record
 // nodes at its start and end (timed_graph), so its device time excludes host submission; the
-// in-band probe runs beside it.
+// in-band probe runs beside it. With copy graphs (an app's input copy in and output copy out,
+// captured on their own), the inference runs [copy in -> mark -> model -> mark -> copy out] and
+// the marks time the copies apart from the model (last_copies_us).
 class GraphWorkload final : public CudaWorkload {
  public:
-  GraphWorkload(int device, uintptr_t graph);
+  GraphWorkload(int device, uintptr_t graph, uintptr_t copy_in = 0, uintptr_t copy_out = 0);
   ~GraphWorkload() override { end_armed(); }
   std::string describe() const override;
   uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
+  bool last_copies_us(double& in_us, double& out_us) override;
 
  protected:
   cudaGraphExec_t graph_exec() const override { return exec_.get(); }
-  cudaGraph_t body_graph() const override { return child_; }
+  // The cancellable armed form's conditional body may hold no event nodes: the chain without marks.
+  cudaGraph_t body_graph() const override { return plain_chain_ ? plain_chain_.get() : child_; }
+  cudaGraph_t armed_body_graph() const override { return child_; }
 
  private:
   void enqueue(cudaStream_t stream) override;
-  cudaGraph_t child_ = nullptr;  // borrowed; its owner keeps it alive
+  cudaGraph_t child_ = nullptr;  // borrowed, or the marked chain below; its owner keeps it alive
+  Graph marked_chain_, plain_chain_;  // with copy graphs: [in, mark, model, mark, out] and [in, model, out]
+  Event mark_in_, mark_out_;
   GraphExec exec_;               // timed_graph(child_)
 };
 

@@ -111,6 +111,10 @@ def collect() -> dict[str, Any]:
         "torch": package_version("torch"),
         "jetson": jetson.facts(),
         "cpu_governor": cpu_governor(),
+        # CUDA's lazy loading (the default since 12.2) loads a kernel at its first launch, which can
+        # wait for the device to go idle; trtpace loads its own kernels before arming (README).
+        "module_loading": _core.module_loading_mode() if probe["driver_version"] else None,
+        "cuda_module_loading_env": os.environ.get("CUDA_MODULE_LOADING"),
         "missing": [],
     }
     try:

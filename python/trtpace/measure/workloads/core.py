@@ -177,12 +177,15 @@ def from_graph_exec(graph_exec: int, *, gpu: int = 0, keepalive: Any = None, nam
     return Workload(name=name, core=core, info={"kind": "graph_exec"}, keepalive=(keepalive,))
 
 
-def from_graph(graph: int, *, gpu: int = 0, keepalive: Any = None, name: str = "cuda graph") -> Workload:
+def from_graph(graph: int, *, gpu: int = 0, keepalive: Any = None, name: str = "cuda graph",
+               copy_in: int = 0, copy_out: int = 0) -> Workload:
     """Runs a borrowed cudaGraph_t handle (an int), e.g. torch's `raw_cuda_graph()` (keep_graph=True).
 
     The graph is cloned between two event record nodes, so device time excludes host submission.
+    `copy_in`/`copy_out`: graphs of the app's input and output copies (captured on their own), run
+    before and after it and timed as their own parts (records' copy_in_us, copy_out_us).
     """
-    core = _core.GraphWorkload(gpu, int(graph))
+    core = _core.GraphWorkload(gpu, int(graph), int(copy_in), int(copy_out))
     return Workload(name=name, core=core, info={"kind": "graph"}, keepalive=(keepalive,))
 
 

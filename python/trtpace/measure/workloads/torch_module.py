@@ -126,6 +126,17 @@ class HostIO:
             host.copy_(dev, non_blocking=True)
 
 
+def _capture_copies(copies: Callable[[], None]) -> Any:
+    """The copies `copies()` enqueues, captured into a torch.cuda.CUDAGraph kept for C++ launch."""
+    import torch
+
+    graph = torch.cuda.CUDAGraph(keep_graph=True)
+    with torch.cuda.graph(graph):
+        copies()
+    graph.instantiate()
+    return graph
+
+
 def _attach(w: Workload, host_io: HostIO | None) -> None:
     if host_io is not None:
         w.staging = host_io.staging
@@ -152,29 +163,30 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
     if launch == "graph":
         if io == "none":
             graph, outputs = capture_graph(module, example_inputs)
-            host_io = None
-        else:
-            with torch.no_grad():
-                copies = host_io = HostIO(example_inputs, module(*example_inputs), io)
-
-            def body() -> Any:
-                copies.copy_in()
-                out = module(*example_inputs)
-                copies.copy_out(out)
-                return out
-
-            graph, outputs = capture_graph(module, example_inputs, body=body)
-        w = from_graph(graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs, host_io),
-                       name=name)
+            w = from_graph(graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs),
+                           name=name)
+            w.info.update(info)
+            return w
+        with torch.no_grad():
+            copies = HostIO(example_inputs, module(*example_inputs), io)
+        # Three captures: the input copy, the model, the output copy. trtpace runs them as one graph
+        # with event nodes between them, so the copies are timed apart from the model.
+        graph, outputs = capture_graph(module, example_inputs)
+        copies.set_outputs(outputs)
+        copy_in = _capture_copies(copies.copy_in)
+        copy_out = _capture_copies(copies.copy_out)
+        w = from_graph(graph.raw_cuda_graph(), gpu=gpu, name=name, copy_in=copy_in.raw_cuda_graph(),
+                       copy_out=copy_out.raw_cuda_graph(),
+                       keepalive=(graph, copy_in, copy_out, module, example_inputs, outputs, copies))
         w.info.update(info)
-        _attach(w, host_io)
+        _attach(w, copies)
         return w
 
     # The Python paths run on a stream of PyTorch's own pool, lent to the runner: PyTorch's
     # pinned-memory allocator records events on every stream a copy used when it frees the host
     # buffer, which may happen after the workload is gone, so the stream must outlive it.
     stream = torch.cuda.Stream(device=gpu)
-    host_io = None
+    host_io: HostIO | None = None
     if io != "none":
         with torch.no_grad():
             host_io = HostIO(example_inputs, module(*example_inputs), io)
