@@ -26,7 +26,11 @@ TRTPACE_CUDA_ARCHITECTURES=${TRTPACE_CUDA_ARCHITECTURES:-native} \
 if want tests; then
   log "gpu tests"
   # PYTEST_K: a -k expression to run only some gpu tests
-  $PY -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} tests 2>&1 | tee "$OUT/gpu-tests.txt" | tail -15
+  $PY -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} --ignore=tests/test_armed_fresh.py tests 2>&1 |
+    tee "$OUT/gpu-tests.txt" | tail -15
+  log "armed entry points in fresh processes (each under a watchdog, several at once: they time nothing)"
+  $PY -m pytest -m gpu -q -p no:cacheprovider -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
+    tee "$OUT/gpu-tests-fresh.txt" | tail -15
 fi
 if want overhead; then
   log overhead

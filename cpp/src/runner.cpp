@@ -172,10 +172,11 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
     if (has_gap_work) {
       // Started so that it ends when the inference is due; the inference is issued when it ends.
       wait_for_due(due[i] - gap_worker_.expected_ns());
-      gap_work[i] = gap_worker_.run();
+      if (!stop_requested()) gap_work[i] = gap_worker_.run();
     } else {
       wait_for_due(due[i]);
     }
+    if (stop_requested()) break;  // a stop during the gap: this inference is not issued
     if constexpr (kNvtx) {
       ranges->pop();
       ranges->push(inference_name.c_str(), nvtx::Color::inference, i);
@@ -237,6 +238,20 @@ void Runner::fire_filler(int64_t work_ns) {
   filler_->fire(work_ns);
 }
 
+void Runner::wait_until(int64_t t_ns) {
+  // A long wait is cut into slices so that a stop request (Ctrl-C, SIGTERM) ends it within one
+  // slice; the last stretch goes to the waiter whole, so its timing (and a hybrid margin's
+  // learning) is what it would be without the slices.
+  constexpr int64_t kSliceNs = 50'000'000;
+  for (int64_t t = now_ns(); t_ns - t > 2 * kSliceNs && !stop_requested(); t = now_ns()) {
+    if (config_.wait == WaitMode::spin)
+      spin_until_ns(t + kSliceNs);
+    else
+      sleep_until_ns(t + kSliceNs);
+  }
+  if (!stop_requested()) waiter_.wait_until(t_ns);
+}
+
 void Runner::wait_for_due(int64_t due_ns) {
   if (filler_) {
     const int64_t lead = config_.prewarm_lead_ns;
@@ -244,16 +259,17 @@ void Runner::wait_for_due(int64_t due_ns) {
       // The last filler must end before the inference is due (and before any pre-warm).
       const int64_t stop_at = due_ns - std::max(config_.keepwarm_work_ns + kGuardNs, lead);
       int64_t next = now_ns();
-      for (int64_t t = next; t < stop_at; t = now_ns()) {
+      for (int64_t t = next; t < stop_at && !stop_requested(); t = now_ns()) {
         if (t >= next) {
           fire_filler(config_.keepwarm_work_ns);
           next = t + config_.keepwarm_period_ns;
         }
-        waiter_.wait_until(std::min(next, stop_at));
+        wait_until(std::min(next, stop_at));
       }
     }
-    if (lead > 0 && due_ns - now_ns() > lead) {
-      waiter_.wait_until(due_ns - lead);
+    if (lead > 0 && due_ns - now_ns() > lead && !stop_requested()) {
+      wait_until(due_ns - lead);
+      if (stop_requested()) return;
       if (config_.prewarm_target == PrewarmTarget::filler) {
         fire_filler(config_.prewarm_work_ns);
       } else {
@@ -264,7 +280,7 @@ void Runner::wait_for_due(int64_t due_ns) {
       }
     }
   }
-  waiter_.wait_until(due_ns);
+  wait_until(due_ns);
 }
 
 InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns) {

@@ -92,7 +92,8 @@ class Runner {
   // error propagates after clean-up, and the rows completed before it stay published and correct
   // (gpu_start_ns mapped to the host clock, or 0 when the mapping failed).
   void run();
-  // Thread-safe: the loop ends after the inference in flight completes.
+  // Thread-safe: the loop ends after the inference in flight completes, or within 50 ms when it
+  // is waiting in a gap (that inference is then not issued).
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
   size_t completed() const noexcept { return completed_.load(std::memory_order_acquire); }
   size_t total() const noexcept { return config_.warmup + config_.iterations; }
@@ -122,6 +123,7 @@ class Runner {
   template <bool kNvtx>
   void loop(bool probe, nvtx::Ranges* ranges);
   void wait_for_due(int64_t due_ns);
+  void wait_until(int64_t t_ns);  // the waiter's wait, ended early by a stop request
   void fire_filler(int64_t work_ns);
   void map_gpu_starts();
   Waiter waiter_;

@@ -7,6 +7,7 @@ inference in flight, and every completed record is kept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -65,24 +66,33 @@ def run_paced(
         remedies["staging"] = list(workload.staging)
     runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
     failure: list[BaseException] = []
+    finished = threading.Event()
 
     def target() -> None:
         try:
             runner.run()
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread, which re-raises it
             failure.append(e)
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=target, name="trtpace-runner", daemon=True)
     interrupted: KeyboardInterrupt | None = None
     thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(_POLL_S)
+    # The loop's end is read from an Event flag polled between sleeps, never from Thread.join or
+    # is_alive: on CPython 3.10-3.12 a KeyboardInterrupt inside join() can leave the thread marked
+    # finished while it still runs, and returning then loses the records in flight (and lets the
+    # process exit under a running C++ loop). A Ctrl-C asks the loop to stop; more Ctrl-Cs while
+    # it winds down (after the inference in flight, or within 50 ms of a gap) change nothing.
+    while not finished.is_set():
+        try:
+            finished.wait(_POLL_S)
             if on_progress:
                 on_progress(runner.completed, total)
-    except KeyboardInterrupt as e:
-        interrupted = e
-        runner.request_stop()
+        except KeyboardInterrupt as e:
+            interrupted = interrupted or e
+            runner.request_stop()
+    with contextlib.suppress(KeyboardInterrupt):  # the thread has left the loop: its join is immediate
         thread.join()
     if on_progress:
         on_progress(runner.completed, total)
