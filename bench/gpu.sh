@@ -29,7 +29,7 @@ if want tests; then
   $PY -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} --ignore=tests/test_armed_fresh.py tests 2>&1 |
     tee "$OUT/gpu-tests.txt" | tail -15
   log "armed entry points in fresh processes (each under a watchdog, several at once: they time nothing)"
-  $PY -m pytest -m gpu -q -p no:cacheprovider -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
+  $PY -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
     tee "$OUT/gpu-tests-fresh.txt" | tail -15
 fi
 if want overhead; then
@@ -112,9 +112,9 @@ if want apppath; then
 fi
 if want lazyload; then
   log "lazy module loading: a first launch while a gate spins (bench/lazy_loading.cu)"
-  nvcc -O2 -std=c++17 -arch=native -o /tmp/lazy_loading bench/lazy_loading.cu >>"$OUT/log.txt" 2>&1 &&
+  nvcc -O2 -std=c++17 -arch=native -o /tmp/lazy_loading bench/lazy_loading.cu bench/lazy_loading_other.cu >>"$OUT/log.txt" 2>&1 &&
     for m in LAZY EAGER; do for p in 0 1; do
-      CUDA_MODULE_LOADING=$m timeout 20 /tmp/lazy_loading preload=$p
+      CUDA_MODULE_LOADING=$m timeout 30 /tmp/lazy_loading preload=$p
     done; done 2>&1 | tee "$OUT/lazy-loading.txt"
 fi
 if want apploop; then

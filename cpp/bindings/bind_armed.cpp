@@ -66,7 +66,6 @@ void bind_armed(py::module_& m) {
           "wait_complete",
           [](CudaWorkload& w, int64_t timeout_ns) {
             int64_t done = 0;
-            double device_us = 0.0;
             {
               py::gil_scoped_release release;
               if (timeout_ns > 0)
@@ -74,14 +73,29 @@ void bind_armed(py::module_& m) {
               else
                 w.wait_complete();
               done = now_ns();
-              device_us = w.last_device_us();
             }
-            return py::make_tuple(done, device_us, w.last_relaunched());
+            return py::make_tuple(done, w.last_relaunched());
           },
           "timeout_ns"_a = 0,
           "Waits (by the workload's sync mode) for the last launched or released inference; returns\n"
-          "(done_ns on the monotonic clock, device_us, relaunched). timeout_ns > 0 bounds the wait (WaitTimeoutError).\n"
+          "(done_ns on the monotonic clock, relaunched). No driver call is made after the wait: device time\n"
+          "is last_device_us(), read when the caller wants it. timeout_ns > 0 bounds the wait (WaitTimeoutError).\n"
           "relaunched: the gate had let go by itself before the release, so the inference ran again plainly.")
+      .def("last_device_us", &CudaWorkload::last_device_us, py::call_guard<py::gil_scoped_release>(),
+           "Device time of the last completed inference (its graph's or stream's events). Units: us.")
+      .def(
+          "last_copies_us",
+          [](CudaWorkload& w) -> py::object {
+            double in = 0.0, out = 0.0;
+            bool known = false;
+            {
+              py::gil_scoped_release release;
+              known = w.last_copies_us(in, out);
+            }
+            if (!known) return py::none();
+            return py::make_tuple(in, out);
+          },
+          "(copy_in_us, copy_out_us) of the last completed inference, or None where the copies are not timed apart.")
       .def_property_readonly("armed", &CudaWorkload::armed)
       .def_property_readonly("arming_enabled", &CudaWorkload::arming_enabled)
       .def_property_readonly(

@@ -62,19 +62,20 @@ void bind_remedies(py::module_& m) {
       .def_property_readonly("fired", &PrewarmWorker::fired);
   m.def(
       "infer_once",
-      [](std::shared_ptr<Workload> w, const std::string& sync, int64_t timeout_ns) {
+      [](std::shared_ptr<Workload> w, const std::string& sync, int64_t timeout_ns, bool device_time) {
         const SyncMode mode = parse_sync_mode(sync);
         InferenceRecord r;
         {
           py::gil_scoped_release release;
-          r = infer_once(*w, mode, timeout_ns);
+          r = infer_once(*w, mode, timeout_ns, device_time);
         }
         return py::dict("issue_ns"_a = r.issue_ns, "submitted_ns"_a = r.submitted_ns, "done_ns"_a = r.done_ns,
                         "device_us"_a = r.device_us);
       },
-      "workload"_a, "sync"_a = "spin", "timeout_ns"_a = 0,
+      "workload"_a, "sync"_a = "spin", "timeout_ns"_a = 0, "device_time"_a = true,
       "Runs one inference now and returns its host times and device time; timeout_ns > 0 bounds a GPU\n"
-      "workload's completion wait (WaitTimeoutError).");
+      "workload's completion wait (WaitTimeoutError). device_time=False: device_us is NaN and no driver call\n"
+      "follows the wait (read it later with the workload's last_device_us()).");
 }
 
 }  // namespace trtpace::bindings

@@ -283,7 +283,7 @@ void Runner::wait_for_due(int64_t due_ns) {
   wait_until(due_ns);
 }
 
-InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns) {
+InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns, bool device_time) {
   std::unique_ptr<DeviceGuard> guard;
   if (workload.device() >= 0) guard = std::make_unique<DeviceGuard>(workload.device());
   workload.prepare(sync);
@@ -297,7 +297,7 @@ InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns
   else
     workload.wait_complete();
   r.done_ns = now_ns();
-  r.device_us = workload.last_device_us();
+  r.device_us = device_time ? workload.last_device_us() : std::numeric_limits<double>::quiet_NaN();
   return r;
 }
 

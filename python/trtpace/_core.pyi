@@ -104,6 +104,14 @@ class CudaWorkload(Workload):
         cancellable puts the model in a conditional graph node a cancel skips; timeout_ns (kernel gate) lets
         the gate go by itself after that long armed.
         """
+    def last_copies_us(self) -> typing.Any:
+        """
+        (copy_in_us, copy_out_us) of the last completed inference, or None where the copies are not timed apart.
+        """
+    def last_device_us(self) -> float:
+        """
+        Device time of the last completed inference (its graph's or stream's events). Units: us.
+        """
     def release(self) -> None:
         """
         Opens the gate: one release-ordered store. Raises if nothing is armed.
@@ -112,10 +120,11 @@ class CudaWorkload(Workload):
         """
         How wait_complete waits from now on (a SYNC_MODES name); a paced run sets its own.
         """
-    def wait_complete(self, timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, float, bool]:
+    def wait_complete(self, timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, bool]:
         """
         Waits (by the workload's sync mode) for the last launched or released inference; returns
-        (done_ns on the monotonic clock, device_us, relaunched). timeout_ns > 0 bounds the wait (WaitTimeoutError).
+        (done_ns on the monotonic clock, relaunched). No driver call is made after the wait: device time
+        is last_device_us(), read when the caller wants it. timeout_ns > 0 bounds the wait (WaitTimeoutError).
         relaunched: the gate had let go by itself before the release, so the inference ran again plainly.
         """
     @property
@@ -452,10 +461,11 @@ def globaltimer_resolution_ns(device: typing.SupportsInt | typing.SupportsIndex)
     """
     Smallest step of the GPU's %globaltimer. Units: ns.
     """
-def infer_once(workload: Workload, sync: str = 'spin', timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> dict:
+def infer_once(workload: Workload, sync: str = 'spin', timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0, device_time: bool = True) -> dict:
     """
     Runs one inference now and returns its host times and device time; timeout_ns > 0 bounds a GPU
-    workload's completion wait (WaitTimeoutError).
+    workload's completion wait (WaitTimeoutError). device_time=False: device_us is NaN and no driver call
+    follows the wait (read it later with the workload's last_device_us()).
     """
 def load_kernels(device: typing.SupportsInt | typing.SupportsIndex) -> None:
     """

@@ -58,8 +58,9 @@ struct InferenceRecord {
   int64_t issue_ns = 0, submitted_ns = 0, done_ns = 0;
   double device_us = 0.0;
 };
-// timeout_ns > 0 bounds the completion wait of a GPU workload (WaitTimeout past it).
-InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns = 0);
+// timeout_ns > 0 bounds the completion wait of a GPU workload (WaitTimeout past it). device_time
+// false: device_us stays NaN (no event query after the wait; Workload::last_device_us later).
+InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns = 0, bool device_time = true);
 
 // Per-inference records in preallocated columns; host times on the monotonic clock.
 struct Records {

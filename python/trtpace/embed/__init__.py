@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from trtpace.embed.remedies import KeepWarm, Pacer
+from trtpace.embed.remedies import InferenceRecord, KeepWarm, Pacer
 
-__all__ = ["KeepWarm", "Pacer"]
+__all__ = ["InferenceRecord", "KeepWarm", "Pacer"]

@@ -6,7 +6,7 @@ import atexit
 import contextlib
 import math
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,6 +102,55 @@ def _cancel_open_pacers() -> None:
             pacer.cancel()
 
 
+class InferenceRecord(Mapping[str, Any]):
+    """One inference's record, read like a dict: armed_ns, issue_ns, submitted_ns, done_ns (the
+    monotonic clock), device_us, relaunched, and copy_in_us/copy_out_us where the copies are timed
+    apart (NaN otherwise).
+
+    wait() and infer() return it the moment the output is on the host: the device times come
+    from the GPU's events, read on first access of one of them or by the Pacer before its next
+    inference (during the gap), because after a gap the first driver call costs tens of us and
+    would otherwise sit between the output and the app.
+    """
+
+    _LAZY = ("device_us", "copy_in_us", "copy_out_us")
+
+    def __init__(self, times: dict[str, Any], device: Callable[[], dict[str, float]] | None):
+        self._times = times
+        self._device = device
+
+    def resolve(self) -> None:
+        if self._device is not None:
+            device, self._device = self._device, None
+            self._times.update(device())
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._LAZY:
+            self.resolve()
+        return self._times[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self.resolve()
+        return iter(self._times)
+
+    def __len__(self) -> int:
+        self.resolve()
+        return len(self._times)
+
+    def __repr__(self) -> str:
+        self.resolve()
+        return f"InferenceRecord({self._times!r})"
+
+
+def _device_times(core: Any) -> Callable[[], dict[str, float]]:
+    def read() -> dict[str, float]:
+        copies = core.last_copies_us()
+        c_in, c_out = copies if copies is not None else (math.nan, math.nan)
+        return {"device_us": float(core.last_device_us()), "copy_in_us": c_in, "copy_out_us": c_out}
+
+    return read
+
+
 def _as_workload(work: Any, gpu: int) -> workloads.Workload:
     if isinstance(work, workloads.Workload):
         return work
@@ -173,6 +222,7 @@ class Pacer:
                              armed_gate=armed, armed_cancellable=armed_cancellable, arm_timeout_ms=arm_timeout_ms)
         self._armed_ns = 0
         self._release_ns = (0, 0)
+        self._last: InferenceRecord | None = None  # its device times are read before the next inference
         if armed is not None:
             if armed not in ("wait", "kernel"):
                 raise UsageError(f"armed must be 'wait' or 'kernel', got {armed!r}")
@@ -252,9 +302,9 @@ class Pacer:
             return
         self._prewarm.schedule(int(next_due_ns) - round(self.policy.prewarm_lead_ms * 1e6))
 
-    def infer(self, timeout: float | None = None) -> dict[str, float]:
-        """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us.
-        Gives up after `timeout` s (default: wait_timeout_s) with WaitTimeoutError."""
+    def infer(self, timeout: float | None = None) -> InferenceRecord:
+        """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us
+        (InferenceRecord). Gives up after `timeout` s (default: wait_timeout_s) with WaitTimeoutError."""
         self._check_open()
         self._settle_prewarm()
         core = self.workload.core
@@ -263,11 +313,22 @@ class Pacer:
                 self.arm()
             self.release()
             return self.wait(timeout)
-        return dict(_core.infer_once(core, self.policy.sync, self._timeout_ns(timeout)))
+        self._resolve_last()
+        gpu = isinstance(core, _core.CudaWorkload)
+        times = dict(_core.infer_once(core, self.policy.sync, self._timeout_ns(timeout), not gpu))
+        self._last = InferenceRecord(times, _device_times(core) if gpu else None)
+        return self._last
+
+    def _resolve_last(self) -> None:
+        if self._last is not None:
+            self._last.resolve()
+            self._last = None
 
     def arm(self) -> None:
         """Queues the next inference behind the gate; the launch cost is paid now, during the gap."""
-        self._arming().arm()
+        core = self._arming()
+        self._resolve_last()  # the last record's events are re-recorded by the next inference
+        core.arm()
         self._armed_ns = _core.now_ns()
 
     def release(self) -> int:
@@ -278,15 +339,19 @@ class Pacer:
         self._release_ns = (issue, _core.now_ns())
         return issue
 
-    def wait(self, timeout: float | None = None) -> dict[str, Any]:
-        """Waits for the released inference: armed_ns, issue_ns, submitted_ns, done_ns, device_us,
-        and relaunched (its gate had let go by itself before the release, so it ran again, plainly).
-        Gives up after `timeout` s (default: wait_timeout_s) with WaitTimeoutError, which says
-        whether the inference was never released or the GPU has not finished it."""
-        done, device_us, relaunched = self._arming().wait_complete(self._timeout_ns(timeout))
+    def wait(self, timeout: float | None = None) -> InferenceRecord:
+        """Waits for the released inference and returns its record (InferenceRecord): armed_ns,
+        issue_ns, submitted_ns, done_ns, device_us, relaunched (its gate had let go by itself before
+        the release, so it ran again, plainly). Returns with no driver call after the wait. Gives up
+        after `timeout` s (default: wait_timeout_s) with WaitTimeoutError, which says whether the
+        inference was never released or the GPU has not finished it."""
+        core = self._arming()
+        done, relaunched = core.wait_complete(self._timeout_ns(timeout))
         issue, submitted = self._release_ns
-        return {"armed_ns": self._armed_ns, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
-                "device_us": device_us, "relaunched": bool(relaunched)}
+        times = {"armed_ns": self._armed_ns, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
+                 "relaunched": bool(relaunched)}
+        self._last = InferenceRecord(times, _device_times(core))
+        return self._last
 
     def cancel(self) -> None:
         """Ends an armed inference without an input; harmless when nothing is armed."""
