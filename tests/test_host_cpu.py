@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -161,3 +163,30 @@ def test_compare_with_cpu_awake_runs_it_only_for_that_policy() -> None:
     # the condition's host CPU includes the spinner's, next to the loop's own
     assert info["cpu_ns"] == info["loop_cpu_ns"] + info["cpu_awake"]["cpu_ns"]
     assert SweepResult(conditions=result.conditions).rows()
+
+
+def test_cpu_awake_spinner_dies_with_a_parent_killed_with_sigkill(tmp_path: Path) -> None:
+    # A parent process starts the spinner, writes its pid and is then killed with SIGKILL (no
+    # clean-up runs): the spinner must not survive it and keep a core busy.
+    pidfile = tmp_path / "spinner.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import os, sys, time\n"
+        "from trtpace.measure import host_cpu\n"
+        "a = host_cpu.CpuAwake(); a.follow(sorted(os.sched_getaffinity(0))[0])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(a.proc.pid))\n"
+        "time.sleep(60)\n")])
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None, "the parent never started its spinner"
+        time.sleep(0.05)
+    spinner = int(pidfile.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{spinner}").exists() and time.monotonic() < deadline:
+        state = Path(f"/proc/{spinner}/stat").read_text(errors="replace").rsplit(")", 1)[-1].split()[0]
+        if state == "Z":  # reaped only by its new parent: a zombie uses no CPU
+            break
+        time.sleep(0.05)
+    else:
+        assert not Path(f"/proc/{spinner}").exists(), "the cpu-awake spinner outlived its killed parent"

@@ -134,12 +134,21 @@ def cores_in_use() -> list[int]:
 
 # The spinner runs in its own process, so it never holds this process's GIL (the Python launch
 # paths need it), at SCHED_IDLE, so any ordinary thread waking on that core preempts it at once.
+# It dies with its parent, however the parent ends (kill -9 included): the kernel sends it SIGKILL
+# when the parent thread exits (PR_SET_PDEATHSIG), and it also stops once it is reparented, which
+# covers a parent that died before the request was made.
 _SPINNER = """
-import os, sys
-os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-os.sched_setaffinity(0, {int(sys.argv[1])})
-while True:
+import ctypes, os, signal, sys
+core, parent = int(sys.argv[1]), int(sys.argv[2])
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
     pass
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+os.sched_setaffinity(0, {core})
+while os.getppid() == parent:
+    for _ in range(200000):
+        pass
 """
 
 
@@ -159,7 +168,7 @@ class CpuAwake:
         if core == self.core:
             return
         if self.proc is None or self.proc.poll() is not None:
-            self.proc = subprocess.Popen([sys.executable, "-c", _SPINNER, str(core)],
+            self.proc = subprocess.Popen([sys.executable, "-c", _SPINNER, str(core), str(os.getpid())],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
         else:
