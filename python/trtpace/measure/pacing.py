@@ -12,6 +12,8 @@ from trtpace import _core
 from trtpace.errors import InputError, UsageError
 
 MAX_GAP_S = 3600.0  # longer gaps are almost certainly a unit mistake (ms typed as s)
+MIN_PERIOD_S = 1e-6  # the loop's resolution: a shorter period is a unit mistake (or rounds to 0 ns)
+MAX_SEED = 2**64 - 1  # the C++ schedule's seed is a uint64
 _NS_PER_S = 1_000_000_000
 KINDS = ("gap", "period", "poisson", "trace")
 # A trace may span at most 10 years, and its times (absolute timestamps allowed) must stay well
@@ -102,6 +104,8 @@ class Pacing:
         seed, trace_file = d.get("seed", 0), d.get("trace_file")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError("pacing seed must be a whole number")
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError("pacing seed must be from 0 to 2**64-1")
         if trace_file is not None and not isinstance(trace_file, str):
             raise TypeError("pacing trace_file must be text")
         p = cls(kind=kind, gap_s=number("gap_s", 0.0) or 0.0, period_s=number("period_s", None),
@@ -144,8 +148,8 @@ def parse_gaps(text: str) -> list[Pacing]:
 
 def period(seconds: float) -> Pacing:
     value = _finite_seconds(float(seconds), "the period")
-    if value <= 0:
-        raise UsageError("the period must be > 0 seconds")
+    if value < MIN_PERIOD_S:
+        raise UsageError(f"the period must be at least 1 us (1e-06 s), got {value:g} s")
     return Pacing(kind="period", period_s=value)
 
 
@@ -154,7 +158,9 @@ def poisson(rate_hz: float, seed: int = 0) -> Pacing:
         raise UsageError(f"the rate must be a finite number of Hz > 0, got {rate_hz}")
     if rate_hz > 1e6:
         raise UsageError(f"a rate of {rate_hz:g} Hz is over the 1 MHz limit")
-    return Pacing(kind="poisson", rate_hz=float(rate_hz), seed=int(seed))
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"the seed must be a whole number from 0 to 2**64-1, got {str(seed)[:40]}")
+    return Pacing(kind="poisson", rate_hz=float(rate_hz), seed=seed)
 
 
 def trace(path: str | Path) -> Pacing:
