@@ -29,7 +29,7 @@ if want tests; then
   $PY -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} --ignore=tests/test_armed_fresh.py tests 2>&1 |
     tee "$OUT/gpu-tests.txt" | tail -15
   log "armed entry points in fresh processes (each under a watchdog, several at once: they time nothing)"
-  $PY -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
+  timeout "${FRESH_TIMEOUT_S:-360}" $PY -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
     tee "$OUT/gpu-tests-fresh.txt" | tail -15
 fi
 if want overhead; then
