@@ -90,3 +90,77 @@ def test_armed_inferences_report_no_inband_clock() -> None:
     assert (armed.records["inband_mhz"] == 600).all()
     line = attribute(armed, base).line()
     assert "in-band" not in line and "SM clock unchanged (1980 MHz)" in line
+
+
+def _staged(c: ConditionResult, write_us: float) -> ConditionResult:
+    """`c` with its input written after the gap: the write moves the rest of the inference later."""
+    shift = int(write_us * 1e3)
+    r = c.records
+    r["staged_ns"] = r["issue_ns"] + shift
+    for k in ("submitted_ns", "gpu_start_ns", "done_ns"):
+        r[k] = r[k] + shift
+    return c
+
+
+def _trimmed_change(c: ConditionResult, base: ConditionResult) -> float:
+    """The change of the mean e2e of the inferences between the 35th and 65th percentiles."""
+    def mean(x: ConditionResult) -> float:
+        e2e = parts_us(x)["e2e"]
+        lo, hi = np.percentile(e2e, [35, 65])
+        return float(e2e[(e2e >= lo) & (e2e <= hi)].mean())
+
+    return mean(c) - mean(base)
+
+
+def test_the_input_write_after_the_gap_is_its_own_part() -> None:
+    base = _staged(_condition(0, 6, 2, 101, 3), 20)
+    gap = _staged(_condition(0.1, 66, 6, 110, 3), 45)
+    p = parts_us(gap)
+    assert list(p)[:3] == ["late", "write", "submit"]
+    np.testing.assert_allclose(p["write"], 45, atol=1e-6)
+    total = p["late"] + p["write"] + p["submit"] + p["launch"] + p["device"] + p["wakeup"]
+    np.testing.assert_allclose(total, p["e2e"], atol=1e-6)  # still exact per inference
+    a = attribute(gap, base)
+    assert a.parts_delta_us["write"] == pytest.approx(25, abs=0.01)
+    assert a.parts_delta_us["submit"] == pytest.approx(60, abs=0.1)
+    # the parts add up exactly to the change of the trimmed mean, which tracks the p50 change
+    assert a.parts_sum_us == pytest.approx(_trimmed_change(gap, base), abs=1e-6)
+    assert a.parts_sum_us == pytest.approx(a.delta_p50_us, rel=0.05)
+    line = a.line()
+    assert "0.025 input write + 0.060 submit" in line
+    rows = SweepResult(conditions=[base, gap]).rows()
+    assert rows[1]["attribution"]["parts_us"]["write"] == pytest.approx(25, abs=0.01)
+
+
+def test_a_write_on_one_side_only_still_sums_exactly() -> None:
+    base = _condition(0, 6, 2, 101, 3)  # no staged_ns column (an older file, or no input written)
+    gap = _staged(_condition(0.1, 66, 6, 110, 3), 45)
+    a = attribute(gap, base)
+    assert a.parts_delta_us["write"] == pytest.approx(45, abs=0.01)
+    assert a.parts_delta_us["submit"] == pytest.approx(60, abs=0.1)
+    assert a.parts_sum_us == pytest.approx(_trimmed_change(gap, base), abs=1e-6)
+    # a staged_ns column of zeros (no input written) gives no write part
+    zeros = _condition(0.1, 66, 6, 110, 3)
+    zeros.records["staged_ns"] = np.zeros(zeros.count, dtype=np.int64)
+    assert "write" not in parts_us(zeros) and "write" not in attribute(zeros, base).parts_delta_us
+
+
+def test_gap_work_time_is_summarised_and_named() -> None:
+    base = _condition(0, 6, 2, 101, 3)
+    gap = _condition(0.1, 66, 6, 110, 3)
+    gap.records["gap_work_ns"] = np.full(gap.count, 2_000_000, dtype=np.int64)
+    gap.info["gap_work"] = {"kind": "busy", "spec": "busy:2ms", "description": "busy CPU work for 2 ms"}
+    assert gap.summary()["gap_work_us"]["p50"] == 2000
+    assert base.summary()["gap_work_us"]["n"] == 0  # none recorded: NaN, not 0
+    a = attribute(gap, base)
+    assert a.gap_work_p50_us == 2000
+    assert a.line().startswith("tiny, gap 0.1 s, gap work busy:2ms: ")
+
+
+def test_a_handful_of_inferences_still_attributes() -> None:
+    """With four inferences none may lie inside the 35th-65th percentile band: the one(s) nearest
+    the median stand in, without numpy's empty-mean warning."""
+    base, gap = _condition(0, 6, 2, 101, 3, n=4), _condition(0.1, 66, 6, 110, 3, n=4)
+    a = attribute(gap, base)
+    assert all(np.isfinite(v) for v in a.parts_delta_us.values())
+    assert a.parts_delta_us["submit"] == pytest.approx(60, abs=1)

@@ -19,6 +19,7 @@ import trtpace
 from trtpace.cli import app
 from trtpace.report import html as html_report
 from trtpace.report import plots
+from trtpace.results.attribution import attribute, parts_us
 from trtpace.results.policies import summarize_policies
 
 FIXTURE = Path(__file__).parent / "data" / "h100-sweep"
@@ -85,7 +86,9 @@ def test_report_cli_html_png_csv_json(sweep: trtpace.SweepResult, tmp_path: Path
     assert len(rows) == 9 and float(rows[1]["penalty_p50_x"]) == pytest.approx(sweep.rows()[1]["penalty"])
     units = ("_us", "_mhz", "_w", "_mj", "_x", "_cov")
     for header in rows[0]:
-        assert header in ("gpu", "gpu_mode", "gpu_uuid", "workload", "pacing", "launch", "io", "policy", "clocks", "status", "n") or header.endswith(units), header
+        assert header in ("gpu", "gpu_mode", "gpu_uuid", "workload", "pacing", "launch", "io", "policy", "clocks",
+                          "gap_work", "status", "n") or header.endswith(units), header
+    assert {row["gap_work"] for row in rows} == {"none"}  # saved before gap work: an idle gap
     r = CliRunner().invoke(app, ["report", str(FIXTURE), "--html", str(tmp_path / "j.html"), "--json"])
     assert json.loads(r.stdout)["conditions"][4]["summary"]["e2e_us"]["n"] == 100
 
@@ -137,3 +140,27 @@ def test_report_renders_in_headless_chromium(sweep: trtpace.SweepResult, tmp_pat
     assert last > 5000
     bands = [rows_inked[y:y + 500].mean() for y in range(1500, last - 500, 500)]
     assert min(bands) > 0.01, bands
+
+
+def test_a_sweep_saved_before_gap_work_loads_as_an_idle_gap(sweep: trtpace.SweepResult) -> None:
+    """tests/data/h100-sweep has no gap_work anywhere, nor staged_ns, gap_work_ns or relaunched."""
+    assert all(c.gap_work == {"kind": "none", "spec": "none", "description": "idle"} for c in sweep.conditions)
+    assert not any("staged_ns" in c.records or "relaunched" in c.records for c in sweep.conditions)
+    assert [w["spec"] for w in sweep.gap_works()] == ["none"]
+    rows = sweep.rows()
+    assert {r["gap_work"] for r in rows} == {"none"}
+    parts = [r["attribution"]["parts_us"] for r in rows if r["attribution"]]
+    assert parts and not any("write" in p for p in parts)  # submit stays one part, as before
+    for c in sweep.conditions:
+        b = sweep.baseline(c)
+        if b is None or b is c:
+            continue
+        a = attribute(c, b)
+        means = []
+        for x in (c, b):
+            e2e = parts_us(x)["e2e"]
+            lo, hi = np.percentile(e2e, [35, 65])
+            means.append(e2e[(e2e >= lo) & (e2e <= hi)].mean())
+        assert a.parts_sum_us == pytest.approx(means[0] - means[1], abs=1e-6)  # the parts still sum exactly
+    text = html_report.render_html(sweep)
+    assert '<p class="gap">' not in text and "<th>gap work</th>" in text

@@ -112,3 +112,16 @@ def test_samplers_of_different_lengths_load_as_done(tmp_path: Path) -> None:
     loaded = trtpace.load(save(result, tmp_path / "r"))
     assert [c.status for c in loaded.conditions] == ["done", "done"]
     assert loaded.rows()[1]["penalty"] == pytest.approx(result.rows()[1]["penalty"])
+
+
+def test_the_runners_newer_record_columns_round_trip(tmp_path: Path) -> None:
+    """staged_ns, gap_work_ns and relaunched (a bool column) are saved and load back as they were."""
+    result = trtpace.sweep("host:us=20", gaps_s=[0.002], iterations=6, warmup=1, out=tmp_path / "r",
+                           gap_work="busy:0.2ms")
+    loaded = trtpace.load(tmp_path / "r")
+    for a, b in zip(result.conditions, loaded.conditions, strict=True):
+        for k in ("staged_ns", "gap_work_ns", "relaunched"):
+            assert np.array_equal(a.records[k], b.records[k]), k
+        assert b.records["relaunched"].dtype == bool
+        assert b.info["gap_work"] == a.info["gap_work"]
+    assert (loaded.conditions[1].records["gap_work_ns"] >= 200_000).all()

@@ -33,6 +33,7 @@ from trtpace.report.html import write_html
 from trtpace.report.terminal import (
     attribution_lines,
     compare_tables,
+    gap_lines,
     gpu_table,
     host_cpu_note,
     launch_lines,
@@ -208,6 +209,8 @@ def print_sweep(result: SweepResult, as_json: bool) -> None:
     for warning in result.environment.get("warnings", []):
         warn(warning)
     console = Console()
+    for line in gap_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
     groups = result.gpu_groups()
     for label, mode in groups:  # a multi-GPU run: one set of tables per GPU and mode
         part = result.subset(label, mode) if label else result
@@ -259,6 +262,8 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
         print(dumps(doc))
         return
     console = Console()
+    for line in gap_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
     for label, mode, part in parts:
         summaries = summarize_policies(part)
         rec = recommend(summaries)

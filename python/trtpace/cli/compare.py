@@ -22,6 +22,7 @@ from trtpace.cli.common import (
 from trtpace.cli.sweep import (
     AllowSharedGpu,
     Engine,
+    GapWorkSpec,
     Gpu,
     GpuRounds,
     Inputs,
@@ -38,6 +39,7 @@ from trtpace.cli.sweep import (
 )
 from trtpace.errors import UsageError
 from trtpace.measure import workloads
+from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.measure.policies import parse_policies
 from trtpace.run.compare import DEFAULT_POLICIES
@@ -79,9 +81,11 @@ def compare(
     launch: Launch = None,
     io: Io = "none",
     nvtx: Nvtx = False,
+    gap_work: GapWorkSpec = None,
 ) -> None:
     """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap, on the
     launch path the app uses (--torch/--engine/--onnx with --launch)."""
+    work = parse_gap_work(gap_work)
     plan = parse_policies(policies)
     models = [m for m in (engine, onnx, torch) if m]
     if len(models) > 1:
@@ -93,7 +97,7 @@ def compare(
     given: dict[str, Any] = {"workload": workload, "engine": engine, "onnx": onnx, "torch": torch, "shapes": shapes, "inputs": inputs,
              "rebuild": rebuild, "launch": launch, "io": io}
     settings: dict[str, Any] = {"gap_s": gap, "rounds": rounds, "iterations": iterations, "warmup": warmup, "telemetry": telemetry,
-                "telemetry_rate_hz": telemetry_rate, "nvtx": nvtx}
+                "telemetry_rate_hz": telemetry_rate, "nvtx": nvtx, "gap_work": work}
     if len(gpus) > 1:
         compare_target(gpu=gpus[0], build=False, **given)
         job = functools.partial(compare_job, policies=policies, given=given, run=settings)

@@ -27,12 +27,13 @@ from trtpace.cli.common import (
 )
 from trtpace.errors import InputError, UsageError
 from trtpace.measure import pacing, workloads
+from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import LAUNCH_PATHS, TENSORRT_PATHS, TORCH_PATHS, parse_launch
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
 from trtpace.results.gate import check_limit
 from trtpace.run.session import Progress
-from trtpace.run.sweep import DEFAULT_WORKLOADS
+from trtpace.run.sweep import DEFAULT_WORKLOADS, check_gap_work, plan_pacings
 from trtpace.run.sweep import sweep as run_sweep
 from trtpace.run.workers import run_on_gpus
 
@@ -171,6 +172,13 @@ AllowSharedGpu = Annotated[bool, typer.Option("--allow-shared-gpu", help="Let --
                                                                          "multi-GPU coordination on one GPU.")]
 GpuRounds = Annotated[int, typer.Option(help="With several GPUs: rounds of (all together, then each alone), "
                                              "interleaved.")]
+GapWorkSpec = Annotated[str | None, typer.Option(
+    "--gap-work", metavar="SPEC",
+    help="What the app does in each gap: none (an idle gap, the default), busy:2ms (arithmetic on the loop's core "
+         "for that long), memory:64MB (every cache line of a buffer that large read and written) or "
+         "jpeg:1280x720 (a JPEG frame that size decoded and preprocessed; needs OpenCV or Pillow). It runs at the "
+         "end of each gap and the inference is issued when it ends; the gap-0 baseline stays back to back "
+         "without it.")]
 Nvtx = Annotated[bool, typer.Option("--nvtx", help="Mark each condition and each inference as an NVTX range, for "
                                                   "profilers: nsys profile trtpace ... --nvtx. Off: no cost.")]
 
@@ -238,12 +246,15 @@ def sweep(
     max_penalty_p99: Annotated[float | None, typer.Option(help="Deployment gate on the p99 penalty (e.g. 1.5); "
                                                                "exit code 3 as --max-penalty.")] = None,
     nvtx: Nvtx = False,
+    gap_work: GapWorkSpec = None,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
+    work = parse_gap_work(gap_work)
     check_limit("--max-penalty", max_penalty)
     check_limit("--max-penalty-p99", max_penalty_p99)
     schedule = open_loop_schedule(period, rate, trace, seed)
     gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
+    check_gap_work(work, plan_pacings(gap_list, schedule))  # before any progress bar is drawn
     has_model = bool(engine or onnx or torch)
     texts = list(workload or ([] if has_model else DEFAULT_WORKLOADS))
     specs: list[Any] = [workloads.parse_spec(w) for w in texts]
@@ -254,7 +265,7 @@ def sweep(
               "launch": launch, "io": io, "precision": precision}
     settings: dict[str, Any] = {"gaps_s": gap_list, "schedule": schedule, "iterations": iterations, "warmup": warmup, "wait": wait,
                 "sync": sync, "telemetry": telemetry, "telemetry_rate_hz": telemetry_rate, "lock_clocks": lock_clocks,
-                "nvtx": nvtx}
+                "nvtx": nvtx, "gap_work": work}
     if len(gpus) > 1:
         model_workloads(gpu=gpus[0], build=False, **models)
         job = functools.partial(sweep_job, texts=texts, models=models, run=settings)

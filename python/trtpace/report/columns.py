@@ -90,11 +90,24 @@ def _telemetry(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda row: row["summary"]["telemetry"][key]
 
 
-def condition_label(row: dict[str, Any]) -> str:
+def condition_label(row: dict[str, Any], gap_work: bool = False) -> str:
+    """The pacing, with locked clocks where they were, and with `gap_work` the row's gap work where
+    it had some (for results whose rows differ in it: runs appended to one folder)."""
     label: str = row["pacing"]["label"]
     if row.get("clocks", "default") != "default":
         label += f", {row['clocks']}"
+    if gap_work and row.get("gap_work", "none") != "none":
+        label += f", {row['gap_work']}"
     return label
+
+
+def _continuous(row: dict[str, Any]) -> bool:
+    return row["pacing"].get("kind") == "gap" and row["pacing"].get("gap_s") == 0
+
+
+def gap_work_varies(rows: list[dict[str, Any]]) -> bool:
+    """Do the rows with a gap differ in their gap work? (The gap-0 baselines never have any.)"""
+    return len({r.get("gap_work", "none") for r in rows if not _continuous(r)}) > 1
 
 
 def gpu_text(row: dict[str, Any]) -> str:
@@ -117,6 +130,7 @@ CONDITION_COLUMNS: list[Column] = [
     Column("io", "io", "", lambda r: r.get("io", "none"), views=_views("csv")),
     Column("policy", "policy", "", lambda r: r.get("policy", ""), views=_views("csv")),
     Column("clocks", "clocks", "", lambda r: r.get("clocks", "default"), views=_views("csv")),
+    Column("gap_work", "gap work", "", lambda r: r.get("gap_work", "none"), views=_views("html", "csv")),
     Column("status", "status", "", lambda r: r["status"], views=_views("html", "csv")),
     Column("n", "n", "", _summary("e2e_us", "n"), views=_views("table", "html", "csv")),
     *[Column(f"e2e_{k}_us", f"e2e {k}", "ms", _summary("e2e_us", k), 1e3,
@@ -129,6 +143,8 @@ CONDITION_COLUMNS: list[Column] = [
     Column("device_p50_us", "device p50", "ms", _summary("device_us", "p50"), 1e3, views=_views("table", "html", "csv")),
     Column("submit_p50_us", "submit p50", "us", _summary("submit_us", "p50"), digits=1,
            views=_views("table", "html", "csv")),
+    Column("write_p50_us", "input write p50", "us", _summary("write_us", "p50"), digits=1, views=_views("csv")),
+    Column("gap_work_p50_us", "gap work p50", "ms", _summary("gap_work_us", "p50"), 1e3, views=_views("csv")),
     Column("launch_p50_us", "launch p50", "us", _summary("launch_us", "p50"), digits=1, views=_views("gpu", "html", "csv")),
     Column("pacing_error_p99_us", "pacing error p99", "us", _summary("pacing_error_us", "p99"), digits=1,
            views=_views("csv")),

@@ -22,6 +22,7 @@ from trtpace.report.columns import (
     Column,
     columns,
     condition_label,
+    gap_work_varies,
 )
 from trtpace.report.html import environment_items, footnote, page, table, write_figure_pngs, write_rows_csv
 from trtpace.results.fleet import Fleet
@@ -74,12 +75,14 @@ def condition_table(fleet: Fleet, view: str, title: str) -> Table | None:
     t = _new_table(title, ["machine", "workload", "pacing", on.header(), *(c.narrow_header() for c in cols)],
                    len(cols) + 1)
     marked = False
+    mixed = gap_work_varies(rows)  # conditions differing only in gap work: the pacing says which is which
     for r, last in _grouped(rows):
         status = "" if r["status"] == "done" else f" [yellow]({escape(r['status'])})[/]"
         cells = [c.text(r) for c in cols]
         marked = marked or _marked(cells)
         t.add_row(escape(machine.text(r)), escape(r["workload"]),
-                  escape(condition_label(r).removeprefix("gap ")) + status, on.text(r), *cells, end_section=last)
+                  escape(condition_label(r, mixed).removeprefix("gap ")) + status, on.text(r), *cells,
+                  end_section=last)
     if marked:
         t.caption, t.caption_justify = FOOTNOTE, "left"
     return t

@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from trtpace.report import plots
-from trtpace.report.columns import CONDITION_COLUMNS, FOOTNOTE, POLICY_COLUMNS, UNRELIABLE_MARK, Column, columns
-from trtpace.report.terminal import host_cpu_note, launch_lines
+from trtpace.report.columns import (
+    CONDITION_COLUMNS,
+    FOOTNOTE,
+    POLICY_COLUMNS,
+    UNRELIABLE_MARK,
+    Column,
+    columns,
+    condition_label,
+    gap_work_varies,
+)
+from trtpace.report.terminal import gap_lines, host_cpu_note, launch_lines
 from trtpace.results import SweepResult
 from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
 
@@ -123,7 +132,7 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
     order = {g: i for i, g in enumerate(groups)}
     rows = sorted(result.rows(), key=lambda r: order.get(((r["info"].get("gpu") or {}).get("label") or "",
                                                           r["info"].get("gpu_mode", "")), 0))
-    parts: list[str] = []
+    parts: list[str] = [f'<p class="gap">{html.escape(line)}</p>' for line in gap_lines(result)]
     if is_compare(result):
         s = result.settings
         heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
@@ -145,7 +154,9 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
     else:
         heading = title or "trtpace sweep"
         cols = columns(CONDITION_COLUMNS, "html")
-        cells = [[html.escape(c.text_ci(r)) for c in cols] for r in rows]
+        mixed = gap_work_varies(rows)  # the pacing says each row's gap work where appended runs differ
+        cells = [[html.escape(condition_label(r, mixed) if c.csv == "condition" else c.text_ci(r)) for c in cols]
+                 for r in rows]
         parts.append(table([c.header() for c in cols], cells) + footnote(cells))
         switches = launch_lines(result)
         if switches:

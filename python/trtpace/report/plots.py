@@ -18,10 +18,11 @@ from trtpace.results import ConditionResult, SweepResult
 from trtpace.results.attribution import PARTS
 from trtpace.results.stats import summarize
 
-PART_COLORS = {"late": "tab:gray", "submit": "tab:orange", "launch": "tab:blue", "device": "tab:green",
-               "wakeup": "tab:red", "launch+wakeup": "tab:purple"}
-PART_LABELS = {"late": "late issue", "submit": "submit (host call)", "launch": "launch (to GPU start)",
-               "device": "device", "wakeup": "wake-up (GPU done to host)", "launch+wakeup": "launch + wake-up"}
+PART_COLORS = {"late": "tab:gray", "write": "tab:brown", "submit": "tab:orange", "launch": "tab:blue",
+               "device": "tab:green", "wakeup": "tab:red", "launch+wakeup": "tab:purple"}
+PART_LABELS = {"late": "late issue", "write": "input write (host, after the gap)", "submit": "submit (host call)",
+               "launch": "launch (to GPU start)", "device": "device", "wakeup": "wake-up (GPU done to host)",
+               "launch+wakeup": "launch + wake-up"}
 
 
 def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[str] | None = None,
@@ -42,6 +43,7 @@ def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[s
 def _series_name(c: ConditionResult) -> str:
     name = c.workload + (f" [{c.launch}]" if c.launch else "")
     name += "" if c.clocks == "default" else f" ({c.clocks})"
+    name += "" if c.gap_work_spec == "none" else f" gap work {c.gap_work_spec}"
     return name + (f" {c.gpu_label} {c.gpu_mode}" if c.gpu_label else "")  # one line per GPU of a multi-GPU run
 
 

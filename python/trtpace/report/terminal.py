@@ -16,6 +16,7 @@ from trtpace.report.columns import (
     Column,
     columns,
     condition_label,
+    gap_work_varies,
 )
 from trtpace.results import SweepResult
 
@@ -30,9 +31,25 @@ def _table(title: str, keys: list[str], cols: list[Column]) -> Table:
     return table
 
 
-def _condition(row: dict[str, Any]) -> tuple[str, str]:
+def _condition(row: dict[str, Any], gap_work: bool = False) -> tuple[str, str]:
     status = "" if row["status"] == "done" else f" [yellow]({row['status']})[/]"
-    return row["workload"], condition_label(row).removeprefix("gap ") + status
+    return row["workload"], condition_label(row, gap_work).removeprefix("gap ") + status
+
+
+def gap_lines(result: SweepResult) -> list[str]:
+    """What the app did in the gap (--gap-work), said once above the tables: "gap: decoded and
+    preprocessed a 1280x720 JPEG before each inference (jpeg:1280x720); ..."; nothing where every
+    gap was idle. Where appended runs differ, each gap work with its spec (the rows carry it)."""
+    works = result.gap_works()
+    if not any(w["spec"] != "none" for w in works):
+        return []
+    baseline = ("the continuous rounds run" if result.settings.get("command") == "compare"
+                else "the gap-0 baseline runs")
+    if len(works) == 1:
+        said = f"{works[0]['description']} ({works[0]['spec']})"
+    else:
+        said = "differs by condition: " + "; ".join(f"{w['spec']}: {w['description']}" for w in works)
+    return [f"gap: {said}; {baseline} back to back without it"]
 
 
 def sweep_table(rows: list[dict[str, Any]]) -> Table:
@@ -43,10 +60,11 @@ def sweep_table(rows: list[dict[str, Any]]) -> Table:
     cols = columns(CONDITION_COLUMNS, "table")
     table = _table("trtpace sweep", ["workload", "pacing"], cols)
     marked = False
+    mixed = gap_work_varies(rows)  # appended runs with different gap work: each row says its own
     for row in rows:
         cells = [c.text(row) for c in cols]
         marked = marked or any(x.endswith(UNRELIABLE_MARK) for x in cells)
-        table.add_row(*_condition(row), *cells)
+        table.add_row(*_condition(row, mixed), *cells)
     if marked:
         table.caption, table.caption_justify = FOOTNOTE, "left"
     return table
@@ -59,8 +77,9 @@ def gpu_table(rows: list[dict[str, Any]]) -> Table | None:
         return None
     cols = columns(CONDITION_COLUMNS, "gpu")
     table = _table("GPU state", ["workload", "pacing"], cols)
+    mixed = gap_work_varies(rows)
     for row in rows:
-        table.add_row(*_condition(row), *(c.text(row) for c in cols))
+        table.add_row(*_condition(row, mixed), *(c.text(row) for c in cols))
     return table
 
 

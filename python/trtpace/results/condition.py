@@ -8,16 +8,35 @@ from typing import Any
 
 import numpy as np
 
+from trtpace.measure.gap_work import NONE as IDLE_GAP
 from trtpace.measure.host_cpu import join_after
 from trtpace.measure.launch import launch_of
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.telemetry import ENERGY_RESOLUTION_MJ, join_before
 from trtpace.results.stats import summarize
 
+# staged_ns (the input written after the gap), gap_work_ns and relaunched came with gap work, and
+# copy_in_us/copy_out_us (the input and output copies timed apart, NaN when none) after them:
+# records written before lack them.
 RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz",
-                  "armed_ns", "gate_ns")
+                  "armed_ns", "gate_ns", "staged_ns", "gap_work_ns", "relaunched", "copy_in_us", "copy_out_us")
 METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz",
-           "cpu_mhz_issue", "cpu_mhz_done")
+           "cpu_mhz_issue", "cpu_mhz_done", "write_us", "gap_work_us")
+
+
+def recorded_gap_work(value: Any) -> dict[str, str]:
+    """The gap work a condition (info["gap_work"]) or a run (settings["gap_work"]) recorded, as
+    trtpace.measure.gap_work.GapWork.to_json() wrote it: kind, spec and description. Where none was
+    recorded (results written before gap work, or something unreadable) the gap was idle. Never
+    parses the spec again: a JPEG spec would need an imaging library on the machine reading it."""
+    idle = IDLE_GAP.to_json()
+    if isinstance(value, str):  # a bare spec
+        return idle if value in ("", "none") else {"kind": value.partition(":")[0], "spec": value,
+                                                   "description": value}
+    if not isinstance(value, dict) or not isinstance(value.get("spec"), str) or value["spec"] in ("", "none"):
+        return idle
+    return {"kind": str(value.get("kind") or value["spec"].partition(":")[0]), "spec": value["spec"],
+            "description": str(value.get("description") or value["spec"])}
 
 
 @dataclass
@@ -53,6 +72,17 @@ class ConditionResult:
         return str(self.info.get("io", "none"))
 
     @property
+    def gap_work(self) -> dict[str, str]:
+        """What ran at the end of each gap (trtpace.measure.gap_work): kind, spec and description;
+        an idle gap for the continuous baseline and for results written before gap work."""
+        return recorded_gap_work(self.info.get("gap_work"))
+
+    @property
+    def gap_work_spec(self) -> str:
+        """The gap work as its spec ("busy:2ms", "jpeg:1280x720"); "none" for an idle gap."""
+        return self.gap_work["spec"]
+
+    @property
     def gpu_label(self) -> str:
         """The GPU worker of a multi-GPU run ("gpu0", "gpu2", "gpu0#2" for a second worker sharing
         GPU 0); "" for a run on one GPU."""
@@ -81,7 +111,10 @@ class ConditionResult:
         launch_us is GPU start (in-band probe) minus issue; inband_mhz the SM clock the probe
         measured (NaN for armed inferences: unverified there); nvml_sm_mhz the NVML sample taken last before the issue; cpu_mhz_issue and
         cpu_mhz_done the loop core's cpufreq frequency read last before the issue and first after
-        the completion (sampled off the timed loop, so up to one sampling period away).
+        the completion (sampled off the timed loop, so up to one sampling period away);
+        write_us the host's write of the input after the gap (staged - issue; NaN where the
+        workload writes none, or in results written before it was recorded); gap_work_us how
+        long the gap work ran (NaN for an idle gap).
         """
         r = self.records
         if metric == "e2e_us":
@@ -107,6 +140,12 @@ class ConditionResult:
             v = self.joined("sm_mhz")
         elif metric in ("cpu_mhz_issue", "cpu_mhz_done"):
             v = self.cpu_mhz(after=metric == "cpu_mhz_done")
+        elif metric == "write_us":
+            staged = np.asarray(r.get("staged_ns", np.zeros(self.count, dtype=np.int64)))
+            v = np.where(staged > 0, (staged - r["issue_ns"]) / 1e3, np.nan)
+        elif metric == "gap_work_us":
+            took = np.asarray(r.get("gap_work_ns", np.zeros(self.count, dtype=np.int64)))
+            v = np.where(took > 0, took / 1e3, np.nan)
         else:
             raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
         return v if include_warmup else v[~self.is_warmup]
@@ -195,4 +234,5 @@ class ConditionResult:
             "policy": self.policy,
             "launch": self.launch,
             "io": self.io,
+            "gap_work": self.gap_work_spec,
         }

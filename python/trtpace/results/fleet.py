@@ -3,7 +3,7 @@ machine and collected with ordinary tools (rsync, scp), merged into one comparis
 
 Each folder is one machine, named by its host and GPU ("vm / NVIDIA H100 80GB HBM3"); machines
 that would share a name get their folder's name (then its path) added. Conditions are matched
-across machines on workload, pacing, policy, launch path, host I/O and clocks; a condition
+across machines on workload, pacing, policy, launch path, host I/O, clocks and gap work; a condition
 measured twice in one folder (an --append of the same condition, a compare's rounds) is matched
 by its occurrence: the first with the first, the second with the second. A condition not
 measured on every machine stays in the comparison and says on which machines it was.
@@ -34,21 +34,23 @@ def machine_name(environment: dict[str, Any]) -> str:
 def row_key(row: dict[str, Any]) -> Key:
     """What makes two conditions (rows of SweepResult.rows()) the same measurement on two machines."""
     return (row["workload"], row["pacing"]["label"], row.get("policy", ""), row.get("launch", ""),
-            row.get("io", "none"), row.get("clocks", "default"))
+            row.get("io", "none"), row.get("clocks", "default"), row.get("gap_work", "none"))
 
 
 def key_label(key: Key) -> str:
     """A matched condition in words: "tiny, gap 0.1 s [graph]" (a sweep's) or "host:us=10, gap
     0.001 s: spin" (a compare policy's); "(2nd)" and so on for a repeat within one folder."""
     *fields, occurrence = key
-    if len(fields) == 4:  # a compare policy: workload, gap, policy, launch
-        workload, gap_s, policy, launch = fields
+    if len(fields) == 5:  # a compare policy: workload, gap, policy, launch, gap work
+        workload, gap_s, policy, launch, work = fields
         gap = f"{gap_s:g}" if isinstance(gap_s, (int, float)) else "?"
-        text = f"{workload}, gap {gap} s: {policy}" + (f" [{launch}]" if launch else "")
+        extra = [x for x in (launch, "" if work == "none" else f"gap work {work}") if x]
+        text = f"{workload}, gap {gap} s: {policy}" + (f" [{', '.join(extra)}]" if extra else "")
     else:
-        workload, pacing, policy, launch, io, clocks = fields
+        workload, pacing, policy, launch, io, clocks, work = fields
         extra = [x for x in (policy, launch, "" if io == "none" else f"io {io}",
-                             "" if clocks == "default" else clocks) if x]
+                             "" if clocks == "default" else clocks, "" if work == "none" else f"gap work {work}")
+                 if x]
         text = f"{workload}, {pacing}" + (f" [{', '.join(extra)}]" if extra else "")
     return text + (f" (repeat {occurrence})" if occurrence > 1 else "")
 
@@ -101,7 +103,8 @@ class Fleet:
             per.append((m.name, [{"summary": p, "workload": str(s.get("workload", "")), "gap_s": s.get("gap_s")}
                                  for p in summarize_policies(m.result)]))
         self._cache["policies"] = self._merge(
-            per, lambda r: (r["workload"], r["gap_s"], r["summary"].policy, r["summary"].launch))
+            per, lambda r: (r["workload"], r["gap_s"], r["summary"].policy, r["summary"].launch,
+                            r["summary"].gap_work))
         return self._cache["policies"]
 
     def recommendations(self) -> dict[str, dict[str, Any] | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ class PolicySummary:
     launch: str = ""
     switch: bool = False  # a path the app could switch to, run plainly beside the app's own
     label: str = ""       # the policy, with its launch path where a compare measured several
+    gap_work: str = "none"  # what ran at the end of each gap (its spec; trtpace.measure.gap_work)
+    gap_work_us: dict[str, Any] = field(default_factory=dict)  # how long it ran (summary; n 0 for none)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.policy
@@ -60,16 +62,21 @@ def _mean(values: list[float]) -> float:
 
 
 def summarize_policies(result: SweepResult) -> list[PolicySummary]:
-    """One pooled summary per policy, in the order first run; penalty against the continuous rounds."""
-    groups: dict[tuple[str, str], list[ConditionResult]] = {}
+    """One pooled summary per policy, in the order first run; penalty against the continuous rounds.
+
+    Rounds pool per policy, launch path and gap work (a compare's folder holds one gap work: an
+    --append with another is refused); the continuous rounds, back to back without gap work, are
+    the baseline of every gap work."""
+    groups: dict[tuple[str, str, str], list[ConditionResult]] = {}
     for c in result.conditions:
         if c.count > c.warmup:
-            groups.setdefault((c.policy, c.launch), []).append(c)
-    launches = {launch for _, launch in groups}
-    everything = [c for (name, _), cs in groups.items() if name == CONTINUOUS for c in cs]
+            groups.setdefault((c.policy, c.launch, c.gap_work_spec), []).append(c)
+    launches = {launch for _, launch, _ in groups}
+    works = {work for name, _, work in groups if name != CONTINUOUS}
+    everything = [c for (name, _, _), cs in groups.items() if name == CONTINUOUS for c in cs]
     out = []
-    for (name, launch), conds in groups.items():
-        base = groups.get((CONTINUOUS, launch)) or everything
+    for (name, launch, work), conds in groups.items():
+        base = [c for (n, la, _), cs in groups.items() if n == CONTINUOUS and la == launch for c in cs] or everything
         base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
         e2e = _pooled(conds, "e2e_us")
         pe = [c.power_energy() for c in conds]
@@ -83,7 +90,9 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
             energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
             cpu_pct=100 * _mean(cpu), sm_held_pct=_mean([c.sm_held_pct() for c in conds]), launch=launch,
             switch=any(c.info.get("switch") for c in conds),
-            label=f"{name} ({launch})" if len(launches) > 1 and launch else name,
+            label=(f"{name} ({launch})" if len(launches) > 1 and launch else name)
+            + (f" [gap work {work}]" if len(works) > 1 and name != CONTINUOUS else ""),
+            gap_work=work, gap_work_us=_pooled(conds, "gap_work_us"),
         ))
     return out
 

@@ -28,7 +28,10 @@ class SweepResult:
     path: Path | None = None
 
     def baseline(self, c: ConditionResult) -> ConditionResult | None:
-        """The continuous (gap 0) condition of the same workload, launch path, I/O and policy in this sweep."""
+        """The continuous (gap 0) condition of the same workload, launch path, I/O and policy in this sweep.
+
+        Whatever the gap work of `c`, its baseline is the plain back-to-back run (which has none):
+        the penalty of a condition with gap work says what the app's gap costs against no gap."""
         for b in self.conditions:
             same = ((b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io, b.gpu_group)
                     == (c.workload, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io, c.gpu_group))
@@ -61,7 +64,8 @@ class SweepResult:
             b = self.baseline(c)
             if b is not None and b is not c and c.count > c.warmup and b.count > b.warmup:
                 a = attribute(c, b)
-                row["attribution"] = {"line": a.line(), "delta_p50_us": a.delta_p50_us, "parts_us": a.parts_delta_us}
+                row["attribution"] = {"line": a.line(), "delta_p50_us": a.delta_p50_us, "parts_us": a.parts_delta_us,
+                                      "gap_work_p50_us": a.gap_work_p50_us}
             rows.append(row)
         return rows
 
@@ -76,8 +80,8 @@ class SweepResult:
             if c.launch not in PYTHON_PATHS:
                 continue
             for d in done:
-                same = ((d.workload, d.pacing, d.wait, d.sync, d.clocks, d.policy, d.io)
-                        == (c.workload, c.pacing, c.wait, c.sync, c.clocks, c.policy, c.io))
+                same = ((d.workload, d.pacing, d.wait, d.sync, d.clocks, d.policy, d.io, d.gap_work_spec)
+                        == (c.workload, c.pacing, c.wait, c.sync, c.clocks, c.policy, c.io, c.gap_work_spec))
                 if not same or d.launch == c.launch or d.launch in ("eager", "python"):
                     continue
                 a, b = summarize(c.column("e2e_us"))["p50"], summarize(d.column("e2e_us"))["p50"]
@@ -92,6 +96,17 @@ class SweepResult:
                              f"({a / b:.1f}x faster)"),
                 })
         return out
+
+    def gap_works(self) -> list[dict[str, str]]:
+        """The gap work of the conditions with a gap, each once, in order of first appearance
+        (kind, spec, description; an idle gap where none ran). The continuous baselines are left
+        out: they run back to back, without gap work. Two or more: runs appended to one folder
+        differed (the rows' gap_work says which is which)."""
+        seen: dict[str, dict[str, str]] = {}
+        for c in self.conditions:
+            if not c.pacing.is_continuous:
+                seen.setdefault(c.gap_work_spec, c.gap_work)
+        return list(seen.values())
 
     def gpu_groups(self) -> list[tuple[str, str]]:
         """(GPU worker, together/alone) of a multi-GPU run, in order of first appearance; [("", "")]
@@ -119,9 +134,11 @@ class SweepResult:
         for c in self.conditions:
             if not c.gpu_mode or c.count <= c.warmup:
                 continue
-            key = (c.workload, c.pacing.label, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io)
+            key = (c.workload, c.pacing.label, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io, c.gap_work_spec)
             names[key] = " ".join(x for x in (c.workload, f"[{c.launch}]" if c.launch else "", c.policy,
-                                                c.pacing.label, "" if c.clocks == "default" else c.clocks) if x)
+                                                c.pacing.label, "" if c.clocks == "default" else c.clocks,
+                                                "" if c.gap_work_spec == "none" else f"gap work {c.gap_work_spec}")
+                                  if x)
             pooled.setdefault((c.gpu_label, c.gpu_mode, key), []).append(c.column("e2e_us"))
         out = []
         for label in dict.fromkeys(g for g, _ in self.gpu_groups() if any(k[0] == g for k in pooled)):

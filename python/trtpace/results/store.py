@@ -23,7 +23,7 @@ import numpy as np
 from trtpace.errors import InputError, UsageError
 from trtpace.fileio import atomic_write, dumps
 from trtpace.measure.pacing import Pacing
-from trtpace.results.condition import RECORD_COLUMNS, ConditionResult
+from trtpace.results.condition import RECORD_COLUMNS, ConditionResult, recorded_gap_work
 from trtpace.results.result import FORMAT, SweepResult
 
 OUT_MODES = ("new", "unique", "overwrite", "append")
@@ -73,8 +73,11 @@ def _first_missing(path: Path) -> Path:
     return top
 
 
+_BOOL_COLUMNS = ("relaunched",)
+
+
 def _numeric_1d(name: str, a: np.ndarray) -> np.ndarray:
-    if a.ndim != 1 or a.dtype.kind not in "iuf":
+    if a.ndim != 1 or a.dtype.kind not in ("iufb" if name in _BOOL_COLUMNS else "iuf"):
         raise ValueError(f"column {name} is not a 1-D numeric array ({a.dtype}, shape {a.shape})")
     return a
 
@@ -199,6 +202,8 @@ class ResultWriter:
     (sweep.json, report.html, condition files) are removed first, anything else stays; "append":
     the conditions are added to the run already there, which must load and be of the same command
     (sweep or compare); its environment and settings stay, the appended run's go into `appended`.
+    A sweep's conditions stay rows of their own whatever their settings (gap work included); a
+    compare is refused onto a run whose gap work differs, since it pools each policy's rounds.
     """
 
     def __init__(self, directory: str | Path, environment: dict[str, Any], settings: dict[str, Any],
@@ -274,6 +279,15 @@ class ResultWriter:
         if _command(earlier.settings) != _command(settings):
             raise UsageError(f"--append: {self.directory} holds a {_command(earlier.settings)} run, not a "
                              f"{_command(settings)} run")
+        if _command(settings) == "compare":
+            # A compare pools each policy's rounds: runs with another gap work would pool with them.
+            earlier_work = list(dict.fromkeys(c.gap_work_spec for c in earlier.conditions
+                                              if not c.pacing.is_continuous))
+            work = recorded_gap_work(settings.get("gap_work"))["spec"]
+            if earlier_work and earlier_work != [work]:
+                raise UsageError(f"--append: {self.directory} holds a compare run with --gap-work "
+                                 f"{', '.join(earlier_work)}, not {work}: its policies' rounds would pool across "
+                                 "them; write this run to another folder")
         self._original = (self.directory / "sweep.json").read_bytes()
         doc = json.loads(self._original)
         doc.setdefault("appended", []).append({"environment": environment, "settings": settings})

@@ -13,12 +13,13 @@ from typing import cast
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
+from trtpace.measure.gap_work import GapWork
 from trtpace.measure.launch import ARMABLE_PATHS, launch_of
 from trtpace.measure.policies import Policy, parse_policy
 from trtpace.platform import clocks, device
 from trtpace.results import ConditionResult, SweepResult
 from trtpace.results.policies import CONTINUOUS
-from trtpace.run.session import Progress, RunSession, SweepInterrupted, validate_counts
+from trtpace.run.session import Progress, RunSession, SweepInterrupted, resolve_gap_work, validate_counts
 
 # The plain baseline, then the best remedies measured so far (bench/README.md): keep-warm alone,
 # the inference's own graph uploaded ahead of time, both, and armed launch (the gate measured
@@ -43,6 +44,7 @@ def compare(
     telemetry_rate_hz: float | None = None,
     switch_to: workloads.Workload | None = None,
     nvtx: bool = False,
+    gap_work: str | GapWork | None = None,
 ) -> SweepResult:
     """Runs each policy at `gap_s` (and the continuous baseline) in `rounds` interleaved rounds.
 
@@ -53,8 +55,11 @@ def compare(
     switching would give". Returns the per-round conditions (policy names in
     `ConditionResult.policy`, launch paths in `.launch`); summarize them with
     `summarize_policies` and `recommend`. With `nvtx`, each condition and each inference is an
-    NVTX range for profilers (`nsys profile`).
+    NVTX range for profilers (`nsys profile`). `gap_work` ('busy:2ms', 'memory:64MB',
+    'jpeg:1280x720' or a GapWork) runs at the end of each gap of every policy, the inference
+    issued when it ends; the continuous rounds stay back to back without it.
     """
+    work = resolve_gap_work(gap_work)
     validate_counts(iterations, warmup)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise UsageError(f"rounds must be a whole number >= 1, got {rounds!r}")
@@ -96,7 +101,8 @@ def compare(
                 "policies": [p.to_json() for p in plan], "rounds": rounds, "iterations": iterations,
                 "warmup": warmup, "gpu": gpu if uses_gpu else None, "command": "compare",
                 "launch": list(paths) if paths else None,
-                "switch_to": launch_of(switch_to.info) if switch_to is not None else None, "nvtx": nvtx}
+                "switch_to": launch_of(switch_to.info) if switch_to is not None else None, "nvtx": nvtx,
+                "gap_work": work.to_json()}
     built: dict[str | None, workloads.Workload] = {}
 
     def workload_for(p: Policy) -> workloads.Workload:
@@ -126,7 +132,7 @@ def compare(
                         info["switch"] = True
                     c = ConditionResult(wl.name, pacing, p.wait, p.sync, warmup, iterations, {},
                                         device_timing=wl.device_timing, policy=p.name, info=info)
-                    session.run_condition(c, wl, lock_clocks=p.lock_clocks, policy=p,
+                    session.run_condition(c, wl, lock_clocks=p.lock_clocks, policy=p, gap_work=work,
                                           label=f"round {r + 1}/{rounds} {p.name}"
                                                 + (f" ({c.launch})" if paths or switch else ""))
     except SweepInterrupted:

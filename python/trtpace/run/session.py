@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from trtpace.errors import UsageError
 from trtpace.measure import host_cpu
 from trtpace.measure import telemetry as telemetry_mod
+from trtpace.measure.gap_work import NONE as NO_GAP_WORK
+from trtpace.measure.gap_work import GapWork, parse_gap_work
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
 from trtpace.measure.runner import RunOutcome, resolve_armed_gate, run_paced
@@ -76,6 +78,16 @@ def validate_counts(iterations: int, warmup: int) -> None:
         raise UsageError("warm-up + iterations is over the 10,000,000 limit of one condition")
 
 
+def resolve_gap_work(value: str | GapWork | None) -> GapWork:
+    """`gap_work=` of sweep and compare: a spec ('busy:2ms', 'memory:64MB', 'jpeg:1280x720', 'none'),
+    a GapWork, or None (an idle gap); a bad spec is a one-line UsageError, before anything runs."""
+    if value is None or isinstance(value, GapWork):
+        return value or NO_GAP_WORK
+    if not isinstance(value, str):
+        raise UsageError(f"gap_work takes a spec such as 'busy:2ms' or a GapWork, got {type(value).__name__}")
+    return parse_gap_work(value)
+
+
 def nvtx_name(c: ConditionResult) -> str:
     """The condition's NVTX range on a profiler's timeline: "trtpace: tiny, gap 0.1 s", then the
     policy, locked clocks and compare's round where they apply."""
@@ -84,6 +96,8 @@ def nvtx_name(c: ConditionResult) -> str:
         parts.append(c.policy)
     if c.clocks != "default":
         parts.append(c.clocks)
+    if c.gap_work_spec != "none":
+        parts.append(f"gap work {c.gap_work_spec}")
     if "round" in c.info:
         parts.append(f"round {int(c.info['round']) + 1}")
     return "trtpace: " + ", ".join(parts)
@@ -152,13 +166,20 @@ class RunSession:
             self.progress.calibrating(workload)
 
     def run_condition(self, c: ConditionResult, wl: Workload, *, lock_clocks: str | None = None,
-                      policy: Policy | None = None, label: str = "") -> None:
+                      policy: Policy | None = None, label: str = "", gap_work: GapWork = NO_GAP_WORK) -> None:
         """Runs condition `c` (its pacing, wait, sync, counts) and records it everywhere: announced
         to the writer first, then its records, telemetry window and status appended and written.
-        A failing inference or Ctrl-C ends the run after the partial condition is saved."""
+        A failing inference or Ctrl-C ends the run after the partial condition is saved.
+
+        `gap_work` runs at the end of each gap of every condition but the continuous baseline,
+        which stays back to back without it (penalties stay against plain back to back, as an app
+        compares its camera loop with its decode against a dummy loop run back to back); what
+        ran goes into `c.info["gap_work"]`."""
         awake = host_cpu.CpuAwake() if policy is not None and policy.cpu_awake else None
         if awake is not None and self.host_sampler is None:
             raise UsageError("cpu-awake follows the loop's core through the host CPU sampler, which is off")
+        work = NO_GAP_WORK if c.pacing.is_continuous else gap_work
+        c.info["gap_work"] = work.to_json()
         c.info.setdefault("gpu", dict(self.identity))
         index = self.writer.begin(c) if self.writer else -1
         progress = self.progress
@@ -178,7 +199,7 @@ class RunSession:
             with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
                 outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait,
                                     sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None,
-                                    nvtx=nvtx_name(c) if self.nvtx else None)
+                                    nvtx=nvtx_name(c) if self.nvtx else None, gap_work=work)
         except BaseException:
             self._end_awake(awake, c)
             raise

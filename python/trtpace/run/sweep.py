@@ -9,13 +9,14 @@ from typing import Any
 from trtpace.errors import UsageError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
+from trtpace.measure.gap_work import GapWork
 from trtpace.measure.launch import launch_of
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.runner import SYNC_MODES, WAIT_MODES
 from trtpace.platform import clocks, device
 from trtpace.platform.privileges import may_change_clocks
 from trtpace.results import ConditionResult, SweepResult
-from trtpace.run.session import Progress, RunSession, SweepInterrupted, validate_counts
+from trtpace.run.session import Progress, RunSession, SweepInterrupted, resolve_gap_work, validate_counts
 
 DEFAULT_GAPS_S = (0.0, 0.1, 0.2)
 DEFAULT_WORKLOADS = ("tiny", "medium", "large")
@@ -42,6 +43,13 @@ def plan_pacings(gaps_s: Iterable[float] | None, schedule: Pacing | None) -> lis
     return [baseline] + [p for p in plan if p != baseline]
 
 
+def check_gap_work(work: GapWork, pacings: Sequence[Pacing]) -> None:
+    """Gap work needs a gap: refused where every condition is the gap-0 baseline (run without it)."""
+    if work.active and all(p.is_continuous for p in pacings):
+        raise UsageError(f"--gap-work {work.spec} runs in the gaps, and the only gap here is 0 (the baseline, back "
+                         "to back without it): give a gap > 0")
+
+
 def sweep(
     workload: str | workloads.Workload | Sequence[str | workloads.Workload] = DEFAULT_WORKLOADS,
     gaps_s: Iterable[float] | None = None,
@@ -59,6 +67,7 @@ def sweep(
     telemetry_rate_hz: float | None = None,
     lock_clocks: str | None = None,
     nvtx: bool = False,
+    gap_work: str | GapWork | None = None,
 ) -> SweepResult:
     """Runs each workload under each pacing condition and returns every record with statistics.
 
@@ -75,11 +84,17 @@ def sweep(
     twice, unlocked then with SM clocks locked, interleaved; without permission to lock, a
     warning goes into `result.environment["warnings"]` and only the unlocked runs happen. With
     `nvtx`, each condition and each inference is an NVTX range for profilers (`nsys profile`).
+    `gap_work` ('busy:2ms', 'memory:64MB', 'jpeg:1280x720', or a `trtpace.measure.gap_work.GapWork`)
+    is what the app does in the gap: it runs at the end of each gap, and the inference is issued
+    when it ends, in every condition but the gap-0 baseline, which stays back to back without it;
+    each condition records it in `info["gap_work"]`.
     """
+    work = resolve_gap_work(gap_work)
     validate_counts(iterations, warmup)
     _validate_mode(wait, WAIT_MODES, "wait mode")
     _validate_mode(sync, SYNC_MODES, "sync mode")
     pacings = plan_pacings(gaps_s, schedule)
+    check_gap_work(work, pacings)
     for p in pacings:
         if p.kind == "trace" and len(p.trace_offsets_ns) < warmup + iterations:
             raise UsageError(
@@ -104,6 +119,7 @@ def sweep(
         "lock_clocks": lock_clocks,
         "command": "sweep",
         "nvtx": nvtx,
+        "gap_work": work.to_json(),
     }
     variants: list[str | None] = [None]
     lock_warning = None
@@ -137,5 +153,5 @@ def sweep(
                     records={}, device_timing=wl.device_timing, info=dict(info),
                     clocks=f"locked {clock_lock}" if clock_lock else "default",
                 )
-                session.run_condition(c, wl, lock_clocks=clock_lock, label=wl.name)
+                session.run_condition(c, wl, lock_clocks=clock_lock, label=wl.name, gap_work=work)
     return session.result
