@@ -164,3 +164,31 @@ def test_a_handful_of_inferences_still_attributes() -> None:
     a = attribute(gap, base)
     assert all(np.isfinite(v) for v in a.parts_delta_us.values())
     assert a.parts_delta_us["submit"] == pytest.approx(60, abs=1)
+
+
+def test_timed_copies_split_the_device_part_and_the_parts_still_sum() -> None:
+    import numpy as np
+
+    from trtpace.measure import pacing
+    from trtpace.results import ConditionResult
+    from trtpace.results.attribution import attribute
+
+    def cond(gap_s: float, copy_in: float, device: float, copy_out: float) -> ConditionResult:
+        n = 50
+        issue = np.arange(n, dtype=np.int64) * 10_000_000 + 1_000_000_000
+        staged = issue + 5_000
+        submitted = staged + 3_000
+        start = submitted + 4_000
+        dev = np.full(n, copy_in + device + copy_out)
+        done = start + (dev * 1e3).astype(np.int64) + 6_000
+        rec = {"due_ns": issue, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done, "device_us": dev,
+               "gpu_start_ns": start, "inband_mhz": np.full(n, np.nan), "staged_ns": staged,
+               "copy_in_us": np.full(n, copy_in), "copy_out_us": np.full(n, copy_out)}
+        return ConditionResult("m", pacing.gap(gap_s), "hybrid", "spin", 0, n, rec)
+
+    a = attribute(cond(0.1, 30.0, 400.0, 12.0), cond(0.0, 20.0, 400.0, 10.0))
+    assert a.parts_delta_us["copy_in"] == pytest.approx(10.0)
+    assert a.parts_delta_us["copy_out"] == pytest.approx(2.0)
+    assert a.parts_delta_us["device"] == pytest.approx(0.0, abs=1e-6)
+    assert a.parts_sum_us == pytest.approx(12.0, abs=0.01)
+    assert "copy in" in a.line() and "copy out" in a.line()

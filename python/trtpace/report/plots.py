@@ -19,9 +19,11 @@ from trtpace.results.attribution import PARTS
 from trtpace.results.stats import summarize
 
 PART_COLORS = {"late": "tab:gray", "write": "tab:brown", "submit": "tab:orange", "launch": "tab:blue",
-               "device": "tab:green", "wakeup": "tab:red", "launch+wakeup": "tab:purple"}
+               "copy_in": "tab:olive", "device": "tab:green", "copy_out": "tab:cyan", "wakeup": "tab:red",
+               "launch+wakeup": "tab:purple"}
 PART_LABELS = {"late": "late issue", "write": "input write (host, after the gap)", "submit": "submit (host call)",
-               "launch": "launch (to GPU start)", "device": "device", "wakeup": "wake-up (GPU done to host)",
+               "launch": "launch (to GPU start)", "copy_in": "copy in (to the GPU)", "device": "device",
+               "copy_out": "copy out (to the host)", "wakeup": "wake-up (GPU done to host)",
                "launch+wakeup": "launch + wake-up"}
 
 

@@ -6,7 +6,10 @@ Per inference, end to end splits exactly into parts:
                                     path: the host's write of the input; staged_ns > 0)
   submit  submitted - staged       (the host's submission call; submitted - issue without a write)
   launch  gpu start - submitted    (until the GPU started; negative when it started before the call returned)
-  device  device execution         (event nodes inside the graph)
+  copy in  the input's copy to the GPU (only where the copies are timed apart: copy_in_us)
+  device  device execution         (event nodes inside the graph; without the copies where they
+                                    are timed apart)
+  copy out the output's copy back to the host (copy_out_us)
   wake-up done - gpu start - device (from the GPU finishing to the host seeing it)
 For the Python launch paths (eager, python, replay) the submit part is the Python call; the line
 then also says what the loop's CPU core did: its frequency before the issue and its idle states.
@@ -26,10 +29,12 @@ from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.results.condition import ConditionResult
 from trtpace.results.stats import summarize
 
-PARTS = ("late", "write", "submit", "launch", "device", "wakeup")
-_LABELS = {"late": "late issue", "write": "input write", "submit": "submit", "launch": "launch", "device": "device",
-           "wakeup": "wake-up", "launch+wakeup": "launch+wake-up"}
-_OPTIONAL = ("write",)  # a part one side may lack (no input written there): it counts 0 on that side
+PARTS = ("late", "write", "submit", "launch", "copy_in", "device", "copy_out", "wakeup")
+_LABELS = {"late": "late issue", "write": "input write", "submit": "submit", "launch": "launch",
+           "copy_in": "copy in", "device": "device", "copy_out": "copy out", "wakeup": "wake-up",
+           "launch+wakeup": "launch+wake-up"}
+# Parts one side may lack (no input written there, copies not timed apart): 0 on that side.
+_OPTIONAL = ("write", "copy_in", "copy_out")
 
 
 def parts_us(c: ConditionResult) -> dict[str, np.ndarray]:
@@ -48,13 +53,21 @@ def parts_us(c: ConditionResult) -> dict[str, np.ndarray]:
     else:
         out["submit"] = (submitted - issue) / 1e3
     start = r.get("gpu_start_ns", np.zeros(issue.size, dtype=np.int64))
+    copy_in, copy_out = r.get("copy_in_us"), r.get("copy_out_us")
+    copies = (copy_in is not None and copy_out is not None and copy_in.size == issue.size
+              and bool(np.isfinite(copy_in).all() and np.isfinite(copy_out).all()) and issue.size > 0)
     if issue.size and (start > 0).all():
         out["launch"] = (start - submitted) / 1e3
-        out["device"] = device
         out["wakeup"] = (done - start) / 1e3 - device
     else:
-        out["device"] = device
         out["launch+wakeup"] = (done - submitted) / 1e3 - device
+    if copies:
+        assert copy_in is not None and copy_out is not None
+        out["copy_in"] = np.asarray(copy_in, dtype=np.float64)
+        out["copy_out"] = np.asarray(copy_out, dtype=np.float64)
+        out["device"] = device - out["copy_in"] - out["copy_out"]
+    else:
+        out["device"] = device
     out["e2e"] = e2e
     return out
 
