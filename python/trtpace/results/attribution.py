@@ -61,8 +61,7 @@ def parts_us(c: ConditionResult) -> dict[str, np.ndarray]:
         out["wakeup"] = (done - start) / 1e3 - device
     else:
         out["launch+wakeup"] = (done - submitted) / 1e3 - device
-    if copies:
-        assert copy_in is not None and copy_out is not None
+    if copies and copy_in is not None and copy_out is not None:
         out["copy_in"] = np.asarray(copy_in, dtype=np.float64)
         out["copy_out"] = np.asarray(copy_out, dtype=np.float64)
         out["device"] = device - out["copy_in"] - out["copy_out"]
