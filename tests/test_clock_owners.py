@@ -244,9 +244,16 @@ def test_damaged_record_blocks_no_other_gpu(fake, jetson: Path) -> None:
     assert (jetson / "min_freq").read_text().strip() == "306000000"
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(proc.stdout)
+
+
 def test_record_of_an_earlier_trtpace_reads_as_one_process_owner(fake) -> None:
     old = {"key": KEY, "backend": "nvml", "sm_mhz": [1980, 1980], "mem_mhz": None, "saved": {},
-           "pid": 2**22 + 12345, "host": os.uname().nodename, "time_unix": 1.0}
+           "pid": _dead_pid(), "host": os.uname().nodename, "time_unix": 1.0}
     path = state_files.path_of(KEY)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(old))

@@ -5,7 +5,9 @@ processes and `trtpace clocks lock` asking for the same target share one lock, a
 out restores the clocks the first one found. A process's share ends on normal exit, on
 exceptions, on SIGINT and SIGTERM (chaining to the handlers that were there before) and at
 interpreter exit; after kill -9 the next trtpace command that looks drops it (reap_stale), and
-`trtpace clocks reset` undoes any lock.
+`trtpace clocks reset` undoes any lock. A share belongs to the process that took it: a forked
+child inherits none (its exit, handlers and atexit leave the parent's share alone). A record from
+an earlier boot is dropped without restoring (the driver reset those clocks at boot).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from trtpace import _core
 from trtpace.platform import nvml
-from trtpace.platform.clocks import nvidia, tegra
+from trtpace.platform.clocks import nvidia, targets, tegra
 from trtpace.platform.clocks import state as state_files
 from trtpace.platform.clocks.errors import (
     ClockBusyError,
@@ -117,9 +119,12 @@ def _acquire(key: str, make: Callable[[], ClockState], apply: Callable[[ClockSta
              hold: str) -> tuple[ClockState, Owner]:
     """Takes a share of `key`'s lock: the first owner records the clocks found and locks; a later one
     asking the same target joins (nothing changes on the GPU); one asking another target is refused."""
-    owner = Owner(hold=hold)
+    owner = state_files.this_process(hold)
     with state_files.guarded(key):
         cur = state_files.read(key)  # a damaged record raises: trtpace cannot tell what it would overwrite
+        if cur is not None and cur.from_other_boot:
+            state_files.remove(key)  # its lock ended with that boot: lock afresh, nothing to restore
+            cur = None
         new = make()
         if cur is not None:
             cur.owners = [o for o in cur.owners if o.alive]  # a dead owner's share ends here
@@ -137,12 +142,20 @@ def _acquire(key: str, make: Callable[[], ClockState], apply: Callable[[ClockSta
             new = make()
         new.owners = [owner]
         state_files.write(new)  # written before the GPU changes, so a crash in between leaves a record
+        backend = new.backend
         try:
             apply(new)
         except BaseException:
             state_files.remove(key)
             raise
-        state_files.write(new)  # apply may have chosen another backend
+        if new.backend != backend:  # apply chose another backend: the record must say how to undo it
+            try:
+                state_files.write(new)
+            except ClockError:
+                with contextlib.suppress(ClockError, OSError, subprocess.SubprocessError):
+                    _restore(new)
+                    state_files.remove(key)
+                raise
         return new, owner
 
 
@@ -153,15 +166,21 @@ def _release_share(key: str, owner_id: str) -> None:
         if cur is None or not any(o.id == owner_id for o in cur.owners):
             return  # broken by `trtpace clocks reset --force`: not ours any more
         cur.owners = [o for o in cur.owners if o.id != owner_id and o.alive]
-        state_files.write(cur)  # with no owners left this marks it stale should the restore fail
         if cur.owners:
+            state_files.write(cur)
             return
-        _restore(cur)
+        if not cur.from_other_boot:  # (a lock from an earlier boot ended with it)
+            try:
+                _restore(cur)
+            except BaseException:
+                with contextlib.suppress(ClockError):
+                    state_files.write(cur)  # no owner left: stale, for the next command that looks
+                raise
         state_files.remove(key)
 
 
 def _jetson_clocks_state() -> ClockState:
-    return ClockState(key="jetson:jetson_clocks", backend="jetson_clocks",
+    return ClockState(key=state_files.JETSON_CLOCKS_KEY, backend="jetson_clocks",
                       saved={"store_file": str(tegra.store_path())})
 
 
@@ -219,15 +238,24 @@ def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
 
 
 def _restore(st: ClockState) -> None:
-    """Puts back what the first owner found (NVIDIA: the driver default)."""
+    """Puts back what the first owner found (NVIDIA: the driver default), confined to the real
+    targets whatever the record says (state.py checked it when read; this checks again)."""
     if st.backend == "jetson":
         tegra.restore(st)
     elif st.backend == "jetson_clocks":
+        store = tegra.store_path()
+        if st.saved.get("store_file") != str(store):
+            raise ClockError(f"refused to restore {st.key}: jetson_clocks restores only from {store}")
+        state_files.check_private_file(store)
         try:
-            tegra.jetson_clocks("restore", Path(st.saved["store_file"]))
+            tegra.jetson_clocks("restore", store)
         except (OSError, subprocess.SubprocessError) as e:
             raise ClockError(f"jetson_clocks --restore failed: {e}") from None
-    else:
+    elif st.backend in ("nvml", "nvidia-smi"):
+        try:
+            targets.check_pci_bus_id(st.key)
+        except targets.Refused as e:
+            raise ClockError(f"refused to reset clocks of {st.key!r}: {e}") from None
         try:
             gpu = nvml.NvmlGpu(st.key)
             nvidia.release(gpu, st)
@@ -235,6 +263,8 @@ def _restore(st: ClockState) -> None:
             raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset`") from None
         except nvml.NvmlError as e:
             raise ClockError(f"cannot reset clocks of {st.key}: {e}") from None
+    else:
+        raise ClockError(f"refused to restore {st.key}: unknown backend {st.backend!r}")
 
 
 def _selected_keys(gpu: GpuSelector) -> set[str] | None:
@@ -267,6 +297,11 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False, force: bool = False)
             cur = state_files.read_or_none(s.key)
             if cur is None:
                 continue  # released meanwhile
+            if cur.from_other_boot:
+                state_files.remove(cur.key)
+                said.append(f"{cur.key}: dropped its record ({cur.describe_target()} via {cur.backend}) from "
+                            "before the last reboot, which reset the clocks")
+                continue
             live = [o for o in cur.owners if o.live_process]
             if live and not force:
                 continue  # taken by a running process since the check above
@@ -283,30 +318,45 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False, force: bool = False)
             except nvml.NvmlNoPermission:
                 raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset --all`") from None
             said.append(f"{g.pci_bus_id}: GPU and memory locked clocks reset to the driver default")
-            # Its damaged record (if any) no longer describes anything.
+            # Its damaged record (if any) no longer describes anything; one not trusted is left alone.
             damaged = state_files.path_of(g.pci_bus_id)
-            if any(d.path == damaged for d in damaged_records()):
-                damaged.unlink(missing_ok=True)
+            if any(d.path == damaged and not isinstance(d, state_files.UntrustedState) for d in damaged_records()):
+                state_files.remove(g.pci_bus_id)
                 said.append(f"{g.pci_bus_id}: removed its damaged state file {damaged}")
     return said
 
 
 def reap_stale() -> list[str]:
     """The look every command takes before it runs: drops the shares of owners whose process is
-    gone, restores the clocks where none is left, and returns one warning per thing it did or
-    could not do (never raises: a stale lock or a damaged record must not stop a sweep)."""
+    gone, restores the clocks where none is left, drops records from an earlier boot (without
+    restoring: the driver reset those clocks at boot), and returns one line per thing it did or
+    could not do. Never raises: a stale lock or a damaged or planted record must not stop a sweep."""
+    try:
+        return _reap_stale()
+    except Exception as e:  # noqa: BLE001 (the promise above, whatever the records hold)
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        return [f"cannot check trtpace's clock records in {state_files.state_dir()}: {why}"]
+
+
+def _reap_stale() -> list[str]:
     try:
         states, damaged = state_files.scan()
-    except OSError as e:
-        return [f"cannot read trtpace's clock records in {state_files.state_dir()}: {e.strerror or e}"]
+    except (ClockError, OSError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return [f"cannot read trtpace's clock records in {state_files.state_dir()}: {why}"]
     out = [state_files.damaged_warning(d) for d in damaged]
     for s in states:
-        if s.owners and all(o.alive for o in s.owners):
+        if not s.from_other_boot and s.owners and all(o.alive for o in s.owners):
             continue
         try:
             with state_files.guarded(s.key):
                 cur = state_files.read(s.key)
                 if cur is None:
+                    continue
+                if cur.from_other_boot:
+                    state_files.remove(cur.key)
+                    out.append(f"clocks of {s.key}: dropped trtpace's record of a lock ({cur.describe_target()}) "
+                               "from before the last reboot, which reset the clocks; nothing to restore")
                     continue
                 gone = [o for o in cur.owners if not o.alive]
                 cur.owners = [o for o in cur.owners if o.alive]
@@ -314,13 +364,15 @@ def reap_stale() -> list[str]:
                     if gone:
                         state_files.write(cur)
                     continue
-                state_files.write(cur)
+                if gone:
+                    state_files.write(cur)
                 _restore(cur)
                 state_files.remove(cur.key)
             out.append(f"clocks of {s.key} were left locked by a trtpace process that is gone "
                        f"({cur.describe_target()}); restored them")
-        except (ClockError, OSError, subprocess.SubprocessError) as e:
-            out.append(f"clocks of {s.key} are still locked by trtpace ({s.describe()}): {e}")
+        except (ClockError, OSError, subprocess.SubprocessError, nvml.NvmlError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            out.append(f"clocks of {s.key} are still locked by trtpace ({s.describe()}): {why}")
     return out
 
 
@@ -365,16 +417,32 @@ _lock = threading.RLock()
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def _release_mine(taken: list[tuple[ClockState, Owner]]) -> None:
+    """Ends the shares this process took; a forked child's inherited copies are its parent's, not
+    its own, and stay (the pid recorded at acquire time is the parent's)."""
+    me = os.getpid()
+    for st, owner in taken:
+        if owner.pid == me:
+            with contextlib.suppress(ClockError, OSError):
+                _release_share(st.key, owner.id)
+
+
 def _release_all() -> None:
     with _lock:
         for entry in list(_active.values()):
-            for st, owner in entry[1]:
-                with contextlib.suppress(ClockError, OSError):
-                    _release_share(st.key, owner.id)
-            entry[1] = []
+            taken, entry[1] = entry[1], []
+            _release_mine(taken)
+
+
+def _after_fork_in_child() -> None:
+    # The child holds no share: what it inherited is the parent's (its own locked_clocks() takes its own).
+    global _lock
+    _lock = threading.RLock()  # another thread may have held it at the fork
+    _active.clear()
 
 
 atexit.register(_release_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _chained_handler(signum: int, frame: Any, *, previous: Any) -> None:
@@ -415,6 +483,10 @@ def locked_clocks(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0)
         with _lock:
             entry[0] -= 1
             if entry[0] == 0:
-                del _active[key]
-                for st, owner in entry[1]:
-                    _release_share(st.key, owner.id)
+                if _active.get(key) is entry:
+                    del _active[key]
+                taken, entry[1] = entry[1], []
+                me = os.getpid()
+                for st, owner in taken:
+                    if owner.pid == me:  # a forked child leaving the body leaves the parent's share alone
+                        _release_share(st.key, owner.id)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from trtpace.platform import nvml
 from trtpace.platform.clocks.errors import ClockError, ClockNotSupportedError, ClockPermissionError
-from trtpace.platform.clocks.state import ClockState
+from trtpace.platform.clocks.state import TDP, ClockState
 
-TDP = 0xFFFFFF01  # NVML_CLOCK_LIMIT_ID_TDP: the symbolic base (TDP) clock
+__all__ = ["TDP", "LockPlan", "apply", "release", "resolve_mem", "resolve_sm"]
 
 
 @dataclass
