@@ -29,17 +29,17 @@ import contextlib
 import gc
 import importlib
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.models` from a checkout
+from bench.args import fail, names, number
 
 MODELS = ("conv", "transformer", "mobilenet_v3_small", "resnet50")
 WAYS = ("eager", "replay", "graph", "armed", "armed-surface")
@@ -49,34 +49,6 @@ STD = (0.229, 0.224, 0.225, 0.5)
 FRAMES, WIDTH, HEIGHT, QUALITY = 8, 1280, 720, 90
 GOAL_P50, GOAL_P99 = 1.05, 1.10
 CUDA_MODULE_LOADING_AT_START = os.environ.get("CUDA_MODULE_LOADING")  # torch sets it on import
-
-
-def fail(msg: str) -> NoReturn:
-    print(f"app_loop.py: {msg}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def names(allowed: tuple[str, ...]) -> Any:
-    def parse(text: str) -> list[str]:
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        bad = [s for s in items if s not in allowed]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"{','.join(bad) or 'nothing'}: choose from {','.join(allowed)}")
-        return list(dict.fromkeys(items))
-    return parse
-
-
-def number(kind: type, low: float, *, above: bool = False) -> Any:
-    """An argparse type: a finite `kind` >= low (> low with `above`)."""
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not math.isfinite(v) or v < low or (above and v == low):
-            raise argparse.ArgumentTypeError(f"{text} must be {'>' if above else '>='} {low}")
-        return v
-    return parse
 
 
 def parse_args() -> argparse.Namespace:
@@ -136,9 +108,9 @@ def layout(shape: tuple[int, ...]) -> tuple[int, int, int]:
     transformer's (4, n, d) input from an n x d RGBA resize, one channel per sequence."""
     if len(shape) == 4 and shape[0] == 1 and shape[1] == 3:
         return 3, shape[2], shape[3]
-    if len(shape) == 3 and shape[0] in (3, 4):
-        return shape[0], shape[1], shape[2]
-    fail(f"no image layout for an input of shape {tuple(shape)}")
+    if len(shape) != 3 or shape[0] not in (3, 4):
+        fail(f"no image layout for an input of shape {tuple(shape)}")
+    return shape[0], shape[1], shape[2]
 
 
 class Preprocess:

@@ -33,18 +33,18 @@ import contextlib
 import gc
 import importlib
 import json
-import math
 import os
 import sys
 import textwrap
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.models` from a checkout
+from bench.args import fail, names, number
 
 MODELS = ("conv", "transformer", "mobilenet_v3_small")
 CONDITIONS = ("b2b", "b2b+l2flush", "gap", "gap+keepwarm", "gap+touch", "gap+latearm")
@@ -57,34 +57,6 @@ NVML_STRIDE = 10
 TOUCH_BYTES = 1 << 20
 WIDTH = 100
 CUDA_MODULE_LOADING_AT_START = os.environ.get("CUDA_MODULE_LOADING")  # torch sets it on import
-
-
-def fail(msg: str) -> NoReturn:
-    print(f"residual.py: {msg}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def names(allowed: tuple[str, ...]) -> Any:
-    def parse(text: str) -> list[str]:
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        bad = [s for s in items if s not in allowed]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"{','.join(bad) or 'nothing'}: choose from {','.join(allowed)}")
-        return list(dict.fromkeys(items))
-    return parse
-
-
-def number(kind: type, low: float, *, above: bool = False) -> Any:
-    """An argparse type: a finite `kind` >= low (> low with `above`)."""
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not math.isfinite(v) or v < low or (above and v == low):
-            raise argparse.ArgumentTypeError(f"{text} must be {'>' if above else '>='} {low}")
-        return v
-    return parse
 
 
 def parse_args() -> argparse.Namespace:
