@@ -6,13 +6,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from trtpace.cli.common import warn
 from trtpace.errors import UsageError
 from trtpace.fileio import dumps
 from trtpace.platform import clocks
 
-clocks_app = typer.Typer(no_args_is_help=True, help="Show, lock and reset GPU clocks (locking needs root).")
+clocks_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Show, lock and reset GPU clocks (locking needs root).")
 
 
 def _gpu_selector(text: str) -> int | str:
@@ -23,7 +25,7 @@ def _gpu_selector(text: str) -> int | str:
     return int(text)
 
 
-@clocks_app.command("show")
+@clocks_app.command("show", short_help="Current, maximum and supported clocks, P-state and locks.")
 def clocks_show(
     gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "0",
     json_output: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
@@ -36,15 +38,15 @@ def clocks_show(
     if json_output:
         print(dumps(facts))
         return
-    console = Console()
+    console = Console(markup=False, highlight=False, soft_wrap=True)
     for f in facts:
-        console.print(f"[bold]{f.get('name', f['gpu'])}[/] ({f['gpu']})", highlight=False)
+        console.print(Text.assemble((str(f.get("name", f["gpu"])), "bold"), f" ({f['gpu']})"))
         for k, v in f.items():
             if k not in ("gpu", "name"):
-                console.print(f"  {k}: {v}", highlight=False, soft_wrap=True)
+                console.print(f"  {k}: {v}")
 
 
-@clocks_app.command("lock")
+@clocks_app.command("lock", short_help="Lock GPU clocks until `trtpace clocks reset`.")
 def clocks_lock(
     sm: Annotated[str, typer.Option(help="SM clock: max, base (the TDP clock), MHZ, or MIN:MAX; snapped to the "
                                          "nearest supported clock.")] = "max",
@@ -70,7 +72,7 @@ def clocks_lock(
         print(f"{st.key}: locked{joined} ({st.describe()}); undo with `trtpace clocks reset`")
 
 
-@clocks_app.command("reset")
+@clocks_app.command("reset", short_help="Undo the clock locks trtpace set (also after a crash).")
 def clocks_reset(
     gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "all",
     everyone: Annotated[bool, typer.Option("--all", help="Reset locked clocks whoever set them, not only "

@@ -1,21 +1,24 @@
-"""What every command shares: one-line errors with the documented exit codes, progress bars,
-printing, and the one run helper that `sweep` and `compare` go through."""
+"""What every command shares: one-line errors with the documented exit codes, the progress line,
+printing (tables that never cut a number; user text printed literally, never as markup), and the
+one run helper that `sweep` and `compare` go through."""
 
 from __future__ import annotations
 
 import datetime
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
+from trtpace.cli.progress import OverallProgress, Planned
 from trtpace.errors import (
     EXIT_FAILURE,
     EXIT_GATE,
@@ -27,19 +30,19 @@ from trtpace.errors import (
     exit_code,
 )
 from trtpace.fileio import dumps
-from trtpace.measure.pacing import Pacing
 from trtpace.platform import device
 from trtpace.report.html import write_html
 from trtpace.report.terminal import (
+    Fitted,
     attribution_lines,
-    compare_tables,
+    fit_compare_tables,
+    fit_gpu_table,
+    fit_sweep_table,
     gap_lines,
-    gpu_table,
     host_cpu_note,
     launch_lines,
-    sweep_table,
 )
-from trtpace.results import ConditionResult, SweepResult, load
+from trtpace.results import SweepResult, load
 from trtpace.results.gate import gate
 from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
 from trtpace.run.session import Progress as RunProgress
@@ -49,18 +52,83 @@ from trtpace.run.workers import parse_gpus
 # typer vendors click; its exception base is reached through a public class instead of a
 # private import, so this works with every typer release.
 _ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-stderr = Console(stderr=True)
+# Messages on stderr: printed as given (a folder named '[/]x' is no markup), never wrapped (a
+# long path stays one line, whole), no highlighting; styled parts are said with markup=True.
+stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+# Wider than any table: what stdout gets when it is not a terminal (a pipe, a file, a CI log).
+UNLIMITED_WIDTH = 100_000
+# --quiet: no progress, tables, notes or warnings; errors and the closing line only. Set by the
+# command that takes it, reset for every command line (OneLineErrors.invoke).
+_quiet = {"on": False}
+
+
+def set_quiet(on: bool) -> None:
+    _quiet["on"] = bool(on)
+
+
+def is_quiet() -> bool:
+    return _quiet["on"]
 
 
 def fail(message: str, code: int) -> NoReturn:
     """Every user-facing failure: one line on stderr, no traceback."""
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    stderr.print(f"[bold red]error:[/] {escape(first_line)}", highlight=False, markup=True, soft_wrap=True)
+    stderr.print(f"[bold red]error:[/] {escape(first_line)}", markup=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if not is_quiet():
+        stderr.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+
+
+def note(message: str) -> None:
+    """Something the user should know that changed nothing they asked for (not under --quiet)."""
+    if not is_quiet():
+        stderr.print(f"[cyan]note:[/] {escape(message)}", markup=True)
+
+
+def _is_tty(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def stdout_is_terminal() -> bool:
+    return _is_tty(sys.stdout)
+
+
+def stdout_console() -> Console:
+    """Where tables and result lines go, printed as given (no markup, no highlighting), lines
+    never wrapped: at the terminal's width; where stdout is not a terminal (a pipe, a file, a CI
+    log), wide enough for every column of every table, instead of rich's 80 columns. COLUMNS,
+    where set, is the width either way."""
+    plain: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
+    if os.environ.get("COLUMNS", "").strip().isdigit() or stdout_is_terminal():
+        return Console(**plain)
+    return Console(width=UNLIMITED_WIDTH, **plain)
+
+
+def table_width(console: Console) -> int | None:
+    """The width tables are fitted to: None where there is no limit (not a terminal)."""
+    return None if console.width >= UNLIMITED_WIDTH else console.width
+
+
+def print_table(console: Console, fitted: Fitted, width: int | None) -> None:
+    """A fitted table, whole: where the columns that always stay need more than the terminal
+    has, it prints wider (the terminal wraps its lines) rather than squeezing a number. Then
+    one line naming the columns left out for the width, if any."""
+    before = console.width
+    if fitted.width > before:
+        console.width = fitted.width
+    try:
+        console.print(fitted.table, soft_wrap=False, crop=False)
+    finally:
+        console.width = before
+    if fitted.dropped:
+        console.print(Text(f"(left out at {width} columns: {', '.join(fitted.dropped)}; see --json or the report)",
+                           style="dim"))
 
 
 class Terminated(KeyboardInterrupt):
@@ -93,6 +161,7 @@ class OneLineErrors(typer.core.TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         # Caught here, inside click and typer: they turn KeyboardInterrupt (our Terminated included)
         # into a bare exit 130 and EOFError (np.load of an empty file) into an "Aborted!" exit 1.
+        set_quiet(False)  # each command line starts loud; --quiet says otherwise
         try:
             return super().invoke(ctx)
         except Terminated:
@@ -101,42 +170,6 @@ class OneLineErrors(typer.core.TyperGroup):
             fail("interrupted", EXIT_INTERRUPTED)
         except EOFError as e:
             fail(f"unexpected end of input ({e or 'EOF'})", EXIT_FAILURE)
-
-
-class BarProgress:
-    """A run's progress reports drawn as one rich progress bar per condition."""
-
-    def __init__(self, console: Console):
-        self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console,
-        )
-        self.task: TaskID | None = None
-
-    def __enter__(self) -> BarProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
-    def calibrating(self, workload: str) -> None:
-        self._replace(f"{workload}: calibrating", None)
-
-    def condition_started(self, workload: str, p: Pacing, total: int) -> None:
-        self._replace(f"{workload}, {p.label}", total)
-
-    def advanced(self, completed: int, total: int) -> None:
-        if self.task is not None:
-            self.bars.update(self.task, completed=completed, total=total)
-
-    def condition_finished(self, condition: ConditionResult) -> None:
-        pass
-
-    def _replace(self, description: str, total: int | None) -> None:
-        if self.task is not None and self.bars.tasks[-1].total is None:
-            self.bars.remove_task(self.task)
-        self.task = self.bars.add_task(description, total=total)
 
 
 NoReport = Annotated[bool, typer.Option("--no-report", help="Do not write report.html next to the results.")]
@@ -160,6 +193,10 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier
                                                              "condition files and report.html).")]
 Append = Annotated[bool, typer.Option("--append", help="Add this run's conditions to the run already in --out (same "
                                                        "command; its environment and settings stay first).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print no progress, tables, notes or warnings: only errors "
+                                                           "and the closing 'results saved in DIR' line (results "
+                                                           "and report.html are still written; --json still "
+                                                           "prints the JSON).")]
 
 
 def out_mode(out: Path | None, overwrite: bool, append: bool) -> str:
@@ -202,46 +239,49 @@ def _group_title(label: str, mode: str) -> str:
     return f"{label}, {mode}" if mode else label
 
 
+def _bold(head: str, rest: str = "") -> Text:
+    return Text.assemble((head, "bold"), rest)
+
+
 def print_sweep(result: SweepResult, as_json: bool) -> None:
     if as_json:
         print(dumps(result.to_json()))
         return
     for warning in result.environment.get("warnings", []):
         warn(warning)
-    console = Console()
+    console = stdout_console()
+    width = table_width(console)
     for line in gap_lines(result):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line)
     groups = result.gpu_groups()
     for label, mode in groups:  # a multi-GPU run: one set of tables per GPU and mode
         part = result.subset(label, mode) if label else result
         rows = part.rows()
-        table = sweep_table(rows)
-        if label:
-            table.title = f"trtpace sweep: {_group_title(label, mode)}"
-        console.print(table)
-        gpu = gpu_table(rows)
+        suffix = f": {_group_title(label, mode)}" if label else ""
+        print_table(console, fit_sweep_table(rows, width, title=Text("trtpace sweep" + suffix)), width)
+        gpu = fit_gpu_table(rows, width, title=Text("GPU state" + suffix))
         if gpu is not None:
-            console.print(gpu)
+            print_table(console, gpu, width)
         for line in launch_lines(part):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line)
         lines = attribution_lines(rows)
         if lines:
-            console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)"
-                          + (f" on {_group_title(label, mode)}" if label else ""))
+            console.print(_bold("where the extra time goes", " (p50 change vs gap 0; parts averaged around the median)"
+                                + (f" on {_group_title(label, mode)}" if label else "")))
             for line in lines:
-                console.print("  " + line, highlight=False, soft_wrap=True)
+                console.print("  " + line)
     print_together(result, console)
-    note = host_cpu_note(result)
-    if note:
-        console.print(note, highlight=False)
+    host_note = host_cpu_note(result)
+    if host_note:
+        console.print(host_note)
 
 
 def print_together(result: SweepResult, console: Console) -> None:
     together = result.together_vs_alone()
     if together:
-        console.print("[bold]running together vs alone[/] (e2e p50, rounds pooled)")
+        console.print(_bold("running together vs alone", " (e2e p50, rounds pooled)"))
         for g in together:
-            console.print("  " + g["line"], highlight=False, soft_wrap=True)
+            console.print("  " + g["line"])
 
 
 def print_compare(result: SweepResult, as_json: bool) -> None:
@@ -261,22 +301,22 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
                    "together_vs_alone": result.together_vs_alone()}
         print(dumps(doc))
         return
-    console = Console()
+    console = stdout_console()
+    width = table_width(console)
     for line in gap_lines(result):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line)
     for label, mode, part in parts:
         summaries = summarize_policies(part)
         rec = recommend(summaries)
-        for table in compare_tables(summaries):
-            if label and table.title:
-                table.title = f"{table.title}: {_group_title(label, mode)}"
-            console.print(table)
+        suffix = f": {_group_title(label, mode)}" if label else ""
+        for fitted in fit_compare_tables(summaries, width, suffix):
+            print_table(console, fitted, width)
         for line in armed_choices(part):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line)
         if rec:
-            console.print(f"[bold]recommendation[/]: {rec['line']}", highlight=False, soft_wrap=True)
+            console.print(_bold("recommendation", f": {rec['line']}"))
         for line in switch_lines(summaries, result.settings.get("plain_policy")):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line)
     print_together(result, console)
 
 
@@ -295,11 +335,22 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
+def shows_progress(json_output: bool) -> bool:
+    """The progress line is drawn only for people watching: stdout and stderr terminals, no
+    --json, no --quiet."""
+    return not (json_output or is_quiet()) and stdout_is_terminal() and _is_tty(sys.stderr)
+
+
 def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str], SweepResult], *, out: Path | None,
                     json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None],
-                    overwrite: bool = False, append: bool = False) -> SweepResult:
-    """The one way `sweep` and `compare` run: results folder, progress bars, SIGTERM and Ctrl-C
-    (partial results printed, reported and saved, then 143 or 130), report.html, a closing line.
+                    overwrite: bool = False, append: bool = False, plan: list[Planned] | None = None,
+                    plan_scale: float = 1.0, notes: Sequence[str] = ()) -> SweepResult:
+    """The one way `sweep` and `compare` run: results folder, the progress line (`plan`: the
+    conditions the run will report, for its estimate of the time left), SIGTERM and Ctrl-C
+    (partial results printed, reported and saved, then 143 or 130), `notes` (what the command
+    changed of what was asked, said once the run's arguments passed every check, above the
+    results), report.html, a closing line.
+    With --quiet (set_quiet), only the JSON of --json, errors and the closing line are printed.
 
     The folder is taken only once the run's arguments are checked: a new or empty one (the
     default name gets -2, -3, ... when taken), or with --overwrite / --append an earlier run's.
@@ -309,18 +360,24 @@ def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str],
     interrupted: KeyboardInterrupt | None = None
     with _terminate_as_interrupt():
         try:
-            if json_output:
-                result = run(None, folder, mode)
+            if shows_progress(json_output):
+                # its own console: the line is redrawn in place, so it must wrap as rich expects
+                with OverallProgress(Console(stderr=True), plan or [], plan_scale) as progress:
+                    result = run(progress, folder, mode)
             else:
-                with BarProgress(stderr) as bars:
-                    result = run(bars, folder, mode)
+                result = run(None, folder, mode)
         except SweepInterrupted as e:
             result, interrupted = e.result, e
-    show(result, json_output)
+    for line in notes:
+        note(line)
+    if json_output or not is_quiet():
+        show(result, json_output)
     saved = result.path
     if saved is not None and not no_report and result.conditions:
         whole = load(saved) if mode == "append" else result  # the report covers the whole folder
-        stderr.print(f"report: {write_html(whole, saved / 'report.html')}")
+        written = write_html(whole, saved / "report.html")
+        if not is_quiet():
+            stderr.print(f"report: {written}")
     if interrupted is None:
         stderr.print(f"results saved in {saved}")
         return result
@@ -336,8 +393,9 @@ def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None
     failures = gate(result, max_p50, max_p99)
     limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
     if not failures:
-        stderr.print(f"latency gate passed ({limits})", highlight=False)
+        if not is_quiet():
+            stderr.print(f"latency gate passed ({limits})")
         return
     for f in failures:
-        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", markup=True)
     raise typer.Exit(EXIT_GATE)

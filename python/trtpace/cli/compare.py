@@ -13,12 +13,15 @@ from trtpace.cli.common import (
     JsonOutput,
     NoReport,
     Overwrite,
+    Quiet,
     Telemetry,
     TelemetryRate,
     gpu_list,
     print_compare,
     run_measurement,
+    set_quiet,
 )
+from trtpace.cli.progress import Planned
 from trtpace.cli.sweep import (
     AllowSharedGpu,
     Engine,
@@ -38,24 +41,63 @@ from trtpace.cli.sweep import (
     plan_launches,
 )
 from trtpace.errors import UsageError
-from trtpace.measure import workloads
+from trtpace.measure import pacing, workloads
 from trtpace.measure.gap_work import parse_gap_work
-from trtpace.measure.launch import PYTHON_PATHS
-from trtpace.measure.policies import parse_policies
-from trtpace.run.compare import DEFAULT_POLICIES
+from trtpace.measure.launch import PYTHON_PATHS, launch_of
+from trtpace.measure.policies import Policy, parse_policies
+from trtpace.run.compare import DEFAULT_POLICIES, plan_steps
 from trtpace.run.compare import compare as run_compare
 from trtpace.run.session import Progress
 from trtpace.run.workers import run_on_gpus
 
+GPU_ONLY = "keep-warm, pre-warm, armed launch and locked clocks need a GPU workload"
+
+
+def needs_gpu(p: Policy) -> bool:
+    """Does the policy need a GPU workload (keep-warm, pre-warm, armed launch, locked clocks)?"""
+    return p.uses_filler or bool(p.armed_gate) or bool(p.lock_clocks)
+
+
+def applicable(plan: list[Policy], workload: str, gpu_work: bool) -> tuple[list[Policy], str | None]:
+    """The policies that can run on the workload, and the note saying which were left out and
+    why (None: all can): on host work (no GPU) keep-warm, pre-warm, armed launch and locked
+    clocks cannot. None left is a usage error (exit 2)."""
+    if gpu_work:
+        return plan, None
+    kept = [p for p in plan if not needs_gpu(p)]
+    left_out = [p for p in plan if needs_gpu(p)]
+    if not left_out:
+        return plan, None
+    if not kept:
+        raise UsageError(f"none of the policies runs on {workload}, which has no GPU work: {GPU_ONLY} (try "
+                         "--policies sleep,spin, or a GPU workload such as -w tiny)")
+    return kept, (f"left out {', '.join(p.name for p in left_out)}: {GPU_ONLY}, and {workload} runs on the CPU; "
+                  f"compared {', '.join(p.name for p in kept)}")
+
+
+def compare_plan(plan: list[Policy], gap_s: float, target: Any, switch_to: Any, rounds: int,
+                 count: int) -> list[Planned]:
+    """The conditions a compare reports, in its order: per round, each launch path's continuous
+    baseline and its policies, then the switch-to path's (trtpace.run.compare.plan_steps)."""
+    paths = {launch_of(w.info): w for w in target} if isinstance(target, list) else {}
+    try:
+        steps, _ = plan_steps(plan, pacing.gap(gap_s), paths, switch_to)
+    except UsageError:  # a bad gap: said by the run itself, in its words
+        return []
+    return [Planned(p, count, launch_of(wl.info) if wl is not None else "")
+            for _ in range(rounds) for _, p, wl, _ in steps]
+
 
 def compare(
     gap: Annotated[float, typer.Option(help="The idle gap in seconds at which the policies are compared.")] = 0.1,
-    policies: Annotated[str, typer.Option(help="Comma-separated policies: sleep, spin, hybrid[:MARGIN], "
-                                                "sync-block, sync-yield, sync-flag, keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], "
-                                                "prewarm-graph:LEAD, armed[:wait|:kernel][:cancellable]"
-                                                "[:timeout=T] (graph paths), cpu-awake, a launch path (eager, "
-                                                "python, replay, direct, graph), locked:max; join tokens with "
-                                                "+ (spin+keepwarm:1ms).")] = ",".join(DEFAULT_POLICIES),
+    policies: Annotated[str, typer.Option(
+        help="Comma-separated policies: sleep, spin, hybrid[:MARGIN], sync-block, sync-yield, sync-flag, "
+             "keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], prewarm-graph:LEAD, armed[:wait|:kernel] "
+             "[:cancellable] [:timeout=T] (graph paths), cpu-awake, a launch path (eager, python, replay, "
+             "direct, graph), locked:max; join tokens with + (spin+keepwarm:1ms). Default: "
+             f"{', '.join(DEFAULT_POLICIES)}. On host work (no GPU) the policies that need a GPU are left out, "
+             "with a note.",
+        show_default=False)] = ",".join(DEFAULT_POLICIES),
     workload: Annotated[str | None, typer.Option("--workload", "-w", help="The workload (see trtpace sweep). "
                                                                          "Default: tiny.")] = None,
     rounds: Annotated[int, typer.Option(help="Interleaved rounds: each runs the continuous baseline and every "
@@ -82,9 +124,11 @@ def compare(
     io: Io = "none",
     nvtx: Nvtx = False,
     gap_work: GapWorkSpec = None,
+    quiet: Quiet = False,
 ) -> None:
     """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap, on the
     launch path the app uses (--torch/--engine/--onnx with --launch)."""
+    set_quiet(quiet)
     work = parse_gap_work(gap_work)
     plan = parse_policies(policies)
     models = [m for m in (engine, onnx, torch) if m]
@@ -92,27 +136,35 @@ def compare(
         raise UsageError("compare takes one model: --engine, --onnx or --torch")
     if models and workload is not None:
         raise UsageError("give either --workload or a model (--engine, --onnx, --torch), not both")
-    needs_gpu = bool(models) or workloads.parse_spec(workload or "tiny").needs_gpu
-    gpus = gpu_list(gpu, needs_gpu=needs_gpu, allow_shared=allow_shared_gpu, rounds=gpu_rounds)
+    gpu_work = bool(models) or workloads.parse_spec(workload or "tiny").needs_gpu
+    plan, left_out = applicable(plan, workload or "tiny", gpu_work)
+    policies = ",".join(p.name for p in plan)
+    gpus = gpu_list(gpu, needs_gpu=gpu_work, allow_shared=allow_shared_gpu, rounds=gpu_rounds)
     given: dict[str, Any] = {"workload": workload, "engine": engine, "onnx": onnx, "torch": torch, "shapes": shapes, "inputs": inputs,
              "rebuild": rebuild, "launch": launch, "io": io}
     settings: dict[str, Any] = {"gap_s": gap, "rounds": rounds, "iterations": iterations, "warmup": warmup, "telemetry": telemetry,
                 "telemetry_rate_hz": telemetry_rate, "nvtx": nvtx, "gap_work": work}
+    count = iterations + warmup
     if len(gpus) > 1:
-        compare_target(gpu=gpus[0], build=False, **given)
+        target, switch_to = compare_target(gpu=gpus[0], build=False, **given)
         job = functools.partial(compare_job, policies=policies, given=given, run=settings)
+        # the lead GPU reports its together and alone passes; the others' alone passes take as long
+        progress_plan = compare_plan(plan, gap, target, switch_to, rounds, count) * (2 * gpu_rounds)
+        scale = (1 + len(gpus)) / 2
 
         def run(progress: Progress | None, folder: Path, mode: str) -> Any:
             return run_on_gpus(job, gpus, rounds=gpu_rounds, out=folder, out_mode=mode, progress=progress)
     else:
         target, switch_to = compare_target(gpu=gpus[0], **given)
+        progress_plan, scale = compare_plan(plan, gap, target, switch_to, rounds, count), 1.0
 
         def run(progress: Progress | None, folder: Path, mode: str) -> Any:
             return run_compare(target, policies=plan, gpu=gpus[0], out=folder, out_mode=mode, progress=progress,
                                switch_to=switch_to, **settings)
 
     run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare,
-                    overwrite=overwrite, append=append)
+                    overwrite=overwrite, append=append, plan=progress_plan, plan_scale=scale,
+                    notes=[left_out] if left_out else [])
 
 
 def compare_target(workload: str | None, engine: Path | None, onnx: Path | None, torch: str | None,

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from trtpace.fileio import dumps
 from trtpace.platform.env import collect
+
+# What a fact that is None means, in words: a driver looked for and absent is "not found", a
+# package "not installed", a variable left unset "not set", anything else that could not be
+# read "unknown". The JSON keeps null.
+_NONE_WORDS = {"cuda_driver": "not found", "driver_release": "not found", "tensorrt": "not installed",
+               "tensorrt_rtx": "not installed", "torch": "not installed", "cuda_module_loading_env": "not set"}
+
+
+def said(key: str, value: Any) -> str:
+    """A fact as `trtpace env` prints it: never a Python None, True or False."""
+    if value is None:
+        return _NONE_WORDS.get(key, "unknown")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k}={said(k, v)}" for k, v in value.items()) + ")"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(said(key, v) for v in value) + "]"
+    return str(value)
 
 
 def env(
@@ -19,17 +39,16 @@ def env(
     if json_output:
         print(dumps(facts))
         return
-    console = Console()
+    console = Console(markup=False, highlight=False, soft_wrap=True)
     for key, value in facts.items():
         if key in ("gpus", "missing", "jetson", "cuda_problem"):
             continue
-        console.print(f"[bold]{key}[/]: {value}", highlight=False)
+        console.print(Text.assemble((key, "bold"), f": {said(key, value)}"))
     for gpu in facts["gpus"]:
         title = f"GPU {gpu['index']}" if "index" in gpu else f"GPU (NVML {gpu['nvml_index']}, not usable by CUDA)"
-        console.print(f"[bold]{title}[/]: " + ", ".join(f"{k}={v}" for k, v in gpu.items()
-                                                       if k not in ("index", "nvml_index")),
-                      highlight=False, soft_wrap=True)
+        console.print(Text.assemble((title, "bold"), ": " + ", ".join(f"{k}={said(k, v)}" for k, v in gpu.items()
+                                                                     if k not in ("index", "nvml_index"))))
     if facts["jetson"]:
-        console.print(f"[bold]jetson[/]: {facts['jetson']}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("jetson", "bold"), f": {said('jetson', facts['jetson'])[1:-1]}"))
     for item in facts["missing"]:
-        console.print(f"[yellow]missing[/]: {item}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("missing", "yellow"), f": {item}"))

@@ -17,20 +17,24 @@ from trtpace.cli.common import (
     NoReport,
     Out,
     Overwrite,
+    Quiet,
     Telemetry,
     TelemetryRate,
     apply_gate,
     gpu_list,
     print_sweep,
     run_measurement,
+    set_quiet,
     warn,
 )
+from trtpace.cli.progress import Planned
 from trtpace.errors import InputError, UsageError
 from trtpace.measure import pacing, workloads
 from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import LAUNCH_PATHS, TENSORRT_PATHS, TORCH_PATHS, parse_launch
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
+from trtpace.platform.privileges import may_change_clocks
 from trtpace.results.gate import check_limit
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS, check_gap_work, plan_pacings
@@ -183,6 +187,12 @@ Nvtx = Annotated[bool, typer.Option("--nvtx", help="Mark each condition and each
                                                   "profilers: nsys profile trtpace ... --nvtx. Off: no cost.")]
 
 
+def sweep_plan(n_workloads: int, pacings: list[pacing.Pacing], count: int, variants: int) -> list[Planned]:
+    """The conditions a sweep reports, in its order: per workload, each pacing (unlocked, then
+    locked where --lock-clocks can lock)."""
+    return [Planned(p, count, str(w)) for w in range(n_workloads) for p in pacings for _ in range(variants)]
+
+
 def sweep_job(gpu: int, progress: Any, *, texts: list[str], models: dict[str, Any], run: dict[str, Any]) -> Any:
     """One GPU's whole sweep in a multi-GPU worker process: it builds its own workloads there."""
     specs: list[Any] = [workloads.parse_spec(t) for t in texts]
@@ -247,14 +257,17 @@ def sweep(
                                                                "exit code 3 as --max-penalty.")] = None,
     nvtx: Nvtx = False,
     gap_work: GapWorkSpec = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run workloads with idle gaps (or an arrival schedule) and show how much slower they get."""
+    set_quiet(quiet)
     work = parse_gap_work(gap_work)
     check_limit("--max-penalty", max_penalty)
     check_limit("--max-penalty-p99", max_penalty_p99)
     schedule = open_loop_schedule(period, rate, trace, seed)
     gap_list = [p.gap_s for p in pacing.parse_gaps(gaps)] if gaps is not None else None
-    check_gap_work(work, plan_pacings(gap_list, schedule))  # before any progress bar is drawn
+    pacings = plan_pacings(gap_list, schedule)
+    check_gap_work(work, pacings)  # before anything runs
     has_model = bool(engine or onnx or torch)
     texts = list(workload or ([] if has_model else DEFAULT_WORKLOADS))
     specs: list[Any] = [workloads.parse_spec(w) for w in texts]
@@ -266,19 +279,23 @@ def sweep(
     settings: dict[str, Any] = {"gaps_s": gap_list, "schedule": schedule, "iterations": iterations, "warmup": warmup, "wait": wait,
                 "sync": sync, "telemetry": telemetry, "telemetry_rate_hz": telemetry_rate, "lock_clocks": lock_clocks,
                 "nvtx": nvtx, "gap_work": work}
+    variants = 2 if lock_clocks is not None and may_change_clocks()[0] else 1
     if len(gpus) > 1:
         model_workloads(gpu=gpus[0], build=False, **models)
         job = functools.partial(sweep_job, texts=texts, models=models, run=settings)
+        # the lead GPU reports its together and alone passes; the others' alone passes take as long
+        plan, scale = sweep_plan(len(texts), pacings, iterations + warmup, variants) * (2 * gpu_rounds), (1 + len(gpus)) / 2
 
         def run(progress: Progress | None, folder: Path, mode: str) -> Any:
             return run_on_gpus(job, gpus, rounds=gpu_rounds, out=folder, out_mode=mode, progress=progress)
     else:
         specs += model_workloads(gpu=gpus[0], **models)
+        plan, scale = sweep_plan(len(specs), pacings, iterations + warmup, variants), 1.0
 
         def run(progress: Progress | None, folder: Path, mode: str) -> Any:
             return run_sweep(specs, gpu=gpus[0], out=folder, out_mode=mode, progress=progress, **settings)
 
     result = run_measurement("sweep", run, out=out, json_output=json_output, no_report=no_report, show=print_sweep,
-                             overwrite=overwrite, append=append)
+                             overwrite=overwrite, append=append, plan=plan, plan_scale=scale)
     if max_penalty is not None or max_penalty_p99 is not None:
         apply_gate(result, max_penalty, max_penalty_p99)

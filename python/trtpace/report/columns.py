@@ -65,8 +65,14 @@ class Column:
         return self.title if self.unit in ("", "x") else f"{self.title} ({self.unit})"
 
     def narrow_header(self) -> str:
-        """Two lines, for terminal tables: "e2e\np50 ms"."""
-        return self.title.replace(" ", "\n", 1) + ("" if self.unit in ("", "x") else f" {self.unit}")
+        """Two lines, for terminal tables, split where the wider line is narrowest:
+        "e2e\np50 ms", "energy\nJ/inf", "SM MHz\nin-band"."""
+        words = self.title.split() + ([] if self.unit in ("", "x") else [self.unit])
+        if len(words) < 2:
+            return " ".join(words)
+        splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+        first, second = min(splits, key=lambda s: (max(len(s[0]), len(s[1])), -len(s[0])))
+        return f"{first}\n{second}"
 
 
 def _views(*names: str) -> frozenset[str]:
@@ -205,3 +211,34 @@ FLEET_COLUMNS: list[Column] = [
 
 def columns(spec: list[Column], view: str) -> list[Column]:
     return [c for c in spec if view in c.views]
+
+
+# Terminal tables (trtpace.report.terminal) never cut a number. Each starts with its label
+# columns (workload, launch path, pacing; or the policy), which fold where space is short, then
+# the headline: the penalty, next to the pacing. When the terminal is too narrow for every column
+# even with the labels folded, whole columns are left out, in the order below (least important
+# first), until the table fits, and the output names the ones left out. The columns not listed
+# (the labels, the penalty, n, e2e p50 and p99 of the latency tables; the SM clock of the GPU
+# table; power and CPU of the cost table) always stay: where even they do not fit, the table is
+# printed wider than the terminal rather than cut. The launch path of a sweep is a label where
+# rows differ in it, and the first to go where every row has the same one. Piped output (not a
+# terminal) has every column at full width; COLUMNS, where set, is the width.
+TERMINAL_LABELS = frozenset({"workload", "launch", "pacing", "condition", "policy"})
+TERMINAL_FIRST: tuple[str, ...] = ("penalty_p50_x",)
+TERMINAL_DROP_ORDER: dict[str, tuple[str, ...]] = {
+    "table": ("launch", "e2e_max_us", "submit_p50_us", "device_p50_us"),
+    "gpu": ("launch", "energy_per_inference_mj", "power_mean_w", "launch_p50_us", "sm_clock_inband_p50_mhz"),
+    "latency": ("device_p50_us", "launch_p50_us", "submit_p50_us"),
+    "cost": ("sm_clock_nvml_p50_mhz", "sm_clock_inband_p50_mhz", "energy_per_inference_mj", "sm_held_pct"),
+}
+
+
+def terminal_columns(spec: list[Column], view: str) -> list[Column]:
+    """The columns of a terminal view in their terminal order: the headline (TERMINAL_FIRST) right
+    after the label columns, the rest as in `spec`."""
+    cols = columns(spec, view)
+    first = [c for key in TERMINAL_FIRST for c in cols if c.csv == key]
+    rest = [c for c in cols if c not in first]
+    labels = [c for c in rest if c.csv in TERMINAL_LABELS]
+    return labels + first + [c for c in rest if c not in labels]
+
