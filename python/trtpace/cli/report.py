@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +17,6 @@ from trtpace.report import fleet as fleet_report
 from trtpace.report.html import is_compare, write_csv, write_html, write_pngs
 from trtpace.results import check_writable, damaged_conditions, load
 from trtpace.results.fleet import Fleet, check_outside, load_fleet
-from trtpace.results.folder import FolderBusy, FolderLock, check_output, is_results_folder, same_folder
 
 
 def report(
@@ -27,8 +24,7 @@ def report(
         help="A results folder written by trtpace sweep or compare (partial ones too); or several, e.g. the same "
              "sweep run on different machines, merged into one comparison.", show_default=False, metavar="FOLDER")],
     html_file: Annotated[Path | None, typer.Option("--html", help="Write the self-contained HTML report here "
-                                                                     "(default, when no --csv, --png or --json is "
-                                                                     "asked for: RESULTS/report.html; for several "
+                                                                     "(default: RESULTS/report.html; for several "
                                                                      "folders ./trtpace-fleet-<time>.html).")] = None,
     png: Annotated[Path | None, typer.Option(help="Also write every plot as a PNG into this folder.")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write one row per condition as CSV (units in "
@@ -38,83 +34,39 @@ def report(
 ) -> None:
     """Render saved results: tables, attribution, plots, HTML, CSV or JSON.
 
-    One folder's report.html is written into it unless another output (--csv, --png, --json) is
-    asked for; every file is written whole or not at all (never through a link, never over the
-    results it reads). Several folders (each one machine's run) are merged into one comparison;
-    its HTML, CSV and PNG files go outside every input folder."""
+    Several folders (each one machine's run) are merged into one comparison; its HTML, CSV and
+    PNG files go outside every input folder."""
     for flag, path in (("--html", html_file), ("--csv", csv_file)):
         if path is not None and path.is_dir():
             raise UsageError(f"{flag} {path} is a folder: give a file name, e.g. {path / ('report' + flag[1:].replace('-', '.'))}")
     if png is not None and png.exists() and not png.is_dir():
         raise UsageError(f"--png {png} is a file: give a folder for the PNG files")
-    _check_distinct(html_file, csv_file, png)
     if len(results) > 1:
         _report_fleet(results, html_file, png, csv_file, json_output)
         return
     folder = results[0]
-    default = html_file is None and csv_file is None and png is None and not json_output
-    target = html_file or (folder / "report.html" if default else None)
-    for flag, path in (("--html", target), ("--csv", csv_file)):
+    result = load(folder)
+    damaged = damaged_conditions(result)
+    if damaged:
+        warn(f"{len(damaged)} of {len(result.conditions)} conditions have no records and are shown empty: "
+             + "; ".join(f"#{i} {c.workload} {c.pacing.label} ({c.status}: {c.info.get('load_error', '?')})"
+                         for i, c in damaged))
+    if is_compare(result):
+        print_compare(result, json_output)
+    elif json_output:
+        print(dumps(result.to_json()))
+    else:
+        print_sweep(result, False)
+    target = html_file or folder / "report.html"
+    for what, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
         if path is not None:
-            check_output("" if path is target and default else flag, path, [folder])
-    unwritable = ""
-    with contextlib.ExitStack() as hold:
-        # Writing into the results folder: only while no run writes there, refused before any work.
-        inside = [p for p in (target, csv_file) if p is not None and same_folder(p.parent, folder)]
-        if png is not None and same_folder(png, folder):
-            inside.append(png)
-        if inside and is_results_folder(folder):
-            try:
-                hold.enter_context(FolderLock.acquire(folder, what="the report"))
-            except FolderBusy:
-                raise
-            except UsageError as e:
-                if not (default and inside == [target]):
-                    raise
-                target = None  # not asked for: a read-only folder still reports
-                unwritable = str(e)
-        result = load(folder)
-        damaged = damaged_conditions(result)
-        if damaged:
-            warn(f"{len(damaged)} of {len(result.conditions)} conditions have no records and are shown empty: "
-                 + "; ".join(f"#{i} {c.workload} {c.pacing.label} ({c.status}: {c.info.get('load_error', '?')})"
-                             for i, c in damaged))
-        if is_compare(result):
-            print_compare(result, json_output)
-        elif json_output:
-            print(dumps(result.to_json()))
-        else:
-            print_sweep(result, False)
-        if default and target is None:
-            warn(f"report.html not written ({unwritable}); --html FILE writes it elsewhere")
-        for what, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
-            if path is not None:
-                check_writable(path if what == "--png" else path.parent)
-        if target is not None:
-            stderr.print(f"report: {write_html(result, target)}")
-        if png is not None:
-            stderr.print(f"plots: {len(write_pngs(result, png))} PNG files in {png}")
-        if csv_file is not None:
-            write_csv(result, csv_file)
-            stderr.print(f"csv: {csv_file}")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Would writing `a` replace `b`? (The same name in the same folder, through links and `..`.)"""
-    if a.name != b.name:
-        return False
-    return same_folder(a.parent, b.parent) or Path(os.path.realpath(a.parent)) == Path(os.path.realpath(b.parent))
-
-
-def _check_distinct(html_file: Path | None, csv_file: Path | None, png: Path | None) -> None:
-    """No output replaces another: --html and --csv name two files, neither a PNG of --png."""
-    if html_file is not None and csv_file is not None and _same_file(html_file, csv_file):
-        raise UsageError(f"--html {html_file} and --csv {csv_file} are the same file: name two files")
-    for flag, path in (("--html", html_file), ("--csv", csv_file)):
-        if png is not None and path is not None and path.suffix.lower() == ".png" and (
-                same_folder(path.parent, png) or Path(os.path.realpath(path.parent)) == Path(os.path.realpath(png))):
-            raise UsageError(f"{flag} {path} is in the --png folder, where the plots would replace it: name "
-                             "another file")
+            check_writable(path if what == "--png" else path.parent)
+    stderr.print(f"report: {write_html(result, target)}")
+    if png is not None:
+        stderr.print(f"plots: {len(write_pngs(result, png))} PNG files in {png}")
+    if csv_file is not None:
+        write_csv(result, csv_file)
+        stderr.print(f"csv: {csv_file}")
 
 
 def _report_fleet(folders: list[Path], html_file: Path | None, png: Path | None, csv_file: Path | None,
@@ -126,9 +78,6 @@ def _report_fleet(folders: list[Path], html_file: Path | None, png: Path | None,
     for flag, path in (("--html", target), ("--png", png), ("--csv", csv_file)):
         if path is not None:
             check_outside(flag if not (flag == "--html" and default_html) else "the default --html", path, folders)
-    for flag, path in (("--html", target), ("--csv", csv_file)):
-        if path is not None:
-            check_output(flag, path, folders)
     fleet = load_fleet(folders)
     damaged = fleet.damaged()
     if damaged:
