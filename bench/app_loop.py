@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.models` from a checkout
-from bench.args import fail, names, number
+from bench.args import check_json_target, fail, names, number, software_facts
 
 MODELS = ("conv", "transformer", "mobilenet_v3_small", "resnet50")
 WAYS = ("eager", "replay", "graph", "armed", "armed-surface")
@@ -327,19 +327,13 @@ def machine(mods: dict[str, Any]) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"gpu": torch.cuda.get_device_name(0), "capability": list(torch.cuda.get_device_capability(0)),
-            "driver": driver, "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-            "torchvision": getattr(mods.get("torchvision"), "__version__", None), "cv2": cv2.__version__,
-            "cv2_threads": cv2.getNumThreads(), "numpy": np.__version__, "python": sys.version.split()[0],
-            "trtpace": getattr(mods["trtpace"], "__version__", None),
-            "CUDA_MODULE_LOADING_at_start": CUDA_MODULE_LOADING_AT_START,
-            "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
-            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+            "driver": driver, "cv2": cv2.__version__, "cv2_threads": cv2.getNumThreads(),
+            **software_facts(torch, mods, CUDA_MODULE_LOADING_AT_START)}
 
 
 def main() -> None:
     a = parse_args()
-    if a.json is not None and (a.json.exists() or not a.json.parent.is_dir()):
-        fail(f"{a.json} already exists; not overwriting it" if a.json.exists() else f"no folder {a.json.parent}")
+    check_json_target(a.json)
     mods = imports(a)
     torch, trtpace = mods["torch"], mods["trtpace"]
     timeout_error = getattr(trtpace, "WaitTimeoutError", TimeoutError)

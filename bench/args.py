@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,3 +39,22 @@ def number(kind: type, low: float, *, above: bool = False) -> Any:
             raise argparse.ArgumentTypeError(f"{text} must be {'>' if above else '>='} {low}")
         return v
     return parse
+
+
+def check_json_target(path: Path | None) -> None:
+    """Refuses, before any work, a --json file that exists (never overwritten) or has no folder."""
+    if path is not None and (path.exists() or not path.parent.is_dir()):
+        fail(f"{path} already exists; not overwriting it" if path.exists() else f"no folder {path.parent}")
+
+
+def software_facts(torch: Any, mods: dict[str, Any], loading_at_start: str | None) -> dict[str, Any]:
+    """The software a GPU benchmark ran under, and the CUDA_MODULE_LOADING it started with and has
+    now (torch sets it when imported)."""
+    import numpy as np
+
+    return {"torch": torch.__version__, "torch_cuda": torch.version.cuda,
+            "torchvision": getattr(mods.get("torchvision"), "__version__", None),
+            "trtpace": getattr(mods["trtpace"], "__version__", None), "numpy": np.__version__,
+            "python": sys.version.split()[0], "CUDA_MODULE_LOADING_at_start": loading_at_start,
+            "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
+            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}

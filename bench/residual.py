@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.models` from a checkout
-from bench.args import fail, names, number
+from bench.args import check_json_target, fail, names, number, software_facts
 
 MODELS = ("conv", "transformer", "mobilenet_v3_small")
 CONDITIONS = ("b2b", "b2b+l2flush", "gap", "gap+keepwarm", "gap+touch", "gap+latearm")
@@ -370,19 +370,12 @@ def machine(mods: dict[str, Any], nvml: Nvml, side: Side) -> dict[str, Any]:
             "nvml_device": nvml.how, **nvml.max_clocks(),
             "capability": list(torch.cuda.get_device_capability(0)), "sms": int(props.multi_processor_count),
             "l2_bytes": side.l2_bytes if side.l2_known else None, "flush_bytes": 2 * side.l2_bytes,
-            "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-            "torchvision": getattr(mods.get("torchvision"), "__version__", None),
-            "trtpace": getattr(mods["trtpace"], "__version__", None), "numpy": np.__version__,
-            "python": sys.version.split()[0],
-            "CUDA_MODULE_LOADING_at_start": CUDA_MODULE_LOADING_AT_START,
-            "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
-            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+            **software_facts(torch, mods, CUDA_MODULE_LOADING_AT_START)}
 
 
 def main() -> None:
     a = parse_args()
-    if a.json is not None and (a.json.exists() or not a.json.parent.is_dir()):
-        fail(f"{a.json} already exists; not overwriting it" if a.json.exists() else f"no folder {a.json.parent}")
+    check_json_target(a.json)
     mods = imports(a)
     torch, trtpace = mods["torch"], mods["trtpace"]
     timeout_error = getattr(trtpace, "WaitTimeoutError", TimeoutError)
