@@ -11,7 +11,6 @@ import pty
 import re
 import select
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +20,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import trtpace
+from cli_command import TRTPACE
 from trtpace.cli import app
 from trtpace.cli import env as env_cli
 from trtpace.cli.compare import GPU_ONLY, compare_plan
@@ -30,7 +30,6 @@ from trtpace.measure import pacing
 from trtpace.measure.policies import parse_policies
 from trtpace.run.compare import DEFAULT_POLICIES
 
-TRTPACE = str(Path(sys.executable).with_name("trtpace"))
 COMMANDS = [[], ["sweep"], ["compare"], ["report"], ["env"], ["clocks"], ["clocks", "show"], ["clocks", "lock"],
             ["clocks", "reset"]]
 
@@ -46,7 +45,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def piped(args: list[str], **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([TRTPACE, *args], capture_output=True, text=True,
+    return subprocess.run([*TRTPACE, *args], capture_output=True, text=True,
                           env=_env(**extra), timeout=300, check=False)
 
 
@@ -98,10 +97,10 @@ def test_boolean_flags_show_no_value() -> None:
 def test_shell_completion_is_on() -> None:
     out = invoke(["--help"], 80).stdout
     assert "--install-completion" in out and "--show-completion" in out
-    p = subprocess.run([TRTPACE], capture_output=True, text=True, timeout=60, check=False,
+    p = subprocess.run(TRTPACE, capture_output=True, text=True, timeout=60, check=False,
                        env=_env(_TRTPACE_COMPLETE="complete_bash", COMP_WORDS="trtpace comp", COMP_CWORD="1"))
     assert p.returncode == 0 and "compare" in p.stdout.split(), p.stderr
-    p = subprocess.run([TRTPACE], capture_output=True, text=True, timeout=60, check=False,
+    p = subprocess.run(TRTPACE, capture_output=True, text=True, timeout=60, check=False,
                        env=_env(_TRTPACE_COMPLETE="complete_bash", COMP_WORDS="trtpace compare --qu",
                                 COMP_CWORD="2"))
     assert p.returncode == 0 and "--quiet" in p.stdout.split(), p.stderr
@@ -251,7 +250,7 @@ def _run_in_a_terminal(args: list[str], cwd: Path) -> str:
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-    proc = subprocess.Popen([TRTPACE, *args], stdin=slave, stdout=slave, stderr=slave, env=_env(), cwd=cwd)
+    proc = subprocess.Popen([*TRTPACE, *args], stdin=slave, stdout=slave, stderr=slave, env=_env(), cwd=cwd)
     os.close(slave)
     out = b""
     while True:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
+from cli_command import TRTPACE
 from trtpace.cli import app
 from trtpace.measure import workloads
 from trtpace.report.columns import TERMINAL_DROP_ORDER
@@ -25,7 +25,6 @@ from trtpace.results.policies import summarize_policies
 
 FIXTURE = Path(__file__).parent / "data" / "h100-sweep"
 WIDTHS = (60, 80, 120)
-TRTPACE = str(Path(sys.executable).with_name("trtpace"))
 ELLIPSIS = "…"
 
 
@@ -38,7 +37,7 @@ def piped(args: list[str], **extra: Any) -> subprocess.CompletedProcess[str]:
     """The real command with stdout and stderr pipes, as in `trtpace sweep | tee log` or CI."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env.update(extra)
-    return subprocess.run([TRTPACE, *args], capture_output=True, text=True, env=env,
+    return subprocess.run([*TRTPACE, *args], capture_output=True, text=True, env=env,
                           timeout=300, check=False)
 
 

@@ -47,8 +47,9 @@ app.add_typer(clocks.clocks_app, name="clocks", short_help="Show, lock and reset
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Entry point of the console script and of `python -m trtpace`: both are named `trtpace` (usage
+    lines, shell completion's `_TRTPACE_COMPLETE`)."""
+    app(prog_name="trtpace")
 
 
 __all__ = ["app", "main"]
