@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from trtpace import _core
 from trtpace.cli import app
 from trtpace.errors import InputError, UsageError
 from trtpace.measure.workloads import tensorrt as trtw
@@ -56,7 +57,7 @@ def fake_gpu_identity(monkeypatch: pytest.MonkeyPatch):
     """No GPU here: the engine cache key gets a GPU identity, and DeviceScope (cudaSetDevice) is
     replaced by one that keeps the current device in Python and logs enter/exit into the stand-in's
     event list, next to the Builder/Runtime/deserialize/context events it records."""
-    monkeypatch.setattr(trtw._core, "device_info", lambda i: {"name": "Fake GPU", "compute_capability": "9.0"})
+    monkeypatch.setattr(_core, "device_info", lambda i: {"name": "Fake GPU", "compute_capability": "9.0"})
     stack: list[int] = []
 
     class RecordingScope:
@@ -75,7 +76,7 @@ def fake_gpu_identity(monkeypatch: pytest.MonkeyPatch):
         def current() -> int:
             return stack[-1] if stack else 0
 
-    monkeypatch.setattr(trtw._core, "DeviceScope", RecordingScope)
+    monkeypatch.setattr(_core, "DeviceScope", RecordingScope)
     return RecordingScope
 
 
@@ -254,8 +255,8 @@ def test_host_shape_tensors_and_vectorized_formats(standin, tmp_path: Path) -> N
     given = np.ones((1, 3, 5, 5), np.float16)
     data = trtw.input_bytes(plans["x"], np.random.default_rng(0), given).view(np.float16).reshape(1, 16, 5, 5)
     assert (data[:, :3] == 1).all() and (data[:, 3:] == 0).all()
-    assert "padded to multiples of 16" in trtw._tensor_note(plans["y"])
-    assert trtw._tensor_note(plans["shape"]) == "host memory (shape tensor)"
+    assert "padded to multiples of 16" in trtw.workload._tensor_note(plans["y"])
+    assert trtw.workload._tensor_note(plans["shape"]) == "host memory (shape tensor)"
 
 
 def test_data_dependent_outputs_use_an_output_allocator(standin, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -265,7 +266,7 @@ def test_data_dependent_outputs_use_an_output_allocator(standin, monkeypatch: py
     assert tuple(context.get_tensor_shape("idx")) == (-1, 2)  # what the old code sized as 1 byte
     plans = trtw.plan_tensors(standin, engine, context)
     assert plans[1].data_dependent and plans[1].nbytes == 100 * 2 * 8
-    assert "cannot be captured" in trtw._not_capturable(context, plans, 0)
+    assert "cannot be captured" in trtw.workload._not_capturable(context, plans, 0)
 
     class NoBaseInit(standin.IOutputAllocator):
         def __init__(self) -> None:
@@ -280,8 +281,8 @@ def test_data_dependent_outputs_use_an_output_allocator(standin, monkeypatch: py
             allocated.append(nbytes)
             self.nbytes, self.ptr = nbytes, 4096 * len(allocated)
 
-    monkeypatch.setattr(trtw._core, "DeviceBuffer", HostBuffer)
-    alloc = trtw._output_allocator(standin, 0)
+    monkeypatch.setattr(_core, "DeviceBuffer", HostBuffer)
+    alloc = trtw.tensors.output_allocator(standin, 0)
     assert context.set_output_allocator("idx", alloc) and not context.set_output_allocator("x", alloc)
     first = alloc.reserve("idx", 1600)
     assert alloc.reallocate_output_async("idx", first, 800, 256, 0) == first  # fits: no new memory
@@ -397,11 +398,11 @@ def test_rtx_builds_for_capture_and_specializes_eagerly(standin_rtx, fake_gpu_id
     assert context._config.dynamic_shapes_kernel_specialization_strategy == \
         trt.DynamicShapesKernelSpecializationStrategy.EAGER
     plans = trtw.plan_tensors(trt, engine, context)
-    assert trtw._not_capturable(context, plans, 0) is None
+    assert trtw.workload._not_capturable(context, plans, 0) is None
     plain = _engine_file(trt, tmp_path, [_io("x", "INPUT", [1, 4]), _io("y", "OUTPUT", [1, 4])])
     engine, context, _, info = _open(trt, plain)
     assert "rtx_kernel_specialization" not in info  # static shapes: nothing to specialize
-    assert "not stream capturable" in trtw._not_capturable(context, trtw.plan_tensors(trt, engine, context), 0)
+    assert "not stream capturable" in trtw.workload._not_capturable(context, trtw.plan_tensors(trt, engine, context), 0)
 
 
 def test_launch_must_be_python_or_graph(standin) -> None:
@@ -492,7 +493,7 @@ def test_cuda_errors_during_capture_propagate(standin, tmp_path: Path, monkeypat
     def broken(device: int, fn: object) -> None:
         raise CudaError("cudaStreamBeginCapture(s, mode) failed: cudaErrorIllegalAddress")
 
-    monkeypatch.setattr(trtw._core, "capture_graph", broken)
+    monkeypatch.setattr(_core, "capture_graph", broken)
     model = tmp_path / "net.onnx"
     model.write_bytes(conv_net(dynamic_batch=False))
     with pytest.raises(CudaError, match="cudaErrorIllegalAddress"):  # not turned into a python launch
@@ -537,7 +538,7 @@ def test_engine_on_a_second_gpu(standin, tmp_path: Path) -> None:
     w = trtw.from_onnx(model, gpu=1, cache_dir=tmp_path / "cache")
     assert w.device == 1 and w.info["launch"] == "graph"
     assert {d for what, d in standin._events} == {1}  # Builder, Runtime, deserialize, context on GPU 1
-    assert trtw._core.DeviceScope.current() == 0  # restored
+    assert _core.DeviceScope.current() == 0  # restored
 
 
 @pytest.mark.gpu

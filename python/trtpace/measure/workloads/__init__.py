@@ -6,7 +6,7 @@ A workload spec on the command line is `NAME[:key=value,...]`; see `core.parse_s
 
 from __future__ import annotations
 
-from trtpace.measure.workloads import tensorrt_engine as tensorrt
+from trtpace.measure.workloads import tensorrt
 from trtpace.measure.workloads import torch_module as torch
 from trtpace.measure.workloads.core import (
     PRESETS,
