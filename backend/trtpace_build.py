@@ -1,22 +1,29 @@
-"""PEP 517 backend: scikit-build-core, plus a CUDA 13 compiler from PyPI where the machine has none.
+"""PEP 517 backend: scikit-build-core, plus a CUDA compiler from PyPI where the machine has none.
 
 `build-system.requires` cannot depend on whether nvcc is installed, so this thin in-tree wrapper
 decides at build time (the one place that decides):
 
-* a local CUDA 13 toolkit (CUDACXX, nvcc on PATH, CUDA_HOME, CUDA_PATH, /usr/local/cuda) is used
-  as it is, and nothing more is downloaded;
-* otherwise the `nvidia-cuda-nvcc`, `-runtime`, `-crt`, `-cccl`, `nvidia-nvvm` and `nvidia-nvtx` wheels
-  (>=13.0,<14) are added to the build requirements; pip installs them into the isolated build environment and
+* a local CUDA toolkit of a major trtpace builds with (12.4+ or 13.x; CUDACXX, nvcc on PATH,
+  CUDA_HOME, CUDA_PATH, /usr/local/cuda) is used as it is, and nothing more is downloaded;
+* otherwise the CUDA major is the driver's (cuDriverGetVersion from libcuda.so.1, else the
+  `CUDA Version` nvidia-smi prints; 13 where neither is found) and, for 13, the
+  `nvidia-cuda-nvcc`, `-runtime`, `-crt`, `-cccl`, `nvidia-nvvm` and `nvidia-nvtx` wheels (>=13.0,<14)
+  are added to the build requirements; pip installs them into the isolated build environment and
   CMake is pointed at their nvcc (site-packages/nvidia/cu13/bin/nvcc, with include/, lib/ and nvvm/
-  beside it, the layout of a toolkit).
+  beside it, the layout of a toolkit). For 12 there is no such download: PyPI's CUDA 12 compiler
+  wheel (nvidia-cuda-nvcc-cu12, every 12.x) ships ptxas alone (no nvcc, cicc, fatbinary or
+  nvlink), and nvidia-cuda-runtime-cu12 no static runtime, so the build stops with one line
+  saying what to install.
 
-TRTPACE_CUDA=local or TRTPACE_CUDA=pypi forces either choice. The index may serve a newer 13.x
-than the driver's CUDA version; that works (minor-version compatibility) because trtpace ships
-real SASS for every architecture it lists, so nothing is JIT-compiled from PTX at run time.
+TRTPACE_CUDA=local or TRTPACE_CUDA=pypi forces either choice; TRTPACE_CUDA_MAJOR=12 or 13 forces
+the major (of a local toolkit and of the download alike). The index may serve a newer 13.x than
+the driver's CUDA version; that works (minor-version compatibility) because trtpace ships real
+SASS for every architecture it lists, so nothing is JIT-compiled from PTX at run time.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -37,13 +44,24 @@ __all__ = [
     "prepare_metadata_for_build_wheel",
 ]
 
-CUDA_MAJOR = 13
+# The majors trtpace builds with, and the oldest minor of each (CMakeLists.txt says the same).
+MIN_MINOR = {12: 4, 13: 0}
+CUDA_MAJOR = 13  # the default where no driver says otherwise, and the one PyPI can provide
 # Everything nvcc needs to compile and link CUDA code with the static runtime: the compiler
 # (nvcc, ptxas, fatbinary, nvlink), cicc and libdevice (nvvm), the runtime headers and
 # libcudart_static.a, the crt headers, CCCL (which cuda_runtime.h includes on CUDA 13), and the
 # NVTX3 headers of the runner's --nvtx ranges (none of the other wheels ships include/nvtx3).
-PYPI_TOOLKIT = [f"{name}>={CUDA_MAJOR}.0,<{CUDA_MAJOR + 1}" for name in (
-    "nvidia-cuda-nvcc", "nvidia-cuda-runtime", "nvidia-cuda-crt", "nvidia-cuda-cccl", "nvidia-nvvm", "nvidia-nvtx")]
+PYPI_TOOLKIT = [
+    f"{name}>={CUDA_MAJOR}.0,<{CUDA_MAJOR + 1}"
+    for name in (
+        "nvidia-cuda-nvcc",
+        "nvidia-cuda-runtime",
+        "nvidia-cuda-crt",
+        "nvidia-cuda-cccl",
+        "nvidia-nvvm",
+        "nvidia-nvtx",
+    )
+]
 
 
 # Where a toolkit lives when neither PATH nor CUDA_HOME/CUDA_PATH says (CMake looks there too).
@@ -64,6 +82,58 @@ def nvcc_version(nvcc: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if out.returncode == 0 and m else None
 
 
+def forced_major(env: Mapping[str, str] | None = None) -> int | None:
+    """TRTPACE_CUDA_MAJOR (12 or 13), or None where unset."""
+    env = os.environ if env is None else env
+    value = env.get("TRTPACE_CUDA_MAJOR", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) not in MIN_MINOR:
+        raise ValueError(f"TRTPACE_CUDA_MAJOR must be one of {sorted(MIN_MINOR)}, got {value!r}")
+    return int(value)
+
+
+def _libcuda_version() -> int | None:
+    """cuDriverGetVersion of libcuda.so.1 (12020 for CUDA 12.2), without cuInit; None without a driver."""
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+        version = ctypes.c_int(0)
+        return version.value if lib.cuDriverGetVersion(ctypes.byref(version)) == 0 and version.value else None
+    except (OSError, AttributeError):
+        return None
+
+
+def _nvidia_smi_version(env: Mapping[str, str]) -> int | None:
+    """The `CUDA Version: 12.2` of nvidia-smi's banner as 12020; None where it does not run."""
+    smi = shutil.which("nvidia-smi", path=env.get("PATH", os.defpath))
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run([smi], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"CUDA Version:\s*(\d+)\.(\d+)", out.stdout)
+    return int(m.group(1)) * 1000 + int(m.group(2)) * 10 if m else None
+
+
+def driver_cuda_version(env: Mapping[str, str] | None = None) -> int | None:
+    """The CUDA version this machine's driver supports (libcuda, else nvidia-smi); None where neither says."""
+    env = os.environ if env is None else env
+    return _libcuda_version() or _nvidia_smi_version(env)
+
+
+def wanted_major(env: Mapping[str, str] | None = None) -> int:
+    """The CUDA major to download: TRTPACE_CUDA_MAJOR, else the driver's (13 where none is found or it is newer)."""
+    env = os.environ if env is None else env
+    forced = forced_major(env)
+    if forced is not None:
+        return forced
+    driver = driver_cuda_version(env)
+    if driver is None:
+        return CUDA_MAJOR
+    return min(max(driver // 1000, min(MIN_MINOR)), max(MIN_MINOR))
+
+
 def local_nvcc_candidates(env: Mapping[str, str] | None = None) -> list[str]:
     """Where a local toolkit's nvcc may be, in the order CMake looks."""
     env = os.environ if env is None else env
@@ -76,13 +146,27 @@ def local_nvcc_candidates(env: Mapping[str, str] | None = None) -> list[str]:
     return found
 
 
+def usable(version: tuple[int, int], major: int | None = None) -> bool:
+    """Whether trtpace builds with this toolkit version (of `major` where one is forced)."""
+    return version[0] in MIN_MINOR and version[1] >= MIN_MINOR[version[0]] and major in (None, version[0])
+
+
 def local_nvcc(env: Mapping[str, str] | None = None) -> str | None:
-    """The first local nvcc of CUDA 13 that runs; None where there is none (or only other majors)."""
+    """The first local nvcc trtpace builds with (12.4+ or 13.x, or TRTPACE_CUDA_MAJOR's); None where there is none."""
+    env = os.environ if env is None else env
+    major = forced_major(env)
+    wants = f"CUDA {major}.x" if major else "CUDA 12.4+ or 13.x"
     for c in local_nvcc_candidates(env):
         v = nvcc_version(c)
-        if v is not None and v[0] == CUDA_MAJOR:
+        if v is not None and usable(v, major):
+            driver = driver_cuda_version(env)
+            if driver is not None and driver // 1000 < v[0]:
+                _log(
+                    f"warning: {c} is CUDA {v[0]}.{v[1]} but the driver supports CUDA {driver // 1000}."
+                    f"{driver % 1000 // 10}: this build will not run here (TRTPACE_CUDA_MAJOR picks a major)"
+                )
             return c
-        _log(f"ignoring {c}: " + (f"CUDA {v[0]}.{v[1]}, trtpace needs {CUDA_MAJOR}.x" if v else "does not run"))
+        _log(f"ignoring {c}: " + (f"CUDA {v[0]}.{v[1]}, trtpace needs {wants}" if v else "does not run"))
     return None
 
 
@@ -102,6 +186,19 @@ def choice(env: Mapping[str, str] | None = None, config_settings: Mapping[str, A
     return "pypi"
 
 
+def pypi_requirements(env: Mapping[str, str] | None = None) -> list[str]:
+    """The wheels of the wanted major's compiler; one clear error where PyPI has none that compiles."""
+    major = wanted_major(env)
+    if major == CUDA_MAJOR:
+        return list(PYPI_TOOLKIT)
+    raise RuntimeError(
+        f"trtpace build: a CUDA {major} build is wanted (the driver's major, or TRTPACE_CUDA_MAJOR) and no local CUDA "
+        f"{major}.{MIN_MINOR[major]}+ toolkit was found; PyPI has no CUDA {major} compiler to download (nvidia-cuda-nvcc-cu{major} ships ptxas only), so "
+        f"install a CUDA {major} toolkit (e.g. Debian/Ubuntu nvidia-cuda-toolkit, or NVIDIA's) and set CUDA_HOME, "
+        f"or set TRTPACE_CUDA_MAJOR={CUDA_MAJOR} to build for a CUDA {CUDA_MAJOR} driver"
+    )
+
+
 def pypi_toolkit_root(search: list[str] | None = None) -> Path | None:
     """site-packages/nvidia/cu13 of the installed nvidia wheels, where their nvcc is."""
     for entry in sys.path if search is None else search:
@@ -113,20 +210,36 @@ def pypi_toolkit_root(search: list[str] | None = None) -> Path | None:
 
 def _extra_requires(config_settings: dict[str, Any] | None) -> list[str]:
     if choice(config_settings=config_settings) == "pypi":
-        _log("no local CUDA 13 toolkit; using the nvidia-cuda-* wheels from the package index")
-        return list(PYPI_TOOLKIT)
+        requires = pypi_requirements()
+        _log(f"no local CUDA toolkit; using the CUDA {CUDA_MAJOR} nvidia-cuda-* wheels from the package index")
+        return requires
     return []
 
 
 def _with_toolkit(config_settings: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Point CMake at the wheels' toolkit when they are the choice (and the user set no compiler)."""
-    if choice(config_settings=config_settings) != "pypi":
+    """Point CMake at the chosen toolkit: the local one found (CMake's own search could find another
+    major first), or the wheels' (and nothing where the user named a compiler)."""
+    how = choice(config_settings=config_settings)
+    if how == "user":
         return config_settings
+    if how == "local":
+        nvcc = local_nvcc()
+        if nvcc is None:  # TRTPACE_CUDA=local with none found: CMake's own search decides
+            return config_settings
+        settings = dict(config_settings or {})
+        # FindCUDAToolkit follows the compiler's own toolkit (also through a wrapper script).
+        settings.setdefault("cmake.define.CMAKE_CUDA_COMPILER", nvcc)
+        _log(f"CUDA compiler: {nvcc} (local)")
+        return settings
+    pypi_requirements()  # the same one-line error where there is nothing to download
     root = pypi_toolkit_root()
     if root is None:
-        raise RuntimeError("no CUDA 13 toolkit: install one (nvcc on PATH or CUDA_HOME), or let pip install "
-                           "the build requirements (build isolation on), or `pip install "
-                           + " ".join(f"'{r}'" for r in PYPI_TOOLKIT) + "` before --no-build-isolation")
+        raise RuntimeError(
+            f"no CUDA {CUDA_MAJOR} toolkit: install one (nvcc on PATH or CUDA_HOME), or let pip "
+            "install the build requirements (build isolation on), or `pip install "
+            + " ".join(f"'{r}'" for r in PYPI_TOOLKIT)
+            + "` before --no-build-isolation"
+        )
     settings = dict(config_settings or {})
     settings.setdefault("cmake.define.CMAKE_CUDA_COMPILER", str(root / "bin" / "nvcc"))
     # FindCUDAToolkit insists on the shared runtime too, which the wheel ships only as
@@ -160,18 +273,19 @@ def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: d
     return str(_skb().prepare_metadata_for_build_wheel(metadata_directory, config_settings))
 
 
-def prepare_metadata_for_build_editable(metadata_directory: str,
-                                        config_settings: dict[str, Any] | None = None) -> str:
+def prepare_metadata_for_build_editable(metadata_directory: str, config_settings: dict[str, Any] | None = None) -> str:
     return str(_skb().prepare_metadata_for_build_editable(metadata_directory, config_settings))
 
 
-def build_wheel(wheel_directory: str, config_settings: dict[str, Any] | None = None,
-                metadata_directory: str | None = None) -> str:
+def build_wheel(
+    wheel_directory: str, config_settings: dict[str, Any] | None = None, metadata_directory: str | None = None
+) -> str:
     return str(_skb().build_wheel(wheel_directory, _with_toolkit(config_settings), metadata_directory))
 
 
-def build_editable(wheel_directory: str, config_settings: dict[str, Any] | None = None,
-                   metadata_directory: str | None = None) -> str:
+def build_editable(
+    wheel_directory: str, config_settings: dict[str, Any] | None = None, metadata_directory: str | None = None
+) -> str:
     return str(_skb().build_editable(wheel_directory, _with_toolkit(config_settings), metadata_directory))
 
 

@@ -14,6 +14,8 @@ Ways (--ways):     eager    model(x) from Python, pinned staging copied in, outp
                    armed    Pacer(..., armed="kernel"): arm() in the gap, copy the app's array into
                             the pinned input, release(), wait()
                    armed-surface  the same, preprocessing writing its last step into the pinned input
+                   armed-fused    armed-surface with release and wait in one C++ call (the core's
+                                  release_and_wait: no interpreter between them)
 Models (--models): conv, transformer (bench/models.py), torchvision mobilenet_v3_small, resnet50
 (weights=None), all fp16. Each (way, loop) cell of a model runs once per round, in an order that
 rotates per round; p50/p99 ratios are to the same way's dummy loop. Takes about 15 minutes at the
@@ -33,6 +35,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.models
 from bench.args import check_json_target, fail, names, number, software_facts
 
 MODELS = ("conv", "transformer", "mobilenet_v3_small", "resnet50")
-WAYS = ("eager", "replay", "graph", "armed", "armed-surface")
+WAYS = ("eager", "replay", "graph", "armed", "armed-surface", "armed-fused")
 LOOPS = ("dummy", "decode", "camera")
 MEAN = (0.485, 0.456, 0.406, 0.5)  # ImageNet RGB, then alpha (the transformer's 4th "channel")
 STD = (0.229, 0.224, 0.225, 0.5)
@@ -93,8 +96,14 @@ def make_frames(cv2: Any) -> list[np.ndarray]:
     out = []
     for i in range(FRAMES):
         ph = 0.7 * i
-        img = np.stack([127 + 100 * np.sin(xx / 173 + ph), 127 + 100 * np.cos(yy / 97 - ph),
-                        127 + 100 * np.sin((xx + yy) / 251 + 2 * ph)], axis=-1)
+        img = np.stack(
+            [
+                127 + 100 * np.sin(xx / 173 + ph),
+                127 + 100 * np.cos(yy / 97 - ph),
+                127 + 100 * np.sin((xx + yy) / 251 + 2 * ph),
+            ],
+            axis=-1,
+        )
         img = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
         if not ok:
@@ -136,6 +145,7 @@ def build_model(name: str, torch: Any, mods: dict[str, Any]) -> tuple[Any, tuple
     torch.manual_seed(0)
     if name in ("conv", "transformer"):
         from bench.models import conv_net, transformer_block
+
         return conv_net() if name == "conv" else transformer_block()
     module = getattr(mods["torchvision"].models, name)(weights=None).eval().half().cuda()
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1)).half().cuda()
@@ -185,11 +195,37 @@ class TorchWay:
         return None
 
 
+class FusedRecord(Mapping[str, Any]):
+    """armed-fused's record: like the Pacer's, its device time and stamps are read on first access
+    (after the loop has stamped the output's arrival), not between the wait and the app."""
+
+    def __init__(self, times: dict[str, Any], core: Any):
+        self._times, self._core = times, core
+
+    def _full(self) -> dict[str, Any]:
+        if self._core is not None:
+            core, self._core = self._core, None
+            stamps = core.last_stamps()
+            self._times.update(
+                stamps, device_us=float(core.last_device_us()), wait_driver_us=stamps["wait_driver_ns"] / 1e3
+            )
+        return self._times
+
+    def __getitem__(self, key: str) -> Any:
+        return self._full()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
+
+
 class PacerWay:
     """graph / armed / armed-surface: a Pacer on from_torch(..., launch="graph", io="pinned")."""
 
-    def __init__(self, pacer: Any, chw: tuple[int, int, int], armed: bool, surface: bool):
-        self.p, self.armed, self.surface = pacer, armed, surface
+    def __init__(self, pacer: Any, chw: tuple[int, int, int], armed: bool, surface: bool, fused: bool = False):
+        self.p, self.armed, self.surface, self.fused = pacer, armed, surface, fused
         host = pacer.inputs["input0"].numpy()
         self.dest = host.reshape(chw)
         if not np.shares_memory(self.dest, host):
@@ -202,6 +238,12 @@ class PacerWay:
     def infer(self) -> Any:
         """The Pacer's record: its device time is read from the GPU's events on access, after
         the loop has stamped the output's arrival."""
+        if self.fused:
+            core = self.p.workload.core
+            issue, submitted, done, relaunched = core.release_and_wait(5_000_000_000)
+            return FusedRecord(
+                {"issue_ns": issue, "submitted_ns": submitted, "done_ns": done, "relaunched": relaunched}, core
+            )
         if self.armed:
             self.p.release()
             return self.p.wait(timeout=5.0)
@@ -217,10 +259,17 @@ def build(name: str, mods: dict[str, Any], ways: list[str], stack: contextlib.Ex
         if way in ("eager", "replay"):
             built[way] = TorchWay(torch, module, example[0], chw, replay=way == "replay")
             continue
-        w = trtpace.workloads.from_torch(module, tuple(t.clone() for t in example), name=f"{name} {way}",
-                                         launch="graph", io="pinned")
+        w = trtpace.workloads.from_torch(
+            module, tuple(t.clone() for t in example), name=f"{name} {way}", launch="graph", io="pinned"
+        )
         pacer = stack.enter_context(trtpace.Pacer(w, armed="kernel") if way != "graph" else trtpace.Pacer(w))
-        built[way] = PacerWay(pacer, chw, armed=way != "graph", surface=way == "armed-surface")
+        built[way] = PacerWay(
+            pacer,
+            chw,
+            armed=way != "graph",
+            surface=way in ("armed-surface", "armed-fused"),
+            fused=way == "armed-fused",
+        )
     return {"ways": built, "chw": chw, "shape": list(example[0].shape), "pre": Preprocess(mods["cv2"], chw)}
 
 
@@ -233,9 +282,60 @@ def until(due_ns: int) -> None:
         pass
 
 
-def run_cell(way: Any, loop: str, setup: dict[str, Any], frames: list[np.ndarray], a: argparse.Namespace,
-             dummy: np.ndarray, own: np.ndarray, cell: dict[str, list[float]]) -> None:
+# Where an armed inference's latency goes, from its Pacer record, the GPU stamps mapped to the host
+# clock (offset measured before and after the cell, interpolated): these parts add up to it (for
+# `armed`, less the staging copy, "write us").
+ARMED_PARTS = {
+    "to_release_us": "input written -> Pacer.release() stamps its issue (Python)",
+    "release_us": "the release call (one store)",
+    "to_gate_us": "the store -> the gate kernel sees it (PCIe)",
+    "gpu_us": "gate -> the done word written (copies, model; device_us is its model part)",
+    "notice_us": "the done word written -> the host's wait sees it",
+    "return_us": "the wait sees it -> wait() returned to the app (Python)",
+}
+
+
+def split_armed(
+    records: list[tuple[int, int, dict[str, Any]]],
+    off0: dict[str, int],
+    off1: dict[str, int],
+    cell: dict[str, list[float]],
+) -> None:
+    """Appends each armed inference's parts (ARMED_PARTS) to the cell."""
+    span = max(off1["host_ns"] - off0["host_ns"], 1)
+    for t_ready, t_done, rec in records:
+        frac = (rec["issue_ns"] - off0["host_ns"]) / span
+        offset = off0["offset_ns"] + frac * (off1["offset_ns"] - off0["offset_ns"])
+        gate, done_w = rec["gate_gt_ns"] - offset, rec["done_gt_ns"] - offset
+        parts = {
+            "to_release_us": rec["issue_ns"] - t_ready,
+            "release_us": rec["submitted_ns"] - rec["issue_ns"],
+            "to_gate_us": gate - rec["submitted_ns"],
+            "gpu_us": done_w - gate,
+            "notice_us": rec["done_ns"] - done_w,
+            "return_us": t_done - rec["done_ns"],
+        }
+        for key, ns in parts.items():
+            cell.setdefault(key, []).append(ns / 1e3)
+        cell.setdefault("wait_driver_calls", []).append(float(rec["wait_driver_calls"]))
+        cell.setdefault("wait_driver_us", []).append(float(rec["wait_driver_us"]))
+    cell.setdefault("clock_sync_uncertainty_ns", []).extend([off0["uncertainty_ns"], off1["uncertainty_ns"]])
+
+
+def run_cell(
+    way: Any,
+    loop: str,
+    setup: dict[str, Any],
+    frames: list[np.ndarray],
+    a: argparse.Namespace,
+    dummy: np.ndarray,
+    own: np.ndarray,
+    cell: dict[str, list[float]],
+) -> None:
     pre, now = setup["pre"], time.monotonic_ns
+    armed = isinstance(way, PacerWay) and way.armed
+    records: list[tuple[int, int, dict[str, Any]]] = []
+    off0 = way.p.gpu_clock_offset() if armed else None
     period_ns, t0 = 1e9 / a.fps, now()
     target = way.dest if way.surface else own
     for i in range(a.warmup + a.n):
@@ -261,6 +361,10 @@ def run_cell(way: Any, loop: str, setup: dict[str, Any], frames: list[np.ndarray
                 cell["decode_us"].append((t_ready - t_start) / 1e3)
             if device_us is not None:
                 cell["device_us"].append(float(device_us))
+            if armed:
+                records.append((t_written, t_done, dict(record)))
+    if off0 is not None:
+        split_armed(records, off0, way.p.gpu_clock_offset(), cell)
 
 
 def p99_ci(x: np.ndarray, rng: np.random.Generator, resamples: int = 1000) -> list[float]:
@@ -272,10 +376,16 @@ def p99_ci(x: np.ndarray, rng: np.random.Generator, resamples: int = 1000) -> li
 def summarize(cell: dict[str, list[float]]) -> dict[str, Any]:
     x = np.asarray(cell["latency_us"])
     p50, p99 = np.percentile(x, [50, 99])
-    s = {"n": int(x.size), "p50_us": float(p50), "p99_us": float(p99), "p99_ci_us": p99_ci(x, np.random.default_rng(0)),
-         "mean_us": float(x.mean()), "max_us": float(x.max())}
-    for key in ("host_write_us", "decode_us", "device_us"):
-        s[f"{key[:-3]}_p50_us"] = float(np.median(cell[key])) if cell[key] else None
+    s = {
+        "n": int(x.size),
+        "p50_us": float(p50),
+        "p99_us": float(p99),
+        "p99_ci_us": p99_ci(x, np.random.default_rng(0)),
+        "mean_us": float(x.mean()),
+        "max_us": float(x.max()),
+    }
+    for key in ("host_write_us", "decode_us", "device_us", *ARMED_PARTS, "wait_driver_us"):
+        s[f"{key[:-3]}_p50_us"] = float(np.median(cell[key])) if cell.get(key) else None
     return s
 
 
@@ -284,12 +394,18 @@ def fmt(v: float | None, spec: str = ".1f") -> str:
 
 
 def report(name: str, setup: dict[str, Any], cells: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
-    print(f"\n{name}: input {tuple(setup['shape'])}, {a.rounds} rounds x {a.n} after {a.warmup} warm-up; "
-          "input ready -> output on the host")
-    print("x: p50/p99 over the same way's dummy loop; vs graph: p50 over the graph way's dummy p50;\n"
-          "write, decode: p50 us of the staging copy and of decode + preprocess")
-    print(f"{'loop':6} {'way':13} {'n':>5} {'p50 us':>8} {'p99 us':>8} {'p99 95% CI':>13} {'p50 x':>6} "
-          f"{'p99 x':>6} {'vs graph':>8} {'write us':>8} {'decode':>8}")
+    print(
+        f"\n{name}: input {tuple(setup['shape'])}, {a.rounds} rounds x {a.n} after {a.warmup} warm-up; "
+        "input ready -> output on the host"
+    )
+    print(
+        "x: p50/p99 over the same way's dummy loop; vs graph: p50 over the graph way's dummy p50;\n"
+        "write, decode: p50 us of the staging copy and of decode + preprocess"
+    )
+    print(
+        f"{'loop':6} {'way':13} {'n':>5} {'p50 us':>8} {'p99 us':>8} {'p99 95% CI':>13} {'p50 x':>6} "
+        f"{'p99 x':>6} {'vs graph':>8} {'write us':>8} {'decode':>8}"
+    )
     graph_dummy = cells.get("dummy/graph")
     for loop in a.loops:
         for way in a.ways:
@@ -299,21 +415,36 @@ def report(name: str, setup: dict[str, Any], cells: dict[str, Any], a: argparse.
             c["p99_ratio"] = s["p99_us"] / base["summary"]["p99_us"] if base else None
             c["vs_graph_dummy_p50"] = s["p50_us"] / graph_dummy["summary"]["p50_us"] if graph_dummy else None
             lo, hi = s["p99_ci_us"]
-            print(f"{loop:6} {way:13} {s['n']:5d} {s['p50_us']:8.1f} {s['p99_us']:8.1f} {f'{lo:.0f}-{hi:.0f}':>13} "
-                  f"{fmt(c['p50_ratio'], '.3f'):>6} {fmt(c['p99_ratio'], '.3f'):>6} "
-                  f"{fmt(c['vs_graph_dummy_p50'], '.3f'):>8} {fmt(s['host_write_p50_us']):>8} "
-                  f"{fmt(s['decode_p50_us']):>8}")
+            print(
+                f"{loop:6} {way:13} {s['n']:5d} {s['p50_us']:8.1f} {s['p99_us']:8.1f} {f'{lo:.0f}-{hi:.0f}':>13} "
+                f"{fmt(c['p50_ratio'], '.3f'):>6} {fmt(c['p99_ratio'], '.3f'):>6} "
+                f"{fmt(c['vs_graph_dummy_p50'], '.3f'):>8} {fmt(s['host_write_p50_us']):>8} "
+                f"{fmt(s['decode_p50_us']):>8}"
+            )
+    armed_ways = [w for w in a.ways if w.startswith("armed")]
+    if armed_ways:
+        print("where armed latency goes, p50 us per part (input ready -> output on the host):")
+        for key, what in ARMED_PARTS.items():
+            print(f"  {key[:-3]:10} {what}")
+        keys = [*ARMED_PARTS, "wait_driver_us"]
+        print(f"{'loop':6} {'way':13} " + " ".join(f"{k[:-3]:>10}" for k in keys))
+        for loop in a.loops:
+            for way in armed_ways:
+                s = cells[f"{loop}/{way}"]["summary"]
+                print(f"{loop:6} {way:13} " + " ".join(f"{fmt(s[k[:-3] + '_p50_us']):>10}" for k in keys))
     cam, ref = cells.get("camera/armed-surface"), cells.get("dummy/armed-surface")
     if not (cam and ref):
         print(f"goal for {name}: not evaluated (needs --ways armed-surface and --loops dummy,camera)")
         return {"evaluated": False}
     r50, r99 = cam["p50_ratio"], cam["p99_ratio"]
     holds = r50 <= GOAL_P50 and r99 <= GOAL_P99
-    print(f"goal for {name} (armed-surface camera vs its dummy, p50 <= {GOAL_P50:.2f}x and p99 <= {GOAL_P99:.2f}x):\n"
-          f"  p50 {cam['summary']['p50_us']:.1f} / {ref['summary']['p50_us']:.1f} us = {r50:.3f}x "
-          f"({'yes' if r50 <= GOAL_P50 else 'no'}), p99 {cam['summary']['p99_us']:.1f} / "
-          f"{ref['summary']['p99_us']:.1f} us = {r99:.3f}x ({'yes' if r99 <= GOAL_P99 else 'no'}): "
-          f"{'HOLDS' if holds else 'does NOT hold'}")
+    print(
+        f"goal for {name} (armed-surface camera vs its dummy, p50 <= {GOAL_P50:.2f}x and p99 <= {GOAL_P99:.2f}x):\n"
+        f"  p50 {cam['summary']['p50_us']:.1f} / {ref['summary']['p50_us']:.1f} us = {r50:.3f}x "
+        f"({'yes' if r50 <= GOAL_P50 else 'no'}), p99 {cam['summary']['p99_us']:.1f} / "
+        f"{ref['summary']['p99_us']:.1f} us = {r99:.3f}x ({'yes' if r99 <= GOAL_P99 else 'no'}): "
+        f"{'HOLDS' if holds else 'does NOT hold'}"
+    )
     return {"evaluated": True, "holds": holds, "p50_ratio": r50, "p99_ratio": r99}
 
 
@@ -321,14 +452,24 @@ def machine(mods: dict[str, Any]) -> dict[str, Any]:
     torch, cv2 = mods["torch"], mods["cv2"]
     driver = None
     try:
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader", "-i", "0"],
-                             capture_output=True, text=True, timeout=20, check=False)
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader", "-i", "0"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
         driver = smi.stdout.strip().splitlines()[0] if smi.returncode == 0 and smi.stdout.strip() else None
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"gpu": torch.cuda.get_device_name(0), "capability": list(torch.cuda.get_device_capability(0)),
-            "driver": driver, "cv2": cv2.__version__, "cv2_threads": cv2.getNumThreads(),
-            **software_facts(torch, mods, CUDA_MODULE_LOADING_AT_START)}
+    return {
+        "gpu": torch.cuda.get_device_name(0),
+        "capability": list(torch.cuda.get_device_capability(0)),
+        "driver": driver,
+        "cv2": cv2.__version__,
+        "cv2_threads": cv2.getNumThreads(),
+        **software_facts(torch, mods, CUDA_MODULE_LOADING_AT_START),
+    }
 
 
 def main() -> None:
@@ -349,8 +490,17 @@ def main() -> None:
             dummy = np.empty(setup["chw"], np.float16)
             setup["pre"](frames[0], dummy)  # the dummy loop's one fixed input: the first frame, preprocessed
             setup["dummy"], setup["own"] = dummy, np.empty(setup["chw"], np.float16)
-            results[name] = {f"{loop}/{way}": {"loop": loop, "way": way, "latency_us": [], "host_write_us": [],
-                                               "decode_us": [], "device_us": []} for way, loop in order}
+            results[name] = {
+                f"{loop}/{way}": {
+                    "loop": loop,
+                    "way": way,
+                    "latency_us": [],
+                    "host_write_us": [],
+                    "decode_us": [],
+                    "device_us": [],
+                }
+                for way, loop in order
+            }
         try:
             for r in range(a.rounds):
                 shift = r * len(order) // a.rounds
@@ -358,8 +508,16 @@ def main() -> None:
                     for way, loop in order[shift:] + order[:shift]:
                         gc.collect()
                         with torch.cuda.stream(app_stream):
-                            run_cell(setup["ways"][way], loop, setup, frames, a, setup["dummy"], setup["own"],
-                                     results[name][f"{loop}/{way}"])
+                            run_cell(
+                                setup["ways"][way],
+                                loop,
+                                setup,
+                                frames,
+                                a,
+                                setup["dummy"],
+                                setup["own"],
+                                results[name][f"{loop}/{way}"],
+                            )
                 print(f"round {r + 1}/{a.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
         except timeout_error as e:
             fail(f"an armed inference did not finish within 5 s: {e}")
@@ -369,13 +527,23 @@ def main() -> None:
             c["summary"] = summarize(c)
         goals[name] = report(name, setups[name], cells, a)
     if a.json is not None:
-        doc = {"benchmark": "bench/app_loop.py", "machine": machine(mods),
-               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-               "latency": "output on the host (synchronize/wait returned) minus input ready on the host, us",
-               "host_write": "the staging copy of the app's preprocessed array (armed-surface has none: two clock reads)",
-               "frames": {"count": FRAMES, "size": [WIDTH, HEIGHT], "jpeg_quality": QUALITY},
-               "models": {name: {"input_shape": setups[name]["shape"], "image_chw": list(setups[name]["chw"]),
-                                 "cells": results[name], "goal": goals[name]} for name in results}}
+        doc = {
+            "benchmark": "bench/app_loop.py",
+            "machine": machine(mods),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+            "latency": "output on the host (synchronize/wait returned) minus input ready on the host, us",
+            "host_write": "the staging copy of the app's preprocessed array (armed-surface has none: two clock reads)",
+            "frames": {"count": FRAMES, "size": [WIDTH, HEIGHT], "jpeg_quality": QUALITY},
+            "models": {
+                name: {
+                    "input_shape": setups[name]["shape"],
+                    "image_chw": list(setups[name]["chw"]),
+                    "cells": results[name],
+                    "goal": goals[name],
+                }
+                for name in results
+            },
+        }
         try:
             with open(a.json, "x") as f:
                 json.dump(doc, f, indent=1)

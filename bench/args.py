@@ -19,17 +19,20 @@ def fail(msg: str) -> NoReturn:
 
 def names(allowed: tuple[str, ...]) -> Any:
     """An argparse type: a comma list of `allowed` names, repeats dropped, order kept."""
+
     def parse(text: str) -> list[str]:
         items = [s.strip() for s in text.split(",") if s.strip()]
         bad = [s for s in items if s not in allowed]
         if bad or not items:
             raise argparse.ArgumentTypeError(f"{','.join(bad) or 'nothing'}: choose from {','.join(allowed)}")
         return list(dict.fromkeys(items))
+
     return parse
 
 
 def number(kind: type, low: float, *, above: bool = False) -> Any:
     """An argparse type: a finite `kind` >= low (> low with `above`)."""
+
     def parse(text: str) -> Any:
         try:
             v = kind(text)
@@ -38,6 +41,7 @@ def number(kind: type, low: float, *, above: bool = False) -> Any:
         if not math.isfinite(v) or v < low or (above and v == low):
             raise argparse.ArgumentTypeError(f"{text} must be {'>' if above else '>='} {low}")
         return v
+
     return parse
 
 
@@ -52,9 +56,14 @@ def software_facts(torch: Any, mods: dict[str, Any], loading_at_start: str | Non
     now (torch sets it when imported)."""
     import numpy as np
 
-    return {"torch": torch.__version__, "torch_cuda": torch.version.cuda,
-            "torchvision": getattr(mods.get("torchvision"), "__version__", None),
-            "trtpace": getattr(mods["trtpace"], "__version__", None), "numpy": np.__version__,
-            "python": sys.version.split()[0], "CUDA_MODULE_LOADING_at_start": loading_at_start,
-            "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
-            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    return {
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "torchvision": getattr(mods.get("torchvision"), "__version__", None),
+        "trtpace": getattr(mods["trtpace"], "__version__", None),
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "CUDA_MODULE_LOADING_at_start": loading_at_start,
+        "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }

@@ -26,6 +26,7 @@ CANCELLABLE = ("armed:kernel:cancellable", "armed:wait:cancellable")
 BEST_TODAY = ("keepwarm:1ms+prewarm-graph:100us", "prewarm-graph:30us")
 
 
+# Long because a benchmark's main is its protocol, read top to bottom: setup, interleaved rounds, report.
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", default="tiny")
@@ -45,34 +46,58 @@ def main() -> None:
         mod, _, attr = a.torch.partition(":")
         module, example = getattr(importlib.import_module(mod), attr)()
         work = trtpace.workloads.from_torch(module, tuple(example), name=a.torch)
-    result = trtpace.compare(work, a.gap, a.policies.split(","), rounds=a.rounds, iterations=a.iterations,
-                             warmup=10, out=a.out, telemetry=not a.no_telemetry)
+    result = trtpace.compare(
+        work,
+        a.gap,
+        a.policies.split(","),
+        rounds=a.rounds,
+        iterations=a.iterations,
+        warmup=10,
+        out=a.out,
+        telemetry=not a.no_telemetry,
+    )
     summaries = summarize_policies(result)
     base = next(s for s in summaries if s.policy == CONTINUOUS)
     plain = next((s for s in summaries if s.policy == "sleep"), None)
-    print(f"{result.settings['workload']} at {a.gap:g} s, {a.rounds} rounds x {a.iterations}"
-          + (", no telemetry" if a.no_telemetry else ""))
-    print(f"{'policy':34} {'n':>6} {'p50 us':>9} {'p99 us':>9} {'x p50':>7} {'x p99':>7} {'launch':>7} "
-          f"{'device':>7} {'W':>5} {'CPU%':>5} {'SM%':>5}")
+    print(
+        f"{result.settings['workload']} at {a.gap:g} s, {a.rounds} rounds x {a.iterations}"
+        + (", no telemetry" if a.no_telemetry else "")
+    )
+    print(
+        f"{'policy':34} {'n':>6} {'p50 us':>9} {'p99 us':>9} {'x p50':>7} {'x p99':>7} {'launch':>7} "
+        f"{'device':>7} {'W':>5} {'CPU%':>5} {'SM%':>5}"
+    )
     for s in summaries:
-        print(f"{s.policy:34} {s.e2e_us['n']:6d} {s.e2e_us['p50']:9.1f} {s.e2e_us['p99']:9.1f} {s.penalty:7.3f} "
-              f"{s.e2e_us['p99'] / base.e2e_us['p99']:7.3f} {s.launch_us['p50']:7.1f} {s.device_us['p50']:7.1f} "
-              f"{s.power_mean_w:5.0f} {s.cpu_pct:5.0f} {s.sm_held_pct:5.0f}")
+        print(
+            f"{s.policy:34} {s.e2e_us['n']:6d} {s.e2e_us['p50']:9.1f} {s.e2e_us['p99']:9.1f} {s.penalty:7.3f} "
+            f"{s.e2e_us['p99'] / base.e2e_us['p99']:7.3f} {s.launch_us['p50']:7.1f} {s.device_us['p50']:7.1f} "
+            f"{s.power_mean_w:5.0f} {s.cpu_pct:5.0f} {s.sm_held_pct:5.0f}"
+        )
     tails = tail_parts(result)
-    print("where the tail sits, per part: p50 / p99 / mean over the slowest 1% (us; wake-up: GPU end to host seeing it)")
+    print(
+        "where the tail sits, per part: p50 / p99 / mean over the slowest 1% (us; wake-up: GPU end to host seeing it)"
+    )
     for policy, parts in tails.items():
-        print(f"{policy:34} " + "  ".join(f"{k} {v['p50']:.1f}/{v['p99']:.1f}/{v['slowest_1pct_mean']:.1f}"
-                                          for k, v in parts.items()))
+        print(
+            f"{policy:34} "
+            + "  ".join(f"{k} {v['p50']:.1f}/{v['p99']:.1f}/{v['slowest_1pct_mean']:.1f}" for k, v in parts.items())
+        )
     armed = [s for s in summaries if s.policy.startswith("armed")]
     goal = None
     if armed:
         best = min(armed, key=lambda s: s.e2e_us["p50"])
-        power_ok = (plain is None or not math.isfinite(best.power_mean_w)
-                    or best.power_mean_w <= plain.power_mean_w * 1.03)
-        goal = {"best": best.policy, "p50_ratio": best.penalty, "p99_ratio": best.e2e_us["p99"] / base.e2e_us["p99"],
-                "n": best.e2e_us["n"], "power_w": best.power_mean_w,
-                "plain_power_w": plain.power_mean_w if plain else None,
-                "met": best.penalty <= 1.05 and best.e2e_us["p99"] / base.e2e_us["p99"] <= 1.15 and power_ok}
+        power_ok = (
+            plain is None or not math.isfinite(best.power_mean_w) or best.power_mean_w <= plain.power_mean_w * 1.03
+        )
+        goal = {
+            "best": best.policy,
+            "p50_ratio": best.penalty,
+            "p99_ratio": best.e2e_us["p99"] / base.e2e_us["p99"],
+            "n": best.e2e_us["n"],
+            "power_w": best.power_mean_w,
+            "plain_power_w": plain.power_mean_w if plain else None,
+            "met": best.penalty <= 1.05 and best.e2e_us["p99"] / base.e2e_us["p99"] <= 1.15 and power_ok,
+        }
         print(f"goal (best armed <= 1.05x p50, <= 1.15x p99, power <= plain): {goal}")
     for line in armed_choices(result):
         print(line)
@@ -80,9 +105,19 @@ def main() -> None:
     if rec:
         print("recommendation:", rec["line"])
     if a.json:
-        a.json.write_text(dumps({"environment": result.environment, "settings": result.settings,
-                                 "policies": [s.to_json() for s in summaries], "recommendation": rec,
-                                 "goal": goal, "tail_parts_us": tails, "armed_choice": armed_choices(result)}))
+        a.json.write_text(
+            dumps(
+                {
+                    "environment": result.environment,
+                    "settings": result.settings,
+                    "policies": [s.to_json() for s in summaries],
+                    "recommendation": rec,
+                    "goal": goal,
+                    "tail_parts_us": tails,
+                    "armed_choice": armed_choices(result),
+                }
+            )
+        )
 
 
 def tail_parts(result: trtpace.SweepResult) -> dict[str, dict[str, dict[str, float]]]:
@@ -97,8 +132,14 @@ def tail_parts(result: trtpace.SweepResult) -> dict[str, dict[str, dict[str, flo
     for policy, parts in pooled.items():
         cols = {k: np.concatenate(v) for k, v in parts.items()}
         slow = cols["e2e"] >= np.percentile(cols["e2e"], 99)
-        out[policy] = {k: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
-                           "slowest_1pct_mean": float(v[slow].mean())} for k, v in cols.items()}
+        out[policy] = {
+            k: {
+                "p50": float(np.percentile(v, 50)),
+                "p99": float(np.percentile(v, 99)),
+                "slowest_1pct_mean": float(v[slow].mean()),
+            }
+            for k, v in cols.items()
+        }
     return out
 
 

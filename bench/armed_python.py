@@ -42,14 +42,19 @@ def until(due_ns: int) -> None:
         pass
 
 
+# Long because a benchmark's main is its protocol, read top to bottom: setup, interleaved rounds, report.
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="conv_net", choices=sorted(MODELS))
     ap.add_argument("--gap", type=float, default=0.1, help="seconds between one output and the next input")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=200, help="inferences per way per round")
-    ap.add_argument("--sync", default="flag", choices=("spin", "flag"),
-                    help="how the armed Pacer waits for its output (the 2026-11-25 run: spin)")
+    ap.add_argument(
+        "--sync",
+        default="flag",
+        choices=("spin", "flag"),
+        help="how the armed Pacer waits for its output (the 2026-11-25 run: spin)",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -72,8 +77,9 @@ def main() -> None:
     host_in = staging_in.numpy()
 
     plain = trtpace.Pacer(workloads.from_graph(graph.raw_cuda_graph(), keepalive=graph, name=a.model))
-    armed = trtpace.Pacer(workloads.from_graph(graph.raw_cuda_graph(), keepalive=graph, name=a.model),
-                          armed="kernel", sync=a.sync)
+    armed = trtpace.Pacer(
+        workloads.from_graph(graph.raw_cuda_graph(), keepalive=graph, name=a.model), armed="kernel", sync=a.sync
+    )
 
     def replay(frame: np.ndarray) -> None:
         host_in[...] = frame
@@ -108,17 +114,39 @@ def main() -> None:
                             e2e[f"{name} {mode}"].append((t1 - t0) / 1e3)
     rows = {}
     print(f"{a.model}, gap {a.gap:g} s, {a.rounds} rounds x {a.n}, input write to output on the host")
-    print(f"{'way':8} {'continuous p50 us':>18} {'gap p50 us':>11} {'gap p99 us':>11} {'penalty':>8} {'vs replay cont.':>16}")
+    print(
+        f"{'way':8} {'continuous p50 us':>18} {'gap p50 us':>11} {'gap p99 us':>11} {'penalty':>8} {'vs replay cont.':>16}"
+    )
     base = summarize(np.asarray(e2e["replay continuous"]))["p50"]
     for name in ways:
         c = summarize(np.asarray(e2e[f"{name} continuous"]))
         g = summarize(np.asarray(e2e[f"{name} gap"]))
-        rows[name] = {"continuous": c, "gap": g, "penalty": g["p50"] / c["p50"], "vs_replay_continuous": g["p50"] / base}
-        print(f"{name:8} {c['p50']:18.1f} {g['p50']:11.1f} {g['p99']:11.1f} {g['p50'] / c['p50']:7.3f}x "
-              f"{g['p50'] / base:15.3f}x")
+        rows[name] = {
+            "continuous": c,
+            "gap": g,
+            "penalty": g["p50"] / c["p50"],
+            "vs_replay_continuous": g["p50"] / base,
+        }
+        print(
+            f"{name:8} {c['p50']:18.1f} {g['p50']:11.1f} {g['p99']:11.1f} {g['p50'] / c['p50']:7.3f}x "
+            f"{g['p50'] / base:15.3f}x"
+        )
     if a.json:
-        a.json.write_text(json.dumps({"model": a.model, "gap_s": a.gap, "rounds": a.rounds, "n": a.n,
-                                      "gpu": torch.cuda.get_device_name(), "armed_sync": a.sync, "ways": rows}, indent=2, default=float))
+        a.json.write_text(
+            json.dumps(
+                {
+                    "model": a.model,
+                    "gap_s": a.gap,
+                    "rounds": a.rounds,
+                    "n": a.n,
+                    "gpu": torch.cuda.get_device_name(),
+                    "armed_sync": a.sync,
+                    "ways": rows,
+                },
+                indent=2,
+                default=float,
+            )
+        )
 
 
 if __name__ == "__main__":

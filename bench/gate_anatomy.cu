@@ -39,13 +39,13 @@
 #include <string>
 #include <vector>
 
-#define CK(x)                                                                              \
-  do {                                                                                     \
-    cudaError_t e_ = (x);                                                                  \
-    if (e_ != cudaSuccess) {                                                               \
+#define CK(x)                                                                                 \
+  do {                                                                                        \
+    cudaError_t e_ = (x);                                                                     \
+    if (e_ != cudaSuccess) {                                                                  \
       std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                        \
-    }                                                                                      \
+      std::exit(1);                                                                           \
+    }                                                                                         \
   } while (0)
 
 __device__ __forceinline__ uint64_t gt() {
@@ -139,10 +139,10 @@ struct Variant {
   std::string name;
   enum Gate { none, kernel, wait } gate;
   bool gap;
-  bool par = false;   // events and probe beside the body's first kernel, body flat
-  bool pdl = false;   // kernel gate -> first body kernel as a programmatic edge
-  bool hot = false;   // host spins through the gap
-  bool fat = false;   // body kernels of 4 blocks/SM x 256 threads (trtpace's synthetic shape)
+  bool par = false;        // events and probe beside the body's first kernel, body flat
+  bool pdl = false;        // kernel gate -> first body kernel as a programmatic edge
+  bool hot = false;        // host spins through the gap
+  bool fat = false;        // body kernels of 4 blocks/SM x 256 threads (trtpace's synthetic shape)
   bool trt_gate = false;   // gate_kernel_trtpace
   bool probe_pdl = false;  // the probe also on a programmatic edge from the gate (as trtpace)
   cudaGraphExec_t exec = nullptr;
@@ -179,8 +179,8 @@ int main(int argc, char** argv) {
   const unsigned blocks = unsigned(prop.multiProcessorCount);
   int roles[12];
   for (int k = 0; k < 12; ++k) roles[k] = k == 0 ? 0 : k == 11 ? 2 : 1;
-  auto kernel_node = [&](cudaGraph_t g, const cudaGraphNode_t* deps, size_t n, void* func, void** args,
-                         unsigned grid, unsigned block) {
+  auto kernel_node = [&](cudaGraph_t g, const cudaGraphNode_t* deps, size_t n, void* func, void** args, unsigned grid,
+                         unsigned block) {
     cudaKernelNodeParams p{};
     p.func = func;
     p.gridDim = dim3(grid);

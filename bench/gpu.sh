@@ -6,13 +6,15 @@
 #   PARTS="tests mitigations" OUT=/tmp/out bash bench/gpu.sh    # only some parts
 # PACK=FILE.tar.gz keeps a tarball of everything under $OUT, refreshed as each part starts and at
 # the end, so a run cut off by a time limit still hands back what it finished, as one file.
+# SC2094: a part's stderr and its tee both append to log.txt, on purpose.
+# shellcheck disable=SC2094
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy torch apppath lazyload apploop gapwork"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 pack() { if [ -n "${PACK:-}" ]; then tar -C "$OUT" -czf "$PACK.tmp" . && mv "$PACK.tmp" "$PACK"; fi; }
 log() { pack; echo "== $1" | tee -a "$OUT/log.txt"; }
@@ -21,46 +23,46 @@ nvidia-smi --query-gpu=name,driver_version,pci.bus_id,clocks.sm,clocks.max.sm,cl
   --format=csv > "$OUT/gpu.txt" 2>&1
 log build
 TRTPACE_CUDA_ARCHITECTURES=${TRTPACE_CUDA_ARCHITECTURES:-native} \
-  $PY -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/gpu . >>"$OUT/log.txt" 2>&1 \
+  "$PY" -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/gpu . >>"$OUT/log.txt" 2>&1 \
   || { tail -30 "$OUT/log.txt"; exit 1; }
 if want tests; then
   log "gpu tests"
   # PYTEST_K: a -k expression to run only some gpu tests
-  $PY -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} --ignore=tests/test_armed_fresh.py tests 2>&1 |
+  "$PY" -m pytest -m gpu -q -p no:cacheprovider ${PYTEST_K:+-k "$PYTEST_K"} --ignore=tests/test_armed_fresh.py tests 2>&1 |
     tee "$OUT/gpu-tests.txt" | tail -15
   log "armed entry points in fresh processes (each under a watchdog, several at once: they time nothing)"
-  timeout "${FRESH_TIMEOUT_S:-360}" $PY -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
+  timeout "${FRESH_TIMEOUT_S:-360}" "$PY" -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
     tee "$OUT/gpu-tests-fresh.txt" | tail -15
 fi
 if want overhead; then
   log overhead
-  $PY bench/overhead.py --json "$OUT/overhead.json" 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" bench/overhead.py --json "$OUT/overhead.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want nvtx; then
   log "nvtx overhead (off vs on, then with a counting NVTX tool attached)"
-  $PY bench/nvtx_overhead.py --json "$OUT/nvtx.json" 2>&1 | tee -a "$OUT/log.txt"
-  $PY bench/nvtx_overhead.py --tool --json "$OUT/nvtx-tool.json" 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" bench/nvtx_overhead.py --json "$OUT/nvtx.json" 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" bench/nvtx_overhead.py --tool --json "$OUT/nvtx-tool.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want telemetry; then
   log telemetry
-  $PY bench/telemetry.py --json "$OUT/telemetry.json" 2>&1 | tee -a "$OUT/log.txt"
-  $PY -m trtpace env --json > "$OUT/env.json" 2>>"$OUT/log.txt"
+  "$PY" bench/telemetry.py --json "$OUT/telemetry.json" 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" -m trtpace env --json > "$OUT/env.json" 2>>"$OUT/log.txt"
 fi
 if want clocks; then
   log "clocks (read-only: show and --dry-run)"
-  $PY -m trtpace clocks show --json > "$OUT/clocks.json" 2>>"$OUT/log.txt"
-  $PY -m trtpace clocks lock --sm max --dry-run 2>&1 | tee -a "$OUT/log.txt"
-  $PY -m trtpace clocks lock --sm base --mem max --dry-run 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" -m trtpace clocks show --json > "$OUT/clocks.json" 2>>"$OUT/log.txt"
+  "$PY" -m trtpace clocks lock --sm max --dry-run 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" -m trtpace clocks lock --sm base --mem max --dry-run 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want pacing; then
   log pacing
-  $PY bench/pacing.py --json "$OUT/pacing.json" 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" bench/pacing.py --json "$OUT/pacing.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want sweep; then
   log sweep
   mkdir -p /tmp/trtpace-sweeps
-  $PY -m trtpace sweep --gaps 0,0.1,0.2 --out /tmp/trtpace-sweeps/main --overwrite 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
-  $PY -m trtpace sweep -w tiny:launch=direct --gaps 0,0.1 --iterations 60 --out /tmp/trtpace-sweeps/direct --overwrite \
+  "$PY" -m trtpace sweep --gaps 0,0.1,0.2 --out /tmp/trtpace-sweeps/main --overwrite 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
+  "$PY" -m trtpace sweep -w tiny:launch=direct --gaps 0,0.1 --iterations 60 --out /tmp/trtpace-sweeps/direct --overwrite \
     2>>"$OUT/log.txt" | tee -a "$OUT/log.txt"
   tar -C /tmp/trtpace-sweeps -czf "$OUT/sweeps.tar.gz" .
 fi
@@ -69,14 +71,14 @@ if want armed; then
   # workload@gap@rounds@iterations[@policies][@name]: one interleaved compare each
   for spec in ${ARMED_RUNS:-"tiny@0.1@5@200"}; do
     IFS=@ read -r w gap rounds iters pol name <<<"$spec"
-    $PY bench/armed.py --workload "$w" --gap "$gap" --rounds "$rounds" --iterations "$iters" \
+    "$PY" bench/armed.py --workload "$w" --gap "$gap" --rounds "$rounds" --iterations "$iters" \
       ${pol:+--policies "$pol"} --json "$OUT/armed-${name:-${w//[^a-z0-9]/_}-$gap}.json" 2>&1 | tee -a "$OUT/log.txt"
     pack
   done
 fi
 if want multigpu; then
   log "two workers on GPU 0 (--gpu 0,0: the multi-GPU code path on one GPU), together and each alone"
-  $PY -m trtpace sweep -w tiny --gaps 0,0.1 --iterations 100 --warmup 10 --gpu 0,0 --allow-shared-gpu \
+  "$PY" -m trtpace sweep -w tiny --gaps 0,0.1 --iterations 100 --warmup 10 --gpu 0,0 --allow-shared-gpu \
     --out /tmp/trtpace-multigpu --overwrite --json > "$OUT/multigpu.json" 2>>"$OUT/log.txt"
   tar -C /tmp -czf "$OUT/multigpu.tar.gz" trtpace-multigpu
 fi
@@ -90,7 +92,7 @@ if want anatomy; then
 fi
 if want armedpy; then
   log "armed launch from Python: staged input, release, wait (bench/armed_python.py)"
-  $PY bench/armed_python.py --gap "${ARMEDPY_GAP:-0.1}" --rounds 5 --n "${ARMEDPY_N:-200}" \
+  "$PY" bench/armed_python.py --gap "${ARMEDPY_GAP:-0.1}" --rounds 5 --n "${ARMEDPY_N:-200}" \
     --json "$OUT/armed-python.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want torch; then
@@ -98,16 +100,16 @@ if want torch; then
   # model@launch@gap@rounds@iterations@policies@name: one interleaved compare each
   for spec in ${TORCH_RUNS:-bench.models:conv_net@graph@0.1@2@100@sleep,armed:kernel,armed:wait@conv-graph-0.1}; do
     IFS=@ read -r model launch gap rounds iters pol name <<<"$spec"
-    $PY -m trtpace compare --torch "$model" --launch "$launch" --gap "$gap" --rounds "$rounds" \
+    "$PY" -m trtpace compare --torch "$model" --launch "$launch" --gap "$gap" --rounds "$rounds" \
       --iterations "$iters" --policies "$pol" --out "/tmp/trtpace-compare-$name" --overwrite --no-report --json \
       > "$OUT/compare-$name.json" 2>>"$OUT/log.txt"
-    $PY -m trtpace report "/tmp/trtpace-compare-$name" --html "$OUT/compare-$name.html" 2>&1 | tail -14 | tee -a "$OUT/log.txt"
+    "$PY" -m trtpace report "/tmp/trtpace-compare-$name" --html "$OUT/compare-$name.html" 2>&1 | tail -14 | tee -a "$OUT/log.txt"
     pack
   done
 fi
 if want apppath; then
   log "app paths (eager, replay, graph) with --io ${APP_IO:-none}"
-  $PY bench/app_path.py --io "${APP_IO:-none}" --iterations "${APP_ITERS:-150}" \
+  "$PY" bench/app_path.py --io "${APP_IO:-none}" --iterations "${APP_ITERS:-150}" \
     --json "$OUT/app-path-${APP_IO:-none}.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
 if want lazyload; then
@@ -120,23 +122,27 @@ fi
 if want apploop; then
   log "the original report's app loop (bench/app_loop.py: JPEG decode, 30 frames/s camera), CUDA_MODULE_LOADING unset"
   # APPLOOP_ARGS: e.g. "--models conv,mobilenet_v3_small --rounds 5 --n 200"
-  env -u CUDA_MODULE_LOADING $PY bench/app_loop.py ${APPLOOP_ARGS:-} --json "$OUT/app-loop.json" 2>&1 | tee "$OUT/app-loop.txt"
+  # shellcheck disable=SC2086  # APPLOOP_ARGS is a list of arguments: split on purpose
+  env -u CUDA_MODULE_LOADING "$PY" bench/app_loop.py ${APPLOOP_ARGS:-} --json "$OUT/app-loop.json" 2>&1 | tee "$OUT/app-loop.txt"
   pack
 fi
 if want gapwork; then
   log "compare with the app's gap (--gap-work) beside an idle gap"
-  # model@launch@gap@gapwork@rounds@iterations@policies@name: one interleaved compare each
+  # model@launch@gap@gapwork@rounds@iterations@policies@name[@flags]: one interleaved compare each;
+  # flags (comma-separated) are added to the command, e.g. --no-telemetry to see whether the
+  # telemetry thread's GIL takes delay a Python launch path after Python gap work.
   for spec in ${GAPWORK_RUNS:-bench.models:conv_net@replay@0.033@jpeg:1280x720@5@200@sleep,armed:kernel@conv-replay-jpeg}; do
-    IFS=@ read -r model launch gap work rounds iters pol name <<<"$spec"
-    $PY -m trtpace compare --torch "$model" --launch "$launch" --io pinned --gap "$gap" --gap-work "$work" \
+    IFS=@ read -r model launch gap work rounds iters pol name flags <<<"$spec"
+    # shellcheck disable=SC2046  # the flags are a list of arguments: split on purpose
+    "$PY" -m trtpace compare --torch "$model" --launch "$launch" --io pinned --gap "$gap" --gap-work "$work" $(tr , ' ' <<<"${flags:-}") \
       --rounds "$rounds" --iterations "$iters" --policies "$pol" --out "/tmp/trtpace-gapwork-$name" --overwrite \
       --no-report --json > "$OUT/compare-$name.json" 2>>"$OUT/log.txt"
-    $PY -m trtpace report "/tmp/trtpace-gapwork-$name" 2>&1 | tail -20 | tee -a "$OUT/log.txt"
+    "$PY" -m trtpace report "/tmp/trtpace-gapwork-$name" 2>&1 | tail -20 | tee -a "$OUT/log.txt"
     pack
   done
 fi
 if want mitigations; then
   log mitigations
-  $PY bench/mitigations.py --json "$OUT/mitigations.json" 2>&1 | tee -a "$OUT/log.txt"
+  "$PY" bench/mitigations.py --json "$OUT/mitigations.json" 2>&1 | tee -a "$OUT/log.txt"
 fi
-log done
+log "done"

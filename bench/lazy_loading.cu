@@ -4,9 +4,9 @@
 //
 // A one-thread "gate" spins on a host-mapped flag on stream A; then a kernel never launched before
 // is launched on stream B: one from the same module (translation unit) as the gate, and one from
-// another module (bench/lazy_loading_other.cu), as trtpace's done-word writer is to its gate. A watchdog thread opens the gate after 2 s. The program prints how long
-// the launch call itself took, without and with the kernel loaded first (cudaFuncGetAttributes),
-// which is what trtpace now does for every kernel of its own before any gate can spin.
+// another module (bench/lazy_loading_other.cu), as trtpace's done-word writer is to its gate. A watchdog thread opens
+// the gate after 2 s. The program prints how long the launch call itself took, without and with the kernel loaded first
+// (cudaFuncGetAttributes), which is what trtpace now does for every kernel of its own before any gate can spin.
 //
 //   nvcc -O2 -std=c++17 -arch=native -o /tmp/lazy_loading bench/lazy_loading.cu bench/lazy_loading_other.cu
 //   CUDA_MODULE_LOADING=LAZY /tmp/lazy_loading preload=0   # the launch waits ~2000 ms for the gate
@@ -20,13 +20,13 @@
 #include <cstring>
 #include <thread>
 
-#define CHECK(call)                                                                    \
-  do {                                                                                 \
-    cudaError_t e_ = (call);                                                           \
-    if (e_ != cudaSuccess) {                                                           \
-      std::fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(e_));                 \
-      std::exit(1);                                                                    \
-    }                                                                                  \
+#define CHECK(call)                                                    \
+  do {                                                                 \
+    cudaError_t e_ = (call);                                           \
+    if (e_ != cudaSuccess) {                                           \
+      std::fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                    \
+    }                                                                  \
   } while (0)
 
 __global__ void gate(volatile unsigned* flag) {
@@ -75,10 +75,11 @@ int main(int argc, char** argv) {
     watchdog.join();
     CHECK(cudaDeviceSynchronize());
     const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-    std::printf("CUDA_MODULE_LOADING=%s preload=%d, kernel of the %s module: first launch while a gate spins took "
-                "%.1f ms%s\n",
-                mode ? mode : "(unset)", preload ? 1 : 0, which == 0 ? "gate's" : "other", ms,
-                ms > 1000 ? " (it waited for the gate: the watchdog opened it after 2000 ms)" : "");
+    std::printf(
+        "CUDA_MODULE_LOADING=%s preload=%d, kernel of the %s module: first launch while a gate spins took "
+        "%.1f ms%s\n",
+        mode ? mode : "(unset)", preload ? 1 : 0, which == 0 ? "gate's" : "other", ms,
+        ms > 1000 ? " (it waited for the gate: the watchdog opened it after 2000 ms)" : "");
   }
   return 0;
 }

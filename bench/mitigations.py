@@ -17,8 +17,16 @@ from trtpace.platform import device
 from trtpace.results.policies import recommend, summarize_policies
 from trtpace.run import compare
 
-POLICIES = ["sleep", "spin", "sync-block", "keepwarm:1ms", "keepwarm:100us", "prewarm:1ms", "prewarm:100us",
-            "spin+keepwarm:100us"]
+POLICIES = [
+    "sleep",
+    "spin",
+    "sync-block",
+    "keepwarm:1ms",
+    "keepwarm:100us",
+    "prewarm:1ms",
+    "prewarm:100us",
+    "spin+keepwarm:100us",
+]
 
 
 def torch_net() -> workloads.Workload | None:
@@ -28,8 +36,13 @@ def torch_net() -> workloads.Workload | None:
         from trtpace.measure.workloads.torch_module import from_torch
     except ImportError:
         return None
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.Conv2d(16, 16, 3, padding=1)).cuda().eval()
+    net = (
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1)
+        )
+        .cuda()
+        .eval()
+    )
     return from_torch(net, (torch.randn(1, 3, 64, 64, device="cuda"),), name="torch conv net")
 
 
@@ -50,13 +63,16 @@ def main() -> None:
         summaries = summarize_policies(result)
         rec = recommend(summaries)
         name = w if isinstance(w, str) else w.name
-        out["runs"].append({"workload": name, "gap_s": gap, "policies": [s.to_json() for s in summaries],
-                            "recommendation": rec})
+        out["runs"].append(
+            {"workload": name, "gap_s": gap, "policies": [s.to_json() for s in summaries], "recommendation": rec}
+        )
         print(f"\n{name} at {gap * 1e3:g} ms gap")
         print(f"  {'policy':<22}{'p50 ms':>9}{'p99 ms':>9}{'penalty':>9}{'submit us':>10}{'W':>6}{'CPU %':>7}")
         for s in summaries:
-            print(f"  {s.policy:<22}{s.e2e_us['p50'] / 1e3:>9.3f}{s.e2e_us['p99'] / 1e3:>9.3f}{s.penalty:>8.2f}x"
-                  f"{s.submit_us['p50']:>10.1f}{s.power_mean_w:>6.0f}{s.cpu_pct:>7.0f}")
+            print(
+                f"  {s.policy:<22}{s.e2e_us['p50'] / 1e3:>9.3f}{s.e2e_us['p99'] / 1e3:>9.3f}{s.penalty:>8.2f}x"
+                f"{s.submit_us['p50']:>10.1f}{s.power_mean_w:>6.0f}{s.cpu_pct:>7.0f}"
+            )
         if rec:
             print("  " + rec["line"])
     if args.json:

@@ -22,8 +22,11 @@ class _Block(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.skip = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                     if stride != 1 or cin != cout else nn.Identity())
+        self.skip = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(self.bn1(self.conv1(x)))
@@ -35,8 +38,9 @@ class ConvNet(nn.Module):
 
     def __init__(self, classes: int = 1000, width: int = 64):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+        )
         chans = [width, width * 2, width * 4, width * 8]
         blocks, cin = [], width
         for i, c in enumerate(chans):
@@ -78,15 +82,17 @@ def _place(module: nn.Module, x: torch.Tensor, device: str | None, dtype: torch.
     return module, (x.to(device=device, dtype=dtype),)
 
 
-def conv_net(batch: int = 1, size: int = 224, device: str | None = None,
-             dtype: torch.dtype | None = None) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+def conv_net(
+    batch: int = 1, size: int = 224, device: str | None = None, dtype: torch.dtype | None = None
+) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """An image classifier on a (batch, 3, size, size) image: about 0.5 ms in fp16 on an H100."""
     g = torch.Generator().manual_seed(1)
     return _place(ConvNet(), torch.randn(batch, 3, size, size, generator=g), device, dtype)
 
 
-def transformer_block(batch: int = 4, tokens: int = 256, dim: int = 1024, device: str | None = None,
-                      dtype: torch.dtype | None = None) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+def transformer_block(
+    batch: int = 4, tokens: int = 256, dim: int = 1024, device: str | None = None, dtype: torch.dtype | None = None
+) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """One transformer block over (batch, tokens, dim) activations: about 0.3-0.5 ms in fp16 on an H100."""
     g = torch.Generator().manual_seed(2)
     return _place(TransformerBlock(dim), torch.randn(batch, tokens, dim, generator=g), device, dtype)

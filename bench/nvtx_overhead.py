@@ -33,8 +33,15 @@ CASES = ("off", "on")
 
 
 def run(w: workloads.Workload, gap_s: float, n: int, nvtx: bool) -> dict[str, np.ndarray]:
-    r = run_paced(w, pacing.gap(gap_s), iterations=n, warmup=0, wait="spin", sync="spin",
-                  nvtx=f"bench: nvtx {'on' if nvtx else 'off'}, gap {gap_s:g} s" if nvtx else None)
+    r = run_paced(
+        w,
+        pacing.gap(gap_s),
+        iterations=n,
+        warmup=0,
+        wait="spin",
+        sync="spin",
+        nvtx=f"bench: nvtx {'on' if nvtx else 'off'}, gap {gap_s:g} s" if nvtx else None,
+    )
     if r.error is not None:
         raise r.error
     rec = r.records
@@ -45,8 +52,13 @@ def bench(spec: str, rounds: int, n: int) -> dict:
     w = workloads.build(spec, gpu=0)
     if w.device >= 0:
         device.require_gpu(0)
-    out: dict = {"workload": w.name, "rounds": rounds, "n_per_round": n,
-                 "tool": os.environ.get("NVTX_INJECTION64_PATH"), "gaps": {}}
+    out: dict = {
+        "workload": w.name,
+        "rounds": rounds,
+        "n_per_round": n,
+        "tool": os.environ.get("NVTX_INJECTION64_PATH"),
+        "gaps": {},
+    }
     for gap in GAPS_S:
         kept: dict[str, dict[str, list[np.ndarray]]] = {c: {"e2e": [], "cycle": []} for c in CASES}
         for case in CASES:
@@ -55,8 +67,9 @@ def bench(spec: str, rounds: int, n: int) -> dict:
             for case in CASES:
                 for k, v in run(w, gap, n, case == "on").items():
                     kept[case][k].append(v)
-        out["gaps"][f"{gap:g}"] = {case: {k: float(np.median(np.concatenate(v))) / 1e3 for k, v in per.items()}
-                                   for case, per in kept.items()}
+        out["gaps"][f"{gap:g}"] = {
+            case: {k: float(np.median(np.concatenate(v))) / 1e3 for k, v in per.items()} for case, per in kept.items()
+        }
     if w.device >= 0:
         out["gpu"] = device.environment(0)["gpu"]["name"]
     return out
@@ -66,8 +79,14 @@ def build_tool() -> Path:
     """tests/nvtx_inject/count.c as a shared library, against the CUDA toolkit's NVTX3 headers."""
     src = Path(__file__).resolve().parents[1] / "tests" / "nvtx_inject" / "count.c"
     cc = shutil.which("cc") or shutil.which("gcc")
-    include = next((Path(r) / "include" for r in (os.environ.get("CUDA_HOME"), "/usr/local/cuda")
-                    if r and (Path(r) / "include" / "nvtx3" / "nvToolsExt.h").is_file()), None)
+    include = next(
+        (
+            Path(r) / "include"
+            for r in (os.environ.get("CUDA_HOME"), "/usr/local/cuda")
+            if r and (Path(r) / "include" / "nvtx3" / "nvToolsExt.h").is_file()
+        ),
+        None,
+    )
     if cc is None or include is None:
         sys.exit("--tool needs cc and the CUDA toolkit's NVTX3 headers (CUDA_HOME or /usr/local/cuda)")
     lib = Path(tempfile.mkdtemp(prefix="trtpace-nvtx-")) / "libcount.so"
@@ -89,8 +108,10 @@ def main() -> None:
         os.execve(sys.executable, [sys.executable, *sys.argv], env)  # NVTX reads its tool once per process
     res = bench(args.workload, args.rounds, args.n)
     tool = f"tool {res['tool']}" if res["tool"] else "no NVTX tool attached"
-    print(f"--nvtx overhead on {res['workload']} ({res.get('gpu', 'host')}; {tool}); p50 in us, interleaved "
-          f"{res['rounds']} x {res['n_per_round']}")
+    print(
+        f"--nvtx overhead on {res['workload']} ({res.get('gpu', 'host')}; {tool}); p50 in us, interleaved "
+        f"{res['rounds']} x {res['n_per_round']}"
+    )
     print(f"{'gap s':>7} {'metric':<6} {'off':>9} {'on':>9} {'on/off':>7}")
     for gap, per in res["gaps"].items():
         for metric in ("e2e", "cycle"):

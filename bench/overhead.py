@@ -37,8 +37,13 @@ def torch_case():
         return None
     from trtpace.measure.workloads.torch_module import capture_graph
 
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.Conv2d(16, 16, 3, padding=1)).cuda().eval()
+    net = (
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1)
+        )
+        .cuda()
+        .eval()
+    )
     g, _ = capture_graph(net, (torch.randn(1, 3, 64, 64, device="cuda"),))
     replay_stream = torch.cuda.Stream()
 
@@ -59,10 +64,12 @@ def bench(rounds: int, n: int) -> dict:
     device.require_gpu(0)
     cases: dict[str, dict[str, list[np.ndarray]]] = {}
     tiny = workloads.build("tiny", gpu=0)
-    loops = {"tiny (trtpace graph)": {
-        "bare C++": lambda: _core._bench_bare_graph_loop(0, tiny.core.graph_exec_handle, n),
-        "trtpace": lambda: runner_e2e_ns(tiny, n),
-    }}
+    loops = {
+        "tiny (trtpace graph)": {
+            "bare C++": lambda: _core._bench_bare_graph_loop(0, tiny.core.graph_exec_handle, n),
+            "trtpace": lambda: runner_e2e_ns(tiny, n),
+        }
+    }
     tc = torch_case()
     if tc is not None:
         g, torch_loop = tc
@@ -91,8 +98,11 @@ def bench(rounds: int, n: int) -> dict:
         out["cases"][case] = {}
         for name, arrays in per.items():
             us = np.concatenate(arrays) / 1e3
-            out["cases"][case][name] = {"p50_us": float(np.median(us)), "p99_us": float(np.percentile(us, 99)),
-                                        "mean_us": float(us.mean())}
+            out["cases"][case][name] = {
+                "p50_us": float(np.median(us)),
+                "p99_us": float(np.percentile(us, 99)),
+                "mean_us": float(us.mean()),
+            }
     return out
 
 

@@ -41,7 +41,9 @@ def measure(scale: float) -> dict:
         acc = {m: {"over": [], "cpu": 0, "wall": 0} for m in METHODS}
         for _ in range(ROUNDS):
             for m in METHODS:
-                over, cpu, wall = python_sleep(wait_ns, count) if m == "time.sleep" else _core.probe_waits(m, wait_ns, count)
+                over, cpu, wall = (
+                    python_sleep(wait_ns, count) if m == "time.sleep" else _core.probe_waits(m, wait_ns, count)
+                )
                 acc[m]["over"].append(over)
                 acc[m]["cpu"] += cpu
                 acc[m]["wall"] += wall
@@ -65,18 +67,24 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="Multiply the sample counts (0.25 for a quick run).")
     args = ap.parse_args()
     results = measure(args.scale)
-    print(f"wait overshoot (actual wake-up - deadline) on {platform.node()}, {platform.processor() or platform.machine()}")
+    print(
+        f"wait overshoot (actual wake-up - deadline) on {platform.node()}, {platform.processor() or platform.machine()}"
+    )
     print(f"{'wait':>6} {'method':>10} {'n':>5} {'p50 us':>9} {'p99 us':>9} {'max us':>9} {'cpu %':>6}")
     for label, per in results.items():
         for m, s in per.items():
-            print(f"{label:>6} {m:>10} {s['n']:>5} {s['p50_us']:>9.2f} {s['p99_us']:>9.2f} {s['max_us']:>9.2f} {s['cpu_pct']:>6.1f}")
+            print(
+                f"{label:>6} {m:>10} {s['n']:>5} {s['p50_us']:>9.2f} {s['p99_us']:>9.2f} {s['max_us']:>9.2f} {s['cpu_pct']:>6.1f}"
+            )
     print("\ngoals: spin p99 <= 2 us, hybrid p99 <= 20 us, each >= 10x better than sleep_for's p99")
     for label, per in results.items():
         base = per["sleep_for"]["p99_us"]
         spin, hyb = per["spin"]["p99_us"], per["hybrid"]["p99_us"]
-        print(f"{label:>6}: sleep_for p99 / spin p99 = {base / max(spin, 1e-3):7.1f}x  "
-              f"sleep_for p99 / hybrid p99 = {base / max(hyb, 1e-3):7.1f}x  "
-              f"spin {'ok' if spin <= 2 else 'MISSED'}  hybrid {'ok' if hyb <= 20 else 'MISSED'}")
+        print(
+            f"{label:>6}: sleep_for p99 / spin p99 = {base / max(spin, 1e-3):7.1f}x  "
+            f"sleep_for p99 / hybrid p99 = {base / max(hyb, 1e-3):7.1f}x  "
+            f"spin {'ok' if spin <= 2 else 'MISSED'}  hybrid {'ok' if hyb <= 20 else 'MISSED'}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"host": platform.node(), "results": results}, f, indent=2)

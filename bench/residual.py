@@ -62,16 +62,32 @@ CUDA_MODULE_LOADING_AT_START = os.environ.get("CUDA_MODULE_LOADING")  # torch se
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=names(MODELS), default=list(MODELS), help="comma-separated (default: all)")
-    ap.add_argument("--conditions", type=names(CONDITIONS), default=list(CONDITIONS),
-                    help="comma-separated, b2b among them (default: all)")
-    ap.add_argument("--gap", type=number(float, 0, above=True), default=0.033,
-                    help="seconds from one result to the next release (default 0.033)")
-    ap.add_argument("--lead", type=number(float, 0, above=True), default=0.002,
-                    help="seconds before the release that gap+touch touches and gap+latearm arms (default 0.002)")
+    ap.add_argument(
+        "--conditions",
+        type=names(CONDITIONS),
+        default=list(CONDITIONS),
+        help="comma-separated, b2b among them (default: all)",
+    )
+    ap.add_argument(
+        "--gap",
+        type=number(float, 0, above=True),
+        default=0.033,
+        help="seconds from one result to the next release (default 0.033)",
+    )
+    ap.add_argument(
+        "--lead",
+        type=number(float, 0, above=True),
+        default=0.002,
+        help="seconds before the release that gap+touch touches and gap+latearm arms (default 0.002)",
+    )
     ap.add_argument("--rounds", type=number(int, 1), default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--n", type=number(int, 1), default=200, help="measured inferences per condition per round")
-    ap.add_argument("--warmup", type=number(int, 0), default=5,
-                    help="unrecorded inferences opening each condition's batch (default 5)")
+    ap.add_argument(
+        "--warmup",
+        type=number(int, 0),
+        default=5,
+        help="unrecorded inferences opening each condition's batch (default 5)",
+    )
     ap.add_argument("--quick", action="store_true", help="1 round x 40: a smoke test")
     ap.add_argument("--json", type=Path, help="write the raw numbers here (never overwrites)")
     a = ap.parse_args()
@@ -106,6 +122,7 @@ def build_model(name: str, torch: Any, mods: dict[str, Any]) -> tuple[Any, tuple
     torch.manual_seed(0)
     if name in ("conv", "transformer"):
         from bench.models import conv_net, transformer_block
+
         return conv_net() if name == "conv" else transformer_block()
     module = getattr(mods["torchvision"].models, name)(weights=None).eval().half().cuda()
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1)).half().cuda()
@@ -133,6 +150,7 @@ class Nvml:
         self.how = "PCI bus id of CUDA device 0"
         try:
             from trtpace.platform import device
+
             bus = str(device.require_gpu(0)["pci_bus_id"])
             self.handle = pynvml.nvmlDeviceGetHandleByPciBusId(bus.encode())
         except Exception:  # noqa: BLE001 - an older core or NVML refusing the id: NVML's own index 0
@@ -143,16 +161,21 @@ class Nvml:
 
     def sample(self) -> tuple[int, int, int]:
         nv, h = self.nv, self.handle
-        return (int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM)), int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM)),
-                int(nv.nvmlDeviceGetPerformanceState(h)))
+        return (
+            int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM)),
+            int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM)),
+            int(nv.nvmlDeviceGetPerformanceState(h)),
+        )
 
     def calibrate(self, n: int = 50) -> str:
         """Times each call and a whole sample; picks every inference or every NVML_STRIDE-th."""
         nv, h = self.nv, self.handle
-        calls = {"nvmlDeviceGetClockInfo(SM)": lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
-                 "nvmlDeviceGetClockInfo(MEM)": lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM),
-                 "nvmlDeviceGetPerformanceState": lambda: nv.nvmlDeviceGetPerformanceState(h),
-                 "sample": self.sample}
+        calls = {
+            "nvmlDeviceGetClockInfo(SM)": lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
+            "nvmlDeviceGetClockInfo(MEM)": lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM),
+            "nvmlDeviceGetPerformanceState": lambda: nv.nvmlDeviceGetPerformanceState(h),
+            "sample": self.sample,
+        }
         for what, fn in calls.items():
             for _ in range(5):
                 fn()
@@ -165,9 +188,11 @@ class Nvml:
         cost = self.cost_us["sample"]
         self.stride = 1 if cost <= NVML_BUDGET_US else NVML_STRIDE
         each = ", ".join(f"{k.removeprefix('nvmlDevice')} {v:.1f}" for k, v in self.cost_us.items() if k != "sample")
-        return (f"NVML sample (SM clock, MEM clock, P-state) costs {cost:.1f} us p50 ({each} us): "
-                + ("taken before every release" if self.stride == 1 else
-                   f"over {NVML_BUDGET_US:.0f} us, so taken before every {NVML_STRIDE}th release only"))
+        return f"NVML sample (SM clock, MEM clock, P-state) costs {cost:.1f} us p50 ({each} us): " + (
+            "taken before every release"
+            if self.stride == 1
+            else f"over {NVML_BUDGET_US:.0f} us, so taken before every {NVML_STRIDE}th release only"
+        )
 
     def driver(self) -> str:
         v = self.nv.nvmlSystemGetDriverVersion()
@@ -217,12 +242,20 @@ class Side:
 
 
 def empty_cell() -> dict[str, Any]:
-    return {"device_us": [], "e2e_us": [], "armed_us": [], "round": [], "relaunched": 0, "nvml": [],
-            "keepwarm_fired": []}
+    return {
+        "device_us": [],
+        "e2e_us": [],
+        "armed_us": [],
+        "round": [],
+        "relaunched": 0,
+        "nvml": [],
+        "keepwarm_fired": [],
+    }
 
 
-def run_batch(cond: str, p: Any, side: Side, nvml: Nvml, trtpace: Any, a: argparse.Namespace, r: int,
-              cell: dict[str, Any]) -> None:
+def run_batch(
+    cond: str, p: Any, side: Side, nvml: Nvml, trtpace: Any, a: argparse.Namespace, r: int, cell: dict[str, Any]
+) -> None:
     """warmup + n armed inferences of one condition; records the last n into `cell`."""
     gap_ns, lead_ns = round(a.gap * 1e9), round(a.lead * 1e9)
     kw = trtpace.KeepWarm(period_ms=1, work_us=5, gpu=0) if cond == "gap+keepwarm" else None
@@ -263,8 +296,16 @@ def run_batch(cond: str, p: Any, side: Side, nvml: Nvml, trtpace: Any, a: argpar
                 cell["round"].append(r)
                 cell["relaunched"] += bool(rec.get("relaunched"))
                 if sample is not None:
-                    cell["nvml"].append({"round": r, "i": i - a.warmup, "sm_mhz": sample[0], "mem_mhz": sample[1],
-                                         "pstate": sample[2], "cost_us": cost_us})
+                    cell["nvml"].append(
+                        {
+                            "round": r,
+                            "i": i - a.warmup,
+                            "sm_mhz": sample[0],
+                            "mem_mhz": sample[1],
+                            "pstate": sample[2],
+                            "cost_us": cost_us,
+                        }
+                    )
         if kw is not None:
             cell["keepwarm_fired"].append(int(kw.fired) - int(fired0))
     finally:
@@ -278,13 +319,20 @@ def summarize(cell: dict[str, Any]) -> dict[str, Any]:
     sm = [s["sm_mhz"] for s in cell["nvml"]]
     mem = [s["mem_mhz"] for s in cell["nvml"]]
     states = Counter(s["pstate"] for s in cell["nvml"])
-    return {"n": int(dev.size), "device_p50_us": float(np.median(dev)), "device_p99_us": float(np.percentile(dev, 99)),
-            "e2e_p50_us": float(np.median(e2e)), "e2e_p99_us": float(np.percentile(e2e, 99)),
-            "armed_p50_us": float(np.median(cell["armed_us"])),
-            "sm_mhz_p50": float(np.median(sm)) if sm else None, "mem_mhz_p50": float(np.median(mem)) if mem else None,
-            "pstates": {f"P{k}": v for k, v in sorted(states.items())}, "nvml_samples": len(sm),
-            "nvml_cost_p50_us": float(np.median([s["cost_us"] for s in cell["nvml"]])) if sm else None,
-            "relaunched": cell["relaunched"]}
+    return {
+        "n": int(dev.size),
+        "device_p50_us": float(np.median(dev)),
+        "device_p99_us": float(np.percentile(dev, 99)),
+        "e2e_p50_us": float(np.median(e2e)),
+        "e2e_p99_us": float(np.percentile(e2e, 99)),
+        "armed_p50_us": float(np.median(cell["armed_us"])),
+        "sm_mhz_p50": float(np.median(sm)) if sm else None,
+        "mem_mhz_p50": float(np.median(mem)) if mem else None,
+        "pstates": {f"P{k}": v for k, v in sorted(states.items())},
+        "nvml_samples": len(sm),
+        "nvml_cost_p50_us": float(np.median([s["cost_us"] for s in cell["nvml"]])) if sm else None,
+        "relaunched": cell["relaunched"],
+    }
 
 
 def fmt(v: float | None, spec: str) -> str:
@@ -304,16 +352,21 @@ def verdict(name: str, ratio: dict[str, float], lead_ms: float) -> str:
     if g <= CLOSE:
         reading = f"there is no device-time residual at this gap (within {CLOSE:.2f}x of b2b)"
     elif "gap+latearm" in back:
-        reading = (f"the residual is the armed graph waiting long behind the gate: arming {lead_ms:g} ms "
-                   "before the release, with no other work, brings it back")
+        reading = (
+            f"the residual is the armed graph waiting long behind the gate: arming {lead_ms:g} ms "
+            "before the release, with no other work, brings it back"
+        )
     elif "gap+touch" in back and "gap+keepwarm" in back:
         reading = "the residual is the GPU waking from idle: any work shortly before the release brings it back"
     elif "gap+touch" in back:
-        reading = (f"the residual is the GPU waking from idle: one small kernel {lead_ms:g} ms before the release "
-                   "brings it back" + (", KeepWarm does not" if "gap+keepwarm" in tried else ""))
+        reading = (
+            f"the residual is the GPU waking from idle: one small kernel {lead_ms:g} ms before the release "
+            "brings it back" + (", KeepWarm does not" if "gap+keepwarm" in tried else "")
+        )
     elif "gap+keepwarm" in back:
-        reading = ("the residual is the GPU's idle power state: KeepWarm's filler every 1 ms brings it back"
-                   + (", one kernel before the release does not" if "gap+touch" in tried else ""))
+        reading = "the residual is the GPU's idle power state: KeepWarm's filler every 1 ms brings it back" + (
+            ", one kernel before the release does not" if "gap+touch" in tried else ""
+        )
     elif l2_repro:
         reading = "the residual is a cold L2: a flush back to back costs as much, and waking the GPU does not help"
     elif tried:
@@ -331,29 +384,37 @@ def verdict(name: str, ratio: dict[str, float], lead_ms: float) -> str:
     return f"{name}: {reading}: {nums} ({within}); {l2_note}."
 
 
-def report(name: str, cells: dict[str, dict[str, Any]], a: argparse.Namespace,
-           nvml_stride: int) -> dict[str, Any]:
+def report(name: str, cells: dict[str, dict[str, Any]], a: argparse.Namespace, nvml_stride: int) -> dict[str, Any]:
     summ = {c: summarize(cells[c]) for c in a.conditions}
     base = summ["b2b"]
     ratios: dict[str, dict[str, float]] = {}
     costs = [c["cost_us"] for cell in cells.values() for c in cell["nvml"]]
-    print(f"\n{name}: armed kernel gate, gap {a.gap * 1e3:g} ms, {a.rounds} rounds x {a.n} per condition\n"
-          "device: the graph's event nodes; e2e: release -> wait returned; x: over b2b's p50 (p99 x: p99s)\n"
-          f"NVML before {'every' if nvml_stride == 1 else f'every {nvml_stride}th'} release: "
-          f"{fmt(float(np.median(costs)) if costs else None, '.1f')} us p50 per sample in this run")
-    head = (f"{'condition':13} {'n':>5} {'dev p50 us':>10} {'dev x':>6} {'e2e p50 us':>10} {'e2e x':>6} "
-            f"{'p99 x':>6} {'SM MHz':>7} {'MEM MHz':>7} {'P-state':>9}")
+    print(
+        f"\n{name}: armed kernel gate, gap {a.gap * 1e3:g} ms, {a.rounds} rounds x {a.n} per condition\n"
+        "device: the graph's event nodes; e2e: release -> wait returned; x: over b2b's p50 (p99 x: p99s)\n"
+        f"NVML before {'every' if nvml_stride == 1 else f'every {nvml_stride}th'} release: "
+        f"{fmt(float(np.median(costs)) if costs else None, '.1f')} us p50 per sample in this run"
+    )
+    head = (
+        f"{'condition':13} {'n':>5} {'dev p50 us':>10} {'dev x':>6} {'e2e p50 us':>10} {'e2e x':>6} "
+        f"{'p99 x':>6} {'SM MHz':>7} {'MEM MHz':>7} {'P-state':>9}"
+    )
     print(head)
     print("-" * len(head))
     for c in a.conditions:
         s = summ[c]
-        ratios[c] = {"device_p50": s["device_p50_us"] / base["device_p50_us"],
-                     "e2e_p50": s["e2e_p50_us"] / base["e2e_p50_us"], "e2e_p99": s["e2e_p99_us"] / base["e2e_p99_us"]}
+        ratios[c] = {
+            "device_p50": s["device_p50_us"] / base["device_p50_us"],
+            "e2e_p50": s["e2e_p50_us"] / base["e2e_p50_us"],
+            "e2e_p99": s["e2e_p99_us"] / base["e2e_p99_us"],
+        }
         x = ratios[c]
         pstate = "/".join(s["pstates"]) or "-"
-        print(f"{c:13} {s['n']:5d} {s['device_p50_us']:10.1f} {x['device_p50']:6.3f} {s['e2e_p50_us']:10.1f} "
-              f"{x['e2e_p50']:6.3f} {x['e2e_p99']:6.3f} {fmt(s['sm_mhz_p50'], '.0f'):>7} "
-              f"{fmt(s['mem_mhz_p50'], '.0f'):>7} {pstate:>9}")
+        print(
+            f"{c:13} {s['n']:5d} {s['device_p50_us']:10.1f} {x['device_p50']:6.3f} {s['e2e_p50_us']:10.1f} "
+            f"{x['e2e_p50']:6.3f} {x['e2e_p99']:6.3f} {fmt(s['sm_mhz_p50'], '.0f'):>7} "
+            f"{fmt(s['mem_mhz_p50'], '.0f'):>7} {pstate:>9}"
+        )
         if s["relaunched"]:
             print(f"  {c}: {s['relaunched']} inferences ran again plainly (the gate let go by itself)")
         if len(s["pstates"]) > 1:
@@ -366,11 +427,18 @@ def report(name: str, cells: dict[str, dict[str, Any]], a: argparse.Namespace,
 def machine(mods: dict[str, Any], nvml: Nvml, side: Side) -> dict[str, Any]:
     torch = mods["torch"]
     props = torch.cuda.get_device_properties(0)
-    return {"gpu": nvml.name(), "gpu_torch": torch.cuda.get_device_name(0), "driver": nvml.driver(),
-            "nvml_device": nvml.how, **nvml.max_clocks(),
-            "capability": list(torch.cuda.get_device_capability(0)), "sms": int(props.multi_processor_count),
-            "l2_bytes": side.l2_bytes if side.l2_known else None, "flush_bytes": 2 * side.l2_bytes,
-            **software_facts(torch, mods, CUDA_MODULE_LOADING_AT_START)}
+    return {
+        "gpu": nvml.name(),
+        "gpu_torch": torch.cuda.get_device_name(0),
+        "driver": nvml.driver(),
+        "nvml_device": nvml.how,
+        **nvml.max_clocks(),
+        "capability": list(torch.cuda.get_device_capability(0)),
+        "sms": int(props.multi_processor_count),
+        "l2_bytes": side.l2_bytes if side.l2_known else None,
+        "flush_bytes": 2 * side.l2_bytes,
+        **software_facts(torch, mods, CUDA_MODULE_LOADING_AT_START),
+    }
 
 
 def main() -> None:
@@ -392,14 +460,19 @@ def main() -> None:
             results[name] = {c: empty_cell() for c in a.conditions}
         torch.cuda.synchronize()  # everything built and idle before the first arm
         cal = nvml.calibrate()
-        print(f"{nvml.name()}, driver {nvml.driver()}, L2 "
-              f"{f'{side.l2_bytes / 2**20:.0f} MiB' if side.l2_known else 'size unknown (flush 128 MiB)'}, "
-              f"CUDA_MODULE_LOADING={os.environ.get('CUDA_MODULE_LOADING')}")
+        print(
+            f"{nvml.name()}, driver {nvml.driver()}, L2 "
+            f"{f'{side.l2_bytes / 2**20:.0f} MiB' if side.l2_known else 'size unknown (flush 128 MiB)'}, "
+            f"CUDA_MODULE_LOADING={os.environ.get('CUDA_MODULE_LOADING')}"
+        )
         print(textwrap.fill(cal, WIDTH))
         gapped = sum(c in GAPPED for c in a.conditions)
         est = a.rounds * len(a.models) * gapped * (a.warmup + a.n) * a.gap
-        print(f"{len(a.models)} models x {len(a.conditions)} conditions x {a.rounds} rounds x {a.n}: "
-              f"about {est / 60:.1f} min of gaps", flush=True)
+        print(
+            f"{len(a.models)} models x {len(a.conditions)} conditions x {a.rounds} rounds x {a.n}: "
+            f"about {est / 60:.1f} min of gaps",
+            flush=True,
+        )
         try:
             for r in range(a.rounds):
                 shift = r * len(a.conditions) // a.rounds
@@ -412,15 +485,22 @@ def main() -> None:
             fail(f"an armed inference did not finish within 5 s: {e}")
     reports = {name: report(name, cells, a, nvml.stride) for name, cells in results.items()}
     if a.json is not None:
-        doc = {"benchmark": "bench/residual.py", "machine": machine(mods, nvml, side),
-               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-               "device_us": "the graph's own event nodes (Pacer.wait()['device_us'])",
-               "e2e_us": "done_ns - issue_ns of the record: release -> wait returned",
-               "armed_us": "issue_ns - armed_ns: how long the inference sat armed before its release",
-               "nvml": {"cost_us_p50": nvml.cost_us, "stride": nvml.stride, "budget_us": NVML_BUDGET_US,
-                        "when": "right before release(), measured inferences only"},
-               "thresholds": {"close": CLOSE, "l2_match": L2_MATCH},
-               "models": {name: {"cells": results[name], **reports[name]} for name in results}}
+        doc = {
+            "benchmark": "bench/residual.py",
+            "machine": machine(mods, nvml, side),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+            "device_us": "the graph's own event nodes (Pacer.wait()['device_us'])",
+            "e2e_us": "done_ns - issue_ns of the record: release -> wait returned",
+            "armed_us": "issue_ns - armed_ns: how long the inference sat armed before its release",
+            "nvml": {
+                "cost_us_p50": nvml.cost_us,
+                "stride": nvml.stride,
+                "budget_us": NVML_BUDGET_US,
+                "when": "right before release(), measured inferences only",
+            },
+            "thresholds": {"close": CLOSE, "l2_match": L2_MATCH},
+            "models": {name: {"cells": results[name], **reports[name]} for name in results},
+        }
         try:
             with open(a.json, "x") as f:
                 json.dump(doc, f, indent=1)

@@ -45,11 +45,15 @@ def main() -> None:
                 on.append(e2e_us(tiny, p, n))
         a, b = np.median(np.concatenate(off)), np.median(np.concatenate(on))
         out["gaps"][str(gap_s)] = {"off_p50_us": a, "on_p50_us": b, "change_pct": 100 * (b - a) / a}
-    print(f"telemetry sampler at {sampler.rate_hz:.0f} Hz (query {sampler.query_cost_s * 1e6:.0f} us, "
-          f"power: {sampler.source.power_source}) on {out['gpu']}")
+    print(
+        f"telemetry sampler at {sampler.rate_hz:.0f} Hz (query {sampler.query_cost_s * 1e6:.0f} us, "
+        f"power: {sampler.source.power_source}) on {out['gpu']}"
+    )
     for gap, s in out["gaps"].items():
-        print(f"gap {gap} s: tiny p50 e2e off {s['off_p50_us']:.2f} us, on {s['on_p50_us']:.2f} us, "
-              f"change {s['change_pct']:+.2f}% (goal within 1%: {'ok' if abs(s['change_pct']) <= 1 else 'MISSED'})")
+        print(
+            f"gap {gap} s: tiny p50 e2e off {s['off_p50_us']:.2f} us, on {s['on_p50_us']:.2f} us, "
+            f"change {s['change_pct']:+.2f}% (goal within 1%: {'ok' if abs(s['change_pct']) <= 1 else 'MISSED'})"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

@@ -36,6 +36,7 @@ if "jetson" in args:
 nvml.pynvml = fake
 
 if "sigterm-handler" in args:
+
     def previous(signum, frame):
         log("previous handler ran")
         sys.exit(3)

@@ -22,7 +22,9 @@ def make_fake_nvml() -> mock.MagicMock:
     fake.nvmlDeviceGetName.return_value = "Fake GPU"
     fake.nvmlSystemGetDriverVersion.return_value = "580.00.01"
     fake.nvmlDeviceGetClockInfo.side_effect = lambda h, t: {pynvml.NVML_CLOCK_SM: 1410, pynvml.NVML_CLOCK_MEM: 1593}[t]
-    fake.nvmlDeviceGetMaxClockInfo.side_effect = lambda h, t: {pynvml.NVML_CLOCK_SM: 1980, pynvml.NVML_CLOCK_MEM: 2619}[t]
+    fake.nvmlDeviceGetMaxClockInfo.side_effect = lambda h, t: {pynvml.NVML_CLOCK_SM: 1980, pynvml.NVML_CLOCK_MEM: 2619}[
+        t
+    ]
     fake.nvmlDeviceGetSupportedMemoryClocks.return_value = [2619, 1593]
     fake.nvmlDeviceGetSupportedGraphicsClocks.return_value = list(range(1980, 210, -15))
     fake.nvmlDeviceGetPerformanceState.return_value = 0

@@ -16,8 +16,12 @@ def start_sweep(args: list[str], out: Path, landed: Callable[[int], bool], what:
     """Starts `trtpace sweep ARGS --out OUT` and returns once `landed(n)` holds for the number of
     conditions sweep.json lists (plus half a second, so the next one is running); kills it and
     fails the test with `what` after a minute."""
-    proc = subprocess.Popen([sys.executable, "-m", "trtpace", "sweep", *args, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trtpace", "sweep", *args, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

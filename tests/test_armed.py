@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import trtpace
 from trtpace import _core, pacing, workloads
 from trtpace.measure.policies import parse_policy
-from trtpace.measure.runner import run_paced
+from trtpace.measure.runner import make_runner, run_paced
 
 
 @pytest.mark.parametrize(
@@ -39,11 +40,14 @@ def test_a_named_sync_mode_overrides_the_armed_default() -> None:
     assert parse_policy("sleep").sync == "spin"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("armed:sometimes", "is not wait, kernel, cancellable"),
-    ("armed:wait:timeout=1ms", "needs the kernel gate"),
-    ("armed+prewarm-graph:100us", "exclude each other"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("armed:sometimes", "is not wait, kernel, cancellable"),
+        ("armed:wait:timeout=1ms", "needs the kernel gate"),
+        ("armed+prewarm-graph:100us", "exclude each other"),
+    ],
+)
 def test_bad_armed_policies_say_why(text: str, message: str) -> None:
     with pytest.raises(trtpace.UsageError, match=message):
         parse_policy(text)
@@ -58,7 +62,7 @@ def test_a_host_workload_cannot_be_armed() -> None:
     with pytest.raises(trtpace.UsageError, match="cannot be armed"):
         trtpace.Pacer(host, armed="kernel")
     with pytest.raises(ValueError, match="armed launch needs a GPU workload"):
-        _core.Runner(host.core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="kernel")
+        make_runner(host.core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="kernel")
 
 
 def test_release_and_wait_need_an_armed_pacer() -> None:
@@ -76,10 +80,11 @@ def test_release_and_wait_need_an_armed_pacer() -> None:
 
 def test_unknown_gate_is_refused_by_the_core() -> None:
     with pytest.raises(ValueError, match="expected wait or kernel"):
-        _core.Runner(workloads.host(5).core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="door")
+        make_runner(workloads.host(5).core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="door")
 
 
 # --- on a GPU ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny() -> workloads.Workload:
@@ -96,10 +101,10 @@ def test_armed_runner_records_and_gpu_side_ordering(gate: str, sync: str) -> Non
     assert out.error is None
     r = out.records
     assert (r["armed_ns"] > 0).all()
-    assert (r["armed_ns"] < r["issue_ns"]).all()          # queued before the input arrived
+    assert (r["armed_ns"] < r["issue_ns"]).all()  # queued before the input arrived
     assert (r["armed_ns"][1:] >= r["done_ns"][:-1]).all()  # and after the previous one completed
     submit_us = (r["submitted_ns"] - r["issue_ns"]) / 1e3
-    assert np.median(submit_us) < 5                       # the critical path is one store
+    assert np.median(submit_us) < 5  # the critical path is one store
     # Ordering on the GPU's own clock: the first kernel never starts before the gate saw the release
     # (both stamps come from %globaltimer and are mapped to the host clock with the same offset).
     if gate == "kernel":
@@ -134,14 +139,14 @@ def test_cancel_skips_the_cancellable_body(gate: str) -> None:
     for _ in range(200):
         w.core.arm()
         w.core.cancel()
-    assert counting.count == 0               # the counter kernel in the body never ran
+    assert counting.count == 0  # the counter kernel in the body never ran
     for i in range(50):
         w.core.arm()
         w.core.release()
         w.core.wait_complete()
-        assert counting.count == i + 1       # every release ran exactly once
+        assert counting.count == i + 1  # every release ran exactly once
     w.core.cancel()
-    w.core.cancel()                          # cancelling twice is harmless
+    w.core.cancel()  # cancelling twice is harmless
 
 
 @pytest.mark.gpu
@@ -166,7 +171,7 @@ def test_arm_release_errors_and_discard() -> None:
     w.core.arm()
     with pytest.raises(trtpace.TrtpaceError, match="already armed"):
         w.core.arm()
-    w.core.cancel()                          # not cancellable: the body runs, its output discarded
+    w.core.cancel()  # not cancellable: the body runs, its output discarded
     assert counting.count == 1
 
 
@@ -176,7 +181,7 @@ def test_kernel_gate_timeout_lets_go_in_skip_mode() -> None:
     w = workloads.from_graph(counting.handle, gpu=0, keepalive=counting)
     w.core.enable_arming("kernel", True, 2_000_000)  # 2 ms
     w.core.arm()
-    w.core.wait_complete()                   # nobody releases: the gate gives up by itself
+    w.core.wait_complete()  # nobody releases: the gate gives up by itself
     state = w.core.gate_state
     assert counting.count == 0 and state["timed_out_seq"] == state["armed_seq"] == 1
     w.core.cancel()
@@ -196,6 +201,36 @@ def test_ten_thousand_arm_release_cycles() -> None:
 
 
 @pytest.mark.gpu
+def test_pacer_records_split_release_to_done_on_one_clock() -> None:
+    """The gate's and the done word's GPU stamps, mapped with gpu_clock_offset(), fall in order
+    between the host's release and its seeing the done word."""
+    with trtpace.Pacer(workloads.build("synthetic:us=200,kernels=4", gpu=0), armed="kernel") as pacer:
+        pacer.arm()
+        with pytest.raises(trtpace.TrtpaceError, match="while armed"):
+            pacer.gpu_clock_offset()
+        pacer.cancel()
+        before = pacer.gpu_clock_offset()
+        recs = []
+        for _ in range(20):
+            pacer.arm()
+            time.sleep(0.005)
+            pacer.release()
+            rec = pacer.wait()
+            recs.append(dict(rec))
+        after = pacer.gpu_clock_offset()
+    slack = (
+        max(before["uncertainty_ns"], after["uncertainty_ns"]) + abs(after["offset_ns"] - before["offset_ns"]) + 2_000
+    )
+    for rec in recs:
+        gate = rec["gate_gt_ns"] - before["offset_ns"]
+        done = rec["done_gt_ns"] - before["offset_ns"]
+        assert rec["issue_ns"] - slack <= gate <= done <= rec["done_ns"] + slack
+        # the model (~200 us) runs between the gate and the done word
+        assert done - gate >= 0.8 * rec["device_us"] * 1e3
+        assert rec["wait_driver_calls"] >= 0 and rec["wait_driver_us"] >= 0
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("how", ["exit", "kill", "exception"])
 def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str, tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
@@ -212,9 +247,28 @@ def test_a_process_ending_while_armed_leaves_the_gpu_usable(how: str, tmp_path: 
             raise RuntimeError("the app failed while armed")
     """)
     subprocess.run([sys.executable, "-c", script], timeout=60, check=False, capture_output=True)
-    after = subprocess.run([sys.executable, "-m", "trtpace", "sweep", "-w", "tiny", "--gaps", "0,0.01",
-                            "--iterations", "30", "--no-report", "--json", "--out", str(tmp_path / "after")],
-                           timeout=120, check=False, capture_output=True, text=True)
+    after = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trtpace",
+            "sweep",
+            "-w",
+            "tiny",
+            "--gaps",
+            "0,0.01",
+            "--iterations",
+            "30",
+            "--no-report",
+            "--json",
+            "--out",
+            str(tmp_path / "after"),
+        ],
+        timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert after.returncode == 0, after.stderr
 
 
@@ -225,20 +279,19 @@ def test_pacer_staged_input_pattern_from_python(sync: str) -> None:
     from trtpace.measure.workloads.torch_module import capture_graph
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).cuda().eval()
-    staging = torch.empty(1, 3, 32, 32).pin_memory()       # the app writes each new input here
+    staging = torch.empty(1, 3, 32, 32).pin_memory()  # the app writes each new input here
     x = torch.empty(1, 3, 32, 32, device="cuda")
 
     class Staged(torch.nn.Module):
         def forward(self, _: object) -> object:
-            x.copy_(staging, non_blocking=True)           # inside the graph: the armed work reads it
+            x.copy_(staging, non_blocking=True)  # inside the graph: the armed work reads it
             return net(x)
 
     g, y = capture_graph(Staged(), (x,))
-    pacer = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=(g, y)), armed="kernel",
-                          sync=sync)
+    pacer = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), gpu=0, keepalive=(g, y)), armed="kernel", sync=sync)
     for k in range(20):
         pacer.arm()
-        staging.fill_(float(k))                            # the input arrives while armed
+        staging.fill_(float(k))  # the input arrives while armed
         pacer.release()
         pacer.wait()
         expected = net(torch.full((1, 3, 32, 32), float(k), device="cuda"))

@@ -32,7 +32,7 @@ from test_cpp_api import CMAKE, NVCC, cmake
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ["unset", "LAZY", "EAGER"]  # "unset": the variable removed from the child's environment
-SCRIPT_TIMEOUT_S = 90.0             # torch import, CUDA init, one capture and tens of inferences
+SCRIPT_TIMEOUT_S = 90.0  # torch import, CUDA init, one capture and tens of inferences
 
 pytestmark = pytest.mark.gpu
 modes = pytest.mark.parametrize("mode", MODES)
@@ -40,6 +40,7 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reas
 
 
 # --- the watchdog -----------------------------------------------------------------------------
+
 
 def child_env(mode: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "CUDA_MODULE_LOADING"}
@@ -55,8 +56,15 @@ def tail(proc: subprocess.CompletedProcess[str], n: int = 4000) -> str:
 
 def watchdog(cmd: list[str], name: str, mode: str, timeout: float, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Runs cmd in a new process session; past `timeout` kills the whole group and fails the test."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(mode), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=child_env(mode),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -68,13 +76,16 @@ def watchdog(cmd: list[str], name: str, mode: str, timeout: float, cwd: Path) ->
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def run_fresh(name: str, script: str, mode: str, tmp_path: Path, *args: str,
-              timeout: float = SCRIPT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+def run_fresh(
+    name: str, script: str, mode: str, tmp_path: Path, *args: str, timeout: float = SCRIPT_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
     """Writes `script` to a file and runs it as `python script.py ARGS` under the watchdog; the
     script first asks faulthandler to print every thread's stack 5 s before the kill."""
     path = tmp_path / f"{re.sub(r'[^A-Za-z0-9_]+', '_', name)}.py"
-    path.write_text(f"import faulthandler\nfaulthandler.dump_traceback_later({timeout - 5:g}, exit=False)\n"
-                    + textwrap.dedent(script))
+    path.write_text(
+        f"import faulthandler\nfaulthandler.dump_traceback_later({timeout - 5:g}, exit=False)\n"
+        + textwrap.dedent(script)
+    )
     return watchdog([sys.executable, str(path), *args], name, mode, timeout, tmp_path)
 
 
@@ -169,7 +180,7 @@ class Staged:
         return rec
 '''
 
-FROM_GRAPH = '''
+FROM_GRAPH = """
 g, eager, y = linear_graph()
 p = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), keepalive=g), armed="kernel")
 p.arm()                     # the process's first armed calls: these hung under lazy loading
@@ -182,9 +193,9 @@ for _ in range(20):
 torch.testing.assert_close(y, eager(), rtol=1e-2, atol=1e-2)
 p.close()
 print("OK from_graph")
-'''
+"""
 
-FROM_TORCH = '''
+FROM_TORCH = """
 lin = torch.nn.Linear(256, 256).cuda().half().requires_grad_(False)
 x = torch.randn(8, 256, device="cuda", dtype=torch.half)
 p = trtpace.Pacer(workloads.from_torch(lin, (x,), launch="graph", io="pinned"), armed="kernel")
@@ -199,9 +210,9 @@ for k in range(10):
     torch.testing.assert_close(out, lin(new.cuda()).cpu(), rtol=1e-2, atol=1e-2)
 p.close()
 print("OK from_torch")
-'''
+"""
 
-SYNTHETIC = '''
+SYNTHETIC = """
 import sys
 import trtpace
 from trtpace import workloads
@@ -215,9 +226,9 @@ for _ in range(20):
     assert rec["done_ns"] >= rec["issue_ns"] > rec["armed_ns"] > 0, rec
 p.close()
 print(f"OK synthetic-{gate}")
-'''
+"""
 
-TWO_PACERS = '''
+TWO_PACERS = """
 detector, classifier = Staged(256, "detector"), Staged(512, "classifier")
 with trtpace.Pacer(detector.workload(), armed="kernel") as det, \\
         trtpace.Pacer(classifier.workload(), armed="kernel") as cls:
@@ -237,9 +248,9 @@ with trtpace.Pacer(detector.workload(), armed="kernel") as det, \\
         detector.check(a)
         classifier.check(b)
 print("OK two-pacers")
-'''
+"""
 
-EXCEPTION_WHILE_ARMED = '''
+EXCEPTION_WHILE_ARMED = """
 s = Staged()
 try:
     with trtpace.Pacer(s.workload(), armed="kernel") as p:
@@ -259,9 +270,9 @@ took = time.monotonic() - t0
 print(f"synchronize after close: {took:.3f} s")
 assert took < 2, took
 print("OK exception-while-armed")
-'''
+"""
 
-ARM_TWICE = '''
+ARM_TWICE = """
 s = Staged()
 p = trtpace.Pacer(s.workload(), armed="kernel")
 p.arm()
@@ -290,9 +301,9 @@ for _ in range(3):
     s.frame(p)
 p.close()
 print("OK arm-twice")
-'''
+"""
 
-SYNC_WHILE_ARMED = '''
+SYNC_WHILE_ARMED = """
 s = Staged()
 p = trtpace.Pacer(s.workload(), armed="kernel", arm_timeout_ms=2000)
 p.arm()
@@ -309,9 +320,9 @@ s.check(inp)
 s.frame(p)
 p.close()
 print("OK sync-while-armed")
-'''
+"""
 
-SYNC_WHILE_ARMED_THREAD = '''
+SYNC_WHILE_ARMED_THREAD = """
 s = Staged()
 p = trtpace.Pacer(s.workload(), armed="kernel", arm_timeout_ms=2000)
 inp = s.next_input()
@@ -334,9 +345,9 @@ s.check(inp)
 assert 0.25 < took < 1.5, took
 p.close()
 print("OK sync-while-armed-thread")
-'''
+"""
 
-WAIT_TIMEOUT = '''
+WAIT_TIMEOUT = """
 s = Staged()
 p = trtpace.Pacer(s.workload(), armed="kernel")
 s.frame(p)
@@ -368,9 +379,9 @@ q.cancel()
 s.frame(q)
 q.close()
 print("OK wait-timeout")
-'''
+"""
 
-EXIT_WHILE_ARMED = '''
+EXIT_WHILE_ARMED = """
 import sys
 g, eager, y = linear_graph()
 p = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), keepalive=g), armed="kernel")
@@ -380,7 +391,7 @@ print(f"EXITING {time.time()!r}")
 if sys.argv[1] == "sys.exit":
     sys.exit(3)
 # else: falls off the end, armed, never closed
-'''
+"""
 
 
 # --- the scenarios ----------------------------------------------------------------------------
@@ -417,8 +428,25 @@ def test_synthetic_workload_armed_in_a_fresh_process(gate: str, mode: str, tmp_p
 @modes
 def test_cli_compare_armed_as_a_process_first_command(mode: str, tmp_path: Path) -> None:
     out = tmp_path / "out"  # must not exist beforehand
-    cmd = [sys.executable, "-m", "trtpace", "compare", "-w", "tiny", "--gap", "0.02", "--policies", "armed",
-           "--iterations", "30", "--rounds", "1", "--out", str(out), "--no-report"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trtpace",
+        "compare",
+        "-w",
+        "tiny",
+        "--gap",
+        "0.02",
+        "--policies",
+        "armed",
+        "--iterations",
+        "30",
+        "--rounds",
+        "1",
+        "--out",
+        str(out),
+        "--no-report",
+    ]
     proc = watchdog(cmd, "cli compare --policies armed", mode, 120, tmp_path)
     assert proc.returncode == 0, f"compare under CUDA_MODULE_LOADING={mode}: exit {proc.returncode}\n{tail(proc)}"
     assert out.is_dir() and any(out.iterdir()), tail(proc)
@@ -440,6 +468,7 @@ def test_interpreter_exit_while_armed(how: str, mode: str, tmp_path: Path) -> No
 
 # --- the C++ example ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def armed_gpu_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/cpp/armed_gpu built against trtpace installed with plain CMake (as test_cpp_api),
@@ -452,12 +481,27 @@ def armed_gpu_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("armed_cpp")
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     build, prefix, example = tmp / "build", tmp / "prefix", tmp / "example"
-    cmake("-S", ROOT, "-B", build, *generator, "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CUDA_COMPILER={NVCC}",
-          f"-DTRTPACE_CUDA_ARCHITECTURES={arch}")
+    cmake(
+        "-S",
+        ROOT,
+        "-B",
+        build,
+        *generator,
+        "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_CUDA_COMPILER={NVCC}",
+        f"-DTRTPACE_CUDA_ARCHITECTURES={arch}",
+    )
     cmake("--build", build, "--parallel")
     cmake("--install", build, "--prefix", prefix)
-    cmake("-S", ROOT / "examples/cpp", "-B", example, *generator, f"-DCMAKE_PREFIX_PATH={prefix}",
-          f"-DCUDAToolkit_ROOT={Path(NVCC).resolve().parents[1]}")
+    cmake(
+        "-S",
+        ROOT / "examples/cpp",
+        "-B",
+        example,
+        *generator,
+        f"-DCMAKE_PREFIX_PATH={prefix}",
+        f"-DCUDAToolkit_ROOT={Path(NVCC).resolve().parents[1]}",
+    )
     cmake("--build", example, "--target", "armed_gpu")
     return example / "armed_gpu"
 
@@ -466,11 +510,13 @@ def armed_gpu_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @modes
 def test_cpp_armed_example_in_a_fresh_process(armed_gpu_example: Path, mode: str, tmp_path: Path) -> None:
     proc = watchdog([str(armed_gpu_example), "30", "5"], "cpp armed_gpu", mode, SCRIPT_TIMEOUT_S, tmp_path)
-    assert proc.returncode == 0 and "armed after 5 ms:" in proc.stdout, \
+    assert proc.returncode == 0 and "armed after 5 ms:" in proc.stdout, (
         f"armed_gpu under CUDA_MODULE_LOADING={mode}: exit {proc.returncode}\n{tail(proc)}"
+    )
 
 
 # --- the README's snippets, run as written ------------------------------------------------------
+
 
 def readme_armed_snippets() -> list[tuple[int, str]]:
     """(line, text) of each ```python block of README.md that uses Pacer( or armed=."""
@@ -500,7 +546,7 @@ def undefined_names(src: str) -> set[str]:
 # Stand-ins for what the README leaves to the app. A loop `while running:` runs 20 times (then
 # `running` is ready for the next loop); a `while True:` loop ends when the camera runs out of
 # frames and raises _EndOfFrames, which the runner catches.
-README_SHIM = '''
+README_SHIM = """
 import time
 
 class _EndOfFrames(BaseException):
@@ -523,7 +569,7 @@ class _Camera:
         if self.reads > 200:
             raise _EndOfFrames
         return float(self.reads % 8)   # a scalar: broadcasts into any staging buffer
-'''
+"""
 SHIMS = {
     "running": "running = _Running(20)\n",
     "camera": "camera = _Camera()\n",
@@ -532,11 +578,11 @@ SHIMS = {
     "next_frame_due_ns": "next_frame_due_ns = time.monotonic_ns() + 5_000_000\n",
     # the README's classifier shape: (1, 3, 224, 224) half in, (1, 1000) out; warmed up on a side
     # stream as the snippet's comment asks before capture
-    "model": textwrap.dedent('''
+    "model": textwrap.dedent("""
         model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 1000))
         model = model.cuda().half().eval().requires_grad_(False)
         warm_up(lambda: model(torch.zeros(1, 3, 224, 224, device="cuda", dtype=torch.half)))
-    '''),
+    """),
     "g": "g, _eager, _y = linear_graph()\n",
 }
 READMES = readme_armed_snippets()
@@ -544,8 +590,9 @@ READMES = readme_armed_snippets()
 
 def test_readme_still_has_the_armed_snippets() -> None:
     assert any("armed=" in src for _, src in READMES), "README.md has no ```python block with armed="
-    assert any("KeepWarm" in src and "Pacer(" in src for _, src in READMES), \
+    assert any("KeepWarm" in src and "Pacer(" in src for _, src in READMES), (
         "the README section 'In your own app: KeepWarm and Pacer' lost its Pacer( snippet"
+    )
 
 
 @needs_torch
@@ -558,12 +605,14 @@ def test_readme_snippet_in_a_fresh_process(line: int, src: str, mode: str, tmp_p
         pytest.skip(f"README.md:{line} uses names it never defines and no shim stands in for: {unshimmed}")
     name = f"readme-{line}"
     shims = (TORCH_PRELUDE if missing & {"model", "g"} else "") + "".join(SHIMS[n] for n in sorted(missing))
-    runner = (f"_src = {src!r}\n"
-              f"print({'stand-ins: ' + ', '.join(sorted(missing))!r})\n"
-              "try:\n"
-              f"    exec(compile(_src, 'README.md:{line}', 'exec'), globals())\n"
-              "except _EndOfFrames:\n"
-              "    print('the shim camera ran out of frames')\n"
-              f"print('OK {name}')\n")
+    runner = (
+        f"_src = {src!r}\n"
+        f"print({'stand-ins: ' + ', '.join(sorted(missing))!r})\n"
+        "try:\n"
+        f"    exec(compile(_src, 'README.md:{line}', 'exec'), globals())\n"
+        "except _EndOfFrames:\n"
+        "    print('the shim camera ran out of frames')\n"
+        f"print('OK {name}')\n"
+    )
     # pacer.run(1000, gap_s=0.033) in the KeepWarm/Pacer snippet alone is ~35 s
     expect_ok(name, run_fresh(name, README_SHIM + shims + runner, mode, tmp_path, timeout=150), mode)

@@ -10,8 +10,18 @@ from trtpace.results import ConditionResult, SweepResult
 from trtpace.results.attribution import attribute, parts_us
 
 
-def _condition(gap_s: float, submit_us: float, launch_us: float, device_us: float, wake_us: float, *,
-               n: int = 200, sm_mhz: float = 1980.0, inband: float = 1975.0, probe: bool = True) -> ConditionResult:
+def _condition(
+    gap_s: float,
+    submit_us: float,
+    launch_us: float,
+    device_us: float,
+    wake_us: float,
+    *,
+    n: int = 200,
+    sm_mhz: float = 1980.0,
+    inband: float = 1975.0,
+    probe: bool = True,
+) -> ConditionResult:
     rng = np.random.default_rng(int(gap_s * 1000) + 1)
     jitter = rng.normal(0, 0.2, size=n)  # us, so percentile trimming has something to do
     issue = (np.arange(n, dtype=np.int64) * 1_000_000_000) + 10**12
@@ -19,13 +29,21 @@ def _condition(gap_s: float, submit_us: float, launch_us: float, device_us: floa
     start = submitted + int(launch_us * 1e3)
     done = start + int((device_us + wake_us) * 1e3)
     records = {
-        "due_ns": issue.copy(), "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
-        "device_us": np.full(n, device_us), "gpu_start_ns": start if probe else np.zeros(n, dtype=np.int64),
+        "due_ns": issue.copy(),
+        "issue_ns": issue,
+        "submitted_ns": submitted,
+        "done_ns": done,
+        "device_us": np.full(n, device_us),
+        "gpu_start_ns": start if probe else np.zeros(n, dtype=np.int64),
         "inband_mhz": np.full(n, inband if probe else np.nan),
     }
     t = issue - 5_000  # one telemetry sample just before each issue
-    tel = {"tel_t_ns": t, "tel_sm_mhz": np.full(n, sm_mhz), "tel_power_mw": np.full(n, 200_000.0),
-           "tel_energy_mj": 5_000.0 + np.arange(n) * 30.0}
+    tel = {
+        "tel_t_ns": t,
+        "tel_sm_mhz": np.full(n, sm_mhz),
+        "tel_power_mw": np.full(n, 200_000.0),
+        "tel_energy_mj": 5_000.0 + np.arange(n) * 30.0,
+    }
     return ConditionResult("tiny", pacing.gap(gap_s), "hybrid", "spin", 0, n, records, telemetry=tel)
 
 
@@ -104,6 +122,7 @@ def _staged(c: ConditionResult, write_us: float) -> ConditionResult:
 
 def _trimmed_change(c: ConditionResult, base: ConditionResult) -> float:
     """The change of the mean e2e of the inferences between the 35th and 65th percentiles."""
+
     def mean(x: ConditionResult) -> float:
         e2e = parts_us(x)["e2e"]
         lo, hi = np.percentile(e2e, [35, 65])
@@ -181,9 +200,18 @@ def test_timed_copies_split_the_device_part_and_the_parts_still_sum() -> None:
         start = submitted + 4_000
         dev = np.full(n, copy_in + device + copy_out)
         done = start + (dev * 1e3).astype(np.int64) + 6_000
-        rec = {"due_ns": issue, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done, "device_us": dev,
-               "gpu_start_ns": start, "inband_mhz": np.full(n, np.nan), "staged_ns": staged,
-               "copy_in_us": np.full(n, copy_in), "copy_out_us": np.full(n, copy_out)}
+        rec = {
+            "due_ns": issue,
+            "issue_ns": issue,
+            "submitted_ns": submitted,
+            "done_ns": done,
+            "device_us": dev,
+            "gpu_start_ns": start,
+            "inband_mhz": np.full(n, np.nan),
+            "staged_ns": staged,
+            "copy_in_us": np.full(n, copy_in),
+            "copy_out_us": np.full(n, copy_out),
+        }
         return ConditionResult("m", pacing.gap(gap_s), "hybrid", "spin", 0, n, rec)
 
     a = attribute(cond(0.1, 30.0, 400.0, 12.0), cond(0.0, 20.0, 400.0, 10.0))

@@ -15,7 +15,20 @@ def test_gate_anatomy_compiles_warning_free(tmp_path: Path) -> None:
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("no nvcc on this machine")
-    p = subprocess.run([nvcc, "-O2", "-std=c++17", "-arch=sm_90", "-Werror", "all-warnings", "-o",
-                        str(tmp_path / "gate_anatomy"), str(ROOT / "bench" / "gate_anatomy.cu")],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [
+            nvcc,
+            "-O2",
+            "-std=c++17",
+            "-arch=sm_90",
+            "-Werror",
+            "all-warnings",
+            "-o",
+            str(tmp_path / "gate_anatomy"),
+            str(ROOT / "bench" / "gate_anatomy.cu"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]

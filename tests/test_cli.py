@@ -31,8 +31,19 @@ def test_help_lists_sweep() -> None:
 
 
 def test_host_sweep_table_and_saved_results(tmp_path: Path) -> None:
-    r = invoke("sweep", "-w", "host:us=20", "--gaps", "0,0.001", "--iterations", "30", "--warmup", "2",
-               "--out", str(tmp_path / "r"))
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=20",
+        "--gaps",
+        "0,0.001",
+        "--iterations",
+        "30",
+        "--warmup",
+        "2",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert r.exit_code == 0, r.output
     assert "trtpace sweep" in r.stdout and "0.001 s" in r.stdout and "1.00x" in r.stdout
     assert len(trtpace.load(tmp_path / "r").conditions) == 2
@@ -47,8 +58,7 @@ def test_json_output(tmp_path: Path) -> None:
 
 
 def test_open_loop_period(tmp_path: Path) -> None:
-    r = invoke("sweep", "-w", "host:us=20", "--period", "0.002", "--iterations", "20", "--out", str(tmp_path),
-               "--json")
+    r = invoke("sweep", "-w", "host:us=20", "--period", "0.002", "--iterations", "20", "--out", str(tmp_path), "--json")
     assert r.exit_code == 0, r.output
     cond = json.loads(r.stdout)["conditions"][1]
     assert cond["pacing"]["kind"] == "period" and cond["summary"]["pacing_error_us"]["n"] == 20
@@ -57,8 +67,20 @@ def test_open_loop_period(tmp_path: Path) -> None:
 def test_trace(tmp_path: Path) -> None:
     trace = tmp_path / "t.txt"
     trace.write_text("\n".join(str(i * 0.001) for i in range(30)))
-    r = invoke("sweep", "-w", "host:us=20", "--trace", str(trace), "--iterations", "25", "--warmup", "5",
-               "--out", str(tmp_path / "r"), "--json")
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=20",
+        "--trace",
+        str(trace),
+        "--iterations",
+        "25",
+        "--warmup",
+        "5",
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     r = invoke("sweep", "-w", "host:us=20", "--trace", str(trace), "--iterations", "50", "--out", str(tmp_path))
     assert r.exit_code == 2 and "fewer than warm-up + iterations" in r.output
@@ -127,8 +149,9 @@ def test_default_sweep_without_gpu_fails_in_one_line(tmp_path: Path) -> None:
         ({"driver_version": 13000, "error_code": 0, "device_count": 2}, "GPU 5 is out of range", 2),
     ],
 )
-def test_missing_gpu_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe: dict, message: str,
-                              code: int) -> None:
+def test_missing_gpu_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe: dict, message: str, code: int
+) -> None:
     # A driver without a GPU, an old driver or two GPUs cannot be arranged on a test machine:
     # only what CUDA reports is replaced, the classification and the CLI path are real.
     full = {"runtime_version": 13000, "error_name": "", "error_string": "no CUDA-capable device is detected", **probe}

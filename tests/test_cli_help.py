@@ -30,8 +30,17 @@ from trtpace.measure import pacing
 from trtpace.measure.policies import parse_policies
 from trtpace.run.compare import DEFAULT_POLICIES
 
-COMMANDS = [[], ["sweep"], ["compare"], ["report"], ["env"], ["clocks"], ["clocks", "show"], ["clocks", "lock"],
-            ["clocks", "reset"]]
+COMMANDS = [
+    [],
+    ["sweep"],
+    ["compare"],
+    ["report"],
+    ["env"],
+    ["clocks"],
+    ["clocks", "show"],
+    ["clocks", "lock"],
+    ["clocks", "reset"],
+]
 
 
 def invoke(args: list[str], width: int | None = None) -> Any:
@@ -45,11 +54,13 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def piped(args: list[str], **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TRTPACE, *args], capture_output=True, text=True,
-                          env=_env(**extra), timeout=300, check=False)
+    return subprocess.run(
+        [*TRTPACE, *args], capture_output=True, text=True, env=_env(**extra), timeout=300, check=False
+    )
 
 
 # -- help --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("width", [60, 80])
 def test_compare_help_shows_every_default_policy(width: int) -> None:
@@ -63,8 +74,7 @@ def test_compare_help_shows_every_default_policy(width: int) -> None:
     assert p.returncode == 0 and "Default:" + ",".join(DEFAULT_POLICIES) + "." in "".join(p.stdout.split())
 
 
-def help_text(args: list[str], width: int, capsys: pytest.CaptureFixture[str],
-              monkeypatch: pytest.MonkeyPatch) -> str:
+def help_text(args: list[str], width: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
     """The help as a terminal of `width` columns shows it (CliRunner fixes help at 80)."""
     monkeypatch.setenv("COLUMNS", str(width))
     with pytest.raises(SystemExit) as e:
@@ -75,8 +85,9 @@ def help_text(args: list[str], width: int, capsys: pytest.CaptureFixture[str],
 
 @pytest.mark.parametrize("width", [60, 80, 120])
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "trtpace")
-def test_help_is_never_cut_and_flags_have_no_metavar(command: list[str], width: int, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_help_is_never_cut_and_flags_have_no_metavar(
+    command: list[str], width: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = help_text(command, width, capsys, monkeypatch)
     assert out.startswith(f"Usage: trtpace {' '.join(command)}".rstrip())
     assert "…" not in out and "<bool>" not in out and "Traceback" not in out
@@ -84,6 +95,16 @@ def test_help_is_never_cut_and_flags_have_no_metavar(command: list[str], width: 
     # the command lists say each command's whole short help
     listed = out.split("Commands:")[1].splitlines() if "Commands:" in out else []
     assert not any(line.rstrip().endswith("...") for line in listed), out
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_help_says_the_gate_mode_and_what_compare_ranks_on(
+    width: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flat = "".join(help_text(["sweep"], width, capsys, monkeypatch).split())
+    assert "--max-penalty-mode" in flat and "interval(failonlywhereitswhole95%intervalisoverit" in flat
+    flat = "".join(help_text(["compare"], width, capsys, monkeypatch).split())
+    assert "ranksthepoliciesonp50andsaysso" in flat and "ap99rankingneeds1,000perpolicy" in flat
 
 
 def test_boolean_flags_show_no_value() -> None:
@@ -97,16 +118,28 @@ def test_boolean_flags_show_no_value() -> None:
 def test_shell_completion_is_on() -> None:
     out = invoke(["--help"], 80).stdout
     assert "--install-completion" in out and "--show-completion" in out
-    p = subprocess.run(TRTPACE, capture_output=True, text=True, timeout=60, check=False,
-                       env=_env(_TRTPACE_COMPLETE="complete_bash", COMP_WORDS="trtpace comp", COMP_CWORD="1"))
+    p = subprocess.run(
+        TRTPACE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_env(_TRTPACE_COMPLETE="complete_bash", COMP_WORDS="trtpace comp", COMP_CWORD="1"),
+    )
     assert p.returncode == 0 and "compare" in p.stdout.split(), p.stderr
-    p = subprocess.run(TRTPACE, capture_output=True, text=True, timeout=60, check=False,
-                       env=_env(_TRTPACE_COMPLETE="complete_bash", COMP_WORDS="trtpace compare --qu",
-                                COMP_CWORD="2"))
+    p = subprocess.run(
+        TRTPACE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_env(_TRTPACE_COMPLETE="complete_bash", COMP_WORDS="trtpace compare --qu", COMP_CWORD="2"),
+    )
     assert p.returncode == 0 and "--quiet" in p.stdout.split(), p.stderr
 
 
 # -- env ---------------------------------------------------------------------------------------
+
 
 def test_env_prints_no_python_none() -> None:
     r = invoke(["env"], 80)
@@ -119,12 +152,22 @@ def test_env_prints_no_python_none() -> None:
 
 
 def test_env_words_for_missing_facts(monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = {"trtpace": "0.1", "cuda_driver": None, "tensorrt": None, "cpu_governor": None,
-             "cuda_module_loading_env": None, "may_change_clocks": False,
-             "gpus": [{"index": 0, "name": "G", "pstate": None, "persistence_mode": True, "power_limit_w": None}],
-             "jetson": {"gpu_devfreq": {"node": "/sys/x", "governor": None, "railgate": True},
-                        "emc_rate_hz": None, "nvpmodel": None},
-             "missing": ["torch: not installed"], "cuda_problem": None}
+    facts = {
+        "trtpace": "0.1",
+        "cuda_driver": None,
+        "tensorrt": None,
+        "cpu_governor": None,
+        "cuda_module_loading_env": None,
+        "may_change_clocks": False,
+        "gpus": [{"index": 0, "name": "G", "pstate": None, "persistence_mode": True, "power_limit_w": None}],
+        "jetson": {
+            "gpu_devfreq": {"node": "/sys/x", "governor": None, "railgate": True},
+            "emc_rate_hz": None,
+            "nvpmodel": None,
+        },
+        "missing": ["torch: not installed"],
+        "cuda_problem": None,
+    }
     monkeypatch.setattr(env_cli, "collect", lambda: facts)
     r = invoke(["env"], 200)
     assert r.exit_code == 0, r.output
@@ -139,23 +182,54 @@ def test_env_words_for_missing_facts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- --quiet -----------------------------------------------------------------------------------
 
+
 def test_quiet_sweep_prints_only_the_closing_line(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    r = invoke(["sweep", "-q", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5", "--out", str(out),
-                "--max-penalty", "100"], 80)
+    r = invoke(
+        [
+            "sweep",
+            "-q",
+            "-w",
+            "host:us=10",
+            "--gaps",
+            "0.001",
+            "--iterations",
+            "5",
+            "--out",
+            str(out),
+            "--max-penalty",
+            "100",
+        ],
+        80,
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout == "" and r.stderr.strip().splitlines() == [f"results saved in {out}"]
     assert (out / "report.html").exists()  # still written, only not said
-    r = invoke(["sweep", "--quiet", "--json", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5",
-                "--out", str(tmp_path / "j")], 80)
+    r = invoke(
+        [
+            "sweep",
+            "--quiet",
+            "--json",
+            "-w",
+            "host:us=10",
+            "--gaps",
+            "0.001",
+            "--iterations",
+            "5",
+            "--out",
+            str(tmp_path / "j"),
+        ],
+        80,
+    )
     assert r.exit_code == 0 and len(json.loads(r.stdout)["conditions"]) == 2
     assert r.stderr.strip().splitlines() == [f"results saved in {tmp_path / 'j'}"]
 
 
 def test_quiet_compare_piped(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    p = piped(["compare", "-q", "-w", "host:us=10", "--gap", "0.001", "--rounds", "1", "--iterations", "5",
-               "--out", str(out)])  # the default policies: the note about those left out is not said either
+    p = piped(
+        ["compare", "-q", "-w", "host:us=10", "--gap", "0.001", "--rounds", "1", "--iterations", "5", "--out", str(out)]
+    )  # the default policies: the note about those left out is not said either
     assert p.returncode == 0, p.stderr
     assert p.stdout == "" and p.stderr.strip().splitlines() == [f"results saved in {out}"]
 
@@ -163,8 +237,9 @@ def test_quiet_compare_piped(tmp_path: Path) -> None:
 def test_quiet_still_says_errors() -> None:
     r = invoke(["sweep", "-q", "-w", "host:us=10", "--gaps", "abc"], 80)
     assert r.exit_code == 2 and r.output.strip().startswith("error:")
-    r = invoke(["sweep", "-q", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5", "--out",
-                "/proc/trtpace-no"], 80)
+    r = invoke(
+        ["sweep", "-q", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5", "--out", "/proc/trtpace-no"], 80
+    )
     assert r.exit_code != 0 and "error:" in r.output
 
 
@@ -178,9 +253,26 @@ def test_quiet_does_not_outlive_its_command(tmp_path: Path) -> None:
 
 # -- compare on host work ----------------------------------------------------------------------
 
+
 def test_compare_on_host_work_leaves_out_what_needs_a_gpu(tmp_path: Path) -> None:
-    r = invoke(["compare", "-w", "host:us=10", "--gap", "0.001", "--rounds", "1", "--iterations", "5",
-                "--out", str(tmp_path / "r"), "--no-report", "--json"], 80)
+    r = invoke(
+        [
+            "compare",
+            "-w",
+            "host:us=10",
+            "--gap",
+            "0.001",
+            "--rounds",
+            "1",
+            "--iterations",
+            "5",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-report",
+            "--json",
+        ],
+        80,
+    )
     assert r.exit_code == 0, r.output
     notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
     assert len(notes) == 1, r.stderr
@@ -201,6 +293,7 @@ def test_compare_with_nothing_that_applies_is_one_line_exit_2(policies: str, tmp
 
 # -- progress ----------------------------------------------------------------------------------
 
+
 def test_plans_match_what_runs_report() -> None:
     plan = parse_policies("sleep,spin,cpu-awake")
     planned = compare_plan(plan, 0.001, "host:us=10", None, rounds=2, count=6)
@@ -210,7 +303,11 @@ def test_plans_match_what_runs_report() -> None:
     assert [p.count for p in planned] == [c.count for c in result.conditions]
     pacings = [pacing.gap(0.0), pacing.gap(0.1)]
     assert [(p.pacing, p.group) for p in sweep_plan(2, pacings, 11, 1)] == [
-        (pacings[0], "0"), (pacings[1], "0"), (pacings[0], "1"), (pacings[1], "1")]
+        (pacings[0], "0"),
+        (pacings[1], "0"),
+        (pacings[0], "1"),
+        (pacings[1], "1"),
+    ]
     assert len(sweep_plan(3, pacings, 11, 2)) == 12
 
 
@@ -272,14 +369,41 @@ def _run_in_a_terminal(args: list[str], cwd: Path) -> str:
 
 
 def test_one_transient_progress_line_in_a_terminal(tmp_path: Path) -> None:
-    out = _run_in_a_terminal(["sweep", "-w", "host:us=20", "--gaps", "0,0.02", "--iterations", "40", "--out",
-                              str(tmp_path / "r"), "--no-report"], tmp_path)
+    out = _run_in_a_terminal(
+        [
+            "sweep",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0,0.02",
+            "--iterations",
+            "40",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-report",
+        ],
+        tmp_path,
+    )
     assert re.search(r"about \d:\d\d:\d\d left", out), out
     assert "2/2" in out and "━" in out  # the second of two conditions (the first may pass between redraws)
     last = out.rindex(" left")
     title = out.index("trtpace sweep", last)
     assert "\x1b[2K" in out[last:title]  # erased before the tables: transient
-    quiet = _run_in_a_terminal(["sweep", "-q", "-w", "host:us=20", "--gaps", "0.02", "--iterations", "20",
-                                "--out", str(tmp_path / "q"), "--no-report"], tmp_path)
+    quiet = _run_in_a_terminal(
+        [
+            "sweep",
+            "-q",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0.02",
+            "--iterations",
+            "20",
+            "--out",
+            str(tmp_path / "q"),
+            "--no-report",
+        ],
+        tmp_path,
+    )
     assert "━" not in quiet and " left" not in quiet
     assert quiet.strip().splitlines() == [f"results saved in {tmp_path / 'q'}"]

@@ -40,9 +40,14 @@ class Child:
     def __init__(self, tmp_path: Path, *extra: str):
         self.log = tmp_path / "nvml.log"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-        self.proc = subprocess.Popen([sys.executable, str(TESTS / "clock_child.py"), str(self.log), "stdin", *extra],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(TESTS / "clock_child.py"), str(self.log), "stdin", *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert self.proc.stdout is not None
         self.first_line = self.proc.stdout.readline().strip()
 
@@ -162,7 +167,9 @@ def test_stale_check_without_permission_warns_and_keeps_the_record(fake, tmp_pat
     a.kill()
     fake.nvmlDeviceResetGpuLockedClocks.side_effect = pynvml.NVMLError_NoPermission
     warnings = clocks.reap_stale()
-    assert len(warnings) == 1 and "still locked by trtpace" in warnings[0] and "sudo trtpace clocks reset" in warnings[0]
+    assert (
+        len(warnings) == 1 and "still locked by trtpace" in warnings[0] and "sudo trtpace clocks reset" in warnings[0]
+    )
     assert _record().stale
 
 
@@ -197,12 +204,22 @@ DAMAGE = [
     (b"{not json", "not JSON"),
     (b"\xff\xfe\x00binary", "not JSON"),
     (b"[1, 2]", "a list, not an object"),
-    (json.dumps({"key": KEY, "backend": "nvml", "owners": [{"pid": "abc", "host": "h", "time_unix": 1.0,
-                                                            "hold": "process", "id": "x"}],
-                 "time_unix": 1.0}).encode(), "field 'pid' is str"),
+    (
+        json.dumps(
+            {
+                "key": KEY,
+                "backend": "nvml",
+                "owners": [{"pid": "abc", "host": "h", "time_unix": 1.0, "hold": "process", "id": "x"}],
+                "time_unix": 1.0,
+            }
+        ).encode(),
+        "field 'pid' is str",
+    ),
     (json.dumps({"key": KEY, "backend": "nvml", "pid": "abc", "host": "h", "time_unix": 1}).encode(), "'pid' is str"),
-    (json.dumps({"key": KEY, "backend": "nvml", "sm_mhz": [1, "2"], "owners": [], "time_unix": 1}).encode(),
-     "[min, max] pair"),
+    (
+        json.dumps({"key": KEY, "backend": "nvml", "sm_mhz": [1, "2"], "owners": [], "time_unix": 1}).encode(),
+        "[min, max] pair",
+    ),
 ]
 
 
@@ -215,8 +232,9 @@ def test_damaged_record_is_named_and_never_fatal(fake, tmp_path: Path, content: 
     result = trtpace.sweep("host:us=5", gaps_s=[0.001], iterations=5, warmup=0)
     (w,) = result.environment["warnings"]
     assert str(bad) in w and reason in w
-    r = CliRunner().invoke(app, ["sweep", "-w", "host:us=5", "--gaps", "0.001", "--iterations", "5",
-                                 "--out", str(tmp_path / "r")])
+    r = CliRunner().invoke(
+        app, ["sweep", "-w", "host:us=5", "--gaps", "0.001", "--iterations", "5", "--out", str(tmp_path / "r")]
+    )
     assert r.exit_code == 0 and str(bad) in r.stderr.replace("\n", ""), r.output
     r = CliRunner().invoke(app, ["clocks", "show", "--json"])
     assert r.exit_code == 0 and "damaged" in r.stderr
@@ -246,14 +264,23 @@ def test_damaged_record_blocks_no_other_gpu(fake, jetson: Path) -> None:
 
 def _dead_pid() -> int:
     """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     return int(proc.stdout)
 
 
 def test_record_of_an_earlier_trtpace_reads_as_one_process_owner(fake) -> None:
-    old = {"key": KEY, "backend": "nvml", "sm_mhz": [1980, 1980], "mem_mhz": None, "saved": {},
-           "pid": _dead_pid(), "host": os.uname().nodename, "time_unix": 1.0}
+    old = {
+        "key": KEY,
+        "backend": "nvml",
+        "sm_mhz": [1980, 1980],
+        "mem_mhz": None,
+        "saved": {},
+        "pid": _dead_pid(),
+        "host": os.uname().nodename,
+        "time_unix": 1.0,
+    }
     path = state_files.path_of(KEY)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(old))

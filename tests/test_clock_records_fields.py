@@ -27,10 +27,26 @@ TDP = 0xFFFFFF01
 
 
 def _valid(**over: Any) -> dict[str, Any]:
-    owner = {"pid": os.getpid(), "host": os.uname().nodename, "time_unix": 1.7e9, "hold": "process", "id": "abc",
-             "start_time": state_files.process_start_time(os.getpid()), "boot_id": state_files.current_boot_id()}
-    doc = {"key": KEY, "backend": "nvml", "sm_mhz": [1980, 1980], "mem_mhz": None, "saved": {},
-           "owners": [owner], "time_unix": 1.7e9, "host": os.uname().nodename, "boot_id": state_files.current_boot_id()}
+    owner = {
+        "pid": os.getpid(),
+        "host": os.uname().nodename,
+        "time_unix": 1.7e9,
+        "hold": "process",
+        "id": "abc",
+        "start_time": state_files.process_start_time(os.getpid()),
+        "boot_id": state_files.current_boot_id(),
+    }
+    doc = {
+        "key": KEY,
+        "backend": "nvml",
+        "sm_mhz": [1980, 1980],
+        "mem_mhz": None,
+        "saved": {},
+        "owners": [owner],
+        "time_unix": 1.7e9,
+        "host": os.uname().nodename,
+        "boot_id": state_files.current_boot_id(),
+    }
     for k, v in over.items():
         if k.startswith("owner_"):
             owner[k.removeprefix("owner_")] = v
@@ -75,8 +91,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("over", "reason"), BAD)
-def test_out_of_range_field_is_damaged_and_blocks_nothing(fake, tmp_path: Path, over: dict[str, Any],
-                                                          reason: str) -> None:
+def test_out_of_range_field_is_damaged_and_blocks_nothing(
+    fake, tmp_path: Path, over: dict[str, Any], reason: str
+) -> None:
     doc = _valid(**over)
     raw = json.dumps(doc).replace('"__HUGE__"', "1" + "0" * 5000).encode()
     bad = _write(doc, raw)
@@ -108,8 +125,9 @@ def test_nan_and_infinity_times_are_damaged(fake, raw: bytes) -> None:
     assert r.exit_code == 1 and "Traceback" not in r.output and "damaged" in r.output
 
 
-def test_a_damaged_record_of_one_gpu_still_lets_the_sweep_lock_another(fake, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_damaged_record_of_one_gpu_still_lets_the_sweep_lock_another(
+    fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = state_files.path_of("00000000:3C:00.0")
     other.parent.mkdir(parents=True)
     other.write_text(json.dumps(_valid(key="00000000:3C:00.0", owner_pid=2**40)))
@@ -124,23 +142,48 @@ def test_a_damaged_record_of_one_gpu_still_lets_the_sweep_lock_another(fake, tmp
 # --- hypothesis: whatever a record holds, reading it never raises and a sweep's look never dies ---
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["key", "backend", "sm_mhz", "mem_mhz", "saved", "owners", "time_unix", "host", "boot_id",
-          "owner_pid", "owner_host", "owner_time_unix", "owner_hold", "owner_id", "owner_start_time", "owner_boot_id"]
+FIELDS = [
+    "key",
+    "backend",
+    "sm_mhz",
+    "mem_mhz",
+    "saved",
+    "owners",
+    "time_unix",
+    "host",
+    "boot_id",
+    "owner_pid",
+    "owner_host",
+    "owner_time_unix",
+    "owner_hold",
+    "owner_id",
+    "owner_start_time",
+    "owner_boot_id",
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(changes=st.dictionaries(st.sampled_from(FIELDS), json_values, min_size=1, max_size=4),
-       drop=st.sets(st.sampled_from(FIELDS), max_size=2))
+@given(
+    changes=st.dictionaries(st.sampled_from(FIELDS), json_values, min_size=1, max_size=4),
+    drop=st.sets(st.sampled_from(FIELDS), max_size=2),
+)
 def test_any_mangled_record_is_read_or_named_never_fatal(fake, changes: dict[str, Any], drop: set[str]) -> None:
     doc = _valid(**changes)
     for name in drop:
-        if name.startswith("owner_") and isinstance(doc.get("owners"), list) and doc["owners"] \
-                and isinstance(doc["owners"][0], dict):
+        if (
+            name.startswith("owner_")
+            and isinstance(doc.get("owners"), list)
+            and doc["owners"]
+            and isinstance(doc["owners"][0], dict)
+        ):
             doc["owners"][0].pop(name.removeprefix("owner_"), None)
         else:
             doc.pop(name, None)
@@ -161,22 +204,41 @@ def test_any_mangled_record_is_read_or_named_never_fatal(fake, changes: dict[str
 
 
 owners = st.builds(
-    dict, pid=st.integers(1, state_files.PID_LIMIT), host=st.text("abcxyz-.0123", min_size=1, max_size=30),
-    time_unix=st.floats(0, state_files.TIME_LIMIT_UNIX), hold=st.sampled_from(["process", "until-reset"]),
+    dict,
+    pid=st.integers(1, state_files.PID_LIMIT),
+    host=st.text("abcxyz-.0123", min_size=1, max_size=30),
+    time_unix=st.floats(0, state_files.TIME_LIMIT_UNIX),
+    hold=st.sampled_from(["process", "until-reset"]),
     id=st.text("abcdef0123456789_-", min_size=1, max_size=64),
     start_time=st.none() | st.integers(0, state_files.START_TIME_LIMIT),
-    boot_id=st.none() | st.uuids().map(str))
+    boot_id=st.none() | st.uuids().map(str),
+)
 mhz = st.integers(1, state_files.MHZ_LIMIT)
 pairs = st.none() | st.tuples(mhz, mhz).map(sorted)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(owner_docs=st.lists(owners, max_size=5), sm=pairs | st.just([TDP, TDP]), mem=pairs,
-       t=st.floats(0, state_files.TIME_LIMIT_UNIX), boot=st.none() | st.uuids().map(str))
-def test_every_record_in_range_is_written_and_read_back_the_same(fake, owner_docs: list[dict[str, Any]],
-                                                                 sm: Any, mem: Any, t: float, boot: str | None) -> None:
-    doc = {"key": KEY, "backend": "nvml", "sm_mhz": sm, "mem_mhz": mem, "saved": {}, "owners": owner_docs,
-           "time_unix": t, "host": "h", "boot_id": boot}
+@given(
+    owner_docs=st.lists(owners, max_size=5),
+    sm=pairs | st.just([TDP, TDP]),
+    mem=pairs,
+    t=st.floats(0, state_files.TIME_LIMIT_UNIX),
+    boot=st.none() | st.uuids().map(str),
+)
+def test_every_record_in_range_is_written_and_read_back_the_same(
+    fake, owner_docs: list[dict[str, Any]], sm: Any, mem: Any, t: float, boot: str | None
+) -> None:
+    doc = {
+        "key": KEY,
+        "backend": "nvml",
+        "sm_mhz": sm,
+        "mem_mhz": mem,
+        "saved": {},
+        "owners": owner_docs,
+        "time_unix": t,
+        "host": "h",
+        "boot_id": boot,
+    }
     st_in = state_files.parse(doc)
     with state_files.guarded(KEY):
         state_files.write(st_in)

@@ -37,13 +37,19 @@ def sleeper() -> Iterator[subprocess.Popen]:
     proc.wait()
 
 
-def _plant(pid: int, start_time: int | None, hold: str = state_files.HOLD_PROCESS, sm: int = 1980,
-           boot_id: str | None = None, record_boot: str | None = None, legacy: bool = False) -> None:
+def _plant(
+    pid: int,
+    start_time: int | None,
+    hold: str = state_files.HOLD_PROCESS,
+    sm: int = 1980,
+    boot_id: str | None = None,
+    record_boot: str | None = None,
+    legacy: bool = False,
+) -> None:
     """A record as trtpace writes it (trusted), held by `pid` started at `start_time`."""
     boot = boot_id or state_files.current_boot_id()
     owner = state_files.Owner(pid=pid, hold=hold, start_time=start_time, boot_id=boot)
-    st = state_files.ClockState(key=KEY, backend="nvml", sm_mhz=[sm, sm], owners=[owner],
-                                boot_id=record_boot or boot)
+    st = state_files.ClockState(key=KEY, backend="nvml", sm_mhz=[sm, sm], owners=[owner], boot_id=record_boot or boot)
     with state_files.guarded(KEY):
         state_files.write(st)
     if legacy:  # as written before start times and boot ids were recorded
@@ -114,14 +120,19 @@ def test_an_older_until_reset_record_still_holds(fake) -> None:
 
 
 def test_a_process_owner_from_another_boot_is_gone_whatever_runs_with_its_pid(fake) -> None:
-    _plant(os.getpid(), state_files.process_start_time(os.getpid()), boot_id=OTHER_BOOT,
-           record_boot=state_files.current_boot_id())
+    _plant(
+        os.getpid(),
+        state_files.process_start_time(os.getpid()),
+        boot_id=OTHER_BOOT,
+        record_boot=state_files.current_boot_id(),
+    )
     (st,) = state_files.all_states()
     assert not st.owners[0].alive
 
 
 def test_an_until_reset_lock_from_before_a_reboot_is_dropped_and_the_sweep_locks_afresh(
-        fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _plant(4242, None, hold=state_files.HOLD_UNTIL_RESET, boot_id=OTHER_BOOT)
     (st,) = state_files.all_states()
     assert st.stale and "before the last reboot" in st.describe()
@@ -161,7 +172,7 @@ def test_a_record_from_another_boot_is_dropped_when_a_lock_skips_the_look(fake) 
 
 # --- fork: the child never releases or restores its parent's share -----------------------------
 
-FORKER = textwrap.dedent('''
+FORKER = textwrap.dedent("""
     import multiprocessing, os, signal, sys, time
     from fake_nvml import make_fake_nvml
     from trtpace.platform import clocks, nvml
@@ -206,16 +217,25 @@ FORKER = textwrap.dedent('''
             status = os.waitpid(pid, 0)[1]
         log(f"child ended ({status}); owners {owners()}")
     log(f"parent left; owners {owners()!r}")
-''')
+""")
 
 
 @pytest.mark.parametrize("mode", ["leave", "exit", "sigterm", "nested", "multiprocessing"])
 def test_a_forked_child_leaves_its_parents_lock_alone(tmp_path: Path, mode: str) -> None:
     log = tmp_path / "log"
-    env = {**os.environ, "TRTPACE_STATE_DIR": str(tmp_path / "state"),
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-c", FORKER, str(log), mode], env=env, capture_output=True, text=True,
-                       timeout=120, check=False)
+    env = {
+        **os.environ,
+        "TRTPACE_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", FORKER, str(log), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     lines = log.read_text().splitlines()
     calls = [line for line in lines if line.startswith(("set", "reset"))]

@@ -34,10 +34,10 @@ class Sim:
     """One simulated owner process."""
 
     pid: int
-    start: int | None = None      # None: not running
+    start: int | None = None  # None: not running
     share: state_files.Owner | None = None
     target: str | None = None
-    broken: bool = False          # its share was broken by `clocks reset --force`
+    broken: bool = False  # its share was broken by `clocks reset --force`
 
 
 class ClockOwnerProtocol(RuleBasedStateMachine):
@@ -60,8 +60,8 @@ class ClockOwnerProtocol(RuleBasedStateMachine):
         self.ticks = 1000
         self.sims = {name: Sim(pid=4000 + i) for i, name in enumerate(NAMES)}
         self.current: Sim | None = None
-        self.until_reset: list[str] = []   # targets of `clocks lock` shares (the target of the lock)
-        self.dead_shares = 0               # shares of owners that died, not yet dropped
+        self.until_reset: list[str] = []  # targets of `clocks lock` shares (the target of the lock)
+        self.dead_shares = 0  # shares of owners that died, not yet dropped
         self.gpu: tuple[int, int] | None = None  # the fake GPU's locked clocks
         self.sets = self.resets = self.reset_by_boot = 0
         self.violations: list[str] = []

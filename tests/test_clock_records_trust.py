@@ -30,8 +30,9 @@ PRECIOUS = "precious\n"
 
 
 def _dead_pid() -> int:
-    out = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout
     return int(out)
 
 
@@ -40,15 +41,35 @@ def _owner(**over: Any) -> dict[str, Any]:
 
 
 def _jetson_doc(node: str, **over: Any) -> dict[str, Any]:
-    return {"key": f"jetson:{node}", "backend": "jetson", "sm_mhz": [1300, 1300], "mem_mhz": None,
-            "saved": {"min_freq": "306000000", "max_freq": "1300500000", "governor": "nvhost_podgov",
-                      "target_hz": "1300500000", "device/railgate_enable": "1"},
-            "owners": [_owner()], "time_unix": 1.0, **over}
+    return {
+        "key": f"jetson:{node}",
+        "backend": "jetson",
+        "sm_mhz": [1300, 1300],
+        "mem_mhz": None,
+        "saved": {
+            "min_freq": "306000000",
+            "max_freq": "1300500000",
+            "governor": "nvhost_podgov",
+            "target_hz": "1300500000",
+            "device/railgate_enable": "1",
+        },
+        "owners": [_owner()],
+        "time_unix": 1.0,
+        **over,
+    }
 
 
 def _nvml_doc(key: str = KEY, **over: Any) -> dict[str, Any]:
-    return {"key": key, "backend": "nvml", "sm_mhz": [1980, 1980], "mem_mhz": None, "saved": {},
-            "owners": [_owner()], "time_unix": 1.0, **over}
+    return {
+        "key": key,
+        "backend": "nvml",
+        "sm_mhz": [1980, 1980],
+        "mem_mhz": None,
+        "saved": {},
+        "owners": [_owner()],
+        "time_unix": 1.0,
+        **over,
+    }
 
 
 def _plant(doc: dict[str, Any], name: str | None = None) -> Path:
@@ -62,8 +83,9 @@ def _plant(doc: dict[str, Any], name: str | None = None) -> Path:
 
 
 def _sweep(tmp_path: Path) -> Any:
-    return CliRunner().invoke(app, ["sweep", "-w", "host:us=5", "--gaps", "0.001", "--iterations", "5",
-                                    "--out", str(tmp_path / "r")])
+    return CliRunner().invoke(
+        app, ["sweep", "-w", "host:us=5", "--gaps", "0.001", "--iterations", "5", "--out", str(tmp_path / "r")]
+    )
 
 
 def _clock_warnings(text: str) -> list[str]:
@@ -120,8 +142,7 @@ def test_a_folder_of_another_user_is_not_read(tree: Path, tmp_path: Path) -> Non
     assert (tree / "min_freq").read_text() == "1300500000\n"
 
 
-@pytest.mark.parametrize("how", [pytest.param("another user's", marks=needs_root), "group-writable",
-                                 "world-writable"])
+@pytest.mark.parametrize("how", [pytest.param("another user's", marks=needs_root), "group-writable", "world-writable"])
 def test_a_record_others_could_have_written_is_left_alone(tree: Path, tmp_path: Path, how: str) -> None:
     record = _plant(_jetson_doc(str(tree)))
     if how == "another user's":
@@ -172,7 +193,8 @@ def _outside_node(tmp_path: Path, victim: Path) -> Path:
 
 @pytest.mark.parametrize("where", ["outside", "dotdot", "symlinked node"])
 def test_a_jetson_record_naming_a_node_outside_the_devfreq_root_is_refused(
-        tree: Path, tmp_path: Path, victim: Path, where: str) -> None:
+    tree: Path, tmp_path: Path, victim: Path, where: str
+) -> None:
     evil = _outside_node(tmp_path, victim)
     devfreq = tree.parent
     if where == "outside":
@@ -194,7 +216,8 @@ def test_a_jetson_record_naming_a_node_outside_the_devfreq_root_is_refused(
 
 @pytest.mark.parametrize("trick", ["symlinked attribute", "hard-linked attribute", "device link out of sysfs"])
 def test_a_symlink_trick_inside_the_node_is_refused_at_restore(
-        tree: Path, tmp_path: Path, victim: Path, trick: str) -> None:
+    tree: Path, tmp_path: Path, victim: Path, trick: str
+) -> None:
     record = _plant(_jetson_doc(str(tree)))
     if trick == "symlinked attribute":
         (tree / "governor").unlink()
@@ -240,7 +263,8 @@ def test_a_record_under_another_records_name_is_refused(fake, tmp_path: Path) ->
 
 
 def test_jetson_clocks_restores_only_from_its_own_private_store(
-        fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake.nvmlInit.side_effect = pynvml.NVMLError_LibraryNotFound
     root = tmp_path / "root"
     make_tree(root)
@@ -253,8 +277,13 @@ def test_jetson_clocks_restores_only_from_its_own_private_store(
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     planted = tmp_path / "planted.conf"
     planted.write_text("/etc/shadow:x\n")
-    doc = {"key": "jetson:jetson_clocks", "backend": "jetson_clocks", "saved": {"store_file": str(planted)},
-           "owners": [_owner()], "time_unix": 1.0}
+    doc = {
+        "key": "jetson:jetson_clocks",
+        "backend": "jetson_clocks",
+        "saved": {"store_file": str(planted)},
+        "owners": [_owner()],
+        "time_unix": 1.0,
+    }
     record = _plant(doc)
     (line,) = clocks.reap_stale()
     assert str(record) in line and "restore from" in line and not log.exists() and record.exists()
@@ -308,7 +337,8 @@ def test_records_trtpace_writes_are_private_and_pass_its_checks(fake, tree: Path
 
 
 def test_a_real_jetson_layout_of_symlinks_inside_sysfs_still_locks_and_restores(
-        fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On a Jetson, /sys/class/devfreq/<node> and its `device` are symlinks into /sys/devices: allowed,
     since they resolve inside sysfs."""
     fake.nvmlInit.side_effect = pynvml.NVMLError_LibraryNotFound

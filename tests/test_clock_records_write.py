@@ -23,7 +23,7 @@ from trtpace.platform.clocks import state as state_files
 TESTS = Path(__file__).parent
 KEY = "00000000:3B:00.0"
 
-LIMITED_CLI = textwrap.dedent('''
+LIMITED_CLI = textwrap.dedent("""
     import resource, signal, sys
     from fake_nvml import make_fake_nvml
     from trtpace.cli import main
@@ -37,14 +37,24 @@ LIMITED_CLI = textwrap.dedent('''
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     sys.argv = ["trtpace", *sys.argv[3:]]
     main()
-''')
+""")
 
 
 def _limited(tmp_path: Path, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRTPACE_STATE_DIR": str(tmp_path / "state"), "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", LIMITED_CLI, str(tmp_path / "log"), str(limit), *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    env = {
+        **os.environ,
+        "TRTPACE_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED_CLI, str(tmp_path / "log"), str(limit), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _files() -> list[str]:
@@ -85,6 +95,7 @@ def _enospc_after(n: int) -> Any:
     def write_all(fd: int, data: bytes) -> None:
         real(fd, data[:n])  # half a record reaches the disk, then it is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     return write_all
 
 

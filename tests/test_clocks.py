@@ -42,15 +42,23 @@ def test_lock_writes_state_then_reset_restores(fake) -> None:
     assert len(lines) == 1 and _states() == []
 
 
-@pytest.mark.parametrize(("sm", "expected"), [("1507", (1500, 1500)), ("1200:1800", (1200, 1800)),
-                                              ("base", (TDP, TDP)), ("MAX", (1980, 1980))])
+@pytest.mark.parametrize(
+    ("sm", "expected"),
+    [("1507", (1500, 1500)), ("1200:1800", (1200, 1800)), ("base", (TDP, TDP)), ("MAX", (1980, 1980))],
+)
 def test_sm_values_snap_to_supported_clocks(fake, sm: str, expected: tuple[int, int]) -> None:
     clocks.lock(sm, gpu=0)
     fake.nvmlDeviceSetGpuLockedClocks.assert_called_once_with("handle0", *expected)
 
 
-@pytest.mark.parametrize(("sm", "message"), [("3000", "outside this GPU's supported range 225-1980 MHz"),
-                                             ("1800:1200", "minimum is above"), ("fast", "max, base, MHZ")])
+@pytest.mark.parametrize(
+    ("sm", "message"),
+    [
+        ("3000", "outside this GPU's supported range 225-1980 MHz"),
+        ("1800:1200", "minimum is above"),
+        ("fast", "max, base, MHZ"),
+    ],
+)
 def test_bad_sm_values(fake, sm: str, message: str) -> None:
     with pytest.raises(clocks.ClockError, match=message):
         clocks.lock(sm, gpu=0)
@@ -86,7 +94,7 @@ def test_falls_back_to_nvidia_smi(fake, tmp_path: Path, monkeypatch: pytest.Monk
     bin_dir.mkdir()
     log = tmp_path / "smi.log"
     smi = bin_dir / "nvidia-smi"
-    smi.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    smi.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     (st,) = clocks.lock("max", gpu=0)
@@ -128,10 +136,18 @@ def test_context_manager_restores_on_exit_exception_and_nesting(fake) -> None:
 
 def _child(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "nvml.log"
-    env = {**os.environ, "TRTPACE_STATE_DIR": str(tmp_path / "state"),
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(TESTS / "clock_child.py"), str(log), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "TRTPACE_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(TESTS / "clock_child.py"), str(log), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc, log
 
@@ -220,7 +236,11 @@ def test_sweep_interleaves_locked_and_unlocked(fake, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("trtpace.run.sweep.may_change_clocks", lambda: (True, "test"))
     result = trtpace.sweep("host:us=5", gaps_s=[0.001], iterations=10, warmup=1, lock_clocks="max")
     assert [(c.pacing.gap_s, c.clocks) for c in result.conditions] == [
-        (0.0, "default"), (0.0, "locked max"), (0.001, "default"), (0.001, "locked max")]
+        (0.0, "default"),
+        (0.0, "locked max"),
+        (0.001, "default"),
+        (0.001, "locked max"),
+    ]
     assert fake.nvmlDeviceSetGpuLockedClocks.call_count == 2 == fake.nvmlDeviceResetGpuLockedClocks.call_count
     assert result.baseline(result.conditions[3]) is result.conditions[1]
     assert _states() == []
@@ -244,8 +264,10 @@ def test_jetson_clocks_store_fresh_then_restore(fake, tmp_path: Path, monkeypatc
     log = tmp_path / "jc.log"
     jc = bin_dir / "jetson_clocks"
     # Like the real script, --store refuses (prompts) when its file exists; trtpace must remove it first.
-    jc.write_text(f'#!/bin/sh\necho "$@" >> {log}\nif [ "$1" = --store ] && [ -e "$2" ]; then exit 1; fi\n'
-                  'if [ "$1" = --store ]; then echo stored > "$2"; fi\n')
+    jc.write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\nif [ "$1" = --store ] && [ -e "$2" ]; then exit 1; fi\n'
+        'if [ "$1" = --store ]; then echo stored > "$2"; fi\n'
+    )
     jc.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     store = tmp_path / "state" / "jetson_clocks.conf"

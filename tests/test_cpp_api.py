@@ -30,8 +30,10 @@ CMAKE = shutil.which("cmake")
 NVCC = _nvcc()
 pytestmark = [
     pytest.mark.cmake,
-    pytest.mark.skipif(CMAKE is None or NVCC is None or shutil.which("c++") is None,
-                       reason="needs cmake, a C++ compiler and a CUDA toolkit"),
+    pytest.mark.skipif(
+        CMAKE is None or NVCC is None or shutil.which("c++") is None,
+        reason="needs cmake, a C++ compiler and a CUDA toolkit",
+    ),
 ]
 
 
@@ -46,8 +48,16 @@ def test_installed_package_builds_and_runs_the_example(tmp_path: Path) -> None:
     assert NVCC is not None
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     build, prefix = tmp_path / "build", tmp_path / "prefix"
-    cmake("-S", ROOT, "-B", build, *generator, "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CUDA_COMPILER={NVCC}",
-          "-DTRTPACE_CUDA_ARCHITECTURES=75-real")
+    cmake(
+        "-S",
+        ROOT,
+        "-B",
+        build,
+        *generator,
+        "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_CUDA_COMPILER={NVCC}",
+        "-DTRTPACE_CUDA_ARCHITECTURES=75-real",
+    )
     cmake("--build", build, "--parallel")
     cmake("--install", build, "--prefix", prefix)
 
@@ -55,17 +65,26 @@ def test_installed_package_builds_and_runs_the_example(tmp_path: Path) -> None:
     assert (prefix / "include/trtpace/runner.hpp").is_file() and (prefix / "include/trtpace/warm.hpp").is_file()
     libdir = next(p for p in (prefix / "lib", prefix / "lib64") if (p / "libtrtpace_core.a").is_file())
     package = libdir / "cmake" / "trtpace"
-    assert {p.name for p in package.glob("*.cmake")} >= {"trtpaceConfig.cmake", "trtpaceConfigVersion.cmake",
-                                                          "trtpaceTargets.cmake"}
+    assert {p.name for p in package.glob("*.cmake")} >= {
+        "trtpaceConfig.cmake",
+        "trtpaceConfigVersion.cmake",
+        "trtpaceTargets.cmake",
+    }
     assert "find_dependency(CUDAToolkit" in (package / "trtpaceConfig.cmake").read_text()
     assert not list(prefix.rglob("_core*")), "TRTPACE_PYTHON is off outside scikit-build"
 
     example = tmp_path / "example"
-    cmake("-S", ROOT / "examples/cpp", "-B", example, *generator, f"-DCMAKE_PREFIX_PATH={prefix}",
-          f"-DCUDAToolkit_ROOT={Path(NVCC).resolve().parents[1]}")
+    cmake(
+        "-S",
+        ROOT / "examples/cpp",
+        "-B",
+        example,
+        *generator,
+        f"-DCMAKE_PREFIX_PATH={prefix}",
+        f"-DCUDAToolkit_ROOT={Path(NVCC).resolve().parents[1]}",
+    )
     cmake("--build", example)
-    run = subprocess.run([str(example / "paced_host"), "60", "300", "40"], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run([str(example / "paced_host"), "60", "300", "40"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "workload: host busy 40 us" in run.stdout and "inferences: 60" in run.stdout
     m = re.search(r"^p50 e2e: ([0-9.]+) us$", run.stdout, re.MULTILINE)

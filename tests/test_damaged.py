@@ -58,12 +58,15 @@ DAMAGE = {
     "random bytes": lambda p: bytes(range(256)) * 8,
     "missing column": lambda p: _without(p, "done_ns"),
     "a bare .npy": lambda p: _npy(np.arange(3)),
-    "2-D column": lambda p: _npz(**{k: np.zeros((2, 2)) for k in ("due_ns", "issue_ns", "submitted_ns", "done_ns",
-                                                                  "device_us")}),
-    "columns of unequal length": lambda p: _npz(due_ns=np.zeros(3), issue_ns=np.zeros(4), submitted_ns=np.zeros(3),
-                                                done_ns=np.zeros(3), device_us=np.zeros(3)),
-    "object array": lambda p: _npz(**{k: np.array([None, 1], dtype=object) for k in (
-        "due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us")}),
+    "2-D column": lambda p: _npz(
+        **{k: np.zeros((2, 2)) for k in ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us")}
+    ),
+    "columns of unequal length": lambda p: _npz(
+        due_ns=np.zeros(3), issue_ns=np.zeros(4), submitted_ns=np.zeros(3), done_ns=np.zeros(3), device_us=np.zeros(3)
+    ),
+    "object array": lambda p: _npz(
+        **{k: np.array([None, 1], dtype=object) for k in ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us")}
+    ),
     "zeroed central directory": lambda p: p.read_bytes()[:-30] + b"\0" * 30,
 }
 
@@ -90,7 +93,10 @@ def test_report_of_a_folder_with_a_corrupt_condition(folder: Path, tmp_path: Pat
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and f"#{which} " in warnings[0] and "corrupt" in warnings[0], r.stderr
     assert "Traceback" not in r.output
-    assert (folder / "report.html").stat().st_size > 10_000 and len(list((tmp_path / "png").iterdir())) > 3
+    assert len(list((tmp_path / "png").iterdir())) > 3
+    assert not (folder / "report.html").exists()  # not asked for: --png and --csv were
+    r = runner.invoke(app, ["report", str(folder)])
+    assert r.exit_code == 0 and (folder / "report.html").stat().st_size > 10_000
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 10  # a header and every condition
     r = runner.invoke(app, ["report", str(folder), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["conditions"][which]["status"] == "corrupt"
@@ -99,7 +105,10 @@ def test_report_of_a_folder_with_a_corrupt_condition(folder: Path, tmp_path: Pat
 def test_missing_condition_file_loads_as_lost(folder: Path) -> None:
     (folder / "condition-002.npz").unlink()
     loaded = trtpace.load(folder)
-    assert loaded.conditions[2].status == "lost" and loaded.conditions[2].info["load_error"] == "condition-002.npz is missing"
+    assert (
+        loaded.conditions[2].status == "lost"
+        and loaded.conditions[2].info["load_error"] == "condition-002.npz is missing"
+    )
     r = runner.invoke(app, ["report", str(folder)])
     assert r.exit_code == 0 and "#2 " in r.stderr and "lost" in r.stderr
 
@@ -169,14 +178,17 @@ def test_report_targets_that_are_folders(folder: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "is a file" in _one_error_line(r.output)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (bytes(range(256)), "is not a text file"),
-    (b"0\n0.5\x00\n", "is not a text file"),
-    (b"0\n1e300\n", "too large"),
-    (b"5e9\n", "too large"),
-    (b"1000\n" + str(1000 + 11 * 366 * 86400).encode() + b"\n", "spans more than 10 years"),
-    (b"0\n1\n" + b"x" * 200 + b"\n", "is not a time in seconds"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)), "is not a text file"),
+        (b"0\n0.5\x00\n", "is not a text file"),
+        (b"0\n1e300\n", "too large"),
+        (b"5e9\n", "too large"),
+        (b"1000\n" + str(1000 + 11 * 366 * 86400).encode() + b"\n", "spans more than 10 years"),
+        (b"0\n1\n" + b"x" * 200 + b"\n", "is not a time in seconds"),
+    ],
+)
 def test_bad_trace_files(tmp_path: Path, content: bytes, message: str) -> None:
     trace = tmp_path / "t.txt"
     trace.write_bytes(content)

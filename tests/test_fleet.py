@@ -45,8 +45,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two host sweeps run here, written once; tests copy what they edit."""
     root = tmp_path_factory.mktemp("made")
     for name in ("one", "two"):
-        trtpace.sweep(["host:us=20", "host:us=60"], gaps_s=[0, 0.001, 0.003], iterations=40, warmup=2,
-                      out=root / name)
+        trtpace.sweep(["host:us=20", "host:us=60"], gaps_s=[0, 0.001, 0.003], iterations=40, warmup=2, out=root / name)
     trtpace.compare("host:us=10", 0.001, ["sleep", "spin"], rounds=2, iterations=10, warmup=1, out=root / "cmp")
     return root
 
@@ -58,8 +57,13 @@ def fleet_dirs(made: Path, tmp_path: Path) -> list[Path]:
     shutil.copytree(made / "one", a)
     shutil.copytree(made / "two", b)
     shutil.copytree(H100, c)
-    _edit(b, host="edge-1", gpu={"name": "NVIDIA L4", "pci_bus_id": "0000:01:00.0"}, driver_release="570.86.10",
-          date_utc="2026-10-01T08:00:00+00:00")
+    _edit(
+        b,
+        host="edge-1",
+        gpu={"name": "NVIDIA L4", "pci_bus_id": "0000:01:00.0"},
+        driver_release="570.86.10",
+        date_utc="2026-10-01T08:00:00+00:00",
+    )
     _drop_conditions(b, 5)  # host:us=60 at gap 0.003 s was not measured there
     return [a, b, c]
 
@@ -78,8 +82,19 @@ def _csv(path: Path) -> list[dict[str, str]]:
 def test_fleet_report_merges_three_machines(fleet_dirs: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     before = {f: sorted(p.name for p in f.iterdir()) for f in fleet_dirs}
-    r = runner.invoke(app, ["report", *map(str, fleet_dirs), "--html", str(out / "fleet.html"), "--csv",
-                            str(out / "fleet.csv"), "--png", str(out / "png")])
+    r = runner.invoke(
+        app,
+        [
+            "report",
+            *map(str, fleet_dirs),
+            "--html",
+            str(out / "fleet.html"),
+            "--csv",
+            str(out / "fleet.csv"),
+            "--png",
+            str(out / "png"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     names = ["vm / no GPU", "edge-1 / NVIDIA L4", "vm / NVIDIA H100 80GB HBM3"]
     local = trtpace.load(fleet_dirs[0]).environment["host"]
@@ -89,7 +104,8 @@ def test_fleet_report_merges_three_machines(fleet_dirs: list[Path], tmp_path: Pa
     assert "machines" in r.stdout and "trtpace sweep, per machine" in r.stdout
     assert "measured on only some machines" in r.stdout
     assert "host:us=60, gap 0.003 s: measured on " + names[0] + "; not on edge-1 / NVIDIA L4" in " ".join(
-        r.stdout.split())
+        r.stdout.split()
+    )
     assert {f: sorted(p.name for p in f.iterdir()) for f in fleet_dirs} == before  # nothing written there
 
     # CSV: one row per machine and condition, each machine's numbers exactly its own report's
@@ -99,8 +115,11 @@ def test_fleet_report_merges_three_machines(fleet_dirs: list[Path], tmp_path: Pa
     for name, folder in zip(names, fleet_dirs, strict=True):
         html_report.write_csv(trtpace.load(folder), tmp_path / "single.csv")
         single = _csv(tmp_path / "single.csv")
-        mine = [{k: v for k, v in row.items() if k not in ("machine", "on_machines")} for row in rows
-                if row["machine"] == name]
+        mine = [
+            {k: v for k, v in row.items() if k not in ("machine", "on_machines")}
+            for row in rows
+            if row["machine"] == name
+        ]
         key = lambda x: (x["workload"], x["pacing"])
         assert sorted(mine, key=key) == sorted(single, key=key)
     shared = [row for row in rows if row["workload"] == "host:us=20"]
@@ -112,8 +131,14 @@ def test_fleet_report_merges_three_machines(fleet_dirs: list[Path], tmp_path: Pa
 
     # HTML: environments side by side, one table with the machine and "on" columns, plots decoded
     page = (out / "fleet.html").read_text()
-    for fact in ("NVIDIA L4", "570.86.10", "2026-10-01T08:00:00+00:00", "580.159.04", "NVIDIA H100 80GB HBM3",
-                 str(fleet_dirs[1])):
+    for fact in (
+        "NVIDIA L4",
+        "570.86.10",
+        "2026-10-01T08:00:00+00:00",
+        "580.159.04",
+        "NVIDIA H100 80GB HBM3",
+        str(fleet_dirs[1]),
+    ):
         assert fact in page
     assert "<th>machine</th><th>on</th>" in page and "<td>1 of 3</td>" in page and "<td>2 of 3</td>" in page
     assert "Measured on only some machines" in page and "vm / NVIDIA H100 80GB HBM3: tiny, gap 0.1 s" in page
@@ -142,7 +167,8 @@ def test_fleet_plots_panel_per_machine_on_shared_axes(fleet_dirs: list[Path]) ->
     tiny = next(line for line in latency.axes[2].get_lines() if line.get_label() == "tiny p50")
     assert tiny.get_ydata()[0] == pytest.approx(h100.rows()[0]["summary"]["e2e_us"]["p50"] / 1e3)
     labels = [t.get_text() for t in penalty.legends[0].get_texts()]
-    assert labels[:2] == ["host:us=20 p50", "host:us=20 p99"] and len(labels) == len(set(labels))
+    # the p99 label may say it rests on fewer than 1,000 inferences (plots.py)
+    assert labels[0] == "host:us=20 p50" and labels[1].startswith("host:us=20 p99") and len(labels) == len(set(labels))
 
 
 def test_many_machines_wrap_into_rows_and_legends_stay_outside(made: Path, tmp_path: Path) -> None:
@@ -171,8 +197,11 @@ def test_equal_machines_are_told_apart_by_folder(made: Path, tmp_path: Path) -> 
     assert len(set(fleet.names)) == 3
 
 
-@given(st.lists(st.tuples(st.sampled_from(["vm", "edge", ""]), st.sampled_from(["NVIDIA L4", None])),
-                min_size=2, max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["vm", "edge", ""]), st.sampled_from(["NVIDIA L4", None])), min_size=2, max_size=6
+    )
+)
 def test_machine_names_are_always_unique(machines: list[tuple[str, str | None]]) -> None:
     from trtpace.results.fleet import _unique_names
     from trtpace.results.result import SweepResult
@@ -211,8 +240,10 @@ def test_a_repeated_condition_matches_by_occurrence(made: Path, tmp_path: Path) 
     repeat = [r for r in fleet.rows() if r["workload"] == "host:us=20" and r["pacing"]["label"] == "gap 0.001 s"]
     assert [len(r["on_machines"]) for r in repeat] == [2, 2, 1]
     # the appended run brought its own continuous baseline too
-    assert [x["condition"] for x in fleet.only_on_some()] == ["host:us=20, gap 0 s (repeat 2)",
-                                                              "host:us=20, gap 0.001 s (repeat 2)"]
+    assert [x["condition"] for x in fleet.only_on_some()] == [
+        "host:us=20, gap 0 s (repeat 2)",
+        "host:us=20, gap 0.001 s (repeat 2)",
+    ]
 
 
 def test_json_prints_the_merged_table(fleet_dirs: list[Path], tmp_path: Path) -> None:
@@ -223,8 +254,13 @@ def test_json_prints_the_merged_table(fleet_dirs: list[Path], tmp_path: Path) ->
     assert doc["machines"][1]["environment"]["gpu"]["name"] == "NVIDIA L4"
     assert len(doc["conditions"]) == 11 and doc["conditions"][1]["machine"] == "edge-1 / NVIDIA L4"
     assert doc["conditions"][0]["summary"]["e2e_us"]["n"] == 40
-    assert doc["only_on_some"] == [{"condition": "host:us=60, gap 0.003 s", "on_machines": [doc["machines"][0]["name"]],
-                                    "missing_on": ["edge-1 / NVIDIA L4"]}]
+    assert doc["only_on_some"] == [
+        {
+            "condition": "host:us=60, gap 0.003 s",
+            "on_machines": [doc["machines"][0]["name"]],
+            "missing_on": ["edge-1 / NVIDIA L4"],
+        }
+    ]
 
 
 def test_compare_fleet_puts_policies_side_by_side(made: Path, tmp_path: Path) -> None:
@@ -232,14 +268,16 @@ def test_compare_fleet_puts_policies_side_by_side(made: Path, tmp_path: Path) ->
     shutil.copytree(made / "cmp", a)
     shutil.copytree(made / "cmp", b)
     _edit(b, host="edge-2")
-    r = runner.invoke(app, ["report", str(a), str(b), "--html", str(tmp_path / "c.html"), "--csv",
-                            str(tmp_path / "c.csv")])
+    r = runner.invoke(
+        app, ["report", str(a), str(b), "--html", str(tmp_path / "c.html"), "--csv", str(tmp_path / "c.csv")]
+    )
     assert r.exit_code == 0, r.output
     assert "trtpace compare, per machine" in r.stdout and "what it costs, per machine" in r.stdout
     assert r.stdout.count("recommendation") == 2
     fleet = load_fleet([a, b])
     assert [(x["machine"].split(" /")[0], x["summary"].policy) for x in fleet.policy_rows()] == [
-        (m, p) for p in ("continuous", "sleep", "spin") for m in (fleet.names[0].split(" /")[0], "edge-2")]
+        (m, p) for p in ("continuous", "sleep", "spin") for m in (fleet.names[0].split(" /")[0], "edge-2")
+    ]
     figs = dict(fleet_report.figures(fleet))
     bars = figs["fleet-policies"]
     assert [ax.get_title() for ax in bars.axes] == fleet.names
@@ -260,16 +298,18 @@ def test_sweeps_and_compares_do_not_mix(made: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "f.html").exists()
 
 
-@pytest.mark.parametrize("where", ["html in a folder", "html via ..", "csv deeper", "png in a folder",
-                                   "default html"])
-def test_output_inside_an_input_folder_is_refused(fleet_dirs: list[Path], where: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("where", ["html in a folder", "html via ..", "csv deeper", "png in a folder", "default html"])
+def test_output_inside_an_input_folder_is_refused(
+    fleet_dirs: list[Path], where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = fleet_dirs[:2]
-    args = {"html in a folder": ["--html", str(b / "fleet.html")],
-            "html via ..": ["--html", str(a / "sub" / ".." / "x.html")],
-            "csv deeper": ["--csv", str(a / "x" / "y.csv"), "--html", str(a.parent / "ok.html")],
-            "png in a folder": ["--png", str(b), "--html", str(a.parent / "ok.html")],
-            "default html": []}[where]
+    args = {
+        "html in a folder": ["--html", str(b / "fleet.html")],
+        "html via ..": ["--html", str(a / "sub" / ".." / "x.html")],
+        "csv deeper": ["--csv", str(a / "x" / "y.csv"), "--html", str(a.parent / "ok.html")],
+        "png in a folder": ["--png", str(b), "--html", str(a.parent / "ok.html")],
+        "default html": [],
+    }[where]
     if where == "default html":
         monkeypatch.chdir(a)
     before = {f: sorted(p.name for p in f.rglob("*")) for f in (a, b)}
@@ -281,8 +321,9 @@ def test_output_inside_an_input_folder_is_refused(fleet_dirs: list[Path], where:
     assert not (a.parent / "ok.html").exists()
 
 
-def test_default_html_goes_to_the_current_folder(fleet_dirs: list[Path], tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_html_goes_to_the_current_folder(
+    fleet_dirs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
@@ -324,8 +365,9 @@ def test_the_same_folder_twice_is_refused(fleet_dirs: list[Path], tmp_path: Path
 def test_a_damaged_condition_warns_once_and_reports(fleet_dirs: list[Path], tmp_path: Path) -> None:
     (fleet_dirs[2] / "condition-004.npz").write_bytes(b"not a zip")
     (fleet_dirs[1] / "condition-001.npz").unlink()
-    r = runner.invoke(app, ["report", *map(str, fleet_dirs), "--html", str(tmp_path / "f.html"), "--csv",
-                            str(tmp_path / "f.csv")])
+    r = runner.invoke(
+        app, ["report", *map(str, fleet_dirs), "--html", str(tmp_path / "f.html"), "--csv", str(tmp_path / "f.csv")]
+    )
     assert r.exit_code == 0, r.output
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     text = " ".join(r.stderr.split())
@@ -341,6 +383,8 @@ def test_one_folder_keeps_its_own_report(made: Path, tmp_path: Path) -> None:
     shutil.copytree(made / "one", a)
     r = runner.invoke(app, ["report", str(a), "--csv", str(a / "inside.csv")])  # inside is fine for one folder
     assert r.exit_code == 0, r.output
-    assert "trtpace sweep" in r.stdout and "machine" not in r.stdout
-    assert (a / "report.html").exists() and "workload" in next(iter(_csv(a / "inside.csv")))
+    header = next(line for line in r.stdout.splitlines() if "workload" in line)
+    assert "trtpace sweep" in r.stdout and "machine" not in header  # one folder: no machine column
+    assert "workload" in next(iter(_csv(a / "inside.csv")))
+    assert not (a / "report.html").exists()  # only --csv was asked for: no report.html unasked
     assert not list(Path.cwd().glob("trtpace-fleet-*.html"))

@@ -82,8 +82,10 @@ def test_empty_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         trtpace.sweep("host:us=5", gaps_s=[0.001], iterations=5, out="")
 
 
-@pytest.mark.parametrize(("args", "message"), [(["--overwrite", "--append"], "exclude each other"),
-                                               (["--append"], "--append goes with --out")])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--overwrite", "--append"], "exclude each other"), (["--append"], "--append goes with --out")],
+)
 def test_flag_misuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
     r = invoke(*SWEEP, *args)
@@ -97,8 +99,13 @@ def test_overwrite_replaces_the_earlier_run_only(tmp_path: Path) -> None:
     (out / "notes.txt").write_text("mine")
     r = invoke(*SWEEP, "--gaps", "0.003", "--out", str(out), "--overwrite")
     assert r.exit_code == 0, r.output
-    assert sorted(os.listdir(out)) == ["condition-000.npz", "condition-001.npz", "notes.txt", "report.html",
-                                       "sweep.json"]
+    assert sorted(os.listdir(out)) == [
+        "condition-000.npz",
+        "condition-001.npz",
+        "notes.txt",
+        "report.html",
+        "sweep.json",
+    ]
     assert [c.pacing.gap_s for c in trtpace.load(out).conditions] == [0.0, 0.003]
 
 
@@ -117,8 +124,22 @@ def test_append_adds_conditions_to_the_same_command(tmp_path: Path) -> None:
     assert doc["appended"][0]["settings"]["pacings"][1]["gap_s"] == 0.002
     assert (out / "report.html").stat().st_size > before  # the report covers all four
     # Only onto a readable run of the same command.
-    r = invoke("compare", "-w", "host:us=5", "--policies", "sleep", "--rounds", "1", "--iterations", "3",
-               "--gap", "0.001", "--out", str(out), "--append")
+    r = invoke(
+        "compare",
+        "-w",
+        "host:us=5",
+        "--policies",
+        "sleep",
+        "--rounds",
+        "1",
+        "--iterations",
+        "3",
+        "--gap",
+        "0.001",
+        "--out",
+        str(out),
+        "--append",
+    )
     assert r.exit_code == 2 and "holds a sweep run, not a compare run" in _one_error_line(r.output)
     (out / "sweep.json").write_text("[]")
     r = invoke(*SWEEP, "--gaps", "0.002", "--out", str(out), "--append")
@@ -183,4 +204,8 @@ def test_writer_modes_from_python(tmp_path: Path) -> None:
     a = ResultWriter(tmp_path / "u", {}, {}, "unique")
     b = ResultWriter(tmp_path / "u", {}, {}, "unique")
     assert (a.directory.name, b.directory.name) == ("u", "u-2")
+    # While a writer holds its folder, the folder holds its lock file too; closing gives both up.
+    np.testing.assert_equal(sorted(os.listdir(b.directory)), [".trtpace.lock", "sweep.json"])
+    a.close()
+    b.close()
     np.testing.assert_equal(sorted(os.listdir(b.directory)), ["sweep.json"])

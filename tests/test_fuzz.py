@@ -19,7 +19,11 @@ import trtpace
 from trtpace.cli import app
 from trtpace.measure import pacing
 
-FAST = settings(max_examples=int(__import__("os").environ.get("FUZZ_N", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=int(__import__("os").environ.get("FUZZ_N", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 CLI = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
@@ -121,9 +125,13 @@ def test_random_condition_file_loads_as_corrupt(template: Path, content: bytes, 
 
 
 @FAST
-@given(content=st.binary(max_size=400) | st.text(max_size=200).map(str.encode) | st.lists(
-    st.floats(allow_nan=True, allow_infinity=True) | st.integers(), max_size=8).map(
-        lambda xs: "\n".join(map(str, xs)).encode()))
+@given(
+    content=st.binary(max_size=400)
+    | st.text(max_size=200).map(str.encode)
+    | st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(), max_size=8).map(
+        lambda xs: "\n".join(map(str, xs)).encode()
+    )
+)
 def test_random_trace_files(content: bytes) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "trace.txt"

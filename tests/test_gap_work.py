@@ -10,22 +10,45 @@ import pytest
 import trtpace
 from trtpace import _core
 from trtpace.measure import gap_work, pacing, workloads
-from trtpace.measure.runner import run_paced
+from trtpace.measure.runner import make_runner, run_paced
 
 GAP_NS = 4_000_000
 
 
-@pytest.mark.parametrize(("text", "spec"), [
-    ("busy:2ms", "busy:2ms"), ("BUSY:500us", "busy:0.5ms"), ("memory:64MB", "memory:64MB"),
-    ("memory:1MiB", "memory:1.04858MB"), ("none", "none"), ("", "none"),
-])
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("busy:2ms", "busy:2ms"),
+        ("BUSY:500us", "busy:0.5ms"),
+        ("memory:64MB", "memory:64MB"),
+        ("memory:1MiB", "memory:1.04858MB"),
+        ("none", "none"),
+        ("", "none"),
+    ],
+)
 def test_specs_parse_and_normalise(text: str, spec: str) -> None:
     assert gap_work.parse_gap_work(text).spec == spec
 
 
-@pytest.mark.parametrize("text", ["busy", "busy:0ms", "busy:2", "busy:61s", "busy:nanms", "memory:1",
-                                  "memory:17GiB", "memory:-1MB", "jpeg:10x10", "jpeg:1280", "jpeg:9000x9000",
-                                  "decode:1", "busy:1e999ms", "none:3"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "busy",
+        "busy:0ms",
+        "busy:2",
+        "busy:61s",
+        "busy:nanms",
+        "memory:1",
+        "memory:17GiB",
+        "memory:-1MB",
+        "jpeg:10x10",
+        "jpeg:1280",
+        "jpeg:9000x9000",
+        "decode:1",
+        "busy:1e999ms",
+        "none:3",
+    ],
+)
 def test_bad_specs_are_one_line_usage_errors(text: str) -> None:
     with pytest.raises(trtpace.UsageError) as e:
         gap_work.parse_gap_work(text)
@@ -35,8 +58,7 @@ def test_bad_specs_are_one_line_usage_errors(text: str) -> None:
 def _run(work: gap_work.GapWork, n: int = 12, staging: tuple = ()) -> dict[str, np.ndarray]:
     w = workloads.host(20.0)
     w.staging = staging
-    out = run_paced(w, pacing.gap(GAP_NS / 1e9), iterations=n, warmup=0, wait="hybrid", sync="spin",
-                    gap_work=work)
+    out = run_paced(w, pacing.gap(GAP_NS / 1e9), iterations=n, warmup=0, wait="hybrid", sync="spin", gap_work=work)
     assert out.error is None
     return out.records
 
@@ -66,8 +88,9 @@ def test_idle_gap_records_no_work_and_no_staging() -> None:
 def test_callable_work_runs_once_per_gap_plus_two_to_seed_its_estimate() -> None:
     calls: list[int] = []
     core = _core.GapWork.callable(lambda: calls.append(1), "py")
-    r = _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(1_000_000), 5, 1, "hybrid", "spin",
-                     gap_work=core)
+    r = make_runner(
+        _core.HostWorkload(10.0), _core.Schedule.closed_gap(1_000_000), 5, 1, "hybrid", "spin", gap_work=core
+    )
     r.run()
     assert len(calls) == 6 + 2
     assert core.kind == "callable" and core.label == "py"
@@ -77,8 +100,15 @@ def test_an_exception_in_callable_work_ends_the_run_with_it() -> None:
     def boom() -> None:
         raise RuntimeError("decode failed")
 
-    r = _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 5, 0, "spin", "spin",
-                     gap_work=_core.GapWork.callable(boom))
+    r = make_runner(
+        _core.HostWorkload(10.0),
+        _core.Schedule.closed_gap(0),
+        5,
+        0,
+        "spin",
+        "spin",
+        gap_work=_core.GapWork.callable(boom),
+    )
     with pytest.raises(RuntimeError, match="decode failed"):
         r.run()
 
@@ -95,8 +125,7 @@ def test_staging_writes_the_whole_input_from_alternating_sources_after_the_issue
 
 def test_bad_staging_is_refused_before_the_run() -> None:
     with pytest.raises(ValueError, match="staging"):
-        _core.Runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), 1, 0, "spin", "spin",
-                     staging=[(0, 0, 0, 4)])
+        make_runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), 1, 0, "spin", "spin", staging=[(0, 0, 0, 4)])
 
 
 def test_pacer_run_takes_gap_work_and_records_it() -> None:
@@ -106,8 +135,9 @@ def test_pacer_run_takes_gap_work_and_records_it() -> None:
     assert (c.records["gap_work_ns"] >= 500_000).all()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cv2") is None and importlib.util.find_spec("PIL") is None,
-                    reason="needs OpenCV or Pillow")
+@pytest.mark.skipif(
+    importlib.util.find_spec("cv2") is None and importlib.util.find_spec("PIL") is None, reason="needs OpenCV or Pillow"
+)
 def test_jpeg_work_decodes_and_preprocesses_a_real_frame() -> None:
     work = gap_work.parse_gap_work("jpeg:320x240")
     decode = gap_work.jpeg_decoder(320, 240)

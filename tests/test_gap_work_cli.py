@@ -24,8 +24,21 @@ from trtpace.results.policies import summarize_policies
 
 runner = CliRunner()
 SWEEP = ["sweep", "-w", "host:us=50", "--iterations", "20", "--warmup", "2"]
-COMPARE = ["compare", "-w", "host:us=50", "--policies", "sleep,spin", "--rounds", "2", "--iterations", "10",
-           "--warmup", "1", "--gap", "0.003"]
+COMPARE = [
+    "compare",
+    "-w",
+    "host:us=50",
+    "--policies",
+    "sleep,spin",
+    "--rounds",
+    "2",
+    "--iterations",
+    "10",
+    "--warmup",
+    "1",
+    "--gap",
+    "0.003",
+]
 IDLE = {"kind": "none", "spec": "none", "description": "idle"}
 BUSY = {"kind": "busy", "spec": "busy:1ms", "description": "busy CPU work for 1 ms before each inference"}
 BUSY_LINE = "gap: busy CPU work for 1 ms before each inference (busy:1ms); the gap-0 baseline runs back to back"
@@ -86,8 +99,22 @@ def test_sweep_json_rows_carry_the_gap_work(tmp_path: Path) -> None:
 
 def test_a_fresh_process_runs_and_saves_the_gap_work(tmp_path: Path) -> None:
     out = tmp_path / "fresh"
-    cmd = [sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=50", "--gaps", "0,0.005", "--iterations", "20",
-           "--gap-work", "busy:1ms", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trtpace",
+        "sweep",
+        "-w",
+        "host:us=50",
+        "--gaps",
+        "0,0.005",
+        "--iterations",
+        "20",
+        "--gap-work",
+        "busy:1ms",
+        "--out",
+        str(out),
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[0] == BUSY_LINE + " without it"
@@ -107,10 +134,18 @@ def test_a_fresh_process_runs_and_saves_the_gap_work(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [[*SWEEP, "--gaps", "0.001"], COMPARE])
-@pytest.mark.parametrize(("spec", "message"), [("busy:0ms", "busy needs a duration"), ("warp:9", "unknown kind"),
-                                               ("memory:1", "memory needs a size"), ("jpeg:10x10", "jpeg needs")])
-def test_a_bad_gap_work_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, command: list[str], spec: str,
-                                                              message: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("busy:0ms", "busy needs a duration"),
+        ("warp:9", "unknown kind"),
+        ("memory:1", "memory needs a size"),
+        ("jpeg:10x10", "jpeg needs"),
+    ],
+)
+def test_a_bad_gap_work_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, command: list[str], spec: str, message: str
+) -> None:
     out = tmp_path / "never"
     r = invoke(*command, "--gap-work", spec, "--out", str(out))
     assert r.exit_code == 2, r.output
@@ -140,8 +175,10 @@ def test_compare_runs_the_gap_work_in_every_policy_but_the_continuous_rounds(tmp
     out = tmp_path / "c"
     r = invoke(*COMPARE, "--gap-work", "memory:1MB", "--out", str(out))
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("gap: streamed through 1 MB of memory before each inference (memory:1MB); the "
-                               "continuous rounds run back to back without it")
+    assert r.stdout.startswith(
+        "gap: streamed through 1 MB of memory before each inference (memory:1MB); the "
+        "continuous rounds run back to back without it"
+    )
     loaded = trtpace.load(out)
     assert loaded.settings["gap_work"]["spec"] == "memory:1MB"
     by_policy = {(c.policy, c.gap_work_spec) for c in loaded.conditions}
@@ -156,8 +193,11 @@ def test_compare_runs_the_gap_work_in_every_policy_but_the_continuous_rounds(tmp
     assert '<p class="gap">gap: streamed through 1 MB' in (out / "report.html").read_text()
     r = invoke(*COMPARE, "--gap-work", "memory:1MB", "--out", str(tmp_path / "j"), "--json")
     doc = json.loads(r.stdout)
-    assert {p["policy"]: p["gap_work"] for p in doc["policies"]} == {"continuous": "none", "sleep": "memory:1MB",
-                                                                     "spin": "memory:1MB"}
+    assert {p["policy"]: p["gap_work"] for p in doc["policies"]} == {
+        "continuous": "none",
+        "sleep": "memory:1MB",
+        "spin": "memory:1MB",
+    }
 
 
 def test_compare_append_with_another_gap_work_is_refused(tmp_path: Path) -> None:
@@ -209,11 +249,25 @@ def test_python_api_takes_a_spec_or_a_gap_work(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cv2") is None and importlib.util.find_spec("PIL") is None,
-                    reason="needs OpenCV or Pillow")
+@pytest.mark.skipif(
+    importlib.util.find_spec("cv2") is None and importlib.util.find_spec("PIL") is None, reason="needs OpenCV or Pillow"
+)
 def test_jpeg_gap_work_is_described(tmp_path: Path) -> None:
-    r = invoke("sweep", "-w", "host:us=20", "--iterations", "4", "--warmup", "0", "--gaps", "0.01",
-               "--gap-work", "jpeg:320x240", "--out", str(tmp_path / "r"))
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=20",
+        "--iterations",
+        "4",
+        "--warmup",
+        "0",
+        "--gaps",
+        "0.01",
+        "--gap-work",
+        "jpeg:320x240",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("gap: decoded and preprocessed a 320x240 JPEG before each inference (jpeg:320x240)")
     assert (trtpace.load(tmp_path / "r").conditions[1].records["gap_work_ns"] > 0).all()
@@ -247,14 +301,31 @@ def test_results_without_gap_work_load_as_an_idle_gap(tmp_path: Path) -> None:
 
 def test_multi_worker_runs_carry_the_gap_work(tmp_path: Path) -> None:
     """Each worker process (multiprocessing spawn) runs the gap work in its own gaps."""
-    r = invoke("sweep", "-w", "host:us=50", "--gaps", "0,0.003", "--iterations", "8", "--warmup", "0",
-               "--gpu", "0,0", "--allow-shared-gpu", "--gap-work", "busy:0.5ms", "--out", str(tmp_path / "r"),
-               "--no-report")
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=50",
+        "--gaps",
+        "0,0.003",
+        "--iterations",
+        "8",
+        "--warmup",
+        "0",
+        "--gpu",
+        "0,0",
+        "--allow-shared-gpu",
+        "--gap-work",
+        "busy:0.5ms",
+        "--out",
+        str(tmp_path / "r"),
+        "--no-report",
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("gap: busy CPU work for 0.5 ms before each inference (busy:0.5ms)")
     loaded = trtpace.load(tmp_path / "r")
     assert {(c.gpu_label, c.pacing.gap_s, c.gap_work_spec) for c in loaded.conditions} == {
-        (g, gap, "none" if gap == 0 else "busy:0.5ms") for g in ("gpu0", "gpu0#2") for gap in (0.0, 0.003)}
+        (g, gap, "none" if gap == 0 else "busy:0.5ms") for g in ("gpu0", "gpu0#2") for gap in (0.0, 0.003)
+    }
     assert all((c.records["gap_work_ns"] >= 500_000).all() for c in loaded.conditions if c.pacing.gap_s)
 
 
@@ -263,6 +334,12 @@ def test_help_lists_the_kinds(command: str) -> None:
     r = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert r.exit_code == 0
     text = " ".join(r.output.split())
-    for kind in ("none", "busy:2ms", "memory:64MB", "jpeg:1280x720", "the inference is issued when it ends",
-                 "the gap-0 baseline stays back to back"):
+    for kind in (
+        "none",
+        "busy:2ms",
+        "memory:64MB",
+        "jpeg:1280x720",
+        "the inference is issued when it ends",
+        "the gap-0 baseline stays back to back",
+    ):
         assert kind in text, kind

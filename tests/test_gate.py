@@ -24,8 +24,13 @@ def condition(workload: str, gap_s: float, e2e_us: list[float]) -> ConditionResu
     n = len(e2e_us)
     issue = np.arange(n, dtype=np.int64) * 10_000_000
     done = issue + (np.asarray(e2e_us) * 1e3).astype(np.int64)
-    records = {"due_ns": issue, "issue_ns": issue, "submitted_ns": issue + 1000, "done_ns": done,
-               "device_us": np.asarray(e2e_us, dtype=np.float64)}
+    records = {
+        "due_ns": issue,
+        "issue_ns": issue,
+        "submitted_ns": issue + 1000,
+        "done_ns": done,
+        "device_us": np.asarray(e2e_us, dtype=np.float64),
+    }
     return ConditionResult(workload, pacing.gap(gap_s), "hybrid", "spin", 0, n, records)
 
 
@@ -75,8 +80,24 @@ def test_limits_must_be_positive_ratios(bad: float) -> None:
 
 
 def sweep(tmp_path: Path, *limits: str):
-    return CliRunner().invoke(app, ["sweep", "-w", "host:us=20", "--gaps", "0.001", "--iterations", "20",
-                                    "--warmup", "2", "--out", str(tmp_path / "r"), "--no-report", *limits])
+    return CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0.001",
+            "--iterations",
+            "20",
+            "--warmup",
+            "2",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-report",
+            *limits,
+        ],
+    )
 
 
 def test_cli_gate_fails_with_code_3_after_saving(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import trtpace
 from trtpace import _core
 from trtpace.cli import app
 from trtpace.measure import pacing, workloads
-from trtpace.measure.runner import run_paced
+from trtpace.measure.runner import make_runner, run_paced
 
 pytestmark = pytest.mark.gpu
 
@@ -42,7 +42,9 @@ def test_runner_records_complete_and_ordered(tiny: workloads.Workload, sync: str
     assert tiny.device_timing == "graph-event-nodes"
 
 
-@pytest.mark.parametrize(("preset", "target_us", "kernels"), [("tiny", 100, 12), ("medium", 2000, 24), ("large", 25000, 60)])
+@pytest.mark.parametrize(
+    ("preset", "target_us", "kernels"), [("tiny", 100, 12), ("medium", 2000, 24), ("large", 25000, 60)]
+)
 def test_synthetic_calibration_within_10_percent(preset: str, target_us: float, kernels: int) -> None:
     w = workloads.build(preset, gpu=0)
     assert w.core.kernels == kernels
@@ -71,9 +73,16 @@ def _torch_graph():
     from trtpace.measure.workloads.torch_module import capture_graph
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU()
-    ).cuda().eval()
+    net = (
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(16, 16, 3, padding=1),
+            torch.nn.ReLU(),
+        )
+        .cuda()
+        .eval()
+    )
     x = torch.randn(1, 3, 64, 64, device="cuda")
     g, y = capture_graph(net, (x,))
     return torch, net, g, x, y
@@ -132,8 +141,9 @@ def test_sweep_end_to_end(tmp_path: Path) -> None:
 
 
 def test_cli_sweep_on_gpu(tmp_path: Path) -> None:
-    r = CliRunner().invoke(app, ["sweep", "-w", "tiny", "--gaps", "0,0.02", "--iterations", "20", "--out",
-                                 str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        app, ["sweep", "-w", "tiny", "--gaps", "0,0.02", "--iterations", "20", "--out", str(tmp_path), "--json"]
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["conditions"][1]["summary"]["device_us"]["n"] == 20
@@ -216,8 +226,17 @@ def _trtpace_threads() -> int:
 def test_every_policy_runs() -> None:
     from trtpace.results.policies import recommend, summarize_policies
 
-    policies = ["sleep", "spin", "hybrid", "sync-block", "sync-yield", "keepwarm:1ms", "prewarm:2ms", "direct",
-                "spin+keepwarm:200us"]
+    policies = [
+        "sleep",
+        "spin",
+        "hybrid",
+        "sync-block",
+        "sync-yield",
+        "keepwarm:1ms",
+        "prewarm:2ms",
+        "direct",
+        "spin+keepwarm:200us",
+    ]
     result = trtpace.compare("tiny", 0.02, policies, rounds=1, iterations=15, warmup=3)
     summaries = summarize_policies(result)
     assert [s.policy for s in summaries] == ["continuous", *policies]
@@ -238,7 +257,9 @@ def test_keepwarm_never_delays_an_inference(tiny: workloads.Workload) -> None:
 
     p = pacing.gap(0.01)
     plain = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin")
-    warm = run_paced(tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin", policy=parse_policy("keepwarm:200us"))
+    warm = run_paced(
+        tiny, p, iterations=60, warmup=5, wait="hybrid", sync="spin", policy=parse_policy("keepwarm:200us")
+    )
     assert warm.fillers_fired > 60 * 10
     late = lambda out: (out.records["issue_ns"] - out.records["due_ns"]) / 1e3
     # Keep-warm stops before each due time: issues are as punctual as without it (pacing tolerance 20 us).
@@ -281,11 +302,27 @@ def test_cli_torch_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         "import torch\n"
         "def make():\n"
         "    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).cuda().eval()\n"
-        "    return net, (torch.randn(1, 3, 32, 32, device='cuda'),)\n")
+        "    return net, (torch.randn(1, 3, 32, 32, device='cuda'),)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    r = CliRunner().invoke(app, ["sweep", "--torch", "mymodel:make", "--launch", "graph", "--gaps", "0.01",
-                                 "--iterations", "10",
-                                 "--out", str(tmp_path / "r"), "--json", "--no-report"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            "--torch",
+            "mymodel:make",
+            "--launch",
+            "graph",
+            "--gaps",
+            "0.01",
+            "--iterations",
+            "10",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     cond = json.loads(r.stdout)["conditions"][1]
     assert cond["workload"] == "mymodel:make" and cond["device_timing"] == "graph-event-nodes"
@@ -294,6 +331,7 @@ def test_cli_torch_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 # --- launch paths of a PyTorch module (issue #12); need torch with CUDA as well as a GPU ---------
+
 
 def _torch_cuda():
     torch = pytest.importorskip("torch")
@@ -316,7 +354,8 @@ def test_torch_module_through_every_launch_path(io: str, tmp_path: Path) -> None
     result = trtpace.sweep(wls, gaps_s=[0.02], iterations=40, warmup=5, out=tmp_path / "r")
     rows = result.rows()
     assert [(r["launch"], r["pacing"]["gap_s"]) for r in rows] == [
-        (p, g) for p in ("eager", "replay", "graph") for g in (0, 0.02)]
+        (p, g) for p in ("eager", "replay", "graph") for g in (0, 0.02)
+    ]
     assert all(r["io"] == io for r in rows)
     p50 = {r["launch"]: r["summary"]["e2e_us"]["p50"] for r in rows if r["pacing"]["gap_s"] == 0}
     submit = {r["launch"]: r["summary"]["submit_us"]["p50"] for r in rows if r["pacing"]["gap_s"] == 0}
@@ -335,20 +374,23 @@ def test_pinned_io_python_paths_exit_cleanly(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; sys.path.insert(0, '.')\n"
-            "from bench.models import conv_net\n"
-            "from trtpace.measure import pacing\n"
-            "from trtpace.measure.runner import run_paced\n"
-            "from trtpace.measure.workloads import from_torch\n"
-            "module, inputs = conv_net()\n"
-            "for launch in ('eager', 'replay'):\n"
-            "    w = from_torch(module, inputs, launch=launch, io='pinned')\n"
-            "    o = run_paced(w, pacing.gap(0.002), iterations=10, warmup=2, wait='hybrid', sync='spin')\n"
-            "    assert o.error is None, o.error\n"
-            "print('ok')\n")
+    code = (
+        "import sys; sys.path.insert(0, '.')\n"
+        "from bench.models import conv_net\n"
+        "from trtpace.measure import pacing\n"
+        "from trtpace.measure.runner import run_paced\n"
+        "from trtpace.measure.workloads import from_torch\n"
+        "module, inputs = conv_net()\n"
+        "for launch in ('eager', 'replay'):\n"
+        "    w = from_torch(module, inputs, launch=launch, io='pinned')\n"
+        "    o = run_paced(w, pacing.gap(0.002), iterations=10, warmup=2, wait='hybrid', sync='spin')\n"
+        "    assert o.error is None, o.error\n"
+        "print('ok')\n"
+    )
     root = Path(__file__).resolve().parent.parent
-    p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=root, capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr[-3000:]
 
 
@@ -374,9 +416,26 @@ def test_replay_runs_on_trtpaces_stream() -> None:
 
 def test_sweep_cli_torch_launch_paths(tmp_path: Path) -> None:
     _torch_cuda()
-    r = CliRunner().invoke(app, ["sweep", "--torch", "bench.models:transformer_block", "--launch", "eager,graph",
-                                 "--gaps", "0,0.01", "--iterations", "30", "--warmup", "3", "--json",
-                                 "--out", str(tmp_path / "r"), "--no-report"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            "--torch",
+            "bench.models:transformer_block",
+            "--launch",
+            "eager,graph",
+            "--gaps",
+            "0,0.01",
+            "--iterations",
+            "30",
+            "--warmup",
+            "3",
+            "--json",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert [c["launch"] for c in doc["conditions"]] == ["eager", "eager", "graph", "graph"]
@@ -384,9 +443,28 @@ def test_sweep_cli_torch_launch_paths(tmp_path: Path) -> None:
 
 def test_compare_cli_on_the_eager_path_shows_the_graph_switch(tmp_path: Path) -> None:
     _torch_cuda()
-    r = CliRunner().invoke(app, ["compare", "--torch", "bench.models:conv_net", "--launch", "eager",
-                                 "--policies", "sleep,spin+cpu-awake", "--gap", "0.02", "--rounds", "2",
-                                 "--iterations", "20", "--json", "--out", str(tmp_path / "c"), "--no-report"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "--torch",
+            "bench.models:conv_net",
+            "--launch",
+            "eager",
+            "--policies",
+            "sleep,spin+cpu-awake",
+            "--gap",
+            "0.02",
+            "--rounds",
+            "2",
+            "--iterations",
+            "20",
+            "--json",
+            "--out",
+            str(tmp_path / "c"),
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert {(p["policy"], p["launch"]) for p in doc["policies"]} >= {("sleep", "eager"), ("sleep", "graph")}
@@ -432,8 +510,9 @@ def test_runner_filler_fault_keeps_mapped_records() -> None:
     w = workloads.build("tiny", gpu=0)
     # Keep-warm fires every 200 us in 5 ms gaps: ~20 fires per gap, so the 50th is a few inferences in.
     w.core._inject_fault("filler", 50)
-    out = run_paced(w, pacing.gap(0.005), iterations=30, warmup=0, wait="hybrid", sync="spin",
-                    policy=parse_policy("keepwarm:200us"))
+    out = run_paced(
+        w, pacing.gap(0.005), iterations=30, warmup=0, wait="hybrid", sync="spin", policy=parse_policy("keepwarm:200us")
+    )
     assert isinstance(out.error, trtpace.TrtpaceError) and "injected fault at filler" in str(out.error)
     n = len(out.records["issue_ns"])
     assert 0 < n < 30
@@ -535,6 +614,8 @@ def test_pacer_prewarm_worker_fires_cancels_and_reports_failures() -> None:
 def test_prewarm_worker_fallback_and_close() -> None:
     direct = workloads.build("tiny:launch=direct", gpu=0)
     worker = _core.PrewarmWorker(direct.core, "graph", 1_000, "spin")  # no graph: falls back to the filler
+    assert worker.path == "filler"
+    assert _core.PrewarmWorker(direct.core, "stream", 1_000, "spin").path == "stream"
     worker.schedule(_core.now_ns() + 500_000)
     worker.wait_idle()
     assert worker.fired == 1 and not worker.pending
@@ -543,6 +624,35 @@ def test_prewarm_worker_fallback_and_close() -> None:
     worker.close()
     worker.close()
     assert worker.fired == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "target", "path"),
+    [
+        ("tiny:launch=direct", "graph", "filler"),  # no graph executable: the paced loop falls back as the Pacer does
+        ("tiny", "graph", "graph"),
+        ("tiny:launch=direct", "stream", "stream"),
+        ("tiny:launch=direct", "filler", "filler"),
+    ],
+)
+def test_the_paced_loop_prewarms_where_the_pacer_would_and_says_where(spec: str, target: str, path: str) -> None:
+    w = workloads.build(spec, gpu=0)
+    runner = make_runner(
+        w.core,
+        _core.Schedule.closed_gap(2_000_000),
+        10,
+        0,
+        "spin",
+        "spin",
+        prewarm_lead_ns=500_000,
+        prewarm_work_ns=20_000,
+        prewarm_target=target,
+    )
+    runner.run()
+    assert runner.prewarm_path == path
+    # every gap but the first (due at once) had its pre-warm: filler work where the path has it
+    assert runner.filler_work_ns >= (0 if path == "graph" else 9 * 20_000)
+    assert runner.fillers_fired >= (9 if path == "filler" else 0)
 
 
 def test_filler_and_own_path_work_is_bounded() -> None:

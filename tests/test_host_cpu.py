@@ -121,8 +121,13 @@ def test_sweep_on_a_vm_notes_it_once(sysfs: Path) -> None:
 def _condition(launch: str, khz: float, gap: float) -> ConditionResult:
     n = 50
     issue = np.arange(n, dtype=np.int64) * 1_000_000 + 10_000_000
-    rec = {"due_ns": issue, "issue_ns": issue, "submitted_ns": issue + 30_000, "done_ns": issue + 100_000,
-           "device_us": np.full(n, 50.0)}
+    rec = {
+        "due_ns": issue,
+        "issue_ns": issue,
+        "submitted_ns": issue + 30_000,
+        "done_ns": issue + 100_000,
+        "device_us": np.full(n, 50.0),
+    }
     tel = {"tel_cpu_t_ns": issue - 100, "tel_cpu_core": np.full(n, 3), "tel_cpu_khz": np.full(n, khz)}
     info = {"launch": launch, "host_cpu": {"core": 3, "idle": {"C6": {"residency_pct": 80.0, "entries": 9.0}}}}
     return ConditionResult("m", pacing.gap(gap), "spin", "spin", 0, n, rec, info=info, telemetry=tel)
@@ -169,12 +174,19 @@ def test_cpu_awake_spinner_dies_with_a_parent_killed_with_sigkill(tmp_path: Path
     # A parent process starts the spinner, writes its pid and is then killed with SIGKILL (no
     # clean-up runs): the spinner must not survive it and keep a core busy.
     pidfile = tmp_path / "spinner.pid"
-    parent = subprocess.Popen([sys.executable, "-c", (
-        "import os, sys, time\n"
-        "from trtpace.measure import host_cpu\n"
-        "a = host_cpu.CpuAwake(); a.follow(sorted(os.sched_getaffinity(0))[0])\n"
-        f"open({str(pidfile)!r}, 'w').write(str(a.proc.pid))\n"
-        "time.sleep(60)\n")])
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import os, sys, time\n"
+                "from trtpace.measure import host_cpu\n"
+                "a = host_cpu.CpuAwake(); a.follow(sorted(os.sched_getaffinity(0))[0])\n"
+                f"open({str(pidfile)!r}, 'w').write(str(a.proc.pid))\n"
+                "time.sleep(60)\n"
+            ),
+        ]
+    )
     deadline = time.monotonic() + 20
     while not pidfile.exists() or not pidfile.read_text():
         assert time.monotonic() < deadline and parent.poll() is None, "the parent never started its spinner"

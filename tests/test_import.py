@@ -20,14 +20,15 @@ def test_public_api_is_curated() -> None:
 
 
 def test_import_in_fresh_interpreter() -> None:
-    out = subprocess.run([sys.executable, "-c", "import trtpace; print(trtpace.__version__)"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import trtpace; print(trtpace.__version__)"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == trtpace.__version__
 
 
 def test_probe_never_raises() -> None:
     probe = _core.probe_cuda()
-    assert probe["runtime_version"] >= 13000
+    assert probe["runtime_version"] >= 12040  # a CUDA 12.4+ or 13 build
     assert probe["device_count"] >= 0
     if probe["device_count"] == 0:
         assert probe["error_name"].startswith("cudaError")

@@ -31,8 +31,9 @@ def make_tree(root: Path, node: str = "17000000.gpu", of_name: str = "gpu") -> P
     return d
 
 
-@pytest.mark.parametrize(("node", "of_name"), [("17000000.gpu", "gpu"), ("17000000.ga10b", "ga10b"),
-                                               ("gpu-gpc-0", "gpu-gpc-0")])
+@pytest.mark.parametrize(
+    ("node", "of_name"), [("17000000.gpu", "gpu"), ("17000000.ga10b", "ga10b"), ("gpu-gpc-0", "gpu-gpc-0")]
+)
 def test_finds_the_gpu_node(tmp_path: Path, node: str, of_name: str) -> None:
     d = make_tree(tmp_path, node, of_name)
     found = jetson.find_gpu_devfreq(tmp_path)

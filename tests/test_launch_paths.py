@@ -22,8 +22,12 @@ from trtpace.results.policies import CONTINUOUS, summarize_policies, switch_line
 
 def test_parse_launch() -> None:
     assert parse_launch("eager, graph", LAUNCH_PATHS) == ["eager", "graph"]
-    for bad, match in (("", "at least one"), ("fast", "unknown launch path"), ("eager,eager", "twice"),
-                       ("python", "does not apply")):
+    for bad, match in (
+        ("", "at least one"),
+        ("fast", "unknown launch path"),
+        ("eager,eager", "twice"),
+        ("python", "does not apply"),
+    ):
         with pytest.raises(UsageError, match=match):
             parse_launch(bad, ("eager", "replay", "graph"))
 
@@ -52,11 +56,16 @@ def _as(path: str, us: float = 20) -> workloads.Workload:
 
 
 def test_sweep_keeps_one_baseline_per_launch_path(tmp_path: Path) -> None:
-    result = trtpace.sweep([_as("eager", 60), _as("graph", 20)], gaps_s=[0.002], iterations=30, warmup=2,
-                           out=tmp_path / "r")
+    result = trtpace.sweep(
+        [_as("eager", 60), _as("graph", 20)], gaps_s=[0.002], iterations=30, warmup=2, out=tmp_path / "r"
+    )
     rows = result.rows()
-    assert [(r["launch"], r["pacing"]["gap_s"]) for r in rows] == [("eager", 0), ("eager", 0.002), ("graph", 0),
-                                                                     ("graph", 0.002)]
+    assert [(r["launch"], r["pacing"]["gap_s"]) for r in rows] == [
+        ("eager", 0),
+        ("eager", 0.002),
+        ("graph", 0),
+        ("graph", 0.002),
+    ]
     eager_gap, graph_gap = result.conditions[1], result.conditions[3]
     assert result.baseline(eager_gap) is result.conditions[0]
     assert result.baseline(graph_gap) is result.conditions[2]
@@ -76,11 +85,17 @@ def test_sweep_keeps_one_baseline_per_launch_path(tmp_path: Path) -> None:
 
 
 def test_compare_runs_every_policy_on_each_path_and_the_switch(tmp_path: Path) -> None:
-    result = trtpace.compare([_as("eager", 50)], 0.002, ["sleep", "spin"], rounds=2, iterations=10, warmup=1,
-                             switch_to=_as("graph", 15))
+    result = trtpace.compare(
+        [_as("eager", 50)], 0.002, ["sleep", "spin"], rounds=2, iterations=10, warmup=1, switch_to=_as("graph", 15)
+    )
     order = [(c.info["round"], c.policy, c.launch) for c in result.conditions]
-    per_round = [(CONTINUOUS, "eager"), ("sleep", "eager"), ("spin", "eager"), (CONTINUOUS, "graph"),
-                 ("sleep", "graph")]
+    per_round = [
+        (CONTINUOUS, "eager"),
+        ("sleep", "eager"),
+        ("spin", "eager"),
+        (CONTINUOUS, "graph"),
+        ("sleep", "graph"),
+    ]
     assert order == [(r, p, lp) for r in range(2) for p, lp in per_round]
     assert result.settings["plain_policy"] == "sleep" and result.settings["switch_to"] == "graph"
     summaries = summarize_policies(result)
@@ -97,15 +112,18 @@ def test_compare_policy_naming_a_missing_path_is_refused() -> None:
         trtpace.compare([_as("eager")], 0.002, ["replay"], rounds=1, iterations=5, warmup=0)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["sweep", "-w", "host:us=10", "--launch", "graph"], "--launch goes with --torch"),
-    (["sweep", "-w", "host:us=10", "--io", "pinned"], "--io goes with --torch"),
-    (["sweep", "--torch", "os:getcwd", "--launch", "python"], "does not apply"),
-    (["sweep", "--torch", "os:getcwd", "--launch", "graph", "--io", "pageable"], "cannot go into a CUDA graph"),
-    (["sweep", "--torch", "os:getcwd", "--io", "disk"], "--io must be one of"),
-    (["compare", "-w", "host:us=10", "--launch", "eager"], "--launch and --io go with"),
-    (["compare", "-w", "tiny", "--torch", "os:getcwd"], "not both"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "-w", "host:us=10", "--launch", "graph"], "--launch goes with --torch"),
+        (["sweep", "-w", "host:us=10", "--io", "pinned"], "--io goes with --torch"),
+        (["sweep", "--torch", "os:getcwd", "--launch", "python"], "does not apply"),
+        (["sweep", "--torch", "os:getcwd", "--launch", "graph", "--io", "pageable"], "cannot go into a CUDA graph"),
+        (["sweep", "--torch", "os:getcwd", "--io", "disk"], "--io must be one of"),
+        (["compare", "-w", "host:us=10", "--launch", "eager"], "--launch and --io go with"),
+        (["compare", "-w", "tiny", "--torch", "os:getcwd"], "not both"),
+    ],
+)
 def test_cli_launch_and_io_errors_are_one_line(args: list[str], message: str) -> None:
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 2, r.output

@@ -32,20 +32,34 @@ def invoke(*args: str) -> object:
 
 # ---- parsing --gpu ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "count", "shared", "expected"), [
-    ("all", 3, False, [0, 1, 2]), ("0,2", 3, False, [0, 2]), (" 1 ", 2, False, [1]), ("0,0", 1, True, [0, 0]),
-    ("5,7", None, False, [5, 7]),  # host work: indices only name the workers
-])
+
+@pytest.mark.parametrize(
+    ("text", "count", "shared", "expected"),
+    [
+        ("all", 3, False, [0, 1, 2]),
+        ("0,2", 3, False, [0, 2]),
+        (" 1 ", 2, False, [1]),
+        ("0,0", 1, True, [0, 0]),
+        ("5,7", None, False, [5, 7]),  # host work: indices only name the workers
+    ],
+)
 def test_parse_gpus_accepts(text: str, count: int | None, shared: bool, expected: list[int]) -> None:
     assert parse_gpus(text, gpu_count=count, allow_shared=shared) == expected
 
 
-@pytest.mark.parametrize(("text", "count", "message"), [
-    ("all", 0, "--gpu all: CUDA sees no GPU"), ("0,x", 2, "--gpu takes an index"), ("", 2, "--gpu takes an index"),
-    ("0,,1", 2, "--gpu takes an index"), ("-1", 2, "--gpu must be >= 0, got -1"), ("0,-2", None, "must be >= 0"),
-    ("0,2", 2, "--gpu 2 is out of range: CUDA sees 2 GPU(s), indices 0 to 1"),
-    ("1,0,1", 2, "names GPU 1 twice: pass --allow-shared-gpu"),
-])
+@pytest.mark.parametrize(
+    ("text", "count", "message"),
+    [
+        ("all", 0, "--gpu all: CUDA sees no GPU"),
+        ("0,x", 2, "--gpu takes an index"),
+        ("", 2, "--gpu takes an index"),
+        ("0,,1", 2, "--gpu takes an index"),
+        ("-1", 2, "--gpu must be >= 0, got -1"),
+        ("0,-2", None, "must be >= 0"),
+        ("0,2", 2, "--gpu 2 is out of range: CUDA sees 2 GPU(s), indices 0 to 1"),
+        ("1,0,1", 2, "names GPU 1 twice: pass --allow-shared-gpu"),
+    ],
+)
 def test_parse_gpus_refuses(text: str, count: int | None, message: str) -> None:
     with pytest.raises(UsageError, match=None) as e:
         parse_gpus(text, gpu_count=count)
@@ -56,12 +70,15 @@ def test_labels_name_a_shared_gpu_twice() -> None:
     assert gpu_labels([0, 2, 0, 0]) == ["gpu0", "gpu2", "gpu0#2", "gpu0#3"]
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["-w", "host:us=50", "--gpu", "0,0"], 2, "names GPU 0 twice"),
-    (["-w", "host:us=50", "--gpu", "0,-1"], 2, "--gpu must be >= 0"),
-    (["-w", "host:us=50", "--gpu", "zero"], 2, "--gpu takes an index"),
-    (["-w", "host:us=50", "--gpu", "0,1", "--gpu-rounds", "0"], 2, "--gpu-rounds must be >= 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-w", "host:us=50", "--gpu", "0,0"], 2, "names GPU 0 twice"),
+        (["-w", "host:us=50", "--gpu", "0,-1"], 2, "--gpu must be >= 0"),
+        (["-w", "host:us=50", "--gpu", "zero"], 2, "--gpu takes an index"),
+        (["-w", "host:us=50", "--gpu", "0,1", "--gpu-rounds", "0"], 2, "--gpu-rounds must be >= 1"),
+    ],
+)
 def test_cli_refuses_bad_gpu_lists_before_running(tmp_path: Path, args: list[str], code: int, message: str) -> None:
     for command in ("sweep", "compare"):
         r = invoke(command, *args, "--out", str(tmp_path / command))
@@ -72,8 +89,14 @@ def test_cli_refuses_bad_gpu_lists_before_running(tmp_path: Path, args: list[str
 
 def test_cli_checks_gpu_indices_against_what_cuda_sees(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Two GPUs cannot be arranged here: only what CUDA reports is replaced; parsing and checks are real.
-    probe = {"runtime_version": 13000, "driver_version": 13000, "device_count": 2, "error_code": 0,
-             "error_name": "", "error_string": ""}
+    probe = {
+        "runtime_version": 13000,
+        "driver_version": 13000,
+        "device_count": 2,
+        "error_code": 0,
+        "error_name": "",
+        "error_string": "",
+    }
     monkeypatch.setattr(device._core, "probe_cuda", lambda: probe)
     monkeypatch.setattr(device._core, "device_info", lambda i: {"index": i, "name": "fake", "pci_bus_id": f"0:{i}"})
     r = invoke("sweep", "-w", "tiny", "--gpu", "0,2", "--out", str(tmp_path / "r"))
@@ -91,15 +114,34 @@ def test_gpu_work_on_several_gpus_without_a_gpu_is_one_line(tmp_path: Path) -> N
 
 # ---- coordination, end to end with host workloads ---------------------------------------------
 
+
 def _windows(result: trtpace.SweepResult) -> list[tuple[str, str, int, int, int]]:
-    return [(c.gpu_label, c.gpu_mode, i, int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
-            for i, c in enumerate(result.conditions)]
+    return [
+        (c.gpu_label, c.gpu_mode, i, int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
+        for i, c in enumerate(result.conditions)
+    ]
 
 
 def test_sweep_on_two_workers_together_and_alone(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    r = invoke("sweep", "-w", "host:us=200", "--gaps", "0,0.002", "--iterations", "60", "--warmup", "2",
-               "--gpu", "0,1", "--gpu-rounds", "2", "--out", str(out), "--json")
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=200",
+        "--gaps",
+        "0,0.002",
+        "--iterations",
+        "60",
+        "--warmup",
+        "2",
+        "--gpu",
+        "0,1",
+        "--gpu-rounds",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     loaded = trtpace.load(out)
@@ -138,14 +180,32 @@ def test_sweep_on_two_workers_together_and_alone(tmp_path: Path) -> None:
 
 def test_tables_are_grouped_by_gpu_and_csv_names_it(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    r = invoke("sweep", "-w", "host:us=100", "--gaps", "0,0.001", "--iterations", "20", "--warmup", "0",
-               "--gpu", "3,1", "--out", str(out))
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=100",
+        "--gaps",
+        "0,0.001",
+        "--iterations",
+        "20",
+        "--warmup",
+        "0",
+        "--gpu",
+        "3,1",
+        "--out",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     titles = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith("trtpace sweep:")]
-    assert titles == ["trtpace sweep: gpu3, together", "trtpace sweep: gpu3, alone", "trtpace sweep: gpu1, together",
-                      "trtpace sweep: gpu1, alone"]
+    assert titles == [
+        "trtpace sweep: gpu3, together",
+        "trtpace sweep: gpu3, alone",
+        "trtpace sweep: gpu1, together",
+        "trtpace sweep: gpu1, alone",
+    ]
     assert "running together vs alone" in r.stdout
     from trtpace.report.html import write_csv
+
     write_csv(trtpace.load(out), tmp_path / "s.csv")
     lines = (tmp_path / "s.csv").read_text().splitlines()
     header = lines[0].split(",")
@@ -155,16 +215,49 @@ def test_tables_are_grouped_by_gpu_and_csv_names_it(tmp_path: Path) -> None:
 
 
 def test_shared_gpu_needs_the_flag_and_names_each_worker(tmp_path: Path) -> None:
-    r = invoke("sweep", "-w", "host:us=50", "--gaps", "0", "--iterations", "10", "--warmup", "0",
-               "--gpu", "0,0", "--allow-shared-gpu", "--out", str(tmp_path / "r"), "--no-report")
+    r = invoke(
+        "sweep",
+        "-w",
+        "host:us=50",
+        "--gaps",
+        "0",
+        "--iterations",
+        "10",
+        "--warmup",
+        "0",
+        "--gpu",
+        "0,0",
+        "--allow-shared-gpu",
+        "--out",
+        str(tmp_path / "r"),
+        "--no-report",
+    )
     assert r.exit_code == 0, r.output
     labels = {c.gpu_label for c in trtpace.load(tmp_path / "r").conditions}
     assert labels == {"gpu0", "gpu0#2"}
 
 
 def test_compare_on_two_workers(tmp_path: Path) -> None:
-    r = invoke("compare", "-w", "host:us=100", "--gap", "0.002", "--policies", "sleep,spin", "--rounds", "2",
-               "--iterations", "20", "--warmup", "1", "--gpu", "0,1", "--out", str(tmp_path / "r"), "--json")
+    r = invoke(
+        "compare",
+        "-w",
+        "host:us=100",
+        "--gap",
+        "0.002",
+        "--policies",
+        "sleep,spin",
+        "--rounds",
+        "2",
+        "--iterations",
+        "20",
+        "--warmup",
+        "1",
+        "--gpu",
+        "0,1",
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     groups = {(g["gpu"], g["gpu_mode"]) for g in doc["gpus"]}
@@ -213,8 +306,12 @@ def _gone(pid: int) -> bool:
 
 def _start_long_run(out: Path) -> subprocess.Popen[str]:
     # until the second together condition (about 50 s long) runs
-    return start_sweep(["-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "1000", "--warmup", "0",
-                        "--gpu", "0,1"], out, lambda n: n >= 2, "the first conditions never landed")
+    return start_sweep(
+        ["-w", "host:us=200", "--gaps", "0,0.05", "--iterations", "1000", "--warmup", "0", "--gpu", "0,1"],
+        out,
+        lambda n: n >= 2,
+        "the first conditions never landed",
+    )
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -258,10 +355,26 @@ def test_a_worker_that_dies_ends_the_run_with_one_line(tmp_path: Path) -> None:
 
 # ---- on a GPU: two workers on GPU 0 -----------------------------------------------------------
 
+
 @pytest.mark.gpu
 def test_gpu_sweep_two_workers_on_gpu0(tmp_path: Path) -> None:
-    r = invoke("sweep", "-w", "tiny", "--gaps", "0,0.01", "--iterations", "100", "--warmup", "5",
-               "--gpu", "0,0", "--allow-shared-gpu", "--out", str(tmp_path / "r"), "--json")
+    r = invoke(
+        "sweep",
+        "-w",
+        "tiny",
+        "--gaps",
+        "0,0.01",
+        "--iterations",
+        "100",
+        "--warmup",
+        "5",
+        "--gpu",
+        "0,0",
+        "--allow-shared-gpu",
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     loaded = trtpace.load(tmp_path / "r")
     assert len(loaded.conditions) == 8 and {c.status for c in loaded.conditions} == {"done"}
@@ -277,9 +390,27 @@ def test_gpu_sweep_two_workers_on_gpu0(tmp_path: Path) -> None:
 
 @pytest.mark.gpu
 def test_gpu_compare_two_workers_on_gpu0(tmp_path: Path) -> None:
-    r = invoke("compare", "-w", "tiny", "--gap", "0.01", "--policies", "sleep,keepwarm:1ms", "--rounds", "1",
-               "--iterations", "30", "--warmup", "2", "--gpu", "0,0", "--allow-shared-gpu",
-               "--out", str(tmp_path / "r"), "--json")
+    r = invoke(
+        "compare",
+        "-w",
+        "tiny",
+        "--gap",
+        "0.01",
+        "--policies",
+        "sleep,keepwarm:1ms",
+        "--rounds",
+        "1",
+        "--iterations",
+        "30",
+        "--warmup",
+        "2",
+        "--gpu",
+        "0,0",
+        "--allow-shared-gpu",
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.stdout)["gpus"]) == 4
 

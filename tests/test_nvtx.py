@@ -46,8 +46,25 @@ def injection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if cc is None or not include:
         pytest.skip("building the NVTX test tool needs cc and the NVTX3 headers (CUDA toolkit or nvidia-nvtx)")
     lib = tmp_path_factory.mktemp("nvtx") / "libtrtpace_nvtx_count.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{include[0]}",
-                    str(INJECT_SOURCE), "-o", str(lib), "-lpthread"], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            cc,
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            f"-I{include[0]}",
+            str(INJECT_SOURCE),
+            "-o",
+            str(lib),
+            "-lpthread",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return lib
 
 
@@ -118,19 +135,57 @@ def check_conditions(trace: Trace, names: list[str], per_condition: int) -> None
 
 def test_sweep_nvtx_marks_each_condition_and_inference(injection: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    traced(injection, tmp_path, ["-m", "trtpace", "sweep", "-w", "host:us=20", "--gaps", "0,0.001", "--iterations",
-                                 "50", "--warmup", "5", "--nvtx", "--out", str(out), "--no-report"])
+    traced(
+        injection,
+        tmp_path,
+        [
+            "-m",
+            "trtpace",
+            "sweep",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0,0.001",
+            "--iterations",
+            "50",
+            "--warmup",
+            "5",
+            "--nvtx",
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+    )
     saved = json.loads((out / "sweep.json").read_text())
     assert saved["settings"]["nvtx"] is True
     assert len(saved["conditions"]) == 2
-    check_conditions(parse(tmp_path / "nvtx.tsv"),
-                     ["trtpace: host:us=20, gap 0 s", "trtpace: host:us=20, gap 0.001 s"], 55)
+    check_conditions(
+        parse(tmp_path / "nvtx.tsv"), ["trtpace: host:us=20, gap 0 s", "trtpace: host:us=20, gap 0.001 s"], 55
+    )
 
 
 def test_without_nvtx_no_range_is_recorded(injection: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    traced(injection, tmp_path, ["-m", "trtpace", "sweep", "-w", "host:us=20", "--gaps", "0,0.001", "--iterations",
-                                 "50", "--warmup", "5", "--out", str(out), "--no-report"])
+    traced(
+        injection,
+        tmp_path,
+        [
+            "-m",
+            "trtpace",
+            "sweep",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0,0.001",
+            "--iterations",
+            "50",
+            "--warmup",
+            "5",
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+    )
     assert json.loads((out / "sweep.json").read_text())["settings"]["nvtx"] is False
     log = tmp_path / "nvtx.tsv"
     # No NVTX call at all leaves NVTX uninitialised and the tool never loaded; either way no range.
@@ -140,11 +195,36 @@ def test_without_nvtx_no_range_is_recorded(injection: Path, tmp_path: Path) -> N
 
 
 def test_compare_nvtx_names_policy_and_round(injection: Path, tmp_path: Path) -> None:
-    traced(injection, tmp_path, ["-m", "trtpace", "compare", "-w", "host:us=20", "--gap", "0.001", "--policies",
-                                 "sleep,spin", "--rounds", "2", "--iterations", "10", "--warmup", "2", "--nvtx",
-                                 "--out", str(tmp_path / "r"), "--no-report"])
-    names = [f"trtpace: host:us=20, {label}, round {r}" for r in (1, 2)
-             for label in ("gap 0 s, continuous", "gap 0.001 s, sleep", "gap 0.001 s, spin")]
+    traced(
+        injection,
+        tmp_path,
+        [
+            "-m",
+            "trtpace",
+            "compare",
+            "-w",
+            "host:us=20",
+            "--gap",
+            "0.001",
+            "--policies",
+            "sleep,spin",
+            "--rounds",
+            "2",
+            "--iterations",
+            "10",
+            "--warmup",
+            "2",
+            "--nvtx",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-report",
+        ],
+    )
+    names = [
+        f"trtpace: host:us=20, {label}, round {r}"
+        for r in (1, 2)
+        for label in ("gap 0 s, continuous", "gap 0.001 s, sleep", "gap 0.001 s, spin")
+    ]
     check_conditions(parse(tmp_path / "nvtx.tsv"), names, 12)
 
 
@@ -152,12 +232,13 @@ def test_python_api_and_a_failing_inference_keep_ranges_balanced(injection: Path
     script = textwrap.dedent("""
         import trtpace
         from trtpace import _core
+        from trtpace.measure.runner import make_runner
         r = trtpace.sweep("host:us=10", [0], iterations=8, warmup=1, telemetry=False, nvtx=True)
         assert r.settings["nvtx"] is True
         # A fault in the 4th completion wait: its inference range and the run's still close.
         w = _core.HostWorkload(10.0)
         w._inject_fault("wait", 4)
-        runner = _core.Runner(w, _core.Schedule.closed_gap(0), 6, 0, "spin", "spin", nvtx=True)
+        runner = make_runner(w, _core.Schedule.closed_gap(0), 6, 0, "spin", "spin", nvtx=True)
         try:
             runner.run()
         except trtpace.TrtpaceError as e:
@@ -166,10 +247,10 @@ def test_python_api_and_a_failing_inference_keep_ranges_balanced(injection: Path
             raise SystemExit("no fault")
         assert runner.completed == 3
         # Stopped before it started: no records and no range. Unnamed: the workload's description.
-        stopped = _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 5, 0, nvtx=True)
+        stopped = make_runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 5, 0, nvtx=True)
         stopped.request_stop()
         stopped.run()
-        _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 1, 0, nvtx=True).run()
+        make_runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 1, 0, nvtx=True).run()
     """)
     traced(injection, tmp_path, ["-c", script])
     trace = parse(tmp_path / "nvtx.tsv")
@@ -187,20 +268,62 @@ def test_condition_names() -> None:
     assert nvtx_name(c) == "trtpace: tiny, gap 0.1 s"
     c = ConditionResult("tiny", pacing.period(0.01), "hybrid", "spin", 5, 40, {}, clocks="locked max")
     assert nvtx_name(c) == "trtpace: tiny, period 0.01 s, locked max"
-    c = ConditionResult("tiny", pacing.gap(0.1), "spin", "spin", 5, 40, {}, policy="spin+keepwarm:1ms",
-                        info={"round": 2})
+    c = ConditionResult(
+        "tiny", pacing.gap(0.1), "spin", "spin", 5, 40, {}, policy="spin+keepwarm:1ms", info={"round": 2}
+    )
     assert nvtx_name(c) == "trtpace: tiny, gap 0.1 s, spin+keepwarm:1ms, round 3"
 
 
 @pytest.mark.gpu
 def test_gpu_sweep_and_armed_compare_ranges(injection: Path, tmp_path: Path) -> None:
-    traced(injection, tmp_path, ["-m", "trtpace", "sweep", "-w", "tiny", "--gaps", "0,0.001", "--iterations", "20",
-                                 "--warmup", "2", "--nvtx", "--no-report", "--out", str(tmp_path / "s")])
+    traced(
+        injection,
+        tmp_path,
+        [
+            "-m",
+            "trtpace",
+            "sweep",
+            "-w",
+            "tiny",
+            "--gaps",
+            "0,0.001",
+            "--iterations",
+            "20",
+            "--warmup",
+            "2",
+            "--nvtx",
+            "--no-report",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
     check_conditions(parse(tmp_path / "nvtx.tsv"), ["trtpace: tiny, gap 0 s", "trtpace: tiny, gap 0.001 s"], 22)
     # Armed: each inference is queued ("arm", payload = the inference it queues) before it is due.
-    traced(injection, tmp_path, ["-m", "trtpace", "compare", "-w", "tiny", "--gap", "0.001", "--policies",
-                                 "armed:kernel", "--rounds", "1", "--iterations", "10", "--warmup", "2", "--nvtx",
-                                 "--no-report", "--out", str(tmp_path / "c")])
+    traced(
+        injection,
+        tmp_path,
+        [
+            "-m",
+            "trtpace",
+            "compare",
+            "-w",
+            "tiny",
+            "--gap",
+            "0.001",
+            "--policies",
+            "armed:kernel",
+            "--rounds",
+            "1",
+            "--iterations",
+            "10",
+            "--warmup",
+            "2",
+            "--nvtx",
+            "--no-report",
+            "--out",
+            str(tmp_path / "c"),
+        ],
+    )
     trace = parse(tmp_path / "nvtx.tsv")
     assert trace.still_open == 0 and trace.pushes == trace.pops
     continuous, armed = trace.roots

@@ -37,8 +37,7 @@ def piped(args: list[str], **extra: Any) -> subprocess.CompletedProcess[str]:
     """The real command with stdout and stderr pipes, as in `trtpace sweep | tee log` or CI."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env.update(extra)
-    return subprocess.run([*TRTPACE, *args], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    return subprocess.run([*TRTPACE, *args], capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
 def _tokens(text: str) -> set[str]:
@@ -81,8 +80,25 @@ def check_intact(text: str, numbers: list[str], width: int | None) -> None:
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("sweep") / "r"
-    r = invoke(["sweep", "-w", "host:us=20", "-w", "host:us=40", "--gaps", "0,0.001", "--iterations", "30",
-                "--warmup", "2", "--out", str(d), "--no-report"], 120)
+    r = invoke(
+        [
+            "sweep",
+            "-w",
+            "host:us=20",
+            "-w",
+            "host:us=40",
+            "--gaps",
+            "0,0.001",
+            "--iterations",
+            "30",
+            "--warmup",
+            "2",
+            "--out",
+            str(d),
+            "--no-report",
+        ],
+        120,
+    )
     assert r.exit_code == 0, r.output
     return d
 
@@ -90,8 +106,25 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def compare_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("compare") / "r"
-    r = invoke(["compare", "-w", "host:us=20", "--gap", "0.001", "--rounds", "2", "--iterations", "20",
-                "--warmup", "2", "--out", str(d), "--no-report"], 120)
+    r = invoke(
+        [
+            "compare",
+            "-w",
+            "host:us=20",
+            "--gap",
+            "0.001",
+            "--rounds",
+            "2",
+            "--iterations",
+            "20",
+            "--warmup",
+            "2",
+            "--out",
+            str(d),
+            "--no-report",
+        ],
+        120,
+    )
     assert r.exit_code == 0, r.output
     return d
 
@@ -142,16 +175,45 @@ def test_saved_h100_sweep_report_piped_is_full_width(tmp_path: Path, h100_doc: d
 @pytest.mark.parametrize("width", WIDTHS)
 def test_sweep_output_at_each_width(width: int, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    r = invoke(["sweep", "-w", "host:us=20", "--gaps", "0,0.001", "--iterations", "20", "--warmup", "2",
-                "--out", str(out), "--no-report"], width)
+    r = invoke(
+        [
+            "sweep",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0,0.001",
+            "--iterations",
+            "20",
+            "--warmup",
+            "2",
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+        width,
+    )
     assert r.exit_code == 0, r.output
     check_intact(r.stdout, sweep_headline(report_json(out, tmp_path)), width)
 
 
 def test_sweep_piped(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    p = piped(["sweep", "-w", "host:us=20", "--gaps", "0,0.001", "--iterations", "20", "--warmup", "2",
-               "--out", str(out), "--no-report"])
+    p = piped(
+        [
+            "sweep",
+            "-w",
+            "host:us=20",
+            "--gaps",
+            "0,0.001",
+            "--iterations",
+            "20",
+            "--warmup",
+            "2",
+            "--out",
+            str(out),
+            "--no-report",
+        ]
+    )
     assert p.returncode == 0, p.stderr
     check_intact(p.stdout, sweep_headline(report_json(out, tmp_path)), None)
     assert "━" not in p.stderr and "left" not in p.stderr  # no progress line when not a terminal
@@ -187,16 +249,55 @@ def test_compare_report_piped(compare_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("width", [60, 80])
 def test_compare_output_at_narrow_widths(width: int, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    r = invoke(["compare", "-w", "host:us=20", "--policies", "sleep,spin,cpu-awake", "--gap", "0.001", "--rounds",
-                "1", "--iterations", "20", "--out", str(out), "--no-report"], width)
+    r = invoke(
+        [
+            "compare",
+            "-w",
+            "host:us=20",
+            "--policies",
+            "sleep,spin,cpu-awake",
+            "--gap",
+            "0.001",
+            "--rounds",
+            "1",
+            "--iterations",
+            "20",
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+        width,
+    )
     assert r.exit_code == 0, r.output
     check_intact(r.stdout, compare_headline(report_json(out, tmp_path)), width)
+    # how to deploy the recommendation: code lines whole, never folded at the width
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("deploy it: ") for line in lines), r.stdout
+    python = next(line for line in lines if line.startswith("  Python: "))
+    assert python.startswith("  Python: pacer = trtpace.Pacer(w") and python.endswith(")")
+    assert "  C++:    trtpace::RunConfig config;" in lines
 
 
 def test_compare_piped(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    p = piped(["compare", "-w", "host:us=20", "--policies", "sleep,spin", "--gap", "0.001", "--rounds", "1",
-               "--iterations", "20", "--out", str(out), "--no-report"])
+    p = piped(
+        [
+            "compare",
+            "-w",
+            "host:us=20",
+            "--policies",
+            "sleep,spin",
+            "--gap",
+            "0.001",
+            "--rounds",
+            "1",
+            "--iterations",
+            "20",
+            "--out",
+            str(out),
+            "--no-report",
+        ]
+    )
     assert p.returncode == 0, p.stderr
     check_intact(p.stdout, compare_headline(report_json(out, tmp_path)), None)
     assert "━" not in p.stderr
@@ -209,8 +310,15 @@ def test_columns_go_in_the_documented_order() -> None:
         fitted = fit_sweep_table(rows, width)
         widths[width] = fitted
         order = list(TERMINAL_DROP_ORDER["table"])
-        assert fitted.dropped == [{"launch": "launch", "e2e_max_us": "e2e max ms", "submit_p50_us": "submit p50 us",
-                                   "device_p50_us": "device p50 ms"}[k] for k in order[:len(fitted.dropped)]]
+        assert fitted.dropped == [
+            {
+                "launch": "launch",
+                "e2e_max_us": "e2e max ms",
+                "submit_p50_us": "submit p50 us",
+                "device_p50_us": "device p50 ms",
+            }[k]
+            for k in order[: len(fitted.dropped)]
+        ]
         assert fitted.width <= width or len(fitted.dropped) == len(order)
     assert widths[200].dropped == [] and len(widths[20].dropped) == 4
     # where even the columns that always stay do not fit, the table is wider than asked, not cut
@@ -228,8 +336,9 @@ def test_long_labels_fold_and_numbers_stay_whole() -> None:
         check_intact(text, sweep_headline(result.to_json()), width)
         # the label folded to fit, rather than a column of numbers
         assert "a-very-long-workload-name-from-an-onnx-file-path" not in text or width == 120
-    compare = trtpace.compare(workloads.host(10, name="w"), 0.001, ["sleep", "spin+cpu-awake"], rounds=1,
-                              iterations=10, warmup=1)
+    compare = trtpace.compare(
+        workloads.host(10, name="w"), 0.001, ["sleep", "spin+cpu-awake"], rounds=1, iterations=10, warmup=1
+    )
     summaries = summarize_policies(compare)
     for width in WIDTHS:
         latency, cost = fit_compare_tables(summaries, width)
@@ -295,8 +404,9 @@ def test_folder_names_print_literally(name: str, tmp_path: Path, monkeypatch: py
     assert "MarkupError" not in r.output and "Traceback" not in r.output
     r = invoke(["report", name, "--html", str(tmp_path / "h.html")], 80)
     assert r.exit_code == 0, r.output
-    p = piped(["sweep", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5", "--out", name + "-2",
-               "--no-report"])
+    p = piped(
+        ["sweep", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5", "--out", name + "-2", "--no-report"]
+    )
     assert p.returncode == 0, p.stderr
     assert p.stderr.strip().splitlines()[-1] == f"results saved in {name}-2"
 
@@ -312,8 +422,15 @@ def test_workload_names_print_literally(tmp_path: Path) -> None:
     p = piped(["report", str(tmp_path / "s"), "--html", str(tmp_path / "p.html")])
     assert p.returncode == 0, p.stderr
     assert all(n in p.stdout for n in MARKUP_NAMES)
-    trtpace.compare(workloads.host(10, name="[bold]w[/]"), 0.001, ["sleep", "spin"], rounds=1, iterations=10,
-                    warmup=1, out=tmp_path / "c")
+    trtpace.compare(
+        workloads.host(10, name="[bold]w[/]"),
+        0.001,
+        ["sleep", "spin"],
+        rounds=1,
+        iterations=10,
+        warmup=1,
+        out=tmp_path / "c",
+    )
     r = invoke(["report", str(tmp_path / "c"), "--html", str(tmp_path / "c.html")], 80)
     assert r.exit_code == 0 and "recommendation" in r.stdout, r.output
 

@@ -85,15 +85,20 @@ def test_a_seed_outside_uint64_is_refused_up_front(seed: int) -> None:
         pacing.poisson(10.0, seed)
 
 
-@pytest.mark.parametrize("args", [["--period", "1e-12"], ["--rate", "10", "--seed", str(2**64)],
-                                  ["--rate", "10", "--seed", "-1"]])
+@pytest.mark.parametrize(
+    "args", [["--period", "1e-12"], ["--rate", "10", "--seed", str(2**64)], ["--rate", "10", "--seed", "-1"]]
+)
 def test_bad_open_loop_arguments_fail_before_any_work(tmp_path: Path, args: list[str]) -> None:
     import subprocess
     import sys
 
     out = tmp_path / "r"
-    r = subprocess.run([sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=20", "--iterations", "5", *args,
-                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=20", "--iterations", "5", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert not out.exists()  # nothing ran, nothing was written

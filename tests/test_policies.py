@@ -38,12 +38,23 @@ def test_parse_tokens_and_combinations() -> None:
     assert parse_policy("armed:kernel+sync-flag").sync == "flag"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("nap", "unknown policy"), ("keepwarm", "expected keepwarm:TIME"), ("keepwarm:1", "needs a number with a unit"),
-    ("keepwarm:0ms", "must be > 0"), ("keepwarm:1ms:2ms", "shorter than the period"), ("prewarm:1h", "unit"),
-    ("locked:", "expected locked:max"), ("", "empty policy"), ("prewarm:100us:200us", "shorter than the lead"),
-    ("hybrid:6ms", "at most 5ms"), ("hybrid:0us", "must be > 0"), ("hybrid:", "needs a number"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nap", "unknown policy"),
+        ("keepwarm", "expected keepwarm:TIME"),
+        ("keepwarm:1", "needs a number with a unit"),
+        ("keepwarm:0ms", "must be > 0"),
+        ("keepwarm:1ms:2ms", "shorter than the period"),
+        ("prewarm:1h", "unit"),
+        ("locked:", "expected locked:max"),
+        ("", "empty policy"),
+        ("prewarm:100us:200us", "shorter than the lead"),
+        ("hybrid:6ms", "at most 5ms"),
+        ("hybrid:0us", "must be > 0"),
+        ("hybrid:", "needs a number"),
+    ],
+)
 def test_bad_policies(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_policy(text)
@@ -69,22 +80,91 @@ def test_compare_interleaves_rounds_with_a_baseline() -> None:
     assert spin.cpu_pct > 25 and sleep.cpu_pct * 2 < spin.cpu_pct
 
 
-def _summary(name: str, p99: float, power: float, cpu: float) -> PolicySummary:
-    s = {"n": 10, "p50": p99 * 0.9, "p90": p99, "p99": p99, "max": p99, "mean": p99, "cov": 0.1}
+def _summary(
+    name: str, p99: float, power: float, cpu: float, *, n: int = 200, half: float = 1.0, p50: float | None = None
+) -> PolicySummary:
+    """A policy's pooled summary with 95% intervals of +-`half` us around its p50 and p99."""
+    p50 = p99 * 0.9 if p50 is None else p50
+    s = {
+        "n": n,
+        "p50": p50,
+        "p90": p99,
+        "p99": p99,
+        "max": p99,
+        "mean": p99,
+        "cov": 0.1,
+        "p50_ci_low": p50 - half,
+        "p50_ci_high": p50 + half,
+        "p99_ci_low": p99 - half,
+        "p99_ci_high": p99 + half,
+        "p99_reliable": n >= 1000,
+    }
     nan = dict.fromkeys(s, math.nan)
     return PolicySummary(name, 1, s, nan, nan, nan, nan, nan, 1.0, power, math.nan, cpu)
 
 
-def test_recommendation_lowest_p99_and_cheapest_within_5_percent() -> None:
-    rec = recommend([_summary(CONTINUOUS, 50, 400, 100), _summary("spin", 100, 150, 100),
-                     _summary("keepwarm:1ms", 103, 140, 10), _summary("sleep", 140, 110, 1)])
-    assert rec is not None
-    assert rec["lowest_p99"] == "spin" and rec["cheapest_within_5pct"] == "keepwarm:1ms"
-    assert "140 W" in rec["line"]
-    # without power readings the cheaper CPU wins
-    rec = recommend([_summary("spin", 100, math.nan, 100), _summary("prewarm:2ms", 104, math.nan, 3)])
-    assert rec["cheapest_within_5pct"] == "prewarm:2ms" and "W" not in rec["line"].split("prewarm:2ms (")[1]
+def test_a_clear_winner_is_named_with_the_next_one() -> None:
+    rec = recommend(
+        [
+            _summary(CONTINUOUS, 50, 400, 100),
+            _summary("spin", 100, 150, 100),
+            _summary("keepwarm:1ms", 120, 140, 10),
+            _summary("sleep", 140, 110, 1),
+        ]
+    )
+    assert rec is not None and rec["outcome"] == "winner" and rec["recommended"] == "spin"
+    assert rec["ranked_on"] == "p50" and rec["tied"] == []
+    assert rec["line"].startswith(
+        "spin is fastest on p50: spin 0.090 ms [0.089, 0.091], clear of the next: "
+        "keepwarm:1ms 0.108 ms [0.107, 0.109]; use spin (p50 0.090 ms, 150 W"
+    )
+    assert "ranked on p50: a p99 of 200 inferences per policy rests on 2 sample(s) beyond it" in rec["line"]
+    assert [r["policy"] for r in rec["ranking"]] == ["spin", "keepwarm:1ms", "sleep"]
     assert recommend([_summary(CONTINUOUS, 50, 1, 1)]) is None
+
+
+def test_overlapping_intervals_name_no_winner() -> None:
+    # spin is lowest, but keepwarm's interval overlaps it: the same at this n; the cheaper of the two
+    rec = recommend(
+        [
+            _summary("spin", 100, 150, 100, half=5),
+            _summary("keepwarm:1ms", 104, 140, 10, half=5),
+            _summary("sleep", 140, 110, 1, half=5),
+        ]
+    )
+    assert rec is not None and rec["outcome"] == "same" and rec["tied"] == ["spin", "keepwarm:1ms"]
+    assert rec["recommended"] == "keepwarm:1ms"
+    assert "is fastest" not in rec["line"] and "none is a winner" in rec["line"]
+    assert rec["line"].startswith("no difference at this n on p50 between spin, keepwarm:1ms (95% intervals")
+    assert "the cheapest of them: keepwarm:1ms (p50 0.094 ms, 140 W, 10% of a core)" in rec["line"]
+    # without power readings the cheaper CPU wins among the same
+    rec = recommend([_summary("spin", 100, math.nan, 100, half=5), _summary("prewarm:2ms", 104, math.nan, 3, half=5)])
+    assert rec["recommended"] == "prewarm:2ms" and " W" not in rec["line"].split("cheapest of them:")[1]
+
+
+def test_within_one_percent_is_the_same_however_narrow_the_intervals() -> None:
+    rec = recommend([_summary("spin", 100, 150, 100, half=0.01), _summary("sleep", 100.5, 110, 1, half=0.01)])
+    assert rec["outcome"] == "same" and rec["recommended"] == "sleep"
+
+
+def test_p99_ranks_only_with_1000_inferences_per_policy() -> None:
+    # p50 says sleep, p99 says spin; with 1,000 each the tail decides
+    few = [_summary("spin", 100, 150, 100, p50=95), _summary("sleep", 140, 110, 1, p50=80)]
+    rec = recommend(few)
+    assert rec["ranked_on"] == "p50" and rec["recommended"] == "sleep"
+    many = [_summary("spin", 100, 150, 100, p50=95, n=1000), _summary("sleep", 140, 110, 1, p50=80, n=1000)]
+    rec = recommend(many)
+    assert rec["ranked_on"] == "p99" and rec["recommended"] == "spin" and rec["why"] == ""
+    assert rec["line"].startswith("spin is fastest on p99: spin 0.100 ms [0.099, 0.101]")
+
+
+def test_the_recommendation_says_how_to_deploy_it() -> None:
+    armed = _summary("armed", 100, 150, 10)
+    armed.armed_gate, armed.launch = "wait", "graph"
+    rec = recommend([armed, _summary("sleep", 200, 110, 1)])
+    assert rec["recommended"] == "armed"
+    assert rec["deploy"]["python"][0] == 'pacer = trtpace.Pacer(w, armed="wait")'
+    assert "config.arm.gate = trtpace::GateKind::wait;" in rec["deploy"]["cpp"]
 
 
 def test_energy_and_power_arithmetic_per_policy() -> None:
@@ -116,22 +196,47 @@ def test_sm_held_counts_the_kernel_gate_from_arm_to_release_and_fillers() -> Non
 
 
 def test_compare_cli(tmp_path) -> None:
-    r = CliRunner().invoke(app, ["compare", "-w", "host:us=10", "--gap", "0.001", "--policies", "sleep,spin",
-                                 "--rounds", "2", "--iterations", "10", "--out", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "-w",
+            "host:us=10",
+            "--gap",
+            "0.001",
+            "--policies",
+            "sleep,spin",
+            "--rounds",
+            "2",
+            "--iterations",
+            "10",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     import json
 
     doc = json.loads(r.stdout)
     assert [p["policy"] for p in doc["policies"]] == [CONTINUOUS, "sleep", "spin"]
-    assert doc["recommendation"]["lowest_p99"] in ("sleep", "spin")
+    assert doc["recommendation"]["recommended"] in ("sleep", "spin")
+    assert doc["recommendation"]["ranked_on"] == "p50"  # 20 inferences per policy: no p99 ranking
+    assert doc["recommendation"]["deploy"]["python"][0].startswith("pacer = trtpace.Pacer(w")
     assert len(trtpace.load(tmp_path).conditions) == 6
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--gap", "0"], "gap > 0"), (["--policies", "nap"], "unknown policy"), (["--rounds", "0"], "rounds must be"),
-    (["--policies", "keepwarm:1ms"], "need a GPU workload"),
-    (["--policies", "armed:kernel"], "need a GPU workload"), (["-w", "resnet"], "unknown workload"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gap", "0"], "gap > 0"),
+        (["--policies", "nap"], "unknown policy"),
+        (["--rounds", "0"], "rounds must be"),
+        (["--policies", "keepwarm:1ms"], "need a GPU workload"),
+        (["--policies", "armed:kernel"], "need a GPU workload"),
+        (["-w", "resnet"], "unknown workload"),
+    ],
+)
 def test_compare_bad_input_is_one_line(tmp_path, args: list[str], message: str) -> None:
     r = CliRunner().invoke(app, ["compare", "-w", "host:us=1", "--out", str(tmp_path), *args])
     assert r.exit_code == 2, r.output
@@ -152,10 +257,18 @@ def test_armed_runs_on_graph_paths_and_beside_python_ones() -> None:
     gap = pacing.gap(0.1)
     steps, plain = plan_steps(plan, gap, {"eager": wl("eager"), "replay": wl("replay")}, wl("graph"))
     got = [(p.name, w.info["launch"] if w else None, switch) for p, _, w, switch in steps]
-    assert got == [("continuous", "eager", False), ("sleep", "eager", False), ("keepwarm:1ms", "eager", False),
-                   ("continuous", "replay", False), ("sleep", "replay", False), ("armed", "replay", False),
-                   ("keepwarm:1ms", "replay", False),
-                   ("continuous", "graph", True), ("sleep", "graph", True), ("armed", "graph", True)]
+    assert got == [
+        ("continuous", "eager", False),
+        ("sleep", "eager", False),
+        ("keepwarm:1ms", "eager", False),
+        ("continuous", "replay", False),
+        ("sleep", "replay", False),
+        ("armed", "replay", False),
+        ("keepwarm:1ms", "replay", False),
+        ("continuous", "graph", True),
+        ("sleep", "graph", True),
+        ("armed", "graph", True),
+    ]
     assert plain.name == "sleep"
     with pytest.raises(UsageError, match="armed launch queues a whole inference"):
         trtpace.compare([wl("eager")], 0.1, ["eager+armed"])
@@ -175,8 +288,9 @@ def test_what_plain_armed_chose_is_said_once_in_tables_json_and_report(capsys: p
         c = _condition(0.1, 2, 2, 100, 3)
         c.policy, c.info = "armed", {"round": r, "armed_choice": line, "armed_gate": "kernel"}
         rounds.append(c)
-    result = trtpace.SweepResult(conditions=[base, *rounds], settings={"command": "compare", "workload": "tiny",
-                                                                        "gap_s": 0.1})
+    result = trtpace.SweepResult(
+        conditions=[base, *rounds], settings={"command": "compare", "workload": "tiny", "gap_s": 0.1}
+    )
     assert armed_choices(result) == [line]
     assert render_html(result).count(html.escape(line)) == 1
     print_compare(result, False)

@@ -24,8 +24,14 @@ def test_keepwarm_thread_never_started_stops_pauses_and_resumes_quietly() -> Non
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"period_ms": float("nan")}, {"period_ms": float("inf")}, {"period_ms": 0}, {"work_us": float("nan")},
-     {"period_ms": 1, "work_us": 1000}, {"work_us": -1}],
+    [
+        {"period_ms": float("nan")},
+        {"period_ms": float("inf")},
+        {"period_ms": 0},
+        {"work_us": float("nan")},
+        {"period_ms": 1, "work_us": 1000},
+        {"work_us": -1},
+    ],
 )
 def test_keepwarm_rejects_bad_arguments_before_touching_the_gpu(kwargs: dict) -> None:
     with pytest.raises(UsageError, match="KeepWarm needs"):
@@ -56,9 +62,13 @@ def test_pacer_run_raises_the_runner_error() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"prewarm_lead_ms": float("nan")}, "prewarm_lead_ms"), ({"prewarm_work_us": float("inf")}, "prewarm_work_us"),
-     ({"keepwarm_period_ms": -1.0}, "keepwarm_period_ms"), ({"prewarm_target": "upload"}, "prewarm_target"),
-     ({"prewarm_lead_ms": 1.0}, "pre-warm needs a GPU workload")],
+    [
+        ({"prewarm_lead_ms": float("nan")}, "prewarm_lead_ms"),
+        ({"prewarm_work_us": float("inf")}, "prewarm_work_us"),
+        ({"keepwarm_period_ms": -1.0}, "keepwarm_period_ms"),
+        ({"prewarm_target": "upload"}, "prewarm_target"),
+        ({"prewarm_lead_ms": 1.0}, "pre-warm needs a GPU workload"),
+    ],
 )
 def test_pacer_rejects_bad_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -72,8 +72,23 @@ def test_load_reports_missing_folder(tmp_path: Path) -> None:
 
 def test_ctrl_c_keeps_finished_and_partial_conditions(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    cmd = [sys.executable, "-m", "trtpace", "sweep", "-w", "host:us=20", "--gaps", "0,0.01",
-           "--iterations", "3000", "--warmup", "0", "--out", str(out), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trtpace",
+        "sweep",
+        "-w",
+        "host:us=20",
+        "--gaps",
+        "0,0.01",
+        "--iterations",
+        "3000",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the second (30 s long) condition is running
@@ -106,9 +121,13 @@ def test_samplers_of_different_lengths_load_as_done(tmp_path: Path) -> None:
         t0 = int(c.records["issue_ns"][0])
         c.telemetry = {f"tel_{k}": np.full(5, 1.0) for k in tel.COLUMNS}
         c.telemetry["tel_t_ns"] = t0 + np.arange(5, dtype=np.int64)
-        c.telemetry |= {"tel_clk_t_ns": np.arange(2, dtype=np.int64), "tel_clk_sm_mhz": np.ones(2),
-                        "tel_cpu_t_ns": np.arange(3, dtype=np.int64), "tel_cpu_core": np.zeros(3, dtype=np.int64),
-                        "tel_cpu_khz": np.ones(3)}
+        c.telemetry |= {
+            "tel_clk_t_ns": np.arange(2, dtype=np.int64),
+            "tel_clk_sm_mhz": np.ones(2),
+            "tel_cpu_t_ns": np.arange(3, dtype=np.int64),
+            "tel_cpu_core": np.zeros(3, dtype=np.int64),
+            "tel_cpu_khz": np.ones(3),
+        }
     loaded = trtpace.load(save(result, tmp_path / "r"))
     assert [c.status for c in loaded.conditions] == ["done", "done"]
     assert loaded.rows()[1]["penalty"] == pytest.approx(result.rows()[1]["penalty"])
@@ -116,8 +135,9 @@ def test_samplers_of_different_lengths_load_as_done(tmp_path: Path) -> None:
 
 def test_the_runners_newer_record_columns_round_trip(tmp_path: Path) -> None:
     """staged_ns, gap_work_ns and relaunched (a bool column) are saved and load back as they were."""
-    result = trtpace.sweep("host:us=20", gaps_s=[0.002], iterations=6, warmup=1, out=tmp_path / "r",
-                           gap_work="busy:0.2ms")
+    result = trtpace.sweep(
+        "host:us=20", gaps_s=[0.002], iterations=6, warmup=1, out=tmp_path / "r", gap_work="busy:0.2ms"
+    )
     loaded = trtpace.load(tmp_path / "r")
     for a, b in zip(result.conditions, loaded.conditions, strict=True):
         for k in ("staged_ns", "gap_work_ns", "relaunched"):

@@ -10,12 +10,13 @@ import pytest
 
 import trtpace
 from trtpace import _core
+from trtpace.errors import UsageError
 from trtpace.measure import pacing, workloads
-from trtpace.measure.runner import run_paced
+from trtpace.measure.runner import make_runner, run_paced
 
 
 def _run(schedule: _core.Schedule, iterations: int, warmup: int = 0, wait: str = "spin", busy_us: float = 20.0):
-    runner = _core.Runner(_core.HostWorkload(busy_us), schedule, iterations, warmup, wait, "spin")
+    runner = make_runner(_core.HostWorkload(busy_us), schedule, iterations, warmup, wait, "spin")
     runner.run()
     return runner, runner.records()
 
@@ -41,12 +42,20 @@ def test_closed_loop_gap_is_idle_time_after_completion(wait: str) -> None:
 
 def test_a_given_hybrid_margin_is_a_floor_and_not_shared() -> None:
     def margin_of_a_new_runner() -> int:
-        return _core.Runner(_core.HostWorkload(5.0), _core.Schedule.closed_gap(1_000_000), 1, 0, "hybrid",
-                            "spin").hybrid_margin_ns
+        return make_runner(
+            _core.HostWorkload(5.0), _core.Schedule.closed_gap(1_000_000), 1, 0, "hybrid", "spin"
+        ).hybrid_margin_ns
 
     before = margin_of_a_new_runner()
-    runner = _core.Runner(_core.HostWorkload(5.0), _core.Schedule.closed_gap(5_000_000), 50, 0, "hybrid", "spin",
-                          hybrid_margin_ns=4_000_000)
+    runner = make_runner(
+        _core.HostWorkload(5.0),
+        _core.Schedule.closed_gap(5_000_000),
+        50,
+        0,
+        "hybrid",
+        "spin",
+        hybrid_margin_ns=4_000_000,
+    )
     runner.run()
     # Every wait spins ~4 ms (less the sleep's overshoot). An adaptive margin would give back 2%
     # per on-time wait: 50 waits would then spin ~127 ms in all, not ~200 ms.
@@ -69,7 +78,7 @@ def test_open_loop_lateness_is_visible() -> None:
 
 
 def test_request_stop_keeps_completed_records() -> None:
-    runner = _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(2_000_000), 100_000, 0, "sleep", "spin")
+    runner = make_runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(2_000_000), 100_000, 0, "sleep", "spin")
     t = threading.Thread(target=runner.run)
     t.start()
     time.sleep(0.1)
@@ -85,25 +94,32 @@ def test_request_stop_keeps_completed_records() -> None:
 
 def test_schedule_shorter_than_the_run_is_rejected() -> None:
     with pytest.raises(ValueError, match="fewer than warm-up"):
-        _core.Runner(_core.HostWorkload(1.0), _core.Schedule.periodic(1000, 5), 5, 1)
+        make_runner(_core.HostWorkload(1.0), _core.Schedule.periodic(1000, 5), 5, 1)
 
 
 def test_zero_iterations_rejected() -> None:
     with pytest.raises(ValueError, match="iterations must be >= 1"):
-        _core.Runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), 0)
+        make_runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), 0)
 
 
 def test_run_paced_reports_progress() -> None:
     seen: list[tuple[int, int]] = []
-    outcome = run_paced(workloads.host(5), pacing.gap(0.001), iterations=200, warmup=3, wait="hybrid", sync="spin",
-                        on_progress=lambda done, total: seen.append((done, total)))
+    outcome = run_paced(
+        workloads.host(5),
+        pacing.gap(0.001),
+        iterations=200,
+        warmup=3,
+        wait="hybrid",
+        sync="spin",
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     assert not outcome.interrupted and outcome.error is None
     assert seen[-1] == (203, 203)
     assert len(outcome.records["issue_ns"]) == 203
 
 
 def test_stop_before_start_returns_with_no_records() -> None:
-    runner = _core.Runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 50, 0, "spin", "spin")
+    runner = make_runner(_core.HostWorkload(10.0), _core.Schedule.closed_gap(0), 50, 0, "spin", "spin")
     runner.request_stop()
     runner.run()  # returns at once: no RuntimeError
     assert runner.completed == 0
@@ -127,13 +143,13 @@ def _check_consistent(r: dict[str, np.ndarray], n: int) -> None:
 def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept: int) -> None:
     w = _core.HostWorkload(20.0)
     w._inject_fault(point, n)
-    runner = _core.Runner(w, _core.Schedule.closed_gap(100_000), 20, 2, "spin", "spin")
+    runner = make_runner(w, _core.Schedule.closed_gap(100_000), 20, 2, "spin", "spin")
     with pytest.raises(trtpace.TrtpaceError, match=f"injected fault at {point}"):
         runner.run()
     assert runner.completed == kept
     _check_consistent(runner.records(), kept)
     # The fault fires once: the same workload runs a whole condition next.
-    again = _core.Runner(w, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin")
+    again = make_runner(w, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin")
     again.run()
     assert again.completed == 5
 
@@ -141,7 +157,7 @@ def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept:
 def test_fault_at_a_point_the_run_never_reaches_changes_nothing() -> None:
     w = _core.HostWorkload(20.0)
     w._inject_fault("filler", 1)  # no keep-warm or pre-warm on a host workload: no filler fires
-    runner = _core.Runner(w, _core.Schedule.closed_gap(0), 10, 0, "spin", "spin")
+    runner = make_runner(w, _core.Schedule.closed_gap(0), 10, 0, "spin", "spin")
     runner.run()
     assert runner.completed == 10
 
@@ -164,3 +180,24 @@ def test_injected_fault_in_a_sweep_saves_a_partial_condition(tmp_path) -> None:
     (c,) = saved.conditions  # the baseline failed: the sweep stopped there
     assert c.status == "partial" and c.count == 8
     _check_consistent(c.records, 8)
+
+
+def test_run_config_is_the_one_set_of_run_options() -> None:
+    c = _core.RunConfig()
+    c.wait, c.sync, c.prewarm_target, c.armed_gate = "spin", "flag", "graph", "kernel"
+    c.staging = [(1, 2, 3, 64)]
+    assert (c.wait, c.sync, c.prewarm_target, c.armed_gate, c.staging) == (
+        "spin",
+        "flag",
+        "graph",
+        "kernel",
+        [(1, 2, 3, 64)],
+    )
+    c.armed_gate = "off"
+    assert c.armed_gate == "off"
+    with pytest.raises(UsageError, match="unknown wait mode 'nap'"):
+        c.wait = "nap"
+    with pytest.raises(UsageError, match="unknown run option 'keepwarm_period_ms'"):
+        make_runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), 1, keepwarm_period_ms=1.0)
+    with pytest.raises(UsageError, match="armed launch and pre-warm exclude each other"):
+        _core.check_remedy_combination(True, 1)

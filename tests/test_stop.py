@@ -32,8 +32,12 @@ def _stop(proc: subprocess.Popen[str], sig: int, within_s: float) -> tuple[str, 
 def test_a_stop_ends_a_long_gap_promptly(tmp_path: Path, sig: int, code: int) -> None:
     out = tmp_path / "r"
     # The second condition waits 30 s before each inference: the stop lands in that wait.
-    proc = start_sweep(["-w", "host:us=50", "--gaps", "0,30", "--iterations", "3", "--warmup", "0"], out,
-                       lambda n: n == 2, "the gap condition never started")
+    proc = start_sweep(
+        ["-w", "host:us=50", "--gaps", "0,30", "--iterations", "3", "--warmup", "0"],
+        out,
+        lambda n: n == 2,
+        "the gap condition never started",
+    )
     _, stderr, _ = _stop(proc, sig, within_s=5.0)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr and "terminate called" not in stderr
@@ -45,8 +49,12 @@ def test_a_stop_ends_a_long_gap_promptly(tmp_path: Path, sig: int, code: int) ->
 def test_ctrl_c_during_a_long_inference_keeps_it_and_never_aborts(tmp_path: Path, attempt: int) -> None:
     out = tmp_path / "r"
     # Each inference is 1.5 s of host work; the signal lands half a second into one.
-    proc = start_sweep(["-w", "host:us=1500000", "--gaps", "0", "--iterations", "4", "--warmup", "0"], out,
-                       lambda n: n == 1, "the condition never started")
+    proc = start_sweep(
+        ["-w", "host:us=1500000", "--gaps", "0", "--iterations", "4", "--warmup", "0"],
+        out,
+        lambda n: n == 1,
+        "the condition never started",
+    )
     _, stderr, _ = _stop(proc, signal.SIGINT, within_s=10.0)
     assert proc.returncode == 130, (proc.returncode, stderr)  # 134 would be an abort
     assert "terminate called" not in stderr and "Traceback" not in stderr

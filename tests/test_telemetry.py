@@ -27,8 +27,13 @@ def test_source_reads_every_column(fake) -> None:
     src = telemetry.NvmlSource(nvml.NvmlGpu("00000000:3B:00.0"))
     row = src.read()
     assert dict(zip(telemetry.COLUMNS[1:], row, strict=False)) == {
-        "sm_mhz": 1410, "mem_mhz": 1593, "pstate": 0, "event_reasons": 1,
-        "power_mw": 123_000, "energy_mj": pytest.approx(row[5]), "temp_c": 41,
+        "sm_mhz": 1410,
+        "mem_mhz": 1593,
+        "pstate": 0,
+        "event_reasons": 1,
+        "power_mw": 123_000,
+        "energy_mj": pytest.approx(row[5]),
+        "temp_c": 41,
     }
     assert src.power_source == "instant" and src.unsupported == []
     fake.nvmlDeviceGetHandleByPciBusId.assert_called_with(b"00000000:3B:00.0")

@@ -113,8 +113,9 @@ def test_missing_and_foreign_engine_files(standin, tmp_path: Path) -> None:
         trtw.load_engine(junk)
     assert "plan file across different models" not in str(e.value)
     old = tmp_path / "old.engine"
-    old.write_bytes(b"TRT-STANDIN-ENGINE\n" + json.dumps({"version": "8.6.1", "io": [], "capturable": True,
-                                                             "work_ns": 1}).encode())
+    old.write_bytes(
+        b"TRT-STANDIN-ENGINE\n" + json.dumps({"version": "8.6.1", "io": [], "capturable": True, "work_ns": 1}).encode()
+    )
     with pytest.raises(InputError, match="not compatible with this version of TensorRT.*please rebuild"):
         trtw.load_engine(old)
 
@@ -129,8 +130,11 @@ def test_onnx_parse_errors_are_quoted(standin, fake_gpu_identity, tmp_path: Path
 def test_dynamic_input_needs_shapes(standin, fake_gpu_identity, tmp_path: Path) -> None:
     model = tmp_path / "net.onnx"
     model.write_bytes(conv_net(dynamic_batch=True))
-    with pytest.raises(UsageError, match=r"input 'input' is dynamic \(-1, 3, 32, 32\): give its shape with "
-                                         r"--shapes input:1x3x32x32"):
+    with pytest.raises(
+        UsageError,
+        match=r"input 'input' is dynamic \(-1, 3, 32, 32\): give its shape with "
+        r"--shapes input:1x3x32x32",
+    ):
         trtw.build_from_onnx(model, {}, cache_dir=tmp_path / "cache")
 
 
@@ -183,8 +187,9 @@ def test_gpu_n_is_current_for_the_builder(standin, fake_gpu_identity, tmp_path: 
 
 
 def test_plugin_engines_load_once_plugins_are_registered(standin, fake_gpu_identity, tmp_path: Path) -> None:
-    f = _engine_file(standin, tmp_path, [_io("x", "INPUT", [1, 4]), _io("y", "OUTPUT", [1, 4])],
-                     plugins=["EfficientNMS_TRT"])
+    f = _engine_file(
+        standin, tmp_path, [_io("x", "INPUT", [1, 4]), _io("y", "OUTPUT", [1, 4])], plugins=["EfficientNMS_TRT"]
+    )
     raw = standin.Runtime(standin.Logger())
     assert raw.deserialize_cuda_engine(f.read_bytes()) is None  # what users hit: "could not find plugin"
     engine, _ = trtw.load_engine(f)
@@ -194,12 +199,18 @@ def test_plugin_engines_load_once_plugins_are_registered(standin, fake_gpu_ident
 def test_plugin_models_parse_once_plugins_are_registered(standin, fake_gpu_identity, tmp_path: Path) -> None:
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("EfficientNMS_TRT", ["boxes"], ["dets"], domain="trt.plugins")],
-                              "nms", [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 100, 4])],
-                              [helper.make_tensor_value_info("dets", TensorProto.FLOAT, [1, "num_dets", 4])])
+    graph = helper.make_graph(
+        [helper.make_node("EfficientNMS_TRT", ["boxes"], ["dets"], domain="trt.plugins")],
+        "nms",
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 100, 4])],
+        [helper.make_tensor_value_info("dets", TensorProto.FLOAT, [1, "num_dets", 4])],
+    )
     model = tmp_path / "nms.onnx"
-    model.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                               helper.make_opsetid("trt.plugins", 1)]).SerializeToString())
+    model.write_bytes(
+        helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("trt.plugins", 1)]
+        ).SerializeToString()
+    )
     net = standin.Builder(standin.Logger()).create_network(0)
     assert not standin.OnnxParser(net, standin.Logger()).parse_from_file(str(model))  # not registered yet
     engine_file = trtw.build_from_onnx(model, {}, cache_dir=tmp_path / "cache")
@@ -217,13 +228,26 @@ def test_every_data_type_is_sized_and_filled(flavour: str, monkeypatch: pytest.M
     trt = _load_standin(monkeypatch, flavour)
     names = list(trt.DataType.__members__)
     assert len(names) == 12
-    io = [_io(f"in_{n}", "INPUT", [1, 3, 5], n) for n in names] + [_io(f"out_{n}", "OUTPUT", [1, 3, 5], n)
-                                                                  for n in names]
+    io = [_io(f"in_{n}", "INPUT", [1, 3, 5], n) for n in names] + [
+        _io(f"out_{n}", "OUTPUT", [1, 3, 5], n) for n in names
+    ]
     engine = trt.Runtime(trt.Logger()).deserialize_cuda_engine(trt._serialize(io))
     context = engine.create_execution_context()
     plans = {p.name: p for p in trtw.plan_tensors(trt, engine, context)}
-    bits = {"FLOAT": 32, "HALF": 16, "BF16": 16, "INT8": 8, "UINT8": 8, "INT32": 32, "INT64": 64, "BOOL": 8,
-            "FP8": 8, "INT4": 4, "FP4": 4, "E8M0": 8}
+    bits = {
+        "FLOAT": 32,
+        "HALF": 16,
+        "BF16": 16,
+        "INT8": 8,
+        "UINT8": 8,
+        "INT32": 32,
+        "INT64": 64,
+        "BOOL": 8,
+        "FP8": 8,
+        "INT4": 4,
+        "FP4": 4,
+        "E8M0": 8,
+    }
     rng = np.random.default_rng(0)
     for n in names:
         p = plans[f"in_{n}"]
@@ -245,8 +269,11 @@ def test_every_data_type_is_sized_and_filled(flavour: str, monkeypatch: pytest.M
 def test_host_shape_tensors_and_vectorized_formats(standin, tmp_path: Path) -> None:
     import numpy as np
 
-    io = [_io("shape", "INPUT", [2], "INT32", location="HOST"), _io("x", "INPUT", [1, 3, 5, 5], "HALF", format="CHW16"),
-          _io("y", "OUTPUT", [1, 3, 5, 5], "HALF", format="CHW16")]
+    io = [
+        _io("shape", "INPUT", [2], "INT32", location="HOST"),
+        _io("x", "INPUT", [1, 3, 5, 5], "HALF", format="CHW16"),
+        _io("y", "OUTPUT", [1, 3, 5, 5], "HALF", format="CHW16"),
+    ]
     engine = standin.Runtime(standin.Logger()).deserialize_cuda_engine(standin._serialize(io))
     context = engine.create_execution_context()
     plans = {p.name: p for p in trtw.plan_tensors(standin, engine, context)}
@@ -295,16 +322,27 @@ def test_ultralytics_header_is_skipped(standin, fake_gpu_identity, tmp_path: Pat
     import struct
 
     plan = standin._serialize([_io("images", "INPUT", [1, 3, 64, 64]), _io("output0", "OUTPUT", [1, 84, 8])])
-    meta = json.dumps({"description": "Ultralytics YOLO11n model", "version": "8.3.0", "imgsz": [64, 64],
-                       "batch": 1, "names": {"0": "person"}}).encode()
+    meta = json.dumps(
+        {
+            "description": "Ultralytics YOLO11n model",
+            "version": "8.3.0",
+            "imgsz": [64, 64],
+            "batch": 1,
+            "names": {"0": "person"},
+        }
+    ).encode()
     f = tmp_path / "yolo11n.engine"
     f.write_bytes(struct.pack("<I", len(meta)) + meta + plan)
     assert trtw.split_ultralytics_header(plan) == (plan, None)
     engine, _ = trtw.load_engine(f)
     assert engine.num_io_tensors == 2
     _, _, _, info = _open(standin, f)
-    assert info["ultralytics_header"] == {"description": "Ultralytics YOLO11n model", "version": "8.3.0",
-                                          "imgsz": [64, 64], "batch": 1}
+    assert info["ultralytics_header"] == {
+        "description": "Ultralytics YOLO11n model",
+        "version": "8.3.0",
+        "imgsz": [64, 64],
+        "batch": 1,
+    }
 
 
 def test_version_compatible_engines_need_host_code_allowed(standin, tmp_path: Path) -> None:
@@ -395,8 +433,10 @@ def test_rtx_builds_for_capture_and_specializes_eagerly(standin_rtx, fake_gpu_id
     assert json.loads(f.read_bytes().split(b"\n", 1)[1])["user_allocation"] is True
     engine, context, _, info = _open(trt, f, shapes={"input": (2, 3, 32, 32)})
     assert info["rtx_kernel_specialization"] == "eager"
-    assert context._config.dynamic_shapes_kernel_specialization_strategy == \
-        trt.DynamicShapesKernelSpecializationStrategy.EAGER
+    assert (
+        context._config.dynamic_shapes_kernel_specialization_strategy
+        == trt.DynamicShapesKernelSpecializationStrategy.EAGER
+    )
     plans = trtw.plan_tensors(trt, engine, context)
     assert trtw.workload._not_capturable(context, plans, 0) is None
     plain = _engine_file(trt, tmp_path, [_io("x", "INPUT", [1, 4]), _io("y", "OUTPUT", [1, 4])])
@@ -447,9 +487,26 @@ def test_cli_onnx_sweep(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     model = tmp_path / "net.onnx"
     model.write_bytes(conv_net(dynamic_batch=True))
-    r = CliRunner().invoke(app, ["sweep", "--onnx", str(model), "--shapes", "input:1x3x32x32", "--gaps", "0.01",
-                                 "--launch", "graph", "--iterations", "10", "--out", str(tmp_path / "r"), "--json",
-                                 "--no-report"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            "--onnx",
+            str(model),
+            "--shapes",
+            "input:1x3x32x32",
+            "--gaps",
+            "0.01",
+            "--launch",
+            "graph",
+            "--iterations",
+            "10",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            "--no-report",
+        ],
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["conditions"][1]["workload"] == "net.onnx" and doc["conditions"][1]["info"]["launch"] == "graph"
@@ -504,8 +561,9 @@ def test_cuda_errors_during_capture_propagate(standin, tmp_path: Path, monkeypat
 def test_data_dependent_outputs_run_with_the_output_allocator(standin, tmp_path: Path) -> None:
     import trtpace
 
-    f = _engine_file(standin, tmp_path, [_io("x", "INPUT", [1, 8]),
-                                         _io("idx", "OUTPUT", [-1, 2], "INT64", data_dependent=True)])
+    f = _engine_file(
+        standin, tmp_path, [_io("x", "INPUT", [1, 8]), _io("idx", "OUTPUT", [-1, 2], "INT64", data_dependent=True)]
+    )
     w = trtw.from_engine(f)
     assert w.info["launch"] == "python" and "data-dependent" in w.info["capture_failed"]
     assert "IOutputAllocator" in w.info["tensors"]["idx"]
@@ -518,10 +576,16 @@ def test_data_dependent_outputs_run_with_the_output_allocator(standin, tmp_path:
 @pytest.mark.gpu
 def test_every_data_type_runs(standin, tmp_path: Path) -> None:
     names = list(standin.DataType.__members__)
-    f = _engine_file(standin, tmp_path, [_io(f"in_{n}", "INPUT", [1, 3, 5], n) for n in names] +
-                     [_io(f"out_{n}", "OUTPUT", [1, 3, 5], n) for n in names] +
-                     [_io("shape", "INPUT", [2], "INT32", location="HOST"),
-                      _io("v", "INPUT", [1, 3, 4, 4], "HALF", format="CHW16")])
+    f = _engine_file(
+        standin,
+        tmp_path,
+        [_io(f"in_{n}", "INPUT", [1, 3, 5], n) for n in names]
+        + [_io(f"out_{n}", "OUTPUT", [1, 3, 5], n) for n in names]
+        + [
+            _io("shape", "INPUT", [2], "INT32", location="HOST"),
+            _io("v", "INPUT", [1, 3, 4, 4], "HALF", format="CHW16"),
+        ],
+    )
     w = trtw.from_engine(f)
     assert w.info["launch"] == "graph" and w.info["io"]["in_BF16"] == ["bf16", [1, 3, 5]]
 

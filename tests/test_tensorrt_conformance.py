@@ -41,12 +41,27 @@ WHEELS = {
     "rtx": ("tensorrt-rtx-cu13-bindings", "", "tensorrt_rtx_bindings"),
 }
 # What the bindings import from TensorRT's native libraries (more are added if an import names them).
-STUB_SYMBOLS = ["createInferBuilder_INTERNAL", "createInferRefitter_INTERNAL", "createInferRuntime_INTERNAL",
-                "createNvOnnxParserRefitter_INTERNAL", "createNvOnnxParser_INTERNAL", "getNvOnnxParserVersion",
-                "getBuilderPluginRegistry", "getPluginRegistry", "initLibNvInferPlugins"]
-STUB_LIBRARIES = ["libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10", "libnvinfer.so.11",
-                  "libnvinfer_plugin.so.11", "libnvonnxparser.so.11", "libtensorrt_rtx.so.1",
-                  "libtensorrt_onnxparser_rtx.so.1"]
+STUB_SYMBOLS = [
+    "createInferBuilder_INTERNAL",
+    "createInferRefitter_INTERNAL",
+    "createInferRuntime_INTERNAL",
+    "createNvOnnxParserRefitter_INTERNAL",
+    "createNvOnnxParser_INTERNAL",
+    "getNvOnnxParserVersion",
+    "getBuilderPluginRegistry",
+    "getPluginRegistry",
+    "initLibNvInferPlugins",
+]
+STUB_LIBRARIES = [
+    "libnvinfer.so.10",
+    "libnvinfer_plugin.so.10",
+    "libnvonnxparser.so.10",
+    "libnvinfer.so.11",
+    "libnvinfer_plugin.so.11",
+    "libnvonnxparser.so.11",
+    "libtensorrt_rtx.so.1",
+    "libtensorrt_onnxparser_rtx.so.1",
+]
 # pybind11 trampoline classes: their overridable methods are not attributes of the base class.
 TRAMPOLINES = {"IOutputAllocator", "ILogger"}
 
@@ -83,8 +98,15 @@ def _find_wheel(folder: Path, dist: str, requirement: str) -> Path | None:
 
 
 def _index_reachable() -> bool:
-    url = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"], capture_output=True,
-                         text=True, check=False).stdout.strip() or "https://pypi.org/simple"
+    url = (
+        subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "https://pypi.org/simple"
+    )
     host = urlparse(url).hostname or "pypi.org"
     try:
         socket.create_connection((host, 443), timeout=5).close()
@@ -101,8 +123,24 @@ def _wheel(flavour: str) -> Path:
             return found
     folder = _wheel_dirs()[-1]
     folder.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d",
-                        str(folder), f"{dist}{requirement}"], capture_output=True, text=True, timeout=300, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(folder),
+            f"{dist}{requirement}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     found = _find_wheel(folder, dist, requirement)
     if found is None:
         if not _index_reachable():
@@ -146,8 +184,14 @@ def real_api(flavour: str, stub_libs: Path, tmp_path_factory: pytest.TempPathFac
     env = {**os.environ, "PYTHONPATH": str(unpacked), "LD_LIBRARY_PATH": str(stub_libs)}
     symbols = list(STUB_SYMBOLS)
     for _ in range(20):
-        r = subprocess.run([sys.executable, str(TESTS / "trt_api_dump.py"), module], env=env, capture_output=True,
-                           text=True, timeout=120, check=False)
+        r = subprocess.run(
+            [sys.executable, str(TESTS / "trt_api_dump.py"), module],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         missing = re.search(r"undefined symbol: (\w+)", r.stderr)
         if r.returncode == 0 or missing is None:
             break
@@ -179,7 +223,7 @@ def _params(fn: Any) -> list[list[str]]:
 
 
 def _fits(ours: list[str], theirs: list[list[str]]) -> bool:
-    return any(real[:len(ours)] == ours for real in theirs)
+    return any(real[: len(ours)] == ours for real in theirs)
 
 
 def standin_surface(mod: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -224,8 +268,9 @@ def _class_attrs(mod: Any, cls: type) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def _compare_class(mod: Any, name: str, cls: type, real: dict[str, Any], strings: set[str],
-                   problems: list[str]) -> None:
+def _compare_class(
+    mod: Any, name: str, cls: type, real: dict[str, Any], strings: set[str], problems: list[str]
+) -> None:
     members = getattr(cls, "__members__", None)
     if members is not None:
         if real["enum"] is None:
@@ -253,8 +298,9 @@ def _compare_class(mod: Any, name: str, cls: type, real: dict[str, Any], strings
 
 
 @pytest.mark.parametrize("flavour", list(WHEELS))
-def test_standin_offers_only_what_the_real_module_has(flavour: str, stub_libs: Path,
-                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_standin_offers_only_what_the_real_module_has(
+    flavour: str, stub_libs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     api = real_api(flavour, stub_libs, tmp_path_factory)
     mod = standin(flavour)
     strings = set(api["strings"])
@@ -300,14 +346,23 @@ def _has(api: dict[str, Any], dotted: str) -> bool:
     return attr in (c["enum"] or {}) or attr in c["attrs"]
 
 
-def test_flavour_only_names_are_in_exactly_those_wheels(stub_libs: Path,
-                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_flavour_only_names_are_in_exactly_those_wheels(
+    stub_libs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     apis = {f: real_api(f, stub_libs, tmp_path_factory) for f in WHEELS}
     marks = standin("10")._ONLY
-    assert {"BuilderFlag.FP16", "BuilderFlag.INT8", "BuilderFlag.REQUIRE_USER_ALLOCATION",
-            "IExecutionContext.is_stream_capturable"} <= set(marks)
-    wrong = [f"{name}: marked {sorted(only)}, but {'present' if _has(apis[f], name) else 'absent'} in {f}"
-             for name, only in marks.items() for f in WHEELS if _has(apis[f], name) != (f in only)]
+    assert {
+        "BuilderFlag.FP16",
+        "BuilderFlag.INT8",
+        "BuilderFlag.REQUIRE_USER_ALLOCATION",
+        "IExecutionContext.is_stream_capturable",
+    } <= set(marks)
+    wrong = [
+        f"{name}: marked {sorted(only)}, but {'present' if _has(apis[f], name) else 'absent'} in {f}"
+        for name, only in marks.items()
+        for f in WHEELS
+        if _has(apis[f], name) != (f in only)
+    ]
     assert not wrong, "\n".join(wrong)
     for f in WHEELS:  # and each flavour of the stand-in offers only its own
         mod = standin(f)
@@ -327,11 +382,19 @@ def test_what_the_backend_relies_on_is_real(stub_libs: Path, tmp_path_factory: p
     """The calls trtpace's backend makes exist in every flavour it supports (or it checks first)."""
     for f in WHEELS:
         api = real_api(f, stub_libs, tmp_path_factory)
-        for name in ("Runtime.engine_host_code_allowed", "IExecutionContext.set_output_allocator",
-                     "IExecutionContext.get_max_output_size", "ICudaEngine.get_tensor_location",
-                     "ICudaEngine.get_tensor_vectorized_dim", "ICudaEngine.get_tensor_components_per_element",
-                     "OnnxParser.parse_from_file", "TensorLocation.HOST", "BuilderFlag.VERSION_COMPATIBLE",
-                     "NetworkDefinitionCreationFlag.STRONGLY_TYPED", "ILogger.Severity"):
+        for name in (
+            "Runtime.engine_host_code_allowed",
+            "IExecutionContext.set_output_allocator",
+            "IExecutionContext.get_max_output_size",
+            "ICudaEngine.get_tensor_location",
+            "ICudaEngine.get_tensor_vectorized_dim",
+            "ICudaEngine.get_tensor_components_per_element",
+            "OnnxParser.parse_from_file",
+            "TensorLocation.HOST",
+            "BuilderFlag.VERSION_COMPATIBLE",
+            "NetworkDefinitionCreationFlag.STRONGLY_TYPED",
+            "ILogger.Severity",
+        ):
             assert _has(api, name), (f, name)
         assert "init_libnvinfer_plugins" in api["functions"]
         assert {"reallocate_output", "reallocate_output_async", "notify_shape"} <= set(api["strings"]), f

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from trtpace import _core
+from trtpace.measure.runner import make_runner
 
 NAN, INF = float("nan"), float("inf")
 
@@ -43,17 +44,23 @@ def test_host_workload_accepts_its_range() -> None:
         (lambda: _core.SyntheticWorkload(0, 12, -1), "iters_per_kernel"),
         (lambda: _core.SyntheticWorkload(0, 12, 64, "graph", 2**30), "blocks_per_sm"),
         (lambda: _core.SyntheticWorkload(0, 12, 64, "graph", 4, 16), "threads_per_block"),
-        (lambda: _core.SyntheticWorkload(0, 12, 64, "eager"),
-         r"unknown launch mode 'eager' \(expected graph or direct\)"),
+        (
+            lambda: _core.SyntheticWorkload(0, 12, 64, "eager"),
+            r"unknown launch mode 'eager' \(expected graph or direct\)",
+        ),
         (lambda: _core.KeepWarmThread(0, 0, 0), "keep-warm period"),
         (lambda: _core.KeepWarmThread(0, 2**62, 0), "keep-warm period"),
         (lambda: _core.KeepWarmThread(0, 1_000_000, -1), "keep-warm work"),
         (lambda: _core.KeepWarmThread(0, 1_000_000, 2 * 10**9), "keep-warm work"),
         (lambda: _core.PrewarmWorker(_core.HostWorkload(1.0)), "needs a GPU workload"),
-        (lambda: _core.PrewarmWorker(_core.HostWorkload(1.0), "upload"),
-         r"unknown pre-warm target 'upload' \(expected filler, stream or graph\)"),
-        (lambda: _core.infer_once(_core.HostWorkload(1.0), "poll"),
-         r"unknown sync mode 'poll' \(expected spin, block, yield or flag\)"),
+        (
+            lambda: _core.PrewarmWorker(_core.HostWorkload(1.0), "upload"),
+            r"unknown pre-warm target 'upload' \(expected filler, stream or graph\)",
+        ),
+        (
+            lambda: _core.infer_once(_core.HostWorkload(1.0), "poll"),
+            r"unknown sync mode 'poll' \(expected spin, block, yield or flag\)",
+        ),
     ],
 )
 def test_bad_arguments_are_value_errors(call, message: str) -> None:
@@ -64,7 +71,7 @@ def test_bad_arguments_are_value_errors(call, message: str) -> None:
 def _runner(**kw):
     args = {"iterations": 3, "warmup": 0, "wait": "spin", "sync": "spin"}
     args.update(kw)
-    return _core.Runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), **args)
+    return make_runner(_core.HostWorkload(1.0), _core.Schedule.closed_gap(0), **args)
 
 
 @pytest.mark.parametrize(

@@ -55,8 +55,11 @@ def describe_class(cls: type) -> dict[str, Any]:
         if inspect.isclass(getattr(cls, attr)):
             out["attrs"][attr] = {"kind": "class", "sigs": [], "class": describe_class(getattr(cls, attr))}
             continue
-        out["attrs"][attr] = {"kind": k, "sigs": signatures(getattr(cls, attr), attr) if k == "method" else [],
-                              "raw": type(value).__name__}
+        out["attrs"][attr] = {
+            "kind": k,
+            "sigs": signatures(getattr(cls, attr), attr) if k == "method" else [],
+            "raw": type(value).__name__,
+        }
     return out
 
 

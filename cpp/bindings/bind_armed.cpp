@@ -63,6 +63,26 @@ void bind_armed(py::module_& m) {
            "Ends an armed inference (skipped when cancellable, else run and discarded) and waits for the stream;\n"
            "harmless when nothing is armed.")
       .def(
+          "release_and_wait",
+          [](CudaWorkload& w, int64_t timeout_ns) {
+            int64_t issue = 0, submitted = 0, done = 0;
+            {
+              py::gil_scoped_release release;
+              issue = now_ns();
+              w.release();
+              submitted = now_ns();
+              if (timeout_ns > 0)
+                w.wait_complete_for(timeout_ns);
+              else
+                w.wait_complete();
+              done = now_ns();
+            }
+            return py::make_tuple(issue, submitted, done, w.last_relaunched());
+          },
+          "timeout_ns"_a = 0,
+          "release() then wait_complete() in one call, the GIL released once: after a gap the interpreter's\n"
+          "path between the two is cold. Returns (issue_ns, submitted_ns, done_ns, relaunched).")
+      .def(
           "wait_complete",
           [](CudaWorkload& w, int64_t timeout_ns) {
             int64_t done = 0;
@@ -96,6 +116,17 @@ void bind_armed(py::module_& m) {
             return py::make_tuple(in, out);
           },
           "(copy_in_us, copy_out_us) of the last completed inference, or None where the copies are not timed apart.")
+      .def(
+          "last_stamps",
+          [](const CudaWorkload& w) {
+            const WaitStats& s = w.last_wait_stats();
+            return py::dict("gate_gt_ns"_a = w.gate_seen_gt(), "done_gt_ns"_a = w.last_done_gt(),
+                            "wait_driver_calls"_a = s.driver_calls, "wait_driver_ns"_a = s.driver_ns);
+          },
+          "Where the last inference's time went, with no driver call (reads of mapped memory): gate_gt_ns, when\n"
+          "the gate saw the release, and done_gt_ns, when the done word was written (GPU %globaltimer, ns; 0\n"
+          "when not armed / not sync flag; map with sync_globaltimer); wait_driver_calls and wait_driver_ns, the\n"
+          "driver calls the completion wait made and the time inside them.")
       .def_property_readonly("armed", &CudaWorkload::armed)
       .def_property_readonly("arming_enabled", &CudaWorkload::arming_enabled)
       .def_property_readonly(
@@ -105,8 +136,8 @@ void bind_armed(py::module_& m) {
             if (!g) return py::dict();
             const volatile GateWords& x = g->words();
             return py::dict("gate"_a = to_string(g->options().gate), "cancellable"_a = g->options().cancellable,
-                            "armed_seq"_a = x.armed_seq, "release_seq"_a = x.release_seq,
-                            "seen_seq"_a = x.seen_seq, "timed_out_seq"_a = x.timed_out_seq, "seen_gt"_a = x.seen_gt,
+                            "armed_seq"_a = x.armed_seq, "release_seq"_a = x.release_seq, "seen_seq"_a = x.seen_seq,
+                            "timed_out_seq"_a = x.timed_out_seq, "seen_gt"_a = x.seen_gt,
                             "programmatic"_a = w.armed_programmatic(), "timeout_ns"_a = g->options().timeout_ns,
                             "gate_timeouts"_a = w.gate_timeouts());
           },
@@ -124,8 +155,10 @@ void bind_armed(py::module_& m) {
   py::class_<CountingGraph, std::shared_ptr<CountingGraph>>(m, "_CountingGraph",
                                                             "Test hook: a graph of one kernel counting its runs.")
       .def(py::init<int>(), "device"_a)
-      .def_property_readonly("handle", [](const CountingGraph& c) { return reinterpret_cast<uintptr_t>(c.graph.get()); })
-      .def_property_readonly("count", [](const CountingGraph& c) { return *static_cast<volatile uint32_t*>(c.counter.host()); });
+      .def_property_readonly("handle",
+                             [](const CountingGraph& c) { return reinterpret_cast<uintptr_t>(c.graph.get()); })
+      .def_property_readonly("count",
+                             [](const CountingGraph& c) { return *static_cast<volatile uint32_t*>(c.counter.host()); });
 }
 
 }  // namespace trtpace::bindings

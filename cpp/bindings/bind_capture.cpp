@@ -42,7 +42,7 @@ void bind_capture(py::module_& m) {
              DeviceGuard guard(device);
              return std::make_shared<DeviceBuffer>(nbytes);
            }),
-           "device"_a, "nbytes"_a)
+           "device"_a, "nbytes"_a, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("ptr", [](const DeviceBuffer& b) { return reinterpret_cast<uintptr_t>(b.get()); })
       .def_property_readonly("nbytes", &DeviceBuffer::bytes)
       .def(
@@ -97,7 +97,8 @@ void bind_capture(py::module_& m) {
         DeviceGuard guard(device);
         kernels::spin_for(uint64_t(work_ns), reinterpret_cast<cudaStream_t>(stream));
       },
-      "device"_a, "stream"_a, "work_ns"_a, "Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).");
+      "device"_a, "stream"_a, "work_ns"_a,
+      "Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).");
   m.def(
       "_stream_is_capturing",
       [](uintptr_t stream) {

@@ -17,8 +17,8 @@ void bind_device(py::module_& m) {
       []() {
         const CudaProbe p = probe_cuda();
         return py::dict("driver_version"_a = p.driver_version, "runtime_version"_a = p.runtime_version,
-                        "device_count"_a = p.device_count, "error_code"_a = p.error_code,
-                        "error_name"_a = p.error_name, "error_string"_a = p.error_string);
+                        "device_count"_a = p.device_count, "error_code"_a = p.error_code, "error_name"_a = p.error_name,
+                        "error_string"_a = p.error_string);
       },
       "What the CUDA runtime sees, without raising: driver_version is 0 when no driver is installed.");
   m.def(

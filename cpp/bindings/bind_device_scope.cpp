@@ -23,14 +23,18 @@ void bind_device_scope(py::module_& m) {
   py::class_<DeviceScope>(m, "DeviceScope",
                           "Context manager: makes `device` the current CUDA device inside the block and restores the\n"
                           "previous one on exit (for libraries that work on the current device, such as TensorRT).")
-      .def(py::init([](int device) { return DeviceScope{device, nullptr}; }), "device"_a)
-      .def("__enter__",
-           [](DeviceScope& s) -> DeviceScope& {
-             if (s.guard) throw std::runtime_error("DeviceScope is not reentrant");
-             s.guard = std::make_unique<DeviceGuard>(s.device);
-             return s;
-           },
-           py::return_value_policy::reference)
+      .def(py::init([](int device) {
+             return DeviceScope{device, nullptr};
+           }),
+           "device"_a)
+      .def(
+          "__enter__",
+          [](DeviceScope& s) -> DeviceScope& {
+            if (s.guard) throw std::runtime_error("DeviceScope is not reentrant");
+            s.guard = std::make_unique<DeviceGuard>(s.device);
+            return s;
+          },
+          py::return_value_policy::reference)
       .def(
           "__exit__", [](DeviceScope& s, const py::object&, const py::object&, const py::object&) { s.guard.reset(); },
           "exc_type"_a, "exc_value"_a, "traceback"_a)

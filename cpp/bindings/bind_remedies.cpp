@@ -32,7 +32,7 @@ void bind_remedies(py::module_& m) {
       .def("_inject_fault", &KeepWarmThread::inject_fault, "n"_a = 1,
            "Test hook: the nth fire from now raises TrtpaceError on the thread instead of launching; 0 disarms.");
   py::class_<Filler, std::shared_ptr<Filler>>(m, "Filler", "Filler work on a lowest-priority stream (pre-warm).")
-      .def(py::init<int>(), "device"_a)
+      .def(py::init<int>(), "device"_a, py::call_guard<py::gil_scoped_release>())
       .def("fire", &Filler::fire, "work_ns"_a, py::call_guard<py::gil_scoped_release>(),
            "Launches work_ns of filler unless the previous one still runs.")
       .def("wait_idle", &Filler::wait_idle, py::call_guard<py::gil_scoped_release>())
@@ -59,7 +59,10 @@ void bind_remedies(py::module_& m) {
       .def("close", &PrewarmWorker::close, py::call_guard<py::gil_scoped_release>(),
            "Cancels, joins the thread and waits for the last filler; safe to call twice.")
       .def_property_readonly("pending", &PrewarmWorker::pending, "Whether a pre-warm is scheduled or firing.")
-      .def_property_readonly("fired", &PrewarmWorker::fired);
+      .def_property_readonly("fired", &PrewarmWorker::fired)
+      .def_property_readonly(
+          "path", [](const PrewarmWorker& w) { return to_string(w.target()); },
+          "The pre-warm target used: the one asked for, or 'filler' where the workload cannot take it.");
   m.def(
       "infer_once",
       [](std::shared_ptr<Workload> w, const std::string& sync, int64_t timeout_ns, bool device_time) {

@@ -19,101 +19,134 @@ void bind_runner(py::module_& m) {
                       "What the app does during the gap (gap_work.hpp): made by none(), busy(ns), memory(bytes) or\n"
                       "callable(fn, label); the runner runs it at the end of each gap and issues when it ends.")
       .def(py::init<>())
-      .def_static("busy", [](int64_t ns, std::string label) {
-        GapWork g;
-        g.kind = GapWorkKind::busy;
-        g.busy_ns = ns;
-        g.label = std::move(label);
-        return g;
-      }, "ns"_a, "label"_a = "busy")
-      .def_static("memory", [](size_t bytes, std::string label) {
-        GapWork g;
-        g.kind = GapWorkKind::memory;
-        g.memory_bytes = bytes;
-        g.label = std::move(label);
-        return g;
-      }, "bytes"_a, "label"_a = "memory")
-      .def_static("callable", [](py::function fn, std::string label) {
-        // Copies of the work share one reference, so copying it never touches Python; the last
-        // copy drops the reference with the GIL held.
-        auto held = std::shared_ptr<py::function>(new py::function(std::move(fn)), [](py::function* f) {
-          py::gil_scoped_acquire acquire;
-          delete f;
-        });
-        GapWork g;
-        g.kind = GapWorkKind::callable;
-        g.fn = [held] {
-          py::gil_scoped_acquire acquire;
-          (*held)();
-        };
-        g.label = std::move(label);
-        return g;
-      }, "fn"_a, "label"_a = "callable")
+      .def_static(
+          "busy",
+          [](int64_t ns, std::string label) {
+            GapWork g;
+            g.kind = GapWorkKind::busy;
+            g.busy_ns = ns;
+            g.label = std::move(label);
+            return g;
+          },
+          "ns"_a, "label"_a = "busy")
+      .def_static(
+          "memory",
+          [](size_t bytes, std::string label) {
+            GapWork g;
+            g.kind = GapWorkKind::memory;
+            g.memory_bytes = bytes;
+            g.label = std::move(label);
+            return g;
+          },
+          "bytes"_a, "label"_a = "memory")
+      .def_static(
+          "callable",
+          [](py::function fn, std::string label) {
+            // Copies of the work share one reference, so copying it never touches Python; the last
+            // copy drops the reference with the GIL held.
+            auto held = std::shared_ptr<py::function>(new py::function(std::move(fn)), [](py::function* f) {
+              py::gil_scoped_acquire acquire;
+              delete f;
+            });
+            GapWork g;
+            g.kind = GapWorkKind::callable;
+            g.fn = [held] {
+              py::gil_scoped_acquire acquire;
+              (*held)();
+            };
+            g.label = std::move(label);
+            return g;
+          },
+          "fn"_a, "label"_a = "callable")
       .def_property_readonly("label", [](const GapWork& g) { return g.label; })
       .def_property_readonly("kind", [](const GapWork& g) {
         switch (g.kind) {
-          case GapWorkKind::busy: return "busy";
-          case GapWorkKind::memory: return "memory";
-          case GapWorkKind::callable: return "callable";
-          default: return "none";
+          case GapWorkKind::busy:
+            return "busy";
+          case GapWorkKind::memory:
+            return "memory";
+          case GapWorkKind::callable:
+            return "callable";
+          default:
+            return "none";
         }
       });
 
-  py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", "The paced loop over one workload and schedule.")
-      .def(py::init([](std::shared_ptr<Workload> workload, const Schedule& schedule, size_t iterations, size_t warmup,
-                       const std::string& wait, const std::string& sync, int64_t hybrid_margin_ns, int64_t start_delay_ns,
-                       int64_t keepwarm_period_ns, int64_t keepwarm_work_ns, int64_t prewarm_lead_ns,
-                       int64_t prewarm_work_ns, const std::string& prewarm_target, const std::string& armed_gate,
-                      bool armed_cancellable, int64_t arm_timeout_ns, bool nvtx, const std::string& nvtx_name,
-                      const GapWork& gap_work, const std::vector<std::tuple<uintptr_t, uintptr_t, uintptr_t, size_t>>& staging) {
-             RunConfig cfg;
-             cfg.gap_work = gap_work;
-             for (const auto& [dst, src0, src1, bytes] : staging) {
-               StageCopy c;
-               c.dst = reinterpret_cast<void*>(dst);
-               c.src[0] = reinterpret_cast<const void*>(src0);
-               c.src[1] = reinterpret_cast<const void*>(src1);
-               c.bytes = bytes;
-               cfg.staging.push_back(c);
-             }
-             cfg.schedule = schedule;
-             cfg.iterations = iterations;
-             cfg.warmup = warmup;
-             cfg.wait = parse_wait_mode(wait);
-             cfg.sync = parse_sync_mode(sync);
-             cfg.hybrid_margin_ns = hybrid_margin_ns;
-             cfg.start_delay_ns = start_delay_ns;
-             cfg.keepwarm_period_ns = keepwarm_period_ns;
-             cfg.keepwarm_work_ns = keepwarm_work_ns;
-             cfg.prewarm_lead_ns = prewarm_lead_ns;
-             cfg.prewarm_work_ns = prewarm_work_ns;
-             cfg.prewarm_target = parse_prewarm_target(prewarm_target);
-             cfg.nvtx = nvtx;
-             cfg.nvtx_name = nvtx_name;
-            if (armed_gate != "off") {
-              cfg.armed = true;
-              cfg.arm.gate = parse_gate_kind(armed_gate);
-              cfg.arm.cancellable = armed_cancellable;
-              cfg.arm.timeout_ns = arm_timeout_ns;
-              if (prewarm_lead_ns > 0)
-                throw std::invalid_argument("armed launch and pre-warm exclude each other: the armed work is already queued");
+  m.def("check_remedy_combination", &check_remedy_combination, "armed"_a, "prewarm_lead_ns"_a,
+        "Raises UsageError when armed launch and pre-warm are both asked for (they exclude each other).");
+  using Staging = std::vector<std::tuple<uintptr_t, uintptr_t, uintptr_t, size_t>>;
+  py::class_<RunConfig>(
+      m, "RunConfig",
+      "What one paced run does (runner.hpp): set its fields, then Runner(workload, config).\n"
+      "keepwarm_*: filler work every period during gaps, ending before each due time; prewarm_*: once,\n"
+      "lead_ns before each due time: filler on its own stream ('filler'), filler on the inference's\n"
+      "stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.\n"
+      "armed_gate: 'off', 'wait' or 'kernel'. nvtx: NVTX ranges for profilers, one per run named\n"
+      "nvtx_name (default 'trtpace: ' + the workload) and 'inference i' from issue to done; off: no\n"
+      "NVTX call in the loop. gap_work: a GapWork run at the end of each gap, the inference issued when\n"
+      "it ends; staging: (dst, src0, src1, bytes) host copies made after the issue, from src0 and src1\n"
+      "in turn (the input write; the caller keeps the buffers alive). The Runner validates it all.")
+      .def(py::init<>())
+      .def_readwrite("schedule", &RunConfig::schedule)
+      .def_readwrite("iterations", &RunConfig::iterations)
+      .def_readwrite("warmup", &RunConfig::warmup)
+      .def_property(
+          "wait", [](const RunConfig& c) { return to_string(c.wait); },
+          [](RunConfig& c, const std::string& v) { c.wait = parse_wait_mode(v); })
+      .def_property(
+          "sync", [](const RunConfig& c) { return to_string(c.sync); },
+          [](RunConfig& c, const std::string& v) { c.sync = parse_sync_mode(v); })
+      .def_readwrite("hybrid_margin_ns", &RunConfig::hybrid_margin_ns)
+      .def_readwrite("start_delay_ns", &RunConfig::start_delay_ns)
+      .def_readwrite("keepwarm_period_ns", &RunConfig::keepwarm_period_ns)
+      .def_readwrite("keepwarm_work_ns", &RunConfig::keepwarm_work_ns)
+      .def_readwrite("prewarm_lead_ns", &RunConfig::prewarm_lead_ns)
+      .def_readwrite("prewarm_work_ns", &RunConfig::prewarm_work_ns)
+      .def_property(
+          "prewarm_target", [](const RunConfig& c) { return to_string(c.prewarm_target); },
+          [](RunConfig& c, const std::string& v) { c.prewarm_target = parse_prewarm_target(v); })
+      .def_property(
+          "armed_gate", [](const RunConfig& c) -> std::string { return c.armed ? to_string(c.arm.gate) : "off"; },
+          [](RunConfig& c, const std::string& v) {
+            c.armed = v != "off";
+            if (c.armed) c.arm.gate = parse_gate_kind(v);
+          })
+      .def_property(
+          "armed_cancellable", [](const RunConfig& c) { return c.arm.cancellable; },
+          [](RunConfig& c, bool v) { c.arm.cancellable = v; })
+      .def_property(
+          "arm_timeout_ns", [](const RunConfig& c) { return c.arm.timeout_ns; },
+          [](RunConfig& c, int64_t v) { c.arm.timeout_ns = v; })
+      .def_readwrite("nvtx", &RunConfig::nvtx)
+      .def_readwrite("nvtx_name", &RunConfig::nvtx_name)
+      .def_readwrite("gap_work", &RunConfig::gap_work)
+      .def_property(
+          "staging",
+          [](const RunConfig& c) {
+            Staging out;
+            for (const StageCopy& s : c.staging)
+              out.emplace_back(reinterpret_cast<uintptr_t>(s.dst), reinterpret_cast<uintptr_t>(s.src[0]),
+                               reinterpret_cast<uintptr_t>(s.src[1]), s.bytes);
+            return out;
+          },
+          [](RunConfig& c, const Staging& staging) {
+            c.staging.clear();
+            for (const auto& [dst, src0, src1, bytes] : staging) {
+              StageCopy s;
+              s.dst = reinterpret_cast<void*>(dst);
+              s.src[0] = reinterpret_cast<const void*>(src0);
+              s.src[1] = reinterpret_cast<const void*>(src1);
+              s.bytes = bytes;
+              c.staging.push_back(s);
             }
+          });
+
+  py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", "The paced loop over one workload and schedule.")
+      .def(py::init([](std::shared_ptr<Workload> workload, const RunConfig& config) {
              py::gil_scoped_release release;  // the first Runner calibrates the hybrid margin
-             return std::make_shared<Runner>(std::move(workload), std::move(cfg));
+             return std::make_shared<Runner>(std::move(workload), config);
            }),
-           "workload"_a, "schedule"_a, "iterations"_a, "warmup"_a = 0, "wait"_a = "hybrid", "sync"_a = "spin",
-           "hybrid_margin_ns"_a = 0, "start_delay_ns"_a = 1'000'000, "keepwarm_period_ns"_a = 0,
-           "keepwarm_work_ns"_a = 0, "prewarm_lead_ns"_a = 0, "prewarm_work_ns"_a = 0, "prewarm_target"_a = "filler",
-          "armed_gate"_a = "off", "armed_cancellable"_a = false, "arm_timeout_ns"_a = 0, "nvtx"_a = false,
-          "nvtx_name"_a = "", "gap_work"_a = GapWork{}, "staging"_a = std::vector<std::tuple<uintptr_t, uintptr_t, uintptr_t, size_t>>{},
-           "The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;\n"
-           "prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the\n"
-           "inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.\n"
-           "nvtx: NVTX ranges for profilers, one per run named nvtx_name (default 'trtpace: ' + the workload)\n"
-           "and 'inference i' from issue to done; off: no NVTX call in the loop.\n"
-           "gap_work: a GapWork run at the end of each gap, the inference issued when it ends; staging: (dst, src0,\n"
-           "src1, bytes) host copies made after the issue, from src0 and src1 in turn (the input write; the caller\n"
-           "keeps the buffers alive).")
+           "workload"_a, "config"_a, "Validates the config (std::invalid_argument: UsageError) and prepares the loop.")
       .def(
           "run",
           [](Runner& r) {
@@ -128,6 +161,12 @@ void bind_runner(py::module_& m) {
       .def_property_readonly("hybrid_margin_ns", &Runner::hybrid_margin_ns)
       .def_property_readonly("cpu_ns", &Runner::cpu_ns, "CPU time of the runner's thread during the loop. Units: ns.")
       .def_property_readonly("fillers_fired", &Runner::fillers_fired, "Keep-warm and pre-warm launches made.")
+      .def_property_readonly(
+          "prewarm_path",
+          [](const Runner& r) -> std::string {
+            return r.config().prewarm_lead_ns > 0 ? to_string(r.prewarm_target()) : "";
+          },
+          "Where the pre-warm went: its target, or 'filler' where the workload has no such path; '' without one.")
       .def_property_readonly("filler_work_ns", &Runner::filler_work_ns,
                              "Filler kernel work launched, in ns (each filler holds one SM while it runs).")
       .def(
@@ -135,24 +174,40 @@ void bind_runner(py::module_& m) {
           [](const Runner& r) {
             const size_t n = r.completed();
             const Records& rec = r.records();
-            return py::dict("due_ns"_a = to_numpy(rec.due_ns, n), "issue_ns"_a = to_numpy(rec.issue_ns, n),
-                            "submitted_ns"_a = to_numpy(rec.submitted_ns, n), "done_ns"_a = to_numpy(rec.done_ns, n),
-                            "device_us"_a = to_numpy(rec.device_us, n), "gpu_start_ns"_a = to_numpy(rec.gpu_start_ns, n),
-                            "inband_mhz"_a = to_numpy(rec.inband_mhz, n), "armed_ns"_a = to_numpy(rec.armed_ns, n),
-                            "gate_ns"_a = to_numpy(rec.gate_ns, n), "staged_ns"_a = to_numpy(rec.staged_ns, n),
-                            "gap_work_ns"_a = to_numpy(rec.gap_work_ns, n),
-                            "relaunched"_a = to_numpy(rec.relaunched, n).attr("astype")("bool"),
-                            "copy_in_us"_a = to_numpy(rec.copy_in_us, n), "copy_out_us"_a = to_numpy(rec.copy_out_us, n));
+            return py::dict(
+                "due_ns"_a = to_numpy(rec.due_ns, n), "issue_ns"_a = to_numpy(rec.issue_ns, n),
+                "submitted_ns"_a = to_numpy(rec.submitted_ns, n), "done_ns"_a = to_numpy(rec.done_ns, n),
+                "device_us"_a = to_numpy(rec.device_us, n), "gpu_start_ns"_a = to_numpy(rec.gpu_start_ns, n),
+                "inband_mhz"_a = to_numpy(rec.inband_mhz, n), "armed_ns"_a = to_numpy(rec.armed_ns, n),
+                "gate_ns"_a = to_numpy(rec.gate_ns, n), "staged_ns"_a = to_numpy(rec.staged_ns, n),
+                "gap_work_ns"_a = to_numpy(rec.gap_work_ns, n),
+                "relaunched"_a = to_numpy(rec.relaunched, n).attr("astype")("bool"),
+                "copy_in_us"_a = to_numpy(rec.copy_in_us, n), "copy_out_us"_a = to_numpy(rec.copy_out_us, n));
           },
           "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;\n"
           "gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown), armed_ns, gate_ns, staged_ns\n"
-          "(0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout), copy_in_us and\n"
+          "(0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout), copy_in_us "
+          "and\n"
           "copy_out_us (the copies' parts of device_us; NaN when unknown).")
+      .def(
+          "latencies_ns",
+          [](const Runner& r, size_t start) {
+            // Rows below completed() are final (published with release order), so this is safe to
+            // call while the loop runs on another thread: it is how --until-stable watches a run.
+            const size_t n = r.completed();
+            const Records& rec = r.records();
+            py::array_t<int64_t> out(static_cast<py::ssize_t>(n > start ? n - start : 0));
+            int64_t* p = out.mutable_data();
+            for (size_t i = start; i < n; ++i) p[i - start] = rec.done_ns[i] - rec.issue_ns[i];
+            return out;
+          },
+          "start"_a, "done_ns - issue_ns of the completed inferences from `start` on, while the loop runs or after.")
       .def_property_readonly(
           "clock_sync",
           [](const Runner& r) {
             auto as_dict = [](const ClockSync& s) {
-              return py::dict("host_ns"_a = s.host_ns, "offset_ns"_a = s.offset_ns, "uncertainty_ns"_a = s.uncertainty_ns);
+              return py::dict("host_ns"_a = s.host_ns, "offset_ns"_a = s.offset_ns,
+                              "uncertainty_ns"_a = s.uncertainty_ns);
             };
             return py::make_tuple(as_dict(r.sync_before()), as_dict(r.sync_after()));
           },

@@ -21,9 +21,8 @@ void bind_schedule(py::module_& m) {
       .def_static("poisson", &Schedule::poisson, "rate_hz"_a, "seed"_a, "count"_a,
                   "Poisson arrivals at rate_hz, reproducible from seed; the first is due at t0.")
       .def_static(
-          "trace",
-          [](const std::vector<int64_t>& offsets_ns) { return Schedule::trace(offsets_ns); },
-          "offsets_ns"_a, "Inference i due at t0 + offsets_ns[i] (non-negative, non-decreasing). Units: ns.")
+          "trace", [](const std::vector<int64_t>& offsets_ns) { return Schedule::trace(offsets_ns); }, "offsets_ns"_a,
+          "Inference i due at t0 + offsets_ns[i] (non-negative, non-decreasing). Units: ns.")
       .def_property_readonly("open_loop", &Schedule::open_loop)
       .def_property_readonly("gap_ns", &Schedule::gap_ns)
       .def_property_readonly("offsets_ns",

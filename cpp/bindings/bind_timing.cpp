@@ -16,7 +16,11 @@ using namespace pybind11::literals;
 void bind_timing(py::module_& m) {
   m.attr("WAIT_MODES") = enum_names(kWaitModeNames);
   m.attr("MAX_HYBRID_MARGIN_NS") = Waiter::kMaxMarginNs;
-  m.def("now_ns", &now_ns, "The monotonic clock every trtpace timestamp uses (same as time.monotonic_ns()). Units: ns.");
+  // The core's limits (checked.hpp), so Python checks against the same numbers before any work.
+  m.attr("MAX_HORIZON_NS") = kMaxHorizonNs;
+  m.attr("MAX_INFERENCES") = kMaxInferences;
+  m.def("now_ns", &now_ns,
+        "The monotonic clock every trtpace timestamp uses (same as time.monotonic_ns()). Units: ns.");
   m.def(
       "wait_until_ns",
       [](int64_t deadline_ns, const std::string& mode, int64_t hybrid_margin_ns) {

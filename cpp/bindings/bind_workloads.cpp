@@ -39,7 +39,8 @@ void bind_workloads(py::module_& m) {
           "The cudaStream_t this workload runs on, as an integer.");
 
   py::class_<SyntheticWorkload, CudaWorkload, std::shared_ptr<SyntheticWorkload>>(
-      m, "SyntheticWorkload", "A chain of kernels that fill every SM, as a CUDA graph ('graph') or eager launches ('direct').")
+      m, "SyntheticWorkload",
+      "A chain of kernels that fill every SM, as a CUDA graph ('graph') or eager launches ('direct').")
       .def(py::init([](int device, int kernels, int iters_per_kernel, const std::string& launch, int blocks_per_sm,
                        int threads_per_block) {
              SyntheticShape shape{kernels, iters_per_kernel, blocks_per_sm, threads_per_block};
@@ -59,7 +60,7 @@ void bind_workloads(py::module_& m) {
       m, "GraphExecWorkload",
       "A borrowed cudaGraphExec_t (e.g. torch.cuda.CUDAGraph.raw_cuda_graph_exec()); the owner must keep it alive.\n"
       "Device time is measured by events around the launch, so it can include host submission.")
-      .def(py::init<int, uintptr_t>(), "device"_a, "graph_exec"_a);
+      .def(py::init<int, uintptr_t>(), "device"_a, "graph_exec"_a, py::call_guard<py::gil_scoped_release>());
 
   py::class_<GraphWorkload, CudaWorkload, std::shared_ptr<GraphWorkload>>(
       m, "GraphWorkload",

@@ -3,8 +3,10 @@
 // them in order.
 //
 // GIL rules: every Python argument is converted to C++ before the GIL is released. The paced
-// loop (Runner.run), waits, calibration and the remedies' blocking calls run without the GIL;
-// only a CallableWorkload takes it back, once per launch, to call its Python function.
+// loop (Runner.run), waits, calibration, the remedies' blocking calls and the constructors that
+// touch the GPU (the first CUDA call of a process creates its context: hundreds of ms) run
+// without the GIL; only a CallableWorkload (and callable gap work) takes it back, once per call,
+// to run its Python function. The module is not declared free-threading safe.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -21,6 +23,7 @@ void bind_errors(py::module_& m);
 void bind_timing(py::module_& m);
 void bind_schedule(py::module_& m);
 void bind_device(py::module_& m);
+void bind_features(py::module_& m);
 void bind_workloads(py::module_& m);
 void bind_runner(py::module_& m);
 void bind_capture(py::module_& m);

@@ -6,13 +6,15 @@
 #define TRTPACE_VERSION "0+unknown"
 #endif
 
-PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
+// Not declared free-threading safe (py::mod_gil_not_used): nothing tests the core without the GIL.
+PYBIND11_MODULE(_core, m) {
   m.doc() = "trtpace's compiled core: waits, schedules, workloads and the paced runner (private; use trtpace).";
   m.attr("__version__") = TRTPACE_VERSION;
   trtpace::bindings::bind_errors(m);
   trtpace::bindings::bind_timing(m);
   trtpace::bindings::bind_schedule(m);
   trtpace::bindings::bind_device(m);
+  trtpace::bindings::bind_features(m);
   trtpace::bindings::bind_workloads(m);
   trtpace::bindings::bind_runner(m);
   trtpace::bindings::bind_capture(m);

@@ -5,15 +5,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "globaltimer.cuh"
 #include "trtpace/armed.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
+#include "trtpace/features.hpp"
 #include "trtpace/module_loading.hpp"
-#include "globaltimer.cuh"
 
 namespace trtpace {
 namespace {
-
 
 // Waits for release_seq to reach armed_seq; stamps when it did. Returns whether the model should
 // run: false on a cancel (skip_seq == the release) or, when `skip_on_timeout`, after the timeout.
@@ -49,8 +49,7 @@ __device__ bool gate_pass(GateWords* w, bool poll, uint64_t timeout_ns, bool can
 
 __global__ void gate_kernel(GateWords* w, uint64_t timeout_ns) { gate_pass(w, true, timeout_ns, false); }
 
-__global__ void gate_condition_kernel(GateWords* w, cudaGraphConditionalHandle handle, bool poll,
-                                      uint64_t timeout_ns) {
+__global__ void gate_condition_kernel(GateWords* w, cudaGraphConditionalHandle handle, bool poll, uint64_t timeout_ns) {
   cudaGraphSetConditional(handle, gate_pass(w, poll, timeout_ns, true) ? 1u : 0u);
 }
 
@@ -58,17 +57,7 @@ __global__ void count_kernel(uint32_t* counter) { atomicAdd(counter, 1u); }
 
 using WaitValue32 = CUresult (*)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
 
-void* wait_value_entry_point(std::string* why) {
-  void* fn = nullptr;
-  cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
-  const cudaError_t st = cudaGetDriverEntryPointByVersion("cuStreamWaitValue32", &fn, 12000, cudaEnableDefault, &status);
-  if (st != cudaSuccess || status != cudaDriverEntryPointSuccess || !fn) {
-    (void)cudaGetLastError();
-    if (why) *why = "the driver has no cuStreamWaitValue32 entry point";
-    return nullptr;
-  }
-  return fn;
-}
+void* wait_value_entry_point(std::string* why) { return driver_entry_point("cuStreamWaitValue32", 12000, why); }
 
 }  // namespace
 
@@ -81,6 +70,10 @@ GateKind parse_gate_kind(const std::string& name) {
 const char* to_string(GateKind kind) { return kind == GateKind::wait ? "wait" : "kernel"; }
 
 bool stream_wait_supported(int device, std::string* why) {
+  if (const Features f = device_features(device); !f.stream_wait_value.on) {
+    if (why) *why = f.stream_wait_value.why;
+    return false;
+  }
   DeviceGuard guard(device);
   return wait_value_entry_point(why) != nullptr;
 }
@@ -92,6 +85,9 @@ ArmedGate::ArmedGate(int device, ArmOptions options) : device_(device), options_
   load_kernels(device);  // a kernel loaded lazily while the gate spins would wait for the release
   DeviceGuard guard(device);
   if (options_.gate == GateKind::wait) {
+    const Features features = device_features(device);
+    if (!features.stream_wait_value.on)
+      throw TrtpaceError("armed:wait is not available here: " + features.stream_wait_value.why);
     std::string why;
     wait_value_fn_ = wait_value_entry_point(&why);
     if (!wait_value_fn_) throw TrtpaceError("armed:wait is not available here: " + why);

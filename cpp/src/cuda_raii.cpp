@@ -12,8 +12,8 @@ std::string format_cuda_error(cudaError_t code, const char* call) {
 }
 }  // namespace
 
-CudaError::CudaError(cudaError_t code, const char* call, const char*, int)
-    : TrtpaceError(format_cuda_error(code, call)), code_(code) {}
+CudaError::CudaError(cudaError_t code, const char* call, const char* file, int line)
+    : TrtpaceError(format_cuda_error(code, call)), code_(code), file_(file), line_(line) {}
 
 void throw_cuda_error(cudaError_t code, const char* call, const char* file, int line) {
   (void)cudaGetLastError();  // clear a sticky launch error so the next call reports its own

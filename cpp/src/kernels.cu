@@ -1,9 +1,9 @@
 #include <cstdint>
 
+#include "globaltimer.cuh"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/kernels.hpp"
 #include "trtpace/module_loading.hpp"
-#include "globaltimer.cuh"
 
 namespace trtpace::kernels {
 namespace {
@@ -35,9 +35,11 @@ __global__ void busy_kernel(float* __restrict__ data, int iters) {
   data[i] = 0.25f * (a + b + c + d) + 0.5f;
 }
 
-__global__ void signal_done_kernel(uint32_t* word, uint32_t value) {
-  __threadfence_system();  // everything before this kernel on the stream is visible to the host first
-  *reinterpret_cast<volatile uint32_t*>(word) = value;
+__global__ void signal_done_kernel(DoneWord* word, uint32_t value) {
+  volatile DoneWord* v = word;
+  v->done_gt = globaltimer();
+  __threadfence_system();  // the stamp and everything before this kernel reach the host before seq
+  v->seq = value;
 }
 
 __global__ void spin_for_kernel(uint64_t ns) {
@@ -53,7 +55,7 @@ void spin_for(uint64_t ns, cudaStream_t stream) {
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }
 
-void signal_done(uint32_t* word_device, uint32_t value, cudaStream_t stream) {
+void signal_done(DoneWord* word_device, uint32_t value, cudaStream_t stream) {
   signal_done_kernel<<<1, 1, 0, stream>>>(word_device, value);
   TRTPACE_CUDA_CHECK(cudaGetLastError());
 }

@@ -8,6 +8,7 @@
 
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/cuda_raii.hpp"
+#include "trtpace/features.hpp"
 
 namespace trtpace {
 
@@ -25,14 +26,8 @@ void load_kernels(int device) {
 
 std::string module_loading_mode() {
   using GetMode = CUresult (*)(CUmoduleLoadingMode*);
-  void* fn = nullptr;
-  cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
-  if (cudaGetDriverEntryPointByVersion("cuModuleGetLoadingMode", &fn, 11070, cudaEnableDefault, &status) !=
-          cudaSuccess ||
-      status != cudaDriverEntryPointSuccess || !fn) {
-    (void)cudaGetLastError();
-    return "unknown";
-  }
+  void* fn = driver_entry_point("cuModuleGetLoadingMode", 11070);
+  if (!fn) return "unknown";
   CUmoduleLoadingMode mode{};
   if (reinterpret_cast<GetMode>(fn)(&mode) != CUDA_SUCCESS) return "unknown";
   return mode == CU_MODULE_LAZY_LOADING ? "lazy" : "eager";

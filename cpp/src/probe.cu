@@ -3,16 +3,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "globaltimer.cuh"
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/module_loading.hpp"
 #include "trtpace/probe.hpp"
-#include "globaltimer.cuh"
 
 namespace trtpace {
 namespace {
-
 
 // Counts SM cycles between two tick edges of %globaltimer, so the count is exact whatever the
 // timer's resolution (32 ns on some GPUs, 1 us on others).

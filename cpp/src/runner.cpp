@@ -7,10 +7,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "nvtx.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_raii.hpp"
-#include "nvtx.hpp"
+#include "trtpace/errors.hpp"
 
 namespace trtpace {
 
@@ -57,8 +58,11 @@ Runner::Runner(std::shared_ptr<Workload> workload, RunConfig config)
   const bool remedies = config_.keepwarm_period_ns > 0 || config_.prewarm_lead_ns > 0;
   if (remedies && workload_->device() < 0) throw std::invalid_argument("keep-warm and pre-warm need a GPU workload");
   if (config_.armed && workload_->device() < 0) throw std::invalid_argument("armed launch needs a GPU workload");
+  check_remedy_combination(config_.armed, config_.prewarm_lead_ns);
+  if (config_.prewarm_lead_ns > 0) prewarm_target_ = resolve_prewarm_target(*workload_, config_.prewarm_target);
   for (const StageCopy& c : config_.staging)
-    if (!c.dst || !c.src[0] || !c.src[1] || !c.bytes) throw std::invalid_argument("a staging copy needs dst, two sources and bytes > 0");
+    if (!c.dst || !c.src[0] || !c.src[1] || !c.bytes)
+      throw std::invalid_argument("a staging copy needs dst, two sources and bytes > 0");
   if (config_.schedule.capacity() < total())
     throw std::invalid_argument("the schedule defines " + std::to_string(config_.schedule.capacity()) +
                                 " due times, fewer than warm-up + iterations = " + std::to_string(total()));
@@ -122,8 +126,10 @@ void Runner::run() {
   if (failure) std::rethrow_exception(failure);
 }
 
+// One function on purpose: this is the timed loop, read top to bottom as one inference's life
+// (due, gap work, issue, staging, launch or release, wait, record); helpers would hide the order.
 template <bool kNvtx>
-void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {
+void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {  // NOLINT(readability-function-size)
   Workload& w = *workload_;
   const Schedule& schedule = config_.schedule;
   const size_t n = total();
@@ -226,8 +232,7 @@ void Runner::map_gpu_starts() {
   const double span = double(sync_after_.host_ns - sync_before_.host_ns);
   const double drift = span > 0 ? double(sync_after_.offset_ns - sync_before_.offset_ns) / span : 0.0;
   for (size_t i = 0; i < n_done; ++i) {
-    const double offset =
-        double(sync_before_.offset_ns) + drift * double(records_.issue_ns[i] - sync_before_.host_ns);
+    const double offset = double(sync_before_.offset_ns) + drift * double(records_.issue_ns[i] - sync_before_.host_ns);
     if (gpu_start_gt_[i]) records_.gpu_start_ns[i] = int64_t(gpu_start_gt_[i]) - int64_t(offset);
     if (gate_gt_[i]) records_.gate_ns[i] = int64_t(gate_gt_[i]) - int64_t(offset);
   }
@@ -270,17 +275,15 @@ void Runner::wait_for_due(int64_t due_ns) {
     if (lead > 0 && due_ns - now_ns() > lead && !stop_requested()) {
       wait_until(due_ns - lead);
       if (stop_requested()) return;
-      if (config_.prewarm_target == PrewarmTarget::filler) {
-        fire_filler(config_.prewarm_work_ns);
-      } else {
-        workload_->fault_check(FaultPoint::filler);
-        const bool upload = config_.prewarm_target == PrewarmTarget::graph;
-        if (workload_->prewarm_own_path(config_.prewarm_work_ns, upload) && !upload)
-          own_stream_prewarm_ns_ += config_.prewarm_work_ns;
-      }
+      own_stream_prewarm_ns_ += fire_prewarm(*workload_, prewarm_target_, config_.prewarm_work_ns, *filler_);
     }
   }
   wait_until(due_ns);
+}
+
+void check_remedy_combination(bool armed, int64_t prewarm_lead_ns) {
+  if (armed && prewarm_lead_ns > 0)
+    throw UsageError("armed launch and pre-warm exclude each other: the armed work is already queued");
 }
 
 InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns, bool device_time) {

@@ -92,8 +92,8 @@ size_t Schedule::capacity() const noexcept {
 
 int64_t Schedule::checked_due_ns(size_t i, int64_t t0_ns, int64_t prev_done_ns) const {
   if (i >= capacity())
-    throw std::out_of_range("inference " + std::to_string(i) + " is past the schedule's " +
-                            std::to_string(capacity()) + " due times");
+    throw std::out_of_range("inference " + std::to_string(i) + " is past the schedule's " + std::to_string(capacity()) +
+                            " due times");
   check_ns_range(t0_ns, "t0_ns", 0, kMaxTimeNs);
   check_ns_range(prev_done_ns, "prev_done_ns", 0, kMaxTimeNs);
   return due_ns(i, t0_ns, prev_done_ns);

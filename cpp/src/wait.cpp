@@ -46,9 +46,14 @@ Waiter::Waiter(WaitMode mode, int64_t hybrid_margin_ns)
 
 void Waiter::wait_until(int64_t deadline_ns) {
   switch (mode_) {
-    case WaitMode::sleep: sleep_until_ns(deadline_ns); return;
-    case WaitMode::spin: spin_until_ns(deadline_ns); return;
-    case WaitMode::hybrid: break;
+    case WaitMode::sleep:
+      sleep_until_ns(deadline_ns);
+      return;
+    case WaitMode::spin:
+      spin_until_ns(deadline_ns);
+      return;
+    case WaitMode::hybrid:
+      break;
   }
   const int64_t wake_ns = deadline_ns - margin_ns_;
   if (wake_ns > now_ns()) {

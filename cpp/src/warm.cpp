@@ -80,7 +80,7 @@ void KeepWarmThread::start() {
   thread_ = std::thread(&KeepWarmThread::loop, this, std::move(filler));
 }
 
-void KeepWarmThread::loop(std::shared_ptr<Filler> filler) {
+void KeepWarmThread::loop(const std::shared_ptr<Filler>& filler) {
   name_this_thread("trtpace-warm");
   std::exception_ptr failure;
   try {
@@ -161,18 +161,20 @@ int prewarm_device(const std::shared_ptr<Workload>& workload, int64_t work_ns) {
 // How long before the fire time the thread stops sleeping and spins.
 int64_t spin_margin_ns(WaitMode wait) {
   switch (wait) {
-    case WaitMode::sleep: return 0;
-    case WaitMode::spin: return kMaxHorizonNs;  // never sleeps
-    case WaitMode::hybrid: return default_hybrid_margin_ns();
+    case WaitMode::sleep:
+      return 0;
+    case WaitMode::spin:
+      return kMaxHorizonNs;  // never sleeps
+    case WaitMode::hybrid:
+      return default_hybrid_margin_ns();
   }
   return 0;
 }
 }  // namespace
 
-PrewarmWorker::PrewarmWorker(std::shared_ptr<Workload> workload, PrewarmTarget target, int64_t work_ns,
-                             WaitMode wait)
+PrewarmWorker::PrewarmWorker(std::shared_ptr<Workload> workload, PrewarmTarget target, int64_t work_ns, WaitMode wait)
     : workload_(std::move(workload)),
-      target_(target),
+      target_(resolve_prewarm_target(*workload_, target)),
       work_ns_(work_ns),
       spin_margin_ns_(spin_margin_ns(wait)),
       filler_(prewarm_device(workload_, work_ns)) {
@@ -243,10 +245,26 @@ void PrewarmWorker::close() {
   if (idle_failure) std::rethrow_exception(idle_failure);
 }
 
+PrewarmTarget resolve_prewarm_target(const Workload& workload, PrewarmTarget requested) {
+  if (requested == PrewarmTarget::filler) return requested;
+  return workload.can_prewarm_own_path(requested == PrewarmTarget::graph) ? requested : PrewarmTarget::filler;
+}
+
+int64_t fire_prewarm(Workload& workload, PrewarmTarget target, int64_t work_ns, Filler& filler) {
+  workload.fault_check(FaultPoint::filler);
+  if (target == PrewarmTarget::filler) {
+    filler.fire(work_ns);
+    return 0;
+  }
+  const bool upload = target == PrewarmTarget::graph;
+  if (!workload.prewarm_own_path(work_ns, upload))  // resolve_prewarm_target said it could
+    throw TrtpaceError(std::string("pre-warm target '") + to_string(target) + "' is not available on " +
+                       workload.describe());
+  return upload ? 0 : work_ns;
+}
+
 void PrewarmWorker::fire() {
-  workload_->fault_check(FaultPoint::filler);
-  if (target_ == PrewarmTarget::filler || !workload_->prewarm_own_path(work_ns_, target_ == PrewarmTarget::graph))
-    filler_.fire(work_ns_);
+  fire_prewarm(*workload_, target_, work_ns_, filler_);
   fired_.fetch_add(1);
 }
 

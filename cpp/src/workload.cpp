@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "cuda_compat.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/device.hpp"
 #include "trtpace/errors.hpp"
+#include "trtpace/features.hpp"
 #include "trtpace/kernels.hpp"
 #include "trtpace/module_loading.hpp"
 #include "trtpace/warm.hpp"
@@ -47,7 +49,7 @@ void CudaWorkload::prepare(SyncMode sync) {
   sync_ = sync;
   if (sync == SyncMode::flag && !done_word_.host()) {
     DeviceGuard guard(device_);  // mapped into this device's context
-    done_word_ = MappedHostBuffer<uint32_t>(1);
+    done_word_ = MappedHostBuffer<kernels::DoneWord>(1);
   }
 }
 
@@ -62,11 +64,13 @@ void CudaWorkload::wait_done_word(int64_t deadline_ns) {
   constexpr int64_t kAskEveryNs = 200'000;
   const uint32_t want = done_seq_;
   int64_t ask_at = now_ns() + kAskEveryNs;
-  while (__atomic_load_n(done_word_.host(), __ATOMIC_ACQUIRE) != want) {
+  while (__atomic_load_n(&done_word_.host()->seq, __ATOMIC_ACQUIRE) != want) {
     cpu_relax();
     const int64_t t = now_ns();
     if (t < ask_at) continue;
     const cudaError_t st = cudaStreamQuery(stream());
+    ++last_wait_.driver_calls;
+    last_wait_.driver_ns += now_ns() - t;
     if (st == cudaSuccess) return;
     if (st != cudaErrorNotReady) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
     if (deadline_ns && t > deadline_ns) throw WaitTimeout("");
@@ -74,17 +78,32 @@ void CudaWorkload::wait_done_word(int64_t deadline_ns) {
   }
 }
 
+uint64_t CudaWorkload::last_done_gt() const noexcept {
+  const kernels::DoneWord* w = done_word_.host();
+  return w ? __atomic_load_n(&w->done_gt, __ATOMIC_ACQUIRE) : 0;
+}
+
 void CudaWorkload::wait_stream(int64_t deadline_ns) {
+  last_wait_ = WaitStats{};
   if (sync_ == SyncMode::flag) return wait_done_word(deadline_ns);
   if (sync_ == SyncMode::block && !deadline_ns) {
+    const int64_t t = now_ns();
     TRTPACE_CUDA_CHECK(cudaEventSynchronize(done_blocking_.get()));
+    last_wait_ = WaitStats{1, now_ns() - t};
     return;
   }
   // A blocking-sync event cannot be waited on with a deadline: with one, it is polled, sleeping
   // between polls as the blocking wait would.
   const bool sleepy = sync_ == SyncMode::block;
   cudaError_t st;
-  while ((st = sleepy ? cudaEventQuery(done_blocking_.get()) : cudaStreamQuery(stream())) == cudaErrorNotReady) {
+  const auto query = [&] {
+    const int64_t t = now_ns();
+    const cudaError_t q = sleepy ? cudaEventQuery(done_blocking_.get()) : cudaStreamQuery(stream());
+    ++last_wait_.driver_calls;
+    last_wait_.driver_ns += now_ns() - t;
+    return q;
+  };
+  while ((st = query()) == cudaErrorNotReady) {
     if (deadline_ns && now_ns() > deadline_ns) throw WaitTimeout("");
     if (sleepy)
       sleep_ns(20'000);
@@ -97,11 +116,11 @@ void CudaWorkload::wait_stream(int64_t deadline_ns) {
 }
 
 void CudaWorkload::throw_timeout(int64_t timeout_ns) const {
-  const std::string waited = "waited " + std::to_string(double(timeout_ns) * 1e-9).substr(0, 5) + " s for " +
-                             describe() + "'s inference";
-  if (armed_)
-    throw WaitTimeout(waited + ": it is armed and was not released (release() opens the gate)");
-  throw WaitTimeout(waited + ": the GPU has not finished it (is a device-wide synchronize, or other work on its "
+  const std::string waited =
+      "waited " + std::to_string(double(timeout_ns) * 1e-9).substr(0, 5) + " s for " + describe() + "'s inference";
+  if (armed_) throw WaitTimeout(waited + ": it is armed and was not released (release() opens the gate)");
+  throw WaitTimeout(waited +
+                    ": the GPU has not finished it (is a device-wide synchronize, or other work on its "
                     "stream or device, holding it?)");
 }
 
@@ -144,13 +163,13 @@ std::vector<cudaGraphNode_t> graph_nodes(cudaGraph_t graph) {
 
 size_t dependents(cudaGraphNode_t node) {
   size_t n = 0;
-  TRTPACE_CUDA_CHECK(cudaGraphNodeGetDependentNodes(node, nullptr, nullptr, &n));
+  TRTPACE_CUDA_CHECK(TRTPACE_GRAPH_V2(cudaGraphNodeGetDependentNodes)(node, nullptr, nullptr, &n));
   return n;
 }
 
 size_t dependencies(cudaGraphNode_t node) {
   size_t n = 0;
-  TRTPACE_CUDA_CHECK(cudaGraphNodeGetDependencies(node, nullptr, nullptr, &n));
+  TRTPACE_CUDA_CHECK(TRTPACE_GRAPH_V2(cudaGraphNodeGetDependencies)(node, nullptr, nullptr, &n));
   return n;
 }
 
@@ -168,7 +187,7 @@ void add_edge(cudaGraph_t graph, cudaGraphNode_t from, cudaGraphNode_t to, bool 
     edge.from_port = cudaGraphKernelNodePortProgrammatic;
     edge.type = cudaGraphDependencyTypeProgrammatic;
   }
-  TRTPACE_CUDA_CHECK(cudaGraphAddDependencies(graph, &from, &to, &edge, 1));
+  TRTPACE_CUDA_CHECK(TRTPACE_GRAPH_V2(cudaGraphAddDependencies)(graph, &from, &to, &edge, 1));
 }
 }  // namespace
 
@@ -280,8 +299,11 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
   if (options.cancellable) {
     const cudaGraph_t body = body_graph();
     if (!body)
-      throw TrtpaceError(describe() + " cannot be armed cancellably: that needs the model as a CUDA graph "
+      throw TrtpaceError(describe() +
+                         " cannot be armed cancellably: that needs the model as a CUDA graph "
                          "(synthetic graph workloads, from_graph, from_torch); use the non-cancellable form");
+    if (const Features f = device_features(device_); !f.conditional_nodes.on)
+      throw TrtpaceError("armed cancellable is not available here: " + f.conditional_nodes.why);
     if (!armed_start_) armed_start_ = make_event();
     if (!armed_end_) armed_end_ = make_event();
     cudaGraph_t raw = nullptr;
@@ -298,7 +320,7 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
     cp.conditional.handle = handle;
     cp.conditional.type = cudaGraphCondTypeIf;
     cp.conditional.size = 1;
-    TRTPACE_CUDA_CHECK(cudaGraphAddNode(&cond, raw, &start, nullptr, 1, &cp));
+    TRTPACE_CUDA_CHECK(TRTPACE_GRAPH_V2(cudaGraphAddNode)(&cond, raw, &start, nullptr, 1, &cp));
     TRTPACE_CUDA_CHECK(cudaGraphAddChildGraphNode(&child, cp.conditional.phGraph_out[0], nullptr, 0, body));
     TRTPACE_CUDA_CHECK(cudaGraphAddEventRecordNode(&end, raw, &cond, 1, armed_end_.get()));
     exec = instantiate(raw);
@@ -308,7 +330,7 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
     // One graph: the gate node first, then the inference's graph (timed_graph), so arming is one
     // launch and the release reaches the work with no second submission behind it. Programmatic
     // edges where the GPU takes them (a driver may refuse them for some kernels: plain edges then).
-    bool pdl = device_info(device_).major >= 9;
+    bool pdl = device_features(device_).programmatic_edges.on;
     try {
       exec = instantiate(timed_graph(armed_body_graph(), gate.get(), pdl).get());
     } catch (const CudaError&) {

@@ -13,7 +13,8 @@ inline double arg(int argc, char** argv, int i, double fallback) {
   if (argc <= i) return fallback;
   char* end = nullptr;
   const double v = std::strtod(argv[i], &end);
-  if (end == argv[i] || *end != '\0' || v < 0) throw std::invalid_argument(std::string("not a number >= 0: ") + argv[i]);
+  if (end == argv[i] || *end != '\0' || v < 0)
+    throw std::invalid_argument(std::string("not a number >= 0: ") + argv[i]);
   return v;
 }
 

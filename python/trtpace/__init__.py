@@ -20,7 +20,7 @@ except ImportError as e:  # pragma: no cover - only a broken install gets here
         "(nvcc) available: pip install --force-reinstall trtpace"
     ) from e
 
-from trtpace.embed import KeepWarm, Pacer
+from trtpace.embed import KeepWarm, Pacer, metrics
 from trtpace.errors import (
     CaptureError,
     CudaError,
@@ -28,6 +28,7 @@ from trtpace.errors import (
     InputError,
     NoDriverError,
     NoGpuError,
+    ResultsWriteError,
     TrtpaceError,
     UsageError,
     WaitTimeoutError,
@@ -40,12 +41,15 @@ from trtpace.run.session import SweepInterrupted
 from trtpace.run.sweep import sweep
 
 # Module paths the README documented before the layered layout keep working as imports.
-sys.modules.update({
-    "trtpace.pacing": pacing,
-    "trtpace.workloads": workloads,
-    "trtpace.workloads.tensorrt": workloads.tensorrt,
-    "trtpace.workloads.torch": workloads.torch,
-})
+sys.modules.update(
+    {
+        "trtpace.pacing": pacing,
+        "trtpace.workloads": workloads,
+        "trtpace.workloads.tensorrt": workloads.tensorrt,
+        "trtpace.workloads.torch": workloads.torch,
+        "trtpace.metrics": metrics,  # trtpace.metrics.serve(port=9400): Pacer(..., metrics=True) reports there
+    }
+)
 
 __version__: str = _core.__version__
 
@@ -59,6 +63,7 @@ __all__ = [
     "NoDriverError",
     "NoGpuError",
     "Pacer",
+    "ResultsWriteError",
     "SweepInterrupted",
     "SweepResult",
     "TrtpaceError",
@@ -68,6 +73,7 @@ __all__ = [
     "compare",
     "load",
     "locked_clocks",
+    "metrics",
     "pacing",
     "sweep",
     "workloads",

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HYBRID_MARGIN_NS', 'PREWARM_TARGETS', 'PrewarmWorker', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'continuous_device_us', 'default_hybrid_margin_ns', 'device_info', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HORIZON_NS', 'MAX_HYBRID_MARGIN_NS', 'MAX_INFERENCES', 'PREWARM_TARGETS', 'PrewarmWorker', 'RunConfig', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'UsageError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'check_remedy_combination', 'continuous_device_us', 'decide_features', 'default_hybrid_margin_ns', 'device_info', 'features', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -18,6 +18,10 @@ class CaptureError(TrtpaceError):
     pass
 class WaitTimeoutError(TrtpaceError):
     pass
+class UsageError(TrtpaceError, ValueError):
+    """
+    An argument is malformed or out of range (exit code 2 on the command line).
+    """
 class Schedule:
     """
     When each inference is due: closed-loop gap or open-loop due times (at most 10 years out).
@@ -112,9 +116,21 @@ class CudaWorkload(Workload):
         """
         Device time of the last completed inference (its graph's or stream's events). Units: us.
         """
+    def last_stamps(self) -> dict:
+        """
+        Where the last inference's time went, with no driver call (reads of mapped memory): gate_gt_ns, when
+        the gate saw the release, and done_gt_ns, when the done word was written (GPU %globaltimer, ns; 0
+        when not armed / not sync flag; map with sync_globaltimer); wait_driver_calls and wait_driver_ns, the
+        driver calls the completion wait made and the time inside them.
+        """
     def release(self) -> None:
         """
         Opens the gate: one release-ordered store. Raises if nothing is armed.
+        """
+    def release_and_wait(self, timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, int, int, bool]:
+        """
+        release() then wait_complete() in one call, the GIL released once: after a gap the interpreter's
+        path between the two is cold. Returns (issue_ns, submitted_ns, done_ns, relaunched).
         """
     def set_sync(self, sync: str) -> None:
         """
@@ -221,20 +237,100 @@ class GapWork:
     @property
     def label(self) -> str:
         ...
+class RunConfig:
+    """
+    What one paced run does (runner.hpp): set its fields, then Runner(workload, config).
+    keepwarm_*: filler work every period during gaps, ending before each due time; prewarm_*: once,
+    lead_ns before each due time: filler on its own stream ('filler'), filler on the inference's
+    stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
+    armed_gate: 'off', 'wait' or 'kernel'. nvtx: NVTX ranges for profilers, one per run named
+    nvtx_name (default 'trtpace: ' + the workload) and 'inference i' from issue to done; off: no
+    NVTX call in the loop. gap_work: a GapWork run at the end of each gap, the inference issued when
+    it ends; staging: (dst, src0, src1, bytes) host copies made after the issue, from src0 and src1
+    in turn (the input write; the caller keeps the buffers alive). The Runner validates it all.
+    """
+    armed_cancellable: bool
+    armed_gate: str
+    gap_work: GapWork
+    nvtx: bool
+    nvtx_name: str
+    prewarm_target: str
+    schedule: Schedule
+    sync: str
+    wait: str
+    def __init__(self) -> None:
+        ...
+    @property
+    def arm_timeout_ns(self) -> int:
+        ...
+    @arm_timeout_ns.setter
+    def arm_timeout_ns(self, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def hybrid_margin_ns(self) -> int:
+        ...
+    @hybrid_margin_ns.setter
+    def hybrid_margin_ns(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def iterations(self) -> int:
+        ...
+    @iterations.setter
+    def iterations(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def keepwarm_period_ns(self) -> int:
+        ...
+    @keepwarm_period_ns.setter
+    def keepwarm_period_ns(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def keepwarm_work_ns(self) -> int:
+        ...
+    @keepwarm_work_ns.setter
+    def keepwarm_work_ns(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def prewarm_lead_ns(self) -> int:
+        ...
+    @prewarm_lead_ns.setter
+    def prewarm_lead_ns(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def prewarm_work_ns(self) -> int:
+        ...
+    @prewarm_work_ns.setter
+    def prewarm_work_ns(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def staging(self) -> list[tuple[int, int, int, int]]:
+        ...
+    @staging.setter
+    def staging(self, arg1: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]]) -> None:
+        ...
+    @property
+    def start_delay_ns(self) -> int:
+        ...
+    @start_delay_ns.setter
+    def start_delay_ns(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def warmup(self) -> int:
+        ...
+    @warmup.setter
+    def warmup(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
 class Runner:
     """
     The paced loop over one workload and schedule.
     """
-    def __init__(self, workload: Workload, schedule: Schedule, iterations: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex = 0, wait: str = 'hybrid', sync: str = 'spin', hybrid_margin_ns: typing.SupportsInt | typing.SupportsIndex = 0, start_delay_ns: typing.SupportsInt | typing.SupportsIndex = 1000000, keepwarm_period_ns: typing.SupportsInt | typing.SupportsIndex = 0, keepwarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_work_ns: typing.SupportsInt | typing.SupportsIndex = 0, prewarm_target: str = 'filler', armed_gate: str = 'off', armed_cancellable: bool = False, arm_timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0, nvtx: bool = False, nvtx_name: str = '', gap_work: GapWork = ..., staging: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> None:
+    def __init__(self, workload: Workload, config: RunConfig) -> None:
         """
-        The paced loop. keepwarm_*: filler work every period during gaps, ending before each due time;
-        prewarm_*: once, lead_ns before each due time: filler on its own stream ('filler'), filler on the
-        inference's stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
-        nvtx: NVTX ranges for profilers, one per run named nvtx_name (default 'trtpace: ' + the workload)
-        and 'inference i' from issue to done; off: no NVTX call in the loop.
-        gap_work: a GapWork run at the end of each gap, the inference issued when it ends; staging: (dst, src0,
-        src1, bytes) host copies made after the issue, from src0 and src1 in turn (the input write; the caller
-        keeps the buffers alive).
+        Validates the config (std::invalid_argument: UsageError) and prepares the loop.
+        """
+    def latencies_ns(self, start: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        done_ns - issue_ns of the completed inferences from `start` on, while the loop runs or after.
         """
     def records(self) -> dict:
         """
@@ -280,6 +376,11 @@ class Runner:
     @property
     def hybrid_margin_ns(self) -> int:
         ...
+    @property
+    def prewarm_path(self) -> str:
+        """
+        Where the pre-warm went: its target, or 'filler' where the workload has no such path; '' without one.
+        """
     @property
     def total(self) -> int:
         ...
@@ -385,6 +486,11 @@ class PrewarmWorker:
     def fired(self) -> int:
         ...
     @property
+    def path(self) -> str:
+        """
+        The pre-warm target used: the one asked for, or 'filler' where the workload cannot take it.
+        """
+    @property
     def pending(self) -> bool:
         """
         Whether a pre-warm is scheduled or firing.
@@ -445,9 +551,17 @@ def capture_graph(device: typing.SupportsInt | typing.SupportsIndex, fn: collect
     Captures fn(stream_handle) into a CUDA graph (thread-local capture mode). Raises CaptureError when
     the work cannot be captured (fn raised, returned False, or used an API capture forbids).
     """
+def check_remedy_combination(armed: bool, prewarm_lead_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Raises UsageError when armed launch and pre-warm are both asked for (they exclude each other).
+    """
 def continuous_device_us(workload: Workload, runs: typing.SupportsInt | typing.SupportsIndex = 51, warmup_ms: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> float:
     """
     Median device time of back-to-back runs after warmup_ms of continuous load. Units: us.
+    """
+def decide_features(driver_version: typing.SupportsInt | typing.SupportsIndex, runtime_version: typing.SupportsInt | typing.SupportsIndex, cc_major: typing.SupportsInt | typing.SupportsIndex, cc_minor: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    The feature table's pure decision for these versions (CUDA's 1000*major+10*minor) and compute capability (0.0: no device); no CUDA call.
     """
 def default_hybrid_margin_ns() -> int:
     """
@@ -456,6 +570,10 @@ def default_hybrid_margin_ns() -> int:
 def device_info(device: typing.SupportsInt | typing.SupportsIndex) -> dict:
     """
     Name, PCI bus id, compute capability, SM count and maximum clocks of a CUDA device.
+    """
+def features(device: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    What this driver, runtime and device allow: {'features': {name: {'on', 'why'}}, the versions, the compute capability}. Never raises for a missing driver or device (the features are off and say why). Test hooks: TRTPACE_FAKE_DRIVER_VERSION, TRTPACE_FAKE_RUNTIME_VERSION, TRTPACE_FAKE_COMPUTE_CAPABILITY.
     """
 def globaltimer_resolution_ns(device: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
@@ -503,7 +621,9 @@ def wait_until_ns(deadline_ns: typing.SupportsInt | typing.SupportsIndex, mode: 
     mode is 'sleep', 'spin' or 'hybrid'; hybrid_margin_ns=0 uses the calibrated margin.
     """
 LAUNCH_MODES: tuple = ('graph', 'direct')
+MAX_HORIZON_NS: int = 315360000000000000
 MAX_HYBRID_MARGIN_NS: int = 5000000
+MAX_INFERENCES: int = 100000000
 PREWARM_TARGETS: tuple = ('filler', 'stream', 'graph')
 SYNC_MODES: tuple = ('spin', 'block', 'yield', 'flag')
 WAIT_MODES: tuple = ('sleep', 'spin', 'hybrid')

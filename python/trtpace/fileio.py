@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,9 +22,13 @@ def _umask() -> int:
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Writes `path` through a temporary file, fsync and a rename, so a crash never leaves half a
-    file. The file gets the permissions a plain open() would give (0666 less the umask), not
-    mkstemp's 0600: results written under sudo stay readable by their user."""
+    """Writes `path` through a temporary file in the same folder, fsync and a rename, so a crash
+    (or a full disk, or a file-size limit) never leaves half a file: `path` is the old file or the
+    whole new one, and a failed write removes its temporary file and raises the OSError. The rename
+    replaces a link at `path` itself, never the file it points to. The file gets the permissions a
+    plain open() would give (0666 less the umask), not mkstemp's 0600: results written under sudo
+    stay readable by their user."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
@@ -35,6 +40,20 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Makes a rename in `folder` durable where the file system allows it (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def jsonable(x: Any) -> Any:

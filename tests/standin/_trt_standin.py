@@ -20,7 +20,6 @@ device that was current at deserialization, so capture and direct enqueue run fo
 An "engine" is this module's own serialized description of the network.
 """
 
-
 from __future__ import annotations
 
 import builtins
@@ -73,19 +72,65 @@ def _same(value: int) -> dict[str, int]:
     return dict.fromkeys(_ALL, value)
 
 
-DataType = _enum("DataType", {m: _same(v) for m, v in {
-    "FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3, "BOOL": 4, "UINT8": 5, "FP8": 6, "BF16": 7, "INT64": 8,
-    "INT4": 9, "FP4": 10, "E8M0": 11}.items()})
+DataType = _enum(
+    "DataType",
+    {
+        m: _same(v)
+        for m, v in {
+            "FLOAT": 0,
+            "HALF": 1,
+            "INT8": 2,
+            "INT32": 3,
+            "BOOL": 4,
+            "UINT8": 5,
+            "FP8": 6,
+            "BF16": 7,
+            "INT64": 8,
+            "INT4": 9,
+            "FP4": 10,
+            "E8M0": 11,
+        }.items()
+    },
+)
 float32, float16, bfloat16, int8, int32, int64, bool, uint8, fp8, int4, fp4, e8m0 = (  # real names
-    DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.INT8, DataType.INT32, DataType.INT64, DataType.BOOL,
-    DataType.UINT8, DataType.FP8, DataType.INT4, DataType.FP4, DataType.E8M0)
+    DataType.FLOAT,
+    DataType.HALF,
+    DataType.BF16,
+    DataType.INT8,
+    DataType.INT32,
+    DataType.INT64,
+    DataType.BOOL,
+    DataType.UINT8,
+    DataType.FP8,
+    DataType.INT4,
+    DataType.FP4,
+    DataType.E8M0,
+)
 
 # The real module's tables (tensorrt_bindings/__init__.py): nptype knows 7 types; itemsize
 # knows all but E8M0, for which it returns None; sub-byte types are 0.5.
-_NP = {float32: np.float32, float16: np.float16, int8: np.int8, int32: np.int32, int64: np.int64, bool: np.bool_,
-       uint8: np.uint8}
-_ITEMSIZE = {float32: 4, float16: 2, bfloat16: 2, int8: 1, int32: 4, int64: 8, bool: 1, uint8: 1, fp8: 1,
-             int4: 0.5, fp4: 0.5}
+_NP = {
+    float32: np.float32,
+    float16: np.float16,
+    int8: np.int8,
+    int32: np.int32,
+    int64: np.int64,
+    bool: np.bool_,
+    uint8: np.uint8,
+}
+_ITEMSIZE = {
+    float32: 4,
+    float16: 2,
+    bfloat16: 2,
+    int8: 1,
+    int32: 4,
+    int64: 8,
+    bool: 1,
+    uint8: 1,
+    fp8: 1,
+    int4: 0.5,
+    fp4: 0.5,
+}
 
 
 def nptype(trt_type: Any) -> type:
@@ -105,26 +150,61 @@ DataType.itemsize = property(_ITEMSIZE.get)  # type: ignore[attr-defined]
 
 TensorIOMode = _enum("TensorIOMode", {"NONE": _same(0), "INPUT": _same(1), "OUTPUT": _same(2)})
 TensorLocation = _enum("TensorLocation", {"DEVICE": _same(0), "HOST": _same(1)})
-TensorFormat = _enum("TensorFormat", {m: _same(v) for m, v in {
-    "LINEAR": 0, "CHW2": 1, "HWC8": 2, "CHW4": 3, "CHW16": 4, "CHW32": 5, "DHWC8": 6, "CDHW32": 7, "HWC": 8,
-    "DLA_LINEAR": 9, "DLA_HWC4": 10, "HWC16": 11, "DHWC": 12}.items()})
+TensorFormat = _enum(
+    "TensorFormat",
+    {
+        m: _same(v)
+        for m, v in {
+            "LINEAR": 0,
+            "CHW2": 1,
+            "HWC8": 2,
+            "CHW4": 3,
+            "CHW16": 4,
+            "CHW32": 5,
+            "DHWC8": 6,
+            "CDHW32": 7,
+            "HWC": 8,
+            "DLA_LINEAR": 9,
+            "DLA_HWC4": 10,
+            "HWC16": 11,
+            "DHWC": 12,
+        }.items()
+    },
+)
 # Vectorized formats: (vectorized dim counted from the end, components per element).
-_VECTORIZED = {"CHW2": (-3, 2), "CHW4": (-3, 4), "CHW16": (-3, 16), "CHW32": (-3, 32), "HWC8": (-3, 8),
-               "HWC16": (-3, 16), "DHWC8": (-4, 8), "CDHW32": (-4, 32)}
-BuilderFlag = _enum("BuilderFlag", {
-    "FP16": {"10": 0}, "INT8": {"10": 1}, "BF16": {"10": 17}, "FP8": {"10": 15},
-    "OBEY_PRECISION_CONSTRAINTS": {"10": 9},
-    "VERSION_COMPATIBLE": {"10": 13, "11": 12, "rtx": 12},
-    "REQUIRE_USER_ALLOCATION": {"rtx": 28},
-})
+_VECTORIZED = {
+    "CHW2": (-3, 2),
+    "CHW4": (-3, 4),
+    "CHW16": (-3, 16),
+    "CHW32": (-3, 32),
+    "HWC8": (-3, 8),
+    "HWC16": (-3, 16),
+    "DHWC8": (-4, 8),
+    "CDHW32": (-4, 32),
+}
+BuilderFlag = _enum(
+    "BuilderFlag",
+    {
+        "FP16": {"10": 0},
+        "INT8": {"10": 1},
+        "BF16": {"10": 17},
+        "FP8": {"10": 15},
+        "OBEY_PRECISION_CONSTRAINTS": {"10": 9},
+        "VERSION_COMPATIBLE": {"10": 13, "11": 12, "rtx": 12},
+        "REQUIRE_USER_ALLOCATION": {"rtx": 28},
+    },
+)
 _PRECISION_FLAGS = ("FP16", "BF16", "INT8", "FP8")
-NetworkDefinitionCreationFlag = _enum("NetworkDefinitionCreationFlag", {
-    "EXPLICIT_BATCH": {"10": 0}, "STRONGLY_TYPED": {"10": 1, "11": 0, "rtx": 0}})
-ExecutionContextAllocationStrategy = _enum("ExecutionContextAllocationStrategy", {
-    "STATIC": _same(0), "ON_PROFILE_CHANGE": _same(1), "USER_MANAGED": _same(2)})
+NetworkDefinitionCreationFlag = _enum(
+    "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": {"10": 0}, "STRONGLY_TYPED": {"10": 1, "11": 0, "rtx": 0}}
+)
+ExecutionContextAllocationStrategy = _enum(
+    "ExecutionContextAllocationStrategy", {"STATIC": _same(0), "ON_PROFILE_CHANGE": _same(1), "USER_MANAGED": _same(2)}
+)
 if _here("DynamicShapesKernelSpecializationStrategy"):
-    DynamicShapesKernelSpecializationStrategy = _enum("DynamicShapesKernelSpecializationStrategy", {
-        "LAZY": {"rtx": 0}, "EAGER": {"rtx": 1}, "NONE": {"rtx": 2}})
+    DynamicShapesKernelSpecializationStrategy = _enum(
+        "DynamicShapesKernelSpecializationStrategy", {"LAZY": {"rtx": 0}, "EAGER": {"rtx": 1}, "NONE": {"rtx": 2}}
+    )
     CudaGraphStrategy = _enum("CudaGraphStrategy", {"DISABLED": {"rtx": 0}, "WHOLE_GRAPH_CAPTURE": {"rtx": 1}})
 _LAZY_FALLBACK_ENQUEUES = 3  # RTX LAZY: enqueues of a new shape that run fallback kernels
 _FALLBACK_SLOWDOWN = 3  # fallback kernels take this many times the specialized work
@@ -197,8 +277,12 @@ def _log(logger: ILogger, severity: Any, msg: str) -> None:
 
 def _fail(logger: ILogger, error: str) -> None:
     # TensorRT often logs an unrelated warning before the error that explains a failure.
-    _log(logger, ILogger.Severity.WARNING, "Using an engine plan file across different models of devices is not "
-                                           "recommended and is likely to affect performance or even cause errors.")
+    _log(
+        logger,
+        ILogger.Severity.WARNING,
+        "Using an engine plan file across different models of devices is not "
+        "recommended and is likely to affect performance or even cause errors.",
+    )
     _log(logger, ILogger.Severity.ERROR, error)
 
 
@@ -269,8 +353,20 @@ class ParserError:
         return self._text
 
 
-_FROM_ONNX = {1: float32, 10: float16, 16: bfloat16, 3: int8, 2: uint8, 6: int32, 7: int64, 9: bool, 17: fp8,
-              22: int4, 23: fp4, 24: e8m0}
+_FROM_ONNX = {
+    1: float32,
+    10: float16,
+    16: bfloat16,
+    3: int8,
+    2: uint8,
+    6: int32,
+    7: int64,
+    9: bool,
+    17: fp8,
+    22: int4,
+    23: fp4,
+    24: e8m0,
+}
 
 
 class OnnxParser:
@@ -320,8 +416,10 @@ class OnnxParser:
                 external = True
                 location = next((e.value for e in t.external_data if e.key == "location"), "")
                 if model_path is None or not (model_path.parent / location).is_file():
-                    return self._error(f"onnxImporter.cpp: Failed to open external data file {location!r} for "
-                                       f"initializer {t.name!r} (parse with the model's path)")
+                    return self._error(
+                        f"onnxImporter.cpp: Failed to open external data file {location!r} for "
+                        f"initializer {t.name!r} (parse with the model's path)"
+                    )
         try:  # external data is checked relative to the model's folder
             onnx.checker.check_model(str(model_path) if external else proto)
         except Exception as e:
@@ -329,9 +427,11 @@ class OnnxParser:
         plugins = [n.op_type for n in proto.graph.node if n.op_type.endswith("_TRT")]
         for p in plugins:
             if not (_plugins_initialised and p in _KNOWN_PLUGINS):
-                return self._error(f"ModelImporter.cpp: No importer registered for op: {p}. Attempting to import as "
-                                   f"plugin. ... Plugin not found, are the plugin name, version, and namespace "
-                                   f"correct?")
+                return self._error(
+                    f"ModelImporter.cpp: No importer registered for op: {p}. Attempting to import as "
+                    f"plugin. ... Plugin not found, are the plugin name, version, and namespace "
+                    f"correct?"
+                )
         initializers = {i.name for i in proto.graph.initializer}
 
         def tensor(v: Any) -> ITensor | None:
@@ -398,14 +498,18 @@ class Builder:
         profiled = {k for p in config._profiles for k in p._shapes}
         for t in network._inputs:
             if any(d < 0 for d in t.shape) and t.name not in profiled:
-                _fail(self._logger, "Network has dynamic or shape inputs, but no optimization profile has been "
-                                    "defined.")
+                _fail(
+                    self._logger, "Network has dynamic or shape inputs, but no optimization profile has been defined."
+                )
                 return None
         precision = sorted(f.name for f in config._flags if f.name in _PRECISION_FLAGS)
         strongly = network.get_flag(NetworkDefinitionCreationFlag.STRONGLY_TYPED)
         if precision and strongly:
-            _fail(self._logger, f"IBuilderConfig::setFlag: Error Code 3: API Usage Error (BuilderFlag::k{precision[0]} "
-                                f"is not allowed in a strongly typed network.)")
+            _fail(
+                self._logger,
+                f"IBuilderConfig::setFlag: Error Code 3: API Usage Error (BuilderFlag::k{precision[0]} "
+                f"is not allowed in a strongly typed network.)",
+            )
             return None
         names = {t.name for t in network._inputs}
         follows = {d: (t.name, i) for t in network._inputs for i, d in enumerate(t._dims) if isinstance(d, str)}
@@ -418,23 +522,45 @@ class Builder:
             doc["data_dependent"] = any(isinstance(d, str) and d not in follows for d in t._dims)
             io.append(doc)
         assert names  # a network has inputs
-        doc = {"version": __version__, "flavour": _FLAVOUR, "io": io, "capturable": network._capturable,
-               "work_ns": 30_000, "plugins": network._plugins,
-               "version_compatible": BuilderFlag.VERSION_COMPATIBLE in config._flags,
-               "user_allocation": _FLAVOUR == "rtx" and BuilderFlag.REQUIRE_USER_ALLOCATION in config._flags,
-               "precision": precision, "strongly_typed": _bool(strongly)}
+        doc = {
+            "version": __version__,
+            "flavour": _FLAVOUR,
+            "io": io,
+            "capturable": network._capturable,
+            "work_ns": 30_000,
+            "plugins": network._plugins,
+            "version_compatible": BuilderFlag.VERSION_COMPATIBLE in config._flags,
+            "user_allocation": _FLAVOUR == "rtx" and BuilderFlag.REQUIRE_USER_ALLOCATION in config._flags,
+            "precision": precision,
+            "strongly_typed": _bool(strongly),
+        }
         return IHostMemory(_MAGIC + json.dumps(doc).encode())
 
 
 def _tensor_doc(t: ITensor, mode: str) -> dict[str, Any]:
-    return {"name": t.name, "mode": mode, "shape": list(t.shape), "dtype": DataType(t.dtype).name,
-            "location": "DEVICE", "format": "LINEAR"}
+    return {
+        "name": t.name,
+        "mode": mode,
+        "shape": list(t.shape),
+        "dtype": DataType(t.dtype).name,
+        "location": "DEVICE",
+        "format": "LINEAR",
+    }
 
 
 def _serialize(io: list[dict[str, Any]], **kw: Any) -> bytes:
     """Test helper: an engine with any tensors (dtype, location, format, data_dependent, follows)."""
-    doc = {"version": __version__, "flavour": _FLAVOUR, "capturable": True, "work_ns": 30_000, "plugins": [],
-           "version_compatible": False, "user_allocation": False, "precision": [], "strongly_typed": True}
+    doc = {
+        "version": __version__,
+        "flavour": _FLAVOUR,
+        "capturable": True,
+        "work_ns": 30_000,
+        "plugins": [],
+        "version_compatible": False,
+        "user_allocation": False,
+        "precision": [],
+        "strongly_typed": True,
+    }
     doc.update(kw)
     doc["io"] = [{"location": "DEVICE", "format": "LINEAR", "follows": None, "data_dependent": False, **t} for t in io]
     return _MAGIC + json.dumps(doc).encode()
@@ -529,10 +655,13 @@ class IExecutionContext:
         for t in self._engine._io:
             n = t["name"]
             if n not in self._addresses and n not in self._allocators:
-                _fail(log, f"IExecutionContext::enqueueV3: Error Code 3: API Usage Error (Parameter check failed, "
-                           f"condition: mContext.profileObliviousBindings.at(profileObliviousIndex) || "
-                           f"getPtrOrNull(mOutputAllocators, profileObliviousIndex). Address is not set for "
-                           f"{'input' if t['mode'] == 'INPUT' else 'output'} tensor {n}.)")
+                _fail(
+                    log,
+                    f"IExecutionContext::enqueueV3: Error Code 3: API Usage Error (Parameter check failed, "
+                    f"condition: mContext.profileObliviousBindings.at(profileObliviousIndex) || "
+                    f"getPtrOrNull(mOutputAllocators, profileObliviousIndex). Address is not set for "
+                    f"{'input' if t['mode'] == 'INPUT' else 'output'} tensor {n}.)",
+                )
                 return False
         if self._unset_inputs():
             _fail(log, f"IExecutionContext::enqueueV3: input shapes not specified: {self._unset_inputs()}")
@@ -544,8 +673,11 @@ class IExecutionContext:
         if capturing and not self._engine._capturable:
             return False  # loops and conditionals cannot be captured into a CUDA graph
         if capturing and _FLAVOUR == "rtx" and not self._engine._user_allocation:
-            _fail(log, "IExecutionContext::enqueueV3: stream capture needs an engine built with "
-                       "BuilderFlag.REQUIRE_USER_ALLOCATION")
+            _fail(
+                log,
+                "IExecutionContext::enqueueV3: stream capture needs an engine built with "
+                "BuilderFlag.REQUIRE_USER_ALLOCATION",
+            )
             return False
         for n in self._data_dependent():
             alloc = self._allocators.get(n)
@@ -553,16 +685,23 @@ class IExecutionContext:
                 continue  # the address given must hold get_max_output_size bytes
             t = self._engine._by_name[n]
             shape = [d if d >= 0 else 7 for d in self.get_tensor_shape(n)]  # 7 "detections"
-            ptr = alloc.reallocate_output_async(n, self._addresses.get(n, 0), _nbytes(DataType[t["dtype"]], shape),
-                                                256, stream_handle)
+            ptr = alloc.reallocate_output_async(
+                n, self._addresses.get(n, 0), _nbytes(DataType[t["dtype"]], shape), 256, stream_handle
+            )
             if not ptr:
                 _fail(log, f"IExecutionContext::enqueueV3: the output allocator returned no memory for {n}")
                 return False
             self._addresses[n] = int(ptr)
             alloc.notify_shape(n, Dims(shape))
         work = self._engine._work_ns
-        lazy = _FLAVOUR == "rtx" and self._engine._dynamic and (
-            self._config.dynamic_shapes_kernel_specialization_strategy == DynamicShapesKernelSpecializationStrategy.LAZY)
+        lazy = (
+            _FLAVOUR == "rtx"
+            and self._engine._dynamic
+            and (
+                self._config.dynamic_shapes_kernel_specialization_strategy
+                == DynamicShapesKernelSpecializationStrategy.LAZY
+            )
+        )
         if lazy and self._enqueues_at_shape < _LAZY_FALLBACK_ENQUEUES:
             work *= _FALLBACK_SLOWDOWN
             self._fallback_enqueues += 1
@@ -621,8 +760,9 @@ class ICudaEngine:
     def create_runtime_config(self) -> IRuntimeConfig:
         return IRuntimeConfig()
 
-    def create_execution_context(self, strategy: Any = ExecutionContextAllocationStrategy.STATIC,
-                                 runtime_config: IRuntimeConfig | None = None) -> IExecutionContext:
+    def create_execution_context(
+        self, strategy: Any = ExecutionContextAllocationStrategy.STATIC, runtime_config: IRuntimeConfig | None = None
+    ) -> IExecutionContext:
         _record("context")
         return IExecutionContext(self, runtime_config)
 
@@ -642,30 +782,45 @@ class Runtime:
         data = bytes(serialized_engine)
         device = _record("deserialize")
         if not data.startswith(_MAGIC):
-            _fail(self._logger, "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Serialization "
-                                "assertion magicTagRead == kMAGIC_TAG failed.Magic tag does not match)")
+            _fail(
+                self._logger,
+                "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Serialization "
+                "assertion magicTagRead == kMAGIC_TAG failed.Magic tag does not match)",
+            )
             return None
         try:
-            doc = json.loads(data[len(_MAGIC):])
+            doc = json.loads(data[len(_MAGIC) :])
         except ValueError:
-            _fail(self._logger, "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Serialization "
-                                "assertion stdVersionRead == kSERIALIZATION_VERSION failed.)")
+            _fail(
+                self._logger,
+                "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Serialization "
+                "assertion stdVersionRead == kSERIALIZATION_VERSION failed.)",
+            )
             return None
         compatible = doc.get("version_compatible") and doc["version"].split(".")[0] == __version__.split(".")[0]
         if doc["version"] != __version__ and not compatible:
-            _fail(self._logger, f"IRuntime::deserializeCudaEngine: Error Code 6: API Usage Error (The engine plan file "
-                                f"is not compatible with this version of TensorRT, expecting library version "
-                                f"{__version__} got {doc['version']}, please rebuild.)")
+            _fail(
+                self._logger,
+                f"IRuntime::deserializeCudaEngine: Error Code 6: API Usage Error (The engine plan file "
+                f"is not compatible with this version of TensorRT, expecting library version "
+                f"{__version__} got {doc['version']}, please rebuild.)",
+            )
             return None
         if doc.get("version_compatible") and not self.engine_host_code_allowed:
-            _fail(self._logger, "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Serialization assertion "
-                                "mEngineHostCodeAllowed failed. This engine contains host code (version "
-                                "compatible); set IRuntime::setEngineHostCodeAllowed(true) to load it.)")
+            _fail(
+                self._logger,
+                "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Serialization assertion "
+                "mEngineHostCodeAllowed failed. This engine contains host code (version "
+                "compatible); set IRuntime::setEngineHostCodeAllowed(true) to load it.)",
+            )
             return None
         for p in doc.get("plugins", []):
             if not (_plugins_initialised and p in _KNOWN_PLUGINS):
-                _fail(self._logger, f"IPluginRegistry::getCreator: Error Code 4: API Usage Error (getPluginCreator "
-                                    f"could not find plugin: {p} version: 1 namespace: )")
+                _fail(
+                    self._logger,
+                    f"IPluginRegistry::getCreator: Error Code 4: API Usage Error (getPluginCreator "
+                    f"could not find plugin: {p} version: 1 namespace: )",
+                )
                 return None
         return ICudaEngine(doc, self._logger, device)
 

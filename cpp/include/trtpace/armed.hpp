@@ -22,11 +22,11 @@ const char* to_string(GateKind kind);
 // Words the host and the gate share, in host-mapped memory.
 // Sequence numbers wrap around and are compared by signed difference.
 struct GateWords {
-  uint32_t armed_seq;    // host, before each arm: the release this arm waits for
-  uint32_t release_seq;  // host: the last release (the one store on the critical path)
-  uint32_t skip_seq;     // host: equal to the release's sequence when that release is a cancel
-  uint32_t seen_seq;     // gate: the last release it let through (or timed out on)
-  uint64_t seen_gt;      // gate: %globaltimer when it saw the release. Units: ns.
+  uint32_t armed_seq;      // host, before each arm: the release this arm waits for
+  uint32_t release_seq;    // host: the last release (the one store on the critical path)
+  uint32_t skip_seq;       // host: equal to the release's sequence when that release is a cancel
+  uint32_t seen_seq;       // gate: the last release it let through (or timed out on)
+  uint64_t seen_gt;        // gate: %globaltimer when it saw the release. Units: ns.
   uint32_t timed_out_seq;  // gate: the last arm it let go by itself after the arm timeout
   uint32_t pad;
 };
@@ -81,8 +81,8 @@ class ArmedGate {
   int device_;
   ArmOptions options_;
   MappedHostBuffer<GateWords> words_{1};
-  uint32_t seq_ = 0;                // last armed sequence
-  void* wait_value_fn_ = nullptr;   // cuStreamWaitValue32, through cudaGetDriverEntryPointByVersion
+  uint32_t seq_ = 0;               // last armed sequence
+  void* wait_value_fn_ = nullptr;  // cuStreamWaitValue32, through cudaGetDriverEntryPointByVersion
   bool in_graph_ = false;
 };
 

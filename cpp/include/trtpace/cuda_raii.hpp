@@ -57,8 +57,7 @@ class DeviceBuffer {
   ~DeviceBuffer();
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept
-      : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     std::swap(ptr_, o.ptr_);
     std::swap(bytes_, o.bytes_);
@@ -100,7 +99,8 @@ class MappedHostBuffer {
   MappedHostBuffer(const MappedHostBuffer&) = delete;
   MappedHostBuffer& operator=(const MappedHostBuffer&) = delete;
   MappedHostBuffer(MappedHostBuffer&& o) noexcept
-      : host_(std::exchange(o.host_, nullptr)), device_(std::exchange(o.device_, nullptr)),
+      : host_(std::exchange(o.host_, nullptr)),
+        device_(std::exchange(o.device_, nullptr)),
         count_(std::exchange(o.count_, 0)) {}
   MappedHostBuffer& operator=(MappedHostBuffer&& o) noexcept {
     if (this != &o) {

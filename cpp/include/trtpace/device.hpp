@@ -10,7 +10,7 @@ struct CudaProbe {
   int driver_version = 0;   // cudaDriverGetVersion: 0 when no driver is installed
   int runtime_version = 0;  // the static runtime linked into trtpace
   int device_count = 0;
-  int error_code = 0;       // cudaGetDeviceCount's status
+  int error_code = 0;  // cudaGetDeviceCount's status
   std::string error_name;
   std::string error_string;
 };
@@ -25,7 +25,7 @@ struct DeviceInfo {
   int max_sm_clock_mhz = 0;   // cudaDevAttrClockRate
   int max_mem_clock_mhz = 0;  // cudaDevAttrMemoryClockRate
   size_t total_memory_bytes = 0;
-  bool integrated = false;    // Jetson-style shared memory
+  bool integrated = false;  // Jetson-style shared memory
 };
 DeviceInfo device_info(int device);
 

@@ -19,10 +19,10 @@ enum class GapWorkKind { none, busy, memory, callable };
 
 struct GapWork {
   GapWorkKind kind = GapWorkKind::none;
-  int64_t busy_ns = 0;      // busy: dependent integer arithmetic for this long. Units: ns.
-  size_t memory_bytes = 0;  // memory: every cache line of a buffer this large read and written
-  std::function<void()> fn; // callable: the app's own work (a JPEG decode from Python, say)
-  std::string label;        // what the results say the gap did
+  int64_t busy_ns = 0;       // busy: dependent integer arithmetic for this long. Units: ns.
+  size_t memory_bytes = 0;   // memory: every cache line of a buffer this large read and written
+  std::function<void()> fn;  // callable: the app's own work (a JPEG decode from Python, say)
+  std::string label;         // what the results say the gap did
 };
 
 // Longest busy work and largest buffer one gap may ask for.

@@ -14,9 +14,17 @@ void fill_random(float* data, size_t count, uint32_t seed, cudaStream_t stream);
 // on its element of `data` (blocks * threads elements) and writing the result back.
 void busy(float* data, int blocks, int threads, int iters, cudaStream_t stream);
 
-// One thread that writes `value` into host-mapped `word_device` once everything before it on the
-// stream has finished: the host sees an inference complete without asking the driver.
-void signal_done(uint32_t* word_device, uint32_t value, cudaStream_t stream);
+// The word the GPU writes when an inference is complete, in host-mapped memory. The host spins on
+// `seq`; `done_gt` is visible once `seq` is (written before the system fence).
+struct DoneWord {
+  uint32_t seq;  // the completed inference's number
+  uint32_t pad;
+  uint64_t done_gt;  // %globaltimer when the writer ran, right after the inference. Units: ns.
+};
+
+// One thread that stamps and writes `value` into host-mapped `word_device` once everything before
+// it on the stream has finished: the host sees an inference complete without asking the driver.
+void signal_done(DoneWord* word_device, uint32_t value, cudaStream_t stream);
 
 // One block that spins on %globaltimer for `ns` nanoseconds: filler work of a fixed duration
 // whatever the clock.

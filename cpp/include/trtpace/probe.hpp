@@ -41,9 +41,9 @@ class InbandProbe {
 // %globaltimer minus the host monotonic clock, measured by ping-pong through mapped memory;
 // the round with the shortest round trip wins. Units: ns.
 struct ClockSync {
-  int64_t host_ns = 0;          // host time of the winning round's midpoint
-  int64_t offset_ns = 0;        // globaltimer - monotonic at host_ns
-  int64_t uncertainty_ns = 0;   // half the winning round trip
+  int64_t host_ns = 0;         // host time of the winning round's midpoint
+  int64_t offset_ns = 0;       // globaltimer - monotonic at host_ns
+  int64_t uncertainty_ns = 0;  // half the winning round trip
 };
 // rounds: 1 to kMaxSyncRounds.
 inline constexpr int kMaxSyncRounds = 1000;

@@ -25,8 +25,8 @@ struct RunConfig {
   size_t iterations = 0;  // measured inferences after the warm-up
   WaitMode wait = WaitMode::hybrid;
   SyncMode sync = SyncMode::spin;
-  int64_t hybrid_margin_ns = 0;          // initial hybrid margin; <= 0: default_hybrid_margin_ns()
-  int64_t start_delay_ns = 1'000'000;    // open loop: t0 = start of run + this (0 to kMaxHorizonNs)
+  int64_t hybrid_margin_ns = 0;        // initial hybrid margin; <= 0: default_hybrid_margin_ns()
+  int64_t start_delay_ns = 1'000'000;  // open loop: t0 = start of run + this (0 to kMaxHorizonNs)
   // Remedies (GPU workloads only; 0 = off). Keep-warm fires keepwarm_work_ns of filler every
   // keepwarm_period_ns during each gap and stops kGuardNs + its work before the due time;
   // pre-warm fires prewarm_work_ns once, prewarm_lead_ns before the due time. Work: 0 to
@@ -53,6 +53,11 @@ struct RunConfig {
   std::vector<StageCopy> staging;
 };
 
+// The one home of "armed launch and pre-warm exclude each other" (the armed work is already queued
+// when a pre-warm would fire): throws UsageError when both are asked for. The Runner checks its
+// config with it; policies and trtpace.Pacer call it through the bindings.
+void check_remedy_combination(bool armed, int64_t prewarm_lead_ns);
+
 // One inference outside a paced loop (trtpace.Pacer): host times on the monotonic clock.
 struct InferenceRecord {
   int64_t issue_ns = 0, submitted_ns = 0, done_ns = 0;
@@ -74,12 +79,13 @@ struct Records {
                                       // (no probe, or the clock mapping failed)
   std::vector<double> inband_mhz;     // SM clock the probe measured; NaN when unknown
   std::vector<int64_t> armed_ns;      // armed launch: when the inference was queued; 0 when not armed
-  std::vector<int64_t> gate_ns;       // armed launch: the gate saw the release (GPU clock mapped like gpu_start_ns); 0 unknown
-  std::vector<int64_t> staged_ns;     // the input write ended (RunConfig::staging); 0 when there is none
-  std::vector<int64_t> gap_work_ns;   // how long the gap's work ran before the issue; 0 when there is none
-  std::vector<uint8_t> relaunched;    // armed: the gate had timed out before the release, so the inference ran again
-  std::vector<double> copy_in_us;     // the input copy's part of device_us (Workload::last_copies_us); NaN when unknown
-  std::vector<double> copy_out_us;    // the output copy's part of device_us; NaN when unknown
+  std::vector<int64_t>
+      gate_ns;  // armed launch: the gate saw the release (GPU clock mapped like gpu_start_ns); 0 unknown
+  std::vector<int64_t> staged_ns;    // the input write ended (RunConfig::staging); 0 when there is none
+  std::vector<int64_t> gap_work_ns;  // how long the gap's work ran before the issue; 0 when there is none
+  std::vector<uint8_t> relaunched;   // armed: the gate had timed out before the release, so the inference ran again
+  std::vector<double> copy_in_us;    // the input copy's part of device_us (Workload::last_copies_us); NaN when unknown
+  std::vector<double> copy_out_us;   // the output copy's part of device_us; NaN when unknown
 };
 
 class Runner {
@@ -111,6 +117,9 @@ class Runner {
   // Filler kernel work launched (keep-warm and pre-warm, on the filler's or the inference's
   // stream); each filler holds one SM while it runs. Units: ns.
   int64_t filler_work_ns() const noexcept { return (filler_ ? filler_->fired_work_ns() : 0) + own_stream_prewarm_ns_; }
+  // Where this run's pre-warm goes (resolve_prewarm_target): the configured target, or filler
+  // where the workload cannot take it; meaningful only with a pre-warm lead.
+  PrewarmTarget prewarm_target() const noexcept { return prewarm_target_; }
   static constexpr int64_t kGuardNs = 100'000;
   // The hybrid margin at the end of the run (it adapts during the run). Units: ns.
   int64_t hybrid_margin_ns() const noexcept { return waiter_.hybrid_margin_ns(); }
@@ -133,6 +142,7 @@ class Runner {
   std::unique_ptr<Filler> filler_;
   int64_t cpu_ns_ = 0;
   int64_t own_stream_prewarm_ns_ = 0;
+  PrewarmTarget prewarm_target_ = PrewarmTarget::filler;
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};

@@ -1,9 +1,9 @@
 #pragma once
 // When each inference is due: closed loop (a gap after the previous completion) or open loop
 // (a due time fixed in advance, as MLPerf LoadGen does, so a late issue shows in the latency).
+#include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <climits>
 #include <string>
 #include <vector>
 

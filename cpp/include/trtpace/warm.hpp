@@ -56,6 +56,16 @@ inline PrewarmTarget parse_prewarm_target(const std::string& name) {
 }
 inline const char* to_string(PrewarmTarget target) noexcept { return enum_to_string(kPrewarmTargetNames, target); }
 
+// The target a pre-warm really uses on one workload, decided once: `graph` needs the workload's
+// graph executable (the eager and python launch paths have none) and `stream` a GPU workload;
+// either falls back to `filler`. The paced loop and PrewarmWorker both fire through fire_prewarm,
+// so the fallback is the same everywhere, and results record the target used (prewarm_path).
+PrewarmTarget resolve_prewarm_target(const Workload& workload, PrewarmTarget requested);
+// One pre-warm on a resolved target: filler work on `filler`'s stream, filler work on the
+// workload's own stream, or a cudaGraphUpload. Counts as a filler fire for the workload's fault
+// hook. Returns the filler work launched on the workload's own stream. Units: ns.
+int64_t fire_prewarm(Workload& workload, PrewarmTarget target, int64_t work_ns, Filler& filler);
+
 // Keep-warm from a background thread: fires a Filler every period until stopped; pause() makes it
 // step aside (an app calls it around its own inference). A failure in the thread (a CUDA error)
 // ends it; running() then reads false and the next pause(), resume(), start() or stop() rethrows
@@ -68,7 +78,7 @@ class KeepWarmThread {
   KeepWarmThread(const KeepWarmThread&) = delete;
   KeepWarmThread& operator=(const KeepWarmThread&) = delete;
   void start();
-  void stop();    // joins the thread and waits for the last filler to finish
+  void stop();  // joins the thread and waits for the last filler to finish
   // Returns once no filler launch is in flight, and none starts until resume(). A filler already
   // launched may still run on the GPU: it is short and on the lowest-priority stream.
   void pause();
@@ -80,8 +90,8 @@ class KeepWarmThread {
   void inject_fault(uint64_t n);
 
  private:
-  void loop(std::shared_ptr<Filler> filler);
-  void rethrow_failure();  // caller holds mutex_
+  void loop(const std::shared_ptr<Filler>& filler);  // std::thread holds the copy that keeps it alive
+  void rethrow_failure();                            // caller holds mutex_
   int device_;
   int64_t period_ns_;
   int64_t work_ns_;
@@ -121,6 +131,8 @@ class PrewarmWorker {
   // Cancels, ends the thread and waits for the last filler; idempotent.
   void close();
   uint64_t fired() const noexcept { return fired_.load(); }
+  // The target the fires use (resolve_prewarm_target of the one asked for).
+  PrewarmTarget target() const noexcept { return target_; }
   bool pending() const;
 
  private:
@@ -136,7 +148,7 @@ class PrewarmWorker {
   mutable std::mutex mutex_;
   std::condition_variable wake_;  // a new schedule, a cancel, or close
   std::condition_variable idle_;  // a fire ended or was dropped
-  bool closing_ = false;           // guarded by mutex_, as are the four below
+  bool closing_ = false;          // guarded by mutex_, as are the four below
   bool pending_ = false;
   bool firing_ = false;
   int64_t fire_at_ns_ = 0;

@@ -11,6 +11,7 @@
 #include "trtpace/armed.hpp"
 #include "trtpace/cuda_raii.hpp"
 #include "trtpace/enum_names.hpp"
+#include "trtpace/kernels.hpp"
 #include "trtpace/probe.hpp"
 
 namespace trtpace {
@@ -31,14 +32,20 @@ inline constexpr std::array<EnumName<SyncMode>, 4> kSyncModeNames{
 inline SyncMode parse_sync_mode(const std::string& name) { return parse_enum(kSyncModeNames, name, "sync mode"); }
 inline const char* to_string(SyncMode mode) noexcept { return enum_to_string(kSyncModeNames, mode); }
 
+// What the last completion wait spent in the driver: its stream queries (flag: one per 200 us of
+// polling, so a failure raises instead of hanging; spin/yield: every poll).
+struct WaitStats {
+  uint32_t driver_calls = 0;
+  int64_t driver_ns = 0;  // time inside those calls. Units: ns.
+};
+
 // Test-only fault injection: where an injected TrtpaceError is thrown, so the error paths of the
 // runner and of the Python layers above it can be exercised on any machine.
 enum class FaultPoint { none, launch, wait, filler };
-inline constexpr std::array<EnumName<FaultPoint>, 4> kFaultPointNames{
-    {{FaultPoint::none, "none"},
-     {FaultPoint::launch, "launch"},
-     {FaultPoint::wait, "wait"},
-     {FaultPoint::filler, "filler"}}};
+inline constexpr std::array<EnumName<FaultPoint>, 4> kFaultPointNames{{{FaultPoint::none, "none"},
+                                                                       {FaultPoint::launch, "launch"},
+                                                                       {FaultPoint::wait, "wait"},
+                                                                       {FaultPoint::filler, "filler"}}};
 inline FaultPoint parse_fault_point(const std::string& name) {
   return parse_enum(kFaultPointNames, name, "fault point");
 }
@@ -69,6 +76,9 @@ class Workload {
   // Pre-warm on the inference's own path: `work_ns` of filler on its stream, or (graph_upload)
   // cudaGraphUpload of its graph. Returns false where the workload has no such path.
   virtual bool prewarm_own_path(int64_t /*work_ns*/, bool /*graph_upload*/) { return false; }
+  // Whether prewarm_own_path can do it: filler on the own stream (GPU workloads), a graph upload
+  // (only those launched from a graph executable).
+  virtual bool can_prewarm_own_path(bool /*graph_upload*/) const { return false; }
   virtual std::string describe() const = 0;
 
   // Armed launch (armed.hpp): arm() queues the next inference behind a gate, release() opens it
@@ -116,6 +126,7 @@ class CudaWorkload : public Workload {
   bool has_probe() const override { return probe_ != nullptr; }
   bool take_probe(ProbeReading& out) override { return probe_ && probe_->take(out); }
   bool prewarm_own_path(int64_t work_ns, bool graph_upload) override;
+  bool can_prewarm_own_path(bool graph_upload) const override { return !graph_upload || graph_exec() != nullptr; }
   // The stream every inference runs on: the workload's own, or one its creator lent it.
   cudaStream_t stream() const noexcept { return lent_stream_ ? lent_stream_ : stream_.get(); }
 
@@ -126,6 +137,12 @@ class CudaWorkload : public Workload {
   bool armed() const noexcept override { return armed_; }
   bool arming_enabled() const noexcept override { return gate_ != nullptr; }
   uint64_t gate_seen_gt() const noexcept override { return gate_ ? gate_->words().seen_gt : 0; }
+  // SyncMode::flag: %globaltimer when the done word of the last inference was written (0 before
+  // any, or with another sync mode). Units: ns. No driver call: a read of mapped memory.
+  uint64_t last_done_gt() const noexcept;
+  // The driver calls the last wait made: after a gap the first one is slow, and a done word that
+  // arrives during one is seen only when it returns.
+  const WaitStats& last_wait_stats() const noexcept { return last_wait_; }
   const ArmedGate* gate() const noexcept { return gate_.get(); }
   // Released inferences whose gate had let go by itself (the arm timeout) before the release: the
   // armed work ran on whatever input was staged then, so the wait ran the inference again, plainly,
@@ -173,8 +190,9 @@ class CudaWorkload : public Workload {
   Stream stream_;
   cudaStream_t lent_stream_ = nullptr;
   Event outer_start_, outer_end_, done_blocking_;
-  MappedHostBuffer<uint32_t> done_word_;  // SyncMode::flag: the last inference's number, written by the GPU
+  MappedHostBuffer<kernels::DoneWord> done_word_;  // SyncMode::flag: written by the GPU after each inference
   uint32_t done_seq_ = 0;
+  WaitStats last_wait_;
   // Behind an enqueued inference, what the sync mode's wait needs: the blocking-sync event
   // (block) or the kernel that writes the inference's number (flag).
   void mark_completion(cudaStream_t s);
@@ -241,10 +259,10 @@ class GraphWorkload final : public CudaWorkload {
 
  private:
   void enqueue(cudaStream_t stream) override;
-  cudaGraph_t child_ = nullptr;  // borrowed, or the marked chain below; its owner keeps it alive
+  cudaGraph_t child_ = nullptr;       // borrowed, or the marked chain below; its owner keeps it alive
   Graph marked_chain_, plain_chain_;  // with copy graphs: [in, mark, model, mark, out] and [in, model, out]
   Event mark_in_, mark_out_;
-  GraphExec exec_;               // timed_graph(child_)
+  GraphExec exec_;  // timed_graph(child_)
 };
 
 // Work enqueued by a callable on the workload's stream (a Python function, through the bindings).

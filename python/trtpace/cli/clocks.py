@@ -13,8 +13,9 @@ from trtpace.errors import UsageError
 from trtpace.fileio import dumps
 from trtpace.platform import clocks
 
-clocks_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                         help="Show, lock and reset GPU clocks (locking needs root).")
+clocks_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Show, lock and reset GPU clocks (locking needs root)."
+)
 
 
 def _gpu_selector(text: str) -> int | str:
@@ -48,15 +49,29 @@ def clocks_show(
 
 @clocks_app.command("lock", short_help="Lock GPU clocks until `trtpace clocks reset`.")
 def clocks_lock(
-    sm: Annotated[str, typer.Option(help="SM clock: max, base (the TDP clock), MHZ, or MIN:MAX; snapped to the "
-                                         "nearest supported clock.")] = "max",
-    mem: Annotated[str | None, typer.Option(help="Also lock the memory clock: max or MHZ (Ampere or newer; "
-                                                    "can cost performance, so off by default).")] = None,
+    sm: Annotated[
+        str,
+        typer.Option(
+            help="SM clock: max, base (the TDP clock), MHZ, or MIN:MAX; snapped to the nearest supported clock."
+        ),
+    ] = "max",
+    mem: Annotated[
+        str | None,
+        typer.Option(
+            help="Also lock the memory clock: max or MHZ (Ampere or newer; can cost performance, so off by default)."
+        ),
+    ] = None,
     gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "0",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the NVML calls and the equivalent nvidia-smi "
-                                                            "commands; change nothing.")] = False,
-    jetson_clocks: Annotated[bool, typer.Option("--jetson-clocks", help="On Jetson, run NVIDIA's jetson_clocks "
-                                                                        "(stored first, restored on reset).")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the NVML calls and the equivalent nvidia-smi commands; change nothing."),
+    ] = False,
+    jetson_clocks: Annotated[
+        bool,
+        typer.Option(
+            "--jetson-clocks", help="On Jetson, run NVIDIA's jetson_clocks (stored first, restored on reset)."
+        ),
+    ] = False,
 ) -> None:
     """Lock GPU clocks until `trtpace clocks reset` (what was set is written down first)."""
     selector = _gpu_selector(gpu)
@@ -75,10 +90,15 @@ def clocks_lock(
 @clocks_app.command("reset", short_help="Undo the clock locks trtpace set (also after a crash).")
 def clocks_reset(
     gpu: Annotated[str, typer.Option(help="CUDA device index, or all.")] = "all",
-    everyone: Annotated[bool, typer.Option("--all", help="Reset locked clocks whoever set them, not only "
-                                                         "trtpace's locks.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Also break locks held by running trtpace processes "
-                                                        "(their clocks change under them).")] = False,
+    everyone: Annotated[
+        bool, typer.Option("--all", help="Reset locked clocks whoever set them, not only trtpace's locks.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Also break locks held by running trtpace processes (their clocks change under them)."
+        ),
+    ] = False,
 ) -> None:
     """Undo the clock locks trtpace set (also after a crash or kill -9)."""
     selector = _gpu_selector(gpu)

@@ -25,6 +25,7 @@ from trtpace.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    ResultsWriteError,
     TrtpaceError,
     UsageError,
     exit_code,
@@ -43,6 +44,7 @@ from trtpace.report.terminal import (
     launch_lines,
 )
 from trtpace.results import SweepResult, load
+from trtpace.results.folder import held_through
 from trtpace.results.gate import gate
 from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
 from trtpace.run.session import Progress as RunProgress
@@ -127,8 +129,9 @@ def print_table(console: Console, fitted: Fitted, width: int | None) -> None:
     finally:
         console.width = before
     if fitted.dropped:
-        console.print(Text(f"(left out at {width} columns: {', '.join(fitted.dropped)}; see --json or the report)",
-                           style="dim"))
+        console.print(
+            Text(f"(left out at {width} columns: {', '.join(fitted.dropped)}; see --json or the report)", style="dim")
+        )
 
 
 class Terminated(KeyboardInterrupt):
@@ -138,11 +141,19 @@ class Terminated(KeyboardInterrupt):
 class OneLineErrors(typer.core.TyperGroup):
     """Bad input, missing GPUs and CUDA failures become one line and the exit code of trtpace.errors."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False,
-                              windows_expand_args=windows_expand_args, **extra)
+            rv = super().main(
+                args, prog_name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra
+            )
         except _ClickException as e:
             if type(e).__name__ == "NoArgsIsHelpError":
                 print(e.format_message())
@@ -174,10 +185,17 @@ class OneLineErrors(typer.core.TyperGroup):
 
 NoReport = Annotated[bool, typer.Option("--no-report", help="Do not write report.html next to the results.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of tables.")]
-Telemetry = Annotated[bool, typer.Option(help="Sample GPU clocks, P-state, clock-event reasons, power and energy "
-                                              "in the background (NVML, or devfreq on Jetson).")]
-TelemetryRate = Annotated[float | None, typer.Option(help="Telemetry samples per second. Default: the fastest rate "
-                                                          "costing under 5% of one core.")]
+Telemetry = Annotated[
+    bool,
+    typer.Option(
+        help="Sample GPU clocks, P-state, clock-event reasons, power and energy "
+        "in the background (NVML, or devfreq on Jetson)."
+    ),
+]
+TelemetryRate = Annotated[
+    float | None,
+    typer.Option(help="Telemetry samples per second. Default: the fastest rate costing under 5% of one core."),
+]
 
 
 def parse_out(text: str) -> Path:
@@ -186,17 +204,40 @@ def parse_out(text: str) -> Path:
     return Path(text)
 
 
-Out = Annotated[Path | None, typer.Option(parser=parse_out, metavar="DIR",
-                                          help="Folder for the results (written as each condition finishes); it "
-                                               "must be new or empty. Default: trtpace-results/<command>-<time>.")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier run in --out (its sweep.json, "
-                                                             "condition files and report.html).")]
-Append = Annotated[bool, typer.Option("--append", help="Add this run's conditions to the run already in --out (same "
-                                                       "command; its environment and settings stay first).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print no progress, tables, notes or warnings: only errors "
-                                                           "and the closing 'results saved in DIR' line (results "
-                                                           "and report.html are still written; --json still "
-                                                           "prints the JSON).")]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        parser=parse_out,
+        metavar="DIR",
+        help="Folder for the results (written as each condition finishes); it "
+        "must be new or empty. Default: trtpace-results/<command>-<time>.",
+    ),
+]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Replace an earlier run in --out (its sweep.json, condition files and report.html)."
+    ),
+]
+Append = Annotated[
+    bool,
+    typer.Option(
+        "--append",
+        help="Add this run's conditions to the run already in --out (same "
+        "command; its environment and settings stay first).",
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print no progress, tables, notes or warnings: only errors "
+        "and the closing 'results saved in DIR' line (results "
+        "and report.html are still written; --json still "
+        "prints the JSON).",
+    ),
+]
 
 
 def out_mode(out: Path | None, overwrite: bool, append: bool) -> str:
@@ -266,8 +307,13 @@ def print_sweep(result: SweepResult, as_json: bool) -> None:
             console.print(line)
         lines = attribution_lines(rows)
         if lines:
-            console.print(_bold("where the extra time goes", " (p50 change vs gap 0; parts averaged around the median)"
-                                + (f" on {_group_title(label, mode)}" if label else "")))
+            console.print(
+                _bold(
+                    "where the extra time goes",
+                    " (p50 change vs gap 0; parts averaged around the median)"
+                    + (f" on {_group_title(label, mode)}" if label else ""),
+                )
+            )
             for line in lines:
                 console.print("  " + line)
     print_together(result, console)
@@ -291,14 +337,28 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
         out = []
         for label, mode, part in parts:
             summaries = summarize_policies(part)
-            out.append({"gpu": label, "gpu_mode": mode, "policies": [s.to_json() for s in summaries],
-                        "recommendation": recommend(summaries), "armed_choice": armed_choices(part),
-                        "switching": switch_lines(summaries, result.settings.get("plain_policy"))})
-        doc = {"environment": result.environment, "settings": result.settings, **{k: v for k, v in out[0].items()
-                                                                                  if not k.startswith("gpu")}}
+            out.append(
+                {
+                    "gpu": label,
+                    "gpu_mode": mode,
+                    "policies": [s.to_json() for s in summaries],
+                    "recommendation": recommend(summaries),
+                    "armed_choice": armed_choices(part),
+                    "switching": switch_lines(summaries, result.settings.get("plain_policy")),
+                }
+            )
+        doc = {
+            "environment": result.environment,
+            "settings": result.settings,
+            **{k: v for k, v in out[0].items() if not k.startswith("gpu")},
+        }
         if len(out) > 1 or groups[0][0]:
-            doc = {"environment": result.environment, "settings": result.settings, "gpus": out,
-                   "together_vs_alone": result.together_vs_alone()}
+            doc = {
+                "environment": result.environment,
+                "settings": result.settings,
+                "gpus": out,
+                "together_vs_alone": result.together_vs_alone(),
+            }
         print(dumps(doc))
         return
     console = stdout_console()
@@ -324,6 +384,7 @@ def print_compare(result: SweepResult, as_json: bool) -> None:
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP (timeout, systemd, docker stop, a closed terminal) end a run the way
     Ctrl-C does: the condition in flight finishes and is saved as partial."""
+
     def handler(signum: int, frame: Any) -> None:
         raise Terminated(signal.Signals(signum).name)
 
@@ -341,10 +402,20 @@ def shows_progress(json_output: bool) -> bool:
     return not (json_output or is_quiet()) and stdout_is_terminal() and _is_tty(sys.stderr)
 
 
-def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str], SweepResult], *, out: Path | None,
-                    json_output: bool, no_report: bool, show: Callable[[SweepResult, bool], None],
-                    overwrite: bool = False, append: bool = False, plan: list[Planned] | None = None,
-                    plan_scale: float = 1.0, notes: Sequence[str] = ()) -> SweepResult:
+def run_measurement(
+    command: str,
+    run: Callable[[RunProgress | None, Path, str], SweepResult],
+    *,
+    out: Path | None,
+    json_output: bool,
+    no_report: bool,
+    show: Callable[[SweepResult, bool], None],
+    overwrite: bool = False,
+    append: bool = False,
+    plan: list[Planned] | None = None,
+    plan_scale: float = 1.0,
+    notes: Sequence[str] = (),
+) -> SweepResult:
     """The one way `sweep` and `compare` run: results folder, the progress line (`plan`: the
     conditions the run will report, for its estimate of the time left), SIGTERM and Ctrl-C
     (partial results printed, reported and saved, then 143 or 130), `notes` (what the command
@@ -358,34 +429,47 @@ def run_measurement(command: str, run: Callable[[RunProgress | None, Path, str],
     mode = out_mode(out, overwrite, append)
     folder = out if out is not None else default_out(command)
     interrupted: KeyboardInterrupt | None = None
-    with _terminate_as_interrupt():
-        try:
-            if shows_progress(json_output):
-                # its own console: the line is redrawn in place, so it must wrap as rich expects
-                with OverallProgress(Console(stderr=True), plan or [], plan_scale) as progress:
-                    result = run(progress, folder, mode)
-            else:
-                result = run(None, folder, mode)
-        except SweepInterrupted as e:
-            result, interrupted = e.result, e
-    for line in notes:
-        note(line)
-    if json_output or not is_quiet():
-        show(result, json_output)
-    saved = result.path
-    if saved is not None and not no_report and result.conditions:
-        whole = load(saved) if mode == "append" else result  # the report covers the whole folder
-        written = write_html(whole, saved / "report.html")
-        if not is_quiet():
-            stderr.print(f"report: {written}")
+    # The run's folder stays locked until its report is written: no other run (an --overwrite, an
+    # --append) takes it between the last condition and report.html, which would then describe,
+    # or replace, the other run's results.
+    with held_through():
+        with _terminate_as_interrupt():
+            try:
+                if shows_progress(json_output):
+                    # its own console: the line is redrawn in place, so it must wrap as rich expects
+                    with OverallProgress(Console(stderr=True), plan or [], plan_scale) as progress:
+                        result = run(progress, folder, mode)
+                else:
+                    result = run(None, folder, mode)
+            except SweepInterrupted as e:
+                result, interrupted = e.result, e
+        for line in notes:
+            note(line)
+        if json_output or not is_quiet():
+            show(result, json_output)
+        saved = result.path
+        if saved is not None and not no_report and result.conditions:
+            try:
+                whole = load(saved) if mode == "append" else result  # the report covers the whole folder
+                written = write_html(whole, saved / "report.html")
+            except ResultsWriteError as e:
+                # The results are whole: the one line says so, and how to get the report later.
+                raise ResultsWriteError(
+                    f"{e}; the results are saved in {saved} (trtpace report {saved} --html "
+                    "FILE writes the report elsewhere)"
+                ) from None
+            if not is_quiet():
+                stderr.print(f"report: {written}")
     if interrupted is None:
         stderr.print(f"results saved in {saved}")
         return result
+    terminated = isinstance(interrupted.__cause__, Terminated)
+    how = "terminated" if terminated else "interrupted"  # SIGTERM/SIGHUP or Ctrl-C, as the exit code says
     if saved is None:
-        stderr.print("interrupted before any condition finished: nothing was saved")
+        stderr.print(f"{how} before any condition finished: nothing was saved")
     else:
-        stderr.print(f"interrupted: the finished conditions and the partial one are saved in {saved}")
-    raise typer.Exit(EXIT_TERMINATED if isinstance(interrupted.__cause__, Terminated) else EXIT_INTERRUPTED)
+        stderr.print(f"{how}: the finished conditions and the partial one are saved in {saved}")
+    raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None) -> None:

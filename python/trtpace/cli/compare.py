@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from trtpace.cli.common import (
     Append,
     JsonOutput,
     NoReport,
+    Out,
     Overwrite,
     Quiet,
     Telemetry,
@@ -20,6 +22,8 @@ from trtpace.cli.common import (
     print_compare,
     run_measurement,
     set_quiet,
+    stdout_console,
+    table_width,
 )
 from trtpace.cli.progress import Planned
 from trtpace.cli.sweep import (
@@ -33,10 +37,10 @@ from trtpace.cli.sweep import (
     Launch,
     Nvtx,
     Onnx,
-    Out,
     Rebuild,
     Shapes,
     Torch,
+    UntilStable,
     model_workloads,
     plan_launches,
 )
@@ -45,6 +49,9 @@ from trtpace.measure import pacing, workloads
 from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import PYTHON_PATHS, launch_of
 from trtpace.measure.policies import Policy, parse_policies
+from trtpace.measure.stability import parse_target
+from trtpace.report.terminal import deploy_lines
+from trtpace.results.policies import recommend, summarize_policies
 from trtpace.run.compare import DEFAULT_POLICIES, plan_steps
 from trtpace.run.compare import compare as run_compare
 from trtpace.run.session import Progress
@@ -69,14 +76,19 @@ def applicable(plan: list[Policy], workload: str, gpu_work: bool) -> tuple[list[
     if not left_out:
         return plan, None
     if not kept:
-        raise UsageError(f"none of the policies runs on {workload}, which has no GPU work: {GPU_ONLY} (try "
-                         "--policies sleep,spin, or a GPU workload such as -w tiny)")
-    return kept, (f"left out {', '.join(p.name for p in left_out)}: {GPU_ONLY}, and {workload} runs on the CPU; "
-                  f"compared {', '.join(p.name for p in kept)}")
+        raise UsageError(
+            f"none of the policies runs on {workload}, which has no GPU work: {GPU_ONLY} (try "
+            "--policies sleep,spin, or a GPU workload such as -w tiny)"
+        )
+    return kept, (
+        f"left out {', '.join(p.name for p in left_out)}: {GPU_ONLY}, and {workload} runs on the CPU; "
+        f"compared {', '.join(p.name for p in kept)}"
+    )
 
 
-def compare_plan(plan: list[Policy], gap_s: float, target: Any, switch_to: Any, rounds: int,
-                 count: int) -> list[Planned]:
+def compare_plan(
+    plan: list[Policy], gap_s: float, target: Any, switch_to: Any, rounds: int, count: int
+) -> list[Planned]:
     """The conditions a compare reports, in its order: per round, each launch path's continuous
     baseline and its policies, then the switch-to path's (trtpace.run.compare.plan_steps)."""
     paths = {launch_of(w.info): w for w in target} if isinstance(target, list) else {}
@@ -84,25 +96,60 @@ def compare_plan(plan: list[Policy], gap_s: float, target: Any, switch_to: Any, 
         steps, _ = plan_steps(plan, pacing.gap(gap_s), paths, switch_to)
     except UsageError:  # a bad gap: said by the run itself, in its words
         return []
-    return [Planned(p, count, launch_of(wl.info) if wl is not None else "")
-            for _ in range(rounds) for _, p, wl, _ in steps]
+    return [
+        Planned(p, count, launch_of(wl.info) if wl is not None else "") for _ in range(rounds) for _, p, wl, _ in steps
+    ]
 
 
+def show_compare(result: Any, as_json: bool) -> None:
+    """The compare's tables and recommendation (ranked with the intervals; --json carries its
+    deployment lines), then how to run the recommended policy in an app: Python and C++."""
+    print_compare(result, as_json)
+    if as_json:
+        return
+    console = stdout_console()
+    width = table_width(console)
+    for label, mode in result.gpu_groups():
+        part = result.subset(label, mode) if label else result
+        rec = recommend(summarize_policies(part))
+        lines = deploy_lines(rec, width)
+        if rec and lines:
+            where = f" on {label}, {mode}" if label else ""
+            console.print(Text.assemble(("deploy it", "bold"), f": {rec['recommended_label']} in your app{where}"))
+            for line in lines:
+                console.print(line)
+
+
+# Long because typer declares each of the command's options as one parameter.
 def compare(
     gap: Annotated[float, typer.Option(help="The idle gap in seconds at which the policies are compared.")] = 0.1,
-    policies: Annotated[str, typer.Option(
-        help="Comma-separated policies: sleep, spin, hybrid[:MARGIN], sync-block, sync-yield, sync-flag, "
-             "keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], prewarm-graph:LEAD, armed[:wait|:kernel] "
-             "[:cancellable] [:timeout=T] (graph paths), cpu-awake, a launch path (eager, python, replay, "
-             "direct, graph), locked:max; join tokens with + (spin+keepwarm:1ms). Default: "
-             f"{', '.join(DEFAULT_POLICIES)}. On host work (no GPU) the policies that need a GPU are left out, "
-             "with a note.",
-        show_default=False)] = ",".join(DEFAULT_POLICIES),
-    workload: Annotated[str | None, typer.Option("--workload", "-w", help="The workload (see trtpace sweep). "
-                                                                         "Default: tiny.")] = None,
-    rounds: Annotated[int, typer.Option(help="Interleaved rounds: each runs the continuous baseline and every "
-                                             "policy once.")] = 5,
-    iterations: Annotated[int, typer.Option(help="Measured inferences per policy per round.")] = 40,
+    policies: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated policies: sleep, spin, hybrid[:MARGIN], sync-block, sync-yield, sync-flag, "
+            "keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], prewarm-graph:LEAD, armed[:wait|:kernel] "
+            "[:cancellable] [:timeout=T] (graph paths), cpu-awake, a launch path (eager, python, replay, "
+            "direct, graph), locked:max; join tokens with + (spin+keepwarm:1ms). Default: "
+            f"{', '.join(DEFAULT_POLICIES)}. On host work (no GPU) the policies that need a GPU are left out, "
+            "with a note.",
+            show_default=False,
+        ),
+    ] = ",".join(DEFAULT_POLICIES),
+    workload: Annotated[
+        str | None, typer.Option("--workload", "-w", help="The workload (see trtpace sweep). Default: tiny.")
+    ] = None,
+    rounds: Annotated[
+        int, typer.Option(help="Interleaved rounds: each runs the continuous baseline and every policy once.")
+    ] = 5,
+    iterations: Annotated[
+        int,
+        typer.Option(
+            help="Measured inferences per policy per round. The default (40, "
+            "x 5 rounds: 200 per policy) ranks the policies on p50 and says "
+            "so: a p99 ranking needs 1,000 per policy (e.g. --iterations "
+            "200), about 5x as long."
+        ),
+    ] = 40,
     warmup: Annotated[int, typer.Option(help="Warm-up inferences per policy per round.")] = 5,
     out: Out = None,
     overwrite: Overwrite = False,
@@ -124,12 +171,14 @@ def compare(
     io: Io = "none",
     nvtx: Nvtx = False,
     gap_work: GapWorkSpec = None,
+    until_stable: UntilStable = None,
     quiet: Quiet = False,
 ) -> None:
     """Compare remedies (waits, sync modes, keep-warm, pre-warm, graphs, locked clocks) at one gap, on the
     launch path the app uses (--torch/--engine/--onnx with --launch)."""
     set_quiet(quiet)
     work = parse_gap_work(gap_work)
+    stable = parse_target(until_stable)
     plan = parse_policies(policies)
     models = [m for m in (engine, onnx, torch) if m]
     if len(models) > 1:
@@ -140,10 +189,28 @@ def compare(
     plan, left_out = applicable(plan, workload or "tiny", gpu_work)
     policies = ",".join(p.name for p in plan)
     gpus = gpu_list(gpu, needs_gpu=gpu_work, allow_shared=allow_shared_gpu, rounds=gpu_rounds)
-    given: dict[str, Any] = {"workload": workload, "engine": engine, "onnx": onnx, "torch": torch, "shapes": shapes, "inputs": inputs,
-             "rebuild": rebuild, "launch": launch, "io": io}
-    settings: dict[str, Any] = {"gap_s": gap, "rounds": rounds, "iterations": iterations, "warmup": warmup, "telemetry": telemetry,
-                "telemetry_rate_hz": telemetry_rate, "nvtx": nvtx, "gap_work": work}
+    given: dict[str, Any] = {
+        "workload": workload,
+        "engine": engine,
+        "onnx": onnx,
+        "torch": torch,
+        "shapes": shapes,
+        "inputs": inputs,
+        "rebuild": rebuild,
+        "launch": launch,
+        "io": io,
+    }
+    settings: dict[str, Any] = {
+        "gap_s": gap,
+        "rounds": rounds,
+        "iterations": iterations,
+        "warmup": warmup,
+        "telemetry": telemetry,
+        "telemetry_rate_hz": telemetry_rate,
+        "nvtx": nvtx,
+        "gap_work": work,
+        "until_stable": stable.rel if stable else None,
+    }
     count = iterations + warmup
     if len(gpus) > 1:
         target, switch_to = compare_target(gpu=gpus[0], build=False, **given)
@@ -159,17 +226,45 @@ def compare(
         progress_plan, scale = compare_plan(plan, gap, target, switch_to, rounds, count), 1.0
 
         def run(progress: Progress | None, folder: Path, mode: str) -> Any:
-            return run_compare(target, policies=plan, gpu=gpus[0], out=folder, out_mode=mode, progress=progress,
-                               switch_to=switch_to, **settings)
+            return run_compare(
+                target,
+                policies=plan,
+                gpu=gpus[0],
+                out=folder,
+                out_mode=mode,
+                progress=progress,
+                switch_to=switch_to,
+                **settings,
+            )
 
-    run_measurement("compare", run, out=out, json_output=json_output, no_report=no_report, show=print_compare,
-                    overwrite=overwrite, append=append, plan=progress_plan, plan_scale=scale,
-                    notes=[left_out] if left_out else [])
+    run_measurement(
+        "compare",
+        run,
+        out=out,
+        json_output=json_output,
+        no_report=no_report,
+        show=show_compare,
+        overwrite=overwrite,
+        append=append,
+        plan=progress_plan,
+        plan_scale=scale,
+        notes=[left_out] if left_out else [],
+    )
 
 
-def compare_target(workload: str | None, engine: Path | None, onnx: Path | None, torch: str | None,
-                   shapes: str | None, inputs: Path | None, rebuild: bool, launch: str | None, io: str, gpu: int,
-                   build: bool = True) -> tuple[Any, Any]:
+def compare_target(
+    workload: str | None,
+    engine: Path | None,
+    onnx: Path | None,
+    torch: str | None,
+    shapes: str | None,
+    inputs: Path | None,
+    rebuild: bool,
+    launch: str | None,
+    io: str,
+    gpu: int,
+    build: bool = True,
+) -> tuple[Any, Any]:
     """What compare runs: the workload spec, or the model's workloads per launch path, and the path an app on
     a Python path could switch to (checked without building where build=False)."""
     models = [m for m in (engine, onnx, torch) if m]
@@ -179,8 +274,18 @@ def compare_target(workload: str | None, engine: Path | None, onnx: Path | None,
         paths = plan_launches(launch, torch=bool(torch), tensorrt=not torch)["torch" if torch else "tensorrt"]
         # An app on a Python path also sees what the graph launched from C++ would give.
         extra = "graph" if "graph" not in paths and any(p in PYTHON_PATHS for p in paths) else None
-        built = model_workloads(engine, onnx, torch, shapes, inputs, rebuild, gpu,
-                                ",".join(paths + ([extra] if extra else [])), io, build=build)
+        built = model_workloads(
+            engine,
+            onnx,
+            torch,
+            shapes,
+            inputs,
+            rebuild,
+            gpu,
+            ",".join(paths + ([extra] if extra else [])),
+            io,
+            build=build,
+        )
         if extra and len(built) > len(paths):
             target, switch_to = built[:-1], built[-1]
         else:
@@ -195,5 +300,6 @@ def compare_target(workload: str | None, engine: Path | None, onnx: Path | None,
 def compare_job(gpu: int, progress: Any, *, policies: str, given: dict[str, Any], run: dict[str, Any]) -> Any:
     """One GPU's whole compare in a multi-GPU worker process: it builds its own workloads there."""
     target, switch_to = compare_target(gpu=gpu, **given)
-    return run_compare(target, policies=parse_policies(policies), gpu=gpu, progress=progress, switch_to=switch_to,
-                       **run)
+    return run_compare(
+        target, policies=parse_policies(policies), gpu=gpu, progress=progress, switch_to=switch_to, **run
+    )

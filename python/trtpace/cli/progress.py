@@ -66,25 +66,33 @@ class OverallProgress:
     GPUs' alone passes of a multi-GPU run, reported by their own workers only). `now`: the clock,
     in seconds."""
 
-    def __init__(self, console: Console, plan: list[Planned], scale: float = 1.0,
-                 now: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, console: Console, plan: list[Planned], scale: float = 1.0, now: Callable[[], float] = time.monotonic
+    ):
         self.plan = list(plan)
         self.scale = scale
         self.now = now
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20),
-                             TextColumn("{task.fields[conditions]}"), TimeElapsedColumn(),
-                             TextColumn("{task.fields[left]}"), console=console, transient=True)
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.fields[conditions]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
+            console=console,
+            transient=True,
+        )
         self.task: TaskID | None = None
-        self.index = -1          # the running condition's place in the plan
-        self.started = 0.0       # when it started (monotonic seconds)
-        self.completed = 0       # its inferences done so far
+        self.index = -1  # the running condition's place in the plan
+        self.started = 0.0  # when it started (monotonic seconds)
+        self.completed = 0  # its inferences done so far
         self.per_inference: dict[str, float] = {}  # measured seconds per inference beyond the pacing, per group
         self.last_per_inference: float | None = None
 
     def __enter__(self) -> OverallProgress:
         self.bars.start()
-        self.task = self.bars.add_task("starting", total=max(1, sum(p.count for p in self.plan)),
-                                       conditions=self._conditions(), left="")
+        self.task = self.bars.add_task(
+            "starting", total=max(1, sum(p.count for p in self.plan)), conditions=self._conditions(), left=""
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -133,7 +141,7 @@ class OverallProgress:
                 left += max(0, now.count - self.completed) * rate
             else:
                 left += expected_s(now, self._per_inference(now.group))
-        for p in self.plan[self.index + 1:]:
+        for p in self.plan[self.index + 1 :]:
             left += expected_s(p, self._per_inference(p.group))
         return left * self.scale
 
@@ -143,8 +151,13 @@ class OverallProgress:
     def _update(self, description: str | None = None) -> None:
         if self.task is None:
             return
-        done = sum(p.count for p in self.plan[:max(0, self.index)]) + (self.completed if self.index >= 0 else 0)
+        done = sum(p.count for p in self.plan[: max(0, self.index)]) + (self.completed if self.index >= 0 else 0)
         left = self.left_s()
-        self.bars.update(self.task, description=description, total=max(1, sum(p.count for p in self.plan)),
-                         completed=done, conditions=self._conditions(),
-                         left=f"about {clock(left)} left" if math.isfinite(left) else "")
+        self.bars.update(
+            self.task,
+            description=description,
+            total=max(1, sum(p.count for p in self.plan)),
+            completed=done,
+            conditions=self._conditions(),
+            left=f"about {clock(left)} left" if math.isfinite(left) else "",
+        )

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from trtpace import _core
-from trtpace.errors import UsageError
+from trtpace.embed import metrics as metrics_mod
+from trtpace.errors import TrtpaceError, UsageError, WaitTimeoutError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
 from trtpace.measure.gap_work import GapWork, parse_gap_work
@@ -34,14 +35,37 @@ class KeepWarm:
     lowest-priority stream of the device, and never queues a new filler behind a running one.
     A failure on the thread (a CUDA error) ends it: `running` turns False and the next `pause()`,
     `resume()`, `start()` or `stop()` (so also leaving the `with` block) raises it, once.
+
+    `on_inference(record)` is called once for each `inference()` body that ends without an
+    exception, on the thread that leaves it, after keep-warm has resumed: the record (a dict) has
+    issue_ns (pause() returned) and done_ns (the body ended), monotonic ns. An exception it raises
+    comes out of the `with kw.inference()` block. `metrics=True` reports to the default
+    trtpace.metrics (or pass a trtpace.metrics.Metrics): the body's time as trtpace_e2e_seconds
+    and the fillers fired, labelled workload="keepwarm" and the GPU.
     """
 
-    def __init__(self, period_ms: float = 1.0, work_us: float = DEFAULT_FILLER_US, gpu: int = 0):
-        if not (math.isfinite(period_ms) and math.isfinite(work_us)) or not period_ms > 0 \
-                or not 0 <= work_us < period_ms * 1e3:
+    def __init__(
+        self,
+        period_ms: float = 1.0,
+        work_us: float = DEFAULT_FILLER_US,
+        gpu: int = 0,
+        *,
+        on_inference: Callable[[dict[str, int]], None] | None = None,
+        metrics: bool | metrics_mod.Metrics = False,
+    ):
+        if (
+            not (math.isfinite(period_ms) and math.isfinite(work_us))
+            or not period_ms > 0
+            or not 0 <= work_us < period_ms * 1e3
+        ):
             raise UsageError("KeepWarm needs a finite period_ms > 0 and 0 <= work_us < the period")
+        registry = metrics_mod.resolve(metrics)  # before the GPU: a missing prometheus_client says so first
         device.require_gpu(gpu)
         self._thread = _core.KeepWarmThread(gpu, round(period_ms * 1e6), round(work_us * 1e3))
+        self.on_inference = on_inference
+        self._metrics = registry.bind("keepwarm", gpu) if registry is not None else None
+        if self._metrics is not None:
+            self._metrics.watch_fires(self, self._thread)
 
     def start(self) -> KeepWarm:
         self._thread.start()
@@ -61,12 +85,20 @@ class KeepWarm:
 
     @contextmanager
     def inference(self) -> Iterator[None]:
-        """Pauses keep-warm for the body (the app's own inference)."""
+        """Pauses keep-warm for the body (the app's own inference); on_inference below."""
         self.pause()
+        issue = _core.now_ns()
         try:
             yield
+            done = _core.now_ns()
         finally:
             self.resume()
+        if self._metrics is not None or self.on_inference is not None:
+            record = {"issue_ns": issue, "done_ns": done}
+            if self._metrics is not None:
+                self._metrics.inference(record)
+            if self.on_inference is not None:
+                self.on_inference(record)
 
     @property
     def running(self) -> bool:
@@ -105,7 +137,10 @@ def _cancel_open_pacers() -> None:
 class InferenceRecord(Mapping[str, Any]):
     """One inference's record, read like a dict: armed_ns, issue_ns, submitted_ns, done_ns (the
     monotonic clock), device_us, relaunched, and copy_in_us/copy_out_us where the copies are timed
-    apart (NaN otherwise).
+    apart (NaN otherwise). Where the time between release and done went: gate_gt_ns (the gate saw
+    the release) and done_gt_ns (the done word was written) on the GPU's %globaltimer, 0 where
+    there is none (map them to the monotonic clock with Pacer.gpu_clock_offset()), and
+    wait_driver_calls / wait_driver_us, the driver calls of the completion wait.
 
     wait() and infer() return it the moment the output is on the host: the device times come
     from the GPU's events, read on first access of one of them or by the Pacer before its next
@@ -113,7 +148,15 @@ class InferenceRecord(Mapping[str, Any]):
     would otherwise sit between the output and the app.
     """
 
-    _LAZY = ("device_us", "copy_in_us", "copy_out_us")
+    _LAZY = (
+        "device_us",
+        "copy_in_us",
+        "copy_out_us",
+        "gate_gt_ns",
+        "done_gt_ns",
+        "wait_driver_calls",
+        "wait_driver_us",
+    )
 
     def __init__(self, times: dict[str, Any], device: Callable[[], dict[str, float]] | None):
         self._times = times
@@ -146,7 +189,16 @@ def _device_times(core: Any) -> Callable[[], dict[str, float]]:
     def read() -> dict[str, float]:
         copies = core.last_copies_us()
         c_in, c_out = copies if copies is not None else (math.nan, math.nan)
-        return {"device_us": float(core.last_device_us()), "copy_in_us": c_in, "copy_out_us": c_out}
+        stamps = core.last_stamps()
+        return {
+            "device_us": float(core.last_device_us()),
+            "copy_in_us": c_in,
+            "copy_out_us": c_out,
+            "gate_gt_ns": int(stamps["gate_gt_ns"]),
+            "done_gt_ns": int(stamps["done_gt_ns"]),
+            "wait_driver_calls": int(stamps["wait_driver_calls"]),
+            "wait_driver_us": stamps["wait_driver_ns"] / 1e3,
+        }
 
     return read
 
@@ -185,14 +237,41 @@ class Pacer:
     inference again, plainly, on the released input. Where the workload has a host I/O surface
     (`from_torch(..., io="pinned")`, graph path), `inputs` and `outputs` are its pinned host
     tensors: write the preprocessed input into `inputs[...]` and read `outputs[...]` after `wait()`.
+
+    `on_inference(record)` is called once per inference with its complete InferenceRecord (device
+    times read), on the thread that calls the Pacer, never inside an inference's timed span: the
+    Pacer completes a record before its next inference, so the call for one infer()/wait() comes at
+    the start of the next infer(), arm() or run() (before its issue stamp; an unarmed infer() is
+    thus issued the callback's own run time later), or in close(); run() calls it for each of its
+    records, warm-up included, in order, after the loop. An exception it raises comes out of the
+    call that ran it: before that call's own inference (infer(), arm(), run()), after closing
+    (close()), or from run() after its loop, the rest of its records not offered and its result
+    lost; a record is never offered twice. `metrics=True` also reports every inference and event to
+    the default trtpace.metrics (trtpace.embed.metrics; or pass a trtpace.metrics.Metrics): the
+    exporter observes each record just before on_inference, and counts releases and timeouts
+    after the wait ends, cancels when made.
     """
 
-    def __init__(self, work: Any, *, gpu: int = 0, wait: str = "hybrid", sync: str | None = None,
-                 prewarm_lead_ms: float = 0.0, prewarm_target: str = "graph",
-                 prewarm_work_us: float = DEFAULT_FILLER_US,
-                 keepwarm_period_ms: float = 0.0, keepwarm_work_us: float = DEFAULT_FILLER_US,
-                 armed: str | None = None, armed_cancellable: bool = False, arm_timeout_ms: float | None = None,
-                 wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S):
+    # Long because every option is validated here, before anything is created on the GPU.
+    def __init__(
+        self,
+        work: Any,
+        *,
+        gpu: int = 0,
+        wait: str = "hybrid",
+        sync: str | None = None,
+        prewarm_lead_ms: float = 0.0,
+        prewarm_target: str = "graph",
+        prewarm_work_us: float = DEFAULT_FILLER_US,
+        keepwarm_period_ms: float = 0.0,
+        keepwarm_work_us: float = DEFAULT_FILLER_US,
+        armed: str | None = None,
+        armed_cancellable: bool = False,
+        arm_timeout_ms: float | None = None,
+        wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+        on_inference: Callable[[InferenceRecord], None] | None = None,
+        metrics: bool | metrics_mod.Metrics = False,
+    ):
         """prewarm_target: 'graph' (cudaGraphUpload of the inference's own graph: the best remedy
         measured on an H100), 'stream' (filler on its stream) or 'filler' (filler on a
         low-priority stream). A workload without a graph falls back to 'filler'."""
@@ -205,29 +284,43 @@ class Pacer:
             raise UsageError(f"prewarm_target must be one of {choices}, got {prewarm_target!r}")
         if arm_timeout_ms is None:
             arm_timeout_ms = DEFAULT_ARM_TIMEOUT_MS if armed == "kernel" else 0.0
-        for name, value in (("prewarm_lead_ms", prewarm_lead_ms), ("prewarm_work_us", prewarm_work_us),
-                            ("keepwarm_period_ms", keepwarm_period_ms), ("keepwarm_work_us", keepwarm_work_us),
-                            ("arm_timeout_ms", arm_timeout_ms)):
+        for name, value in (
+            ("prewarm_lead_ms", prewarm_lead_ms),
+            ("prewarm_work_us", prewarm_work_us),
+            ("keepwarm_period_ms", keepwarm_period_ms),
+            ("keepwarm_work_us", keepwarm_work_us),
+            ("arm_timeout_ms", arm_timeout_ms),
+        ):
             if not (math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (math.isfinite(wait_timeout_s) and wait_timeout_s > 0):
             raise UsageError(f"wait_timeout_s must be a finite number > 0, got {wait_timeout_s!r}")
         self.wait_timeout_s = float(wait_timeout_s)
+        registry = metrics_mod.resolve(metrics)
+        self.on_inference = on_inference
         self.workload = _as_workload(work, gpu)
-        self.policy = Policy(name="pacer", wait=wait, sync=sync, prewarm_lead_ms=prewarm_lead_ms,
-                             prewarm_work_us=prewarm_work_us if prewarm_lead_ms else 0.0,
-                             prewarm_target=prewarm_target,
-                             keepwarm_period_ms=keepwarm_period_ms,
-                             keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0,
-                             armed_gate=armed, armed_cancellable=armed_cancellable, arm_timeout_ms=arm_timeout_ms)
+        self._metrics = registry.bind(self.workload.name, self.workload.device) if registry is not None else None
+        self._counted_release: tuple[int, int] | None = None
+        self.policy = Policy(
+            name="pacer",
+            wait=wait,
+            sync=sync,
+            prewarm_lead_ms=prewarm_lead_ms,
+            prewarm_work_us=prewarm_work_us if prewarm_lead_ms else 0.0,
+            prewarm_target=prewarm_target,
+            keepwarm_period_ms=keepwarm_period_ms,
+            keepwarm_work_us=keepwarm_work_us if keepwarm_period_ms else 0.0,
+            armed_gate=armed,
+            armed_cancellable=armed_cancellable,
+            arm_timeout_ms=arm_timeout_ms,
+        )
         self._armed_ns = 0
         self._release_ns = (0, 0)
         self._last: InferenceRecord | None = None  # its device times are read before the next inference
         if armed is not None:
             if armed not in ("wait", "kernel"):
                 raise UsageError(f"armed must be 'wait' or 'kernel', got {armed!r}")
-            if prewarm_lead_ms > 0:
-                raise UsageError("armed launch and pre-warm exclude each other: the armed work is already queued")
+            _core.check_remedy_combination(True, round(prewarm_lead_ms * 1e6))
             if not isinstance(self.workload.core, _core.CudaWorkload):
                 raise UsageError(f"{self.workload.name} cannot be armed: armed launch needs a GPU workload")
             if arm_timeout_ms and armed != "kernel":
@@ -238,8 +331,9 @@ class Pacer:
         if prewarm_lead_ms > 0:
             if self.workload.device < 0:
                 raise UsageError("pre-warm needs a GPU workload")
-            self._prewarm = _core.PrewarmWorker(self.workload.core, prewarm_target,
-                                                round(prewarm_work_us * 1e3), wait)
+            self._prewarm = _core.PrewarmWorker(self.workload.core, prewarm_target, round(prewarm_work_us * 1e3), wait)
+            if self._metrics is not None:
+                self._metrics.watch_fires(self, self._prewarm)
         self._closed = False
         _open_pacers.add(self)
 
@@ -272,9 +366,16 @@ class Pacer:
         if self._prewarm is not None:
             self._prewarm.cancel()
 
-    def run(self, iterations: int, gap_s: float | None = None, *, schedule: pacing_mod.Pacing | None = None,
-            warmup: int = 0, on_progress: Callable[[int, int], None] | None = None,
-            gap_work: str | GapWork | None = None) -> ConditionResult:
+    def run(
+        self,
+        iterations: int,
+        gap_s: float | None = None,
+        *,
+        schedule: pacing_mod.Pacing | None = None,
+        warmup: int = 0,
+        on_progress: Callable[[int, int], None] | None = None,
+        gap_work: str | GapWork | None = None,
+    ) -> ConditionResult:
         """Runs `iterations` inferences (after `warmup`), closed loop with gap_s or on `schedule`.
         `gap_work` ('busy:2ms', 'memory:64MB', 'jpeg:1280x720'; trtpace.measure.gap_work) is
         what the app does in each gap, ending when the inference is issued."""
@@ -285,14 +386,39 @@ class Pacer:
         assert p is not None
         work = gap_work if isinstance(gap_work, GapWork) else parse_gap_work(gap_work)
         self._settle_prewarm()
-        out = run_paced(self.workload, p, iterations=iterations, warmup=warmup, wait=self.policy.wait,
-                        sync=self.policy.sync, policy=self.policy, on_progress=on_progress, gap_work=work)
+        self._resolve_last()
+        out = run_paced(
+            self.workload,
+            p,
+            iterations=iterations,
+            warmup=warmup,
+            wait=self.policy.wait,
+            sync=self.policy.sync,
+            policy=self.policy,
+            on_progress=on_progress,
+            gap_work=work,
+        )
+        if self._metrics is not None and out.fillers_fired:
+            self._metrics.fires(out.fillers_fired)
         if out.error is not None:
             raise out.error
-        return ConditionResult(self.workload.name, p, self.policy.wait, self.policy.sync, warmup, iterations,
-                               out.records, status="partial" if out.interrupted else "done",
-                               device_timing=self.workload.device_timing, policy=self.policy.name,
-                               info={"cpu_ns": out.cpu_ns, "gap_work": work.to_json()})
+        if self._metrics is not None or self.on_inference is not None:
+            columns = list(out.records)
+            for row in zip(*(out.records[k].tolist() for k in columns), strict=True):
+                self._deliver(InferenceRecord(dict(zip(columns, row, strict=True)), None))
+        return ConditionResult(
+            self.workload.name,
+            p,
+            self.policy.wait,
+            self.policy.sync,
+            warmup,
+            iterations,
+            out.records,
+            status="partial" if out.interrupted else "done",
+            device_timing=self.workload.device_timing,
+            policy=self.policy.name,
+            info={"cpu_ns": out.cpu_ns, "gap_work": work.to_json()},
+        )
 
     def expect(self, next_due_ns: int) -> None:
         """Announces the next inference's due time (monotonic ns); pre-warm fires lead_ms before it,
@@ -315,14 +441,37 @@ class Pacer:
             return self.wait(timeout)
         self._resolve_last()
         gpu = isinstance(core, _core.CudaWorkload)
-        times = dict(_core.infer_once(core, self.policy.sync, self._timeout_ns(timeout), not gpu))
+        try:
+            times = dict(_core.infer_once(core, self.policy.sync, self._timeout_ns(timeout), not gpu))
+        except WaitTimeoutError:
+            self._count("timeout")
+            raise
         self._last = InferenceRecord(times, _device_times(core) if gpu else None)
         return self._last
 
     def _resolve_last(self) -> None:
+        """Completes the last record (its device times) and hands it to on_inference and metrics."""
+        self._count_release()
         if self._last is not None:
-            self._last.resolve()
-            self._last = None
+            last, self._last = self._last, None
+            last.resolve()
+            self._deliver(last)
+
+    def _deliver(self, record: InferenceRecord) -> None:
+        if self._metrics is not None:
+            self._metrics.inference(record)
+        if self.on_inference is not None:
+            self.on_inference(record)
+
+    def _count(self, event: str) -> None:
+        if self._metrics is not None:
+            self._metrics.count(event)
+
+    def _count_release(self) -> None:
+        """Counts the last release once, after its done stamp (never between release and done)."""
+        if self._release_ns[0] and self._release_ns is not self._counted_release:
+            self._counted_release = self._release_ns
+            self._count("release")
 
     def arm(self) -> None:
         """Queues the next inference behind the gate; the launch cost is paid now, during the gap."""
@@ -346,18 +495,45 @@ class Pacer:
         after `timeout` s (default: wait_timeout_s) with WaitTimeoutError, which says whether the
         inference was never released or the GPU has not finished it."""
         core = self._arming()
-        done, relaunched = core.wait_complete(self._timeout_ns(timeout))
+        try:
+            done, relaunched = core.wait_complete(self._timeout_ns(timeout))
+        except WaitTimeoutError:
+            self._count_release()
+            self._count("timeout")
+            raise
+        self._count_release()
         issue, submitted = self._release_ns
-        times = {"armed_ns": self._armed_ns, "issue_ns": issue, "submitted_ns": submitted, "done_ns": done,
-                 "relaunched": bool(relaunched)}
+        times = {
+            "armed_ns": self._armed_ns,
+            "issue_ns": issue,
+            "submitted_ns": submitted,
+            "done_ns": done,
+            "relaunched": bool(relaunched),
+        }
         self._last = InferenceRecord(times, _device_times(core))
         return self._last
+
+    def gpu_clock_offset(self) -> dict[str, int]:
+        """The GPU's %globaltimer minus the monotonic clock, measured now by a ping-pong through
+        mapped memory: offset_ns, uncertainty_ns, host_ns (when). A record's gate_gt_ns - offset_ns
+        is on the monotonic clock. The clocks drift apart by microseconds a second: measure before and
+        after a run and interpolate. Not while armed (a spinning kernel gate would skew it)."""
+        self._check_open()
+        core = self.workload.core
+        if not isinstance(core, _core.CudaWorkload):
+            raise TrtpaceError(f"{self.workload.name} runs on the host: it has no GPU clock")
+        if core.armed:
+            raise TrtpaceError("gpu_clock_offset() while armed: release() or cancel() first")
+        return {k: int(v) for k, v in _core.sync_globaltimer(core.device, 16).items()}
 
     def cancel(self) -> None:
         """Ends an armed inference without an input; harmless when nothing is armed."""
         core = self.workload.core
         if isinstance(core, _core.CudaWorkload) and core.arming_enabled:
+            armed = core.armed
             core.cancel()
+            if armed:
+                self._count("cancel")
 
     @property
     def armed(self) -> bool:
@@ -381,9 +557,17 @@ class Pacer:
             return
         self._closed = True
         _open_pacers.discard(self)
-        if self._prewarm is not None:
-            self._prewarm.close()
-        self.cancel()
+        try:
+            last, self._last = self._last, None
+            if last is not None:
+                last.resolve()  # before the cancel: its events are re-recorded by any later inference
+        finally:
+            if self._prewarm is not None:
+                self._prewarm.close()
+            self.cancel()
+        self._count_release()
+        if last is not None:
+            self._deliver(last)
 
     def __enter__(self) -> Pacer:
         return self

@@ -108,8 +108,9 @@ def parse_gap_work(text: str | None) -> GapWork:
         m = re.fullmatch(r"([0-9]{1,5})x([0-9]{1,5})", arg)
         w, h = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
         if not (w >= 16 and h >= 16 and w * h <= MAX_JPEG_PIXELS):
-            raise UsageError(f"--gap-work {text!r}: jpeg needs WIDTHxHEIGHT from 16x16 to 8192x8192, e.g. "
-                             "jpeg:1280x720")
+            raise UsageError(
+                f"--gap-work {text!r}: jpeg needs WIDTHxHEIGHT from 16x16 to 8192x8192, e.g. jpeg:1280x720"
+            )
         imaging_backend()  # fail now, in one line, where no imaging library is installed
         return GapWork("jpeg", width=w, height=h)
     raise UsageError(f"--gap-work {text!r}: unknown kind (expected {', '.join(KINDS)})")

@@ -105,8 +105,11 @@ class HostCpuSampler:
         with self._lock:
             rows = np.array(self._rows, dtype=np.float64).reshape(-1, 3)
         keep = (rows[:, 0] >= t0_ns - lead_ns) & (rows[:, 0] <= t1_ns + lead_ns)
-        return {"tel_cpu_t_ns": rows[keep, 0].astype(np.int64), "tel_cpu_core": rows[keep, 1].astype(np.int64),
-                "tel_cpu_khz": rows[keep, 2]}
+        return {
+            "tel_cpu_t_ns": rows[keep, 0].astype(np.int64),
+            "tel_cpu_core": rows[keep, 1].astype(np.int64),
+            "tel_cpu_khz": rows[keep, 2],
+        }
 
 
 def join_after(sample_t_ns: np.ndarray, values: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
@@ -168,9 +171,12 @@ class CpuAwake:
         if core == self.core:
             return
         if self.proc is None or self.proc.poll() is not None:
-            self.proc = subprocess.Popen([sys.executable, "-c", _SPINNER, str(core), str(os.getpid())],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _SPINNER, str(core), str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         else:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.proc.pid, {core})
@@ -185,8 +191,8 @@ class CpuAwake:
             stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
         except OSError:
             return 0
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
-        ticks = int(fields[11]) + int(fields[12])       # utime, stime (fields 14 and 15)
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
         return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
@@ -201,8 +207,12 @@ class CpuAwake:
         return {"core": self.core, "moves": self.moves, "spinning": alive}
 
 
-def condition_summary(telemetry: dict[str, np.ndarray], idle_before: dict[int, dict[str, tuple[int, int]]],
-                      idle_after: dict[int, dict[str, tuple[int, int]]], wall_ns: int) -> dict[str, Any]:
+def condition_summary(
+    telemetry: dict[str, np.ndarray],
+    idle_before: dict[int, dict[str, tuple[int, int]]],
+    idle_after: dict[int, dict[str, tuple[int, int]]],
+    wall_ns: int,
+) -> dict[str, Any]:
     """Where a condition's loop ran: its main core (and the share of samples there), the cores
     seen, and the main core's idle-state residency over the condition (empty where not exposed)."""
     cores = telemetry.get("tel_cpu_core", np.zeros(0, dtype=np.int64))
@@ -213,5 +223,9 @@ def condition_summary(telemetry: dict[str, np.ndarray], idle_before: dict[int, d
     idle = {}
     if main in idle_before and main in idle_after:
         idle = cpu.idle_residency(idle_before[main], idle_after[main], wall_ns / 1e3)
-    return {"core": main, "core_share": float(counts.max() / counts.sum()), "cores_seen": [int(v) for v in values],
-            "idle": idle}
+    return {
+        "core": main,
+        "core_share": float(counts.max() / counts.sum()),
+        "cores_seen": [int(v) for v in values],
+        "idle": idle,
+    }

@@ -18,7 +18,7 @@ _NS_PER_S = 1_000_000_000
 KINDS = ("gap", "period", "poisson", "trace")
 # A trace may span at most 10 years, and its times (absolute timestamps allowed) must stay well
 # inside the int64 nanoseconds of the C++ schedule, which adds them to the start time.
-MAX_TRACE_SPAN_NS = 10 * 366 * 24 * 3600 * _NS_PER_S
+MAX_TRACE_SPAN_NS = int(_core.MAX_HORIZON_NS)  # the core's horizon (checked.hpp): one limit, typed once
 MAX_TRACE_TIME_S = 2.0**62 / _NS_PER_S  # about 146 years: a Unix timestamp in seconds fits
 _JSON_FIELDS = {"kind", "gap_s", "period_s", "rate_hz", "seed", "trace_offsets_ns", "trace_file", "label"}
 
@@ -99,7 +99,8 @@ class Pacing:
 
         offsets = d.get("trace_offsets_ns", [])
         if not isinstance(offsets, list) or not all(
-                isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= MAX_TRACE_SPAN_NS for o in offsets):
+            isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= MAX_TRACE_SPAN_NS for o in offsets
+        ):
             raise ValueError("pacing trace_offsets_ns must be a list of whole ns within 10 years")
         seed, trace_file = d.get("seed", 0), d.get("trace_file")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -108,8 +109,15 @@ class Pacing:
             raise ValueError("pacing seed must be from 0 to 2**64-1")
         if trace_file is not None and not isinstance(trace_file, str):
             raise TypeError("pacing trace_file must be text")
-        p = cls(kind=kind, gap_s=number("gap_s", 0.0) or 0.0, period_s=number("period_s", None),
-                rate_hz=number("rate_hz", None), seed=seed, trace_offsets_ns=tuple(offsets), trace_file=trace_file)
+        p = cls(
+            kind=kind,
+            gap_s=number("gap_s", 0.0) or 0.0,
+            period_s=number("period_s", None),
+            rate_hz=number("rate_hz", None),
+            seed=seed,
+            trace_offsets_ns=tuple(offsets),
+            trace_file=trace_file,
+        )
         if (kind == "period" and not p.period_s) or (kind == "poisson" and not p.rate_hz):
             raise ValueError(f"a {kind} pacing needs its {'period_s' if kind == 'period' else 'rate_hz'} > 0")
         return p
@@ -191,14 +199,18 @@ def trace(path: str | Path) -> Pacing:
         if not t.is_finite() or t < 0:
             raise InputError(f"{path}:{lineno}: due times must be finite and >= 0, got {field[:40]}")
         if t > MAX_TRACE_TIME_S:
-            raise InputError(f"{path}:{lineno}: due time {field[:40]} s is too large (at most {MAX_TRACE_TIME_S:.3g} s)")
+            raise InputError(
+                f"{path}:{lineno}: due time {field[:40]} s is too large (at most {MAX_TRACE_TIME_S:.3g} s)"
+            )
         ns = int((t * _NS_PER_S).to_integral_value(decimal.ROUND_HALF_EVEN))
         if offsets and ns < offsets[-1]:
-            raise InputError(f"{path}:{lineno}: due times must not decrease ({field[:40]} s after "
-                             f"{offsets[-1] / 1e9:g} s)")
+            raise InputError(
+                f"{path}:{lineno}: due times must not decrease ({field[:40]} s after {offsets[-1] / 1e9:g} s)"
+            )
         if offsets and ns - offsets[0] > MAX_TRACE_SPAN_NS:
-            raise InputError(f"{path}:{lineno}: the trace spans more than 10 years ({field[:40]} s after "
-                             f"{offsets[0] / 1e9:g} s)")
+            raise InputError(
+                f"{path}:{lineno}: the trace spans more than 10 years ({field[:40]} s after {offsets[0] / 1e9:g} s)"
+            )
         offsets.append(ns)
     if not offsets:
         raise InputError(f"trace file {path} holds no due times")

@@ -104,7 +104,9 @@ def parse_policy(text: str) -> Policy:
         elif head == "hybrid":
             margin = _ms(rest, token)
             if not 0 < margin <= MAX_HYBRID_MARGIN_MS:
-                raise UsageError(f"policy {token!r}: the spin margin must be > 0 and at most {MAX_HYBRID_MARGIN_MS:g}ms")
+                raise UsageError(
+                    f"policy {token!r}: the spin margin must be > 0 and at most {MAX_HYBRID_MARGIN_MS:g}ms"
+                )
             fields.update(wait="hybrid", hybrid_margin_ms=margin)
         elif token in SYNC_TOKENS:
             fields["sync"] = token.removeprefix("sync-")
@@ -130,8 +132,9 @@ def parse_policy(text: str) -> Policy:
                 fields.update(keepwarm_period_ms=t, keepwarm_work_us=work_us)
             else:
                 target = {"prewarm": "filler", "prewarm-stream": "stream", "prewarm-graph": "graph"}[head]
-                fields.update(prewarm_lead_ms=t, prewarm_work_us=0.0 if target == "graph" else work_us,
-                              prewarm_target=target)
+                fields.update(
+                    prewarm_lead_ms=t, prewarm_work_us=0.0 if target == "graph" else work_us, prewarm_target=target
+                )
         elif head == "armed":
             fields.update(_armed_fields(token, rest))
         elif head == "locked":
@@ -139,13 +142,18 @@ def parse_policy(text: str) -> Policy:
                 raise UsageError(f"policy {token!r}: expected locked:max, locked:base or locked:MHZ")
             fields["lock_clocks"] = rest
         else:
-            raise UsageError(f"unknown policy {token!r} (expected sleep, spin, hybrid[:MARGIN], "
-                             f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel], keepwarm:PERIOD, prewarm:LEAD, "
-                             "prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
-                             f"{', '.join(LAUNCH_PATHS)} or locked:max)")
-    if fields.get("armed_gate") and fields.get("prewarm_lead_ms"):
-        raise UsageError(f"policy {name!r}: armed launch and pre-warm exclude each other (the armed work is "
-                         "already queued)")
+            raise UsageError(
+                f"unknown policy {token!r} (expected sleep, spin, hybrid[:MARGIN], "
+                f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel], keepwarm:PERIOD, prewarm:LEAD, "
+                "prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
+                f"{', '.join(LAUNCH_PATHS)} or locked:max)"
+            )
+    try:
+        _core.check_remedy_combination(
+            bool(fields.get("armed_gate")), round(float(fields.get("prewarm_lead_ms") or 0) * 1e6)
+        )
+    except UsageError as e:
+        raise UsageError(f"policy {name!r}: {e}") from None
     if fields.get("armed_gate"):
         # Armed inferences wait on the GPU's word unless told otherwise: their release is a plain
         # store, so a completion poll through the driver would be its first call after the gap.

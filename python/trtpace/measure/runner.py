@@ -10,21 +10,53 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from trtpace import _core
+from trtpace.errors import UsageError
 from trtpace.measure.gap_work import NONE as NO_GAP_WORK
 from trtpace.measure.gap_work import GapWork
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
+from trtpace.measure.stability import StableTarget, is_stable
 from trtpace.measure.workloads import Workload
 
 WAIT_MODES: tuple[str, ...] = tuple(_core.WAIT_MODES)  # the C++ name tables, the only lists
 SYNC_MODES: tuple[str, ...] = tuple(_core.SYNC_MODES)
 _POLL_S = 0.1
+_STABLE_CHECK_S = 0.5
+
+
+def make_runner(
+    core: _core.Workload,
+    schedule: _core.Schedule,
+    iterations: int,
+    warmup: int = 0,
+    wait: str = "hybrid",
+    sync: str = "spin",
+    **options: Any,
+) -> _core.Runner:
+    """A paced runner over `core`: the C++ RunConfig with these fields set (its docstring names
+    them: keepwarm_*, prewarm_*, armed_gate, nvtx, gap_work, staging, ...); the Runner validates
+    them all, so a bad value is a UsageError naming it."""
+    config = _core.RunConfig()
+    config.schedule, config.iterations, config.warmup, config.wait, config.sync = (
+        schedule,
+        iterations,
+        warmup,
+        wait,
+        sync,
+    )
+    for name, value in options.items():
+        if name.startswith("_") or not hasattr(config, name):
+            raise UsageError(f"unknown run option {name!r}")
+        setattr(config, name, value)
+    return _core.Runner(core, config)
 
 
 @dataclass
@@ -36,6 +68,10 @@ class RunOutcome:
     cpu_ns: int
     fillers_fired: int
     filler_work_ns: int
+    # where the pre-warm went: its target, 'filler' where the workload has no such path, '' without one
+    prewarm_path: str = ""
+    # --until-stable: the run ended early because its quantiles were known to the target
+    stable: bool = False
 
 
 def run_paced(
@@ -50,12 +86,15 @@ def run_paced(
     policy: Policy | None = None,
     nvtx: str | None = None,
     gap_work: GapWork = NO_GAP_WORK,
+    until_stable: StableTarget | None = None,
 ) -> RunOutcome:
     """Runs warmup + iterations inferences of `workload` paced by `pacing`; never raises for
     Ctrl-C or a failing inference: both end the run and come back in the outcome. `nvtx`, when
     given, names the run's NVTX range (and turns on one range per inference, for Nsight Systems).
     `gap_work` runs at the end of each gap (measure.gap_work); a workload with `staging` has its
-    input written after each gap, on the critical path."""
+    input written after each gap, on the critical path. `until_stable`: the run ends (as done, not
+    partial) once the measured inferences' quantiles meet the target (measure.stability), checked
+    every half second on this thread; `iterations` is then the cap."""
     total = warmup + iterations
     remedies = policy.runner_kwargs() if policy is not None else {}
     if nvtx is not None:
@@ -64,7 +103,7 @@ def run_paced(
         remedies["gap_work"] = gap_work.to_core()
     if workload.staging:
         remedies["staging"] = list(workload.staging)
-    runner = _core.Runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
+    runner = make_runner(workload.core, pacing.to_core(total), iterations, warmup, wait, sync, **remedies)
     failure: list[BaseException] = []
     finished = threading.Event()
 
@@ -84,11 +123,18 @@ def run_paced(
     # finished while it still runs, and returning then loses the records in flight (and lets the
     # process exit under a running C++ loop). A Ctrl-C asks the loop to stop; more Ctrl-Cs while
     # it winds down (after the inference in flight, or within 50 ms of a gap) change nothing.
+    stable = False
+    next_check = time.monotonic() + _STABLE_CHECK_S
     while not finished.is_set():
         try:
             finished.wait(_POLL_S)
             if on_progress:
                 on_progress(runner.completed, total)
+            if until_stable is not None and not stable and time.monotonic() >= next_check:
+                next_check = time.monotonic() + _STABLE_CHECK_S
+                if is_stable(runner.latencies_ns(warmup), until_stable):
+                    stable = True
+                    runner.request_stop()  # ends after the inference in flight: every row is whole
         except KeyboardInterrupt as e:
             interrupted = interrupted or e
             runner.request_stop()
@@ -104,6 +150,8 @@ def run_paced(
         cpu_ns=runner.cpu_ns,
         fillers_fired=runner.fillers_fired,
         filler_work_ns=runner.filler_work_ns,
+        prewarm_path=runner.prewarm_path,
+        stable=stable and interrupted is None,
     )
 
 
@@ -122,8 +170,16 @@ def resolve_armed_gate(workload: Workload, policy: Policy) -> tuple[Policy, str 
         gates = ["kernel", "wait"] if supported else ["kernel"]
         p50 = {}
         for gate in gates:
-            r = _core.Runner(workload.core, _core.Schedule.closed_gap(_CHOICE_GAP_NS), _CHOICE_RUNS, 2, "hybrid",
-                             policy.sync, armed_gate=gate, armed_cancellable=policy.armed_cancellable)
+            r = make_runner(
+                workload.core,
+                _core.Schedule.closed_gap(_CHOICE_GAP_NS),
+                _CHOICE_RUNS,
+                2,
+                "hybrid",
+                policy.sync,
+                armed_gate=gate,
+                armed_cancellable=policy.armed_cancellable,
+            )
             r.run()
             rec = r.records()
             e2e = (rec["done_ns"][2:] - rec["issue_ns"][2:]) / 1e3

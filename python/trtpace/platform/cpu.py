@@ -34,7 +34,7 @@ def parse_task_stat(text: str) -> int:
 
     The command name (field 2) is in parentheses and may hold spaces and ')', so fields are
     counted from the last ')'."""
-    rest = text[text.rindex(")") + 1:].split()
+    rest = text[text.rindex(")") + 1 :].split()
     return int(rest[39 - 3])
 
 
@@ -121,8 +121,9 @@ def idle_states(cpu: int) -> dict[str, tuple[int, int]]:
     return out
 
 
-def idle_residency(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
-                   wall_us: float) -> dict[str, dict[str, float]]:
+def idle_residency(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], wall_us: float
+) -> dict[str, dict[str, float]]:
     """Per idle state, the share of `wall_us` the core spent in it and how often it entered it,
     between two `idle_states` readings (states missing from either are left out)."""
     out: dict[str, dict[str, float]] = {}
@@ -130,6 +131,8 @@ def idle_residency(before: dict[str, tuple[int, int]], after: dict[str, tuple[in
         if name not in before:
             continue
         t0, n0 = before[name]
-        out[name] = {"residency_pct": 100.0 * max(0, t1 - t0) / wall_us if wall_us > 0 else float("nan"),
-                     "entries": float(max(0, n1 - n0))}
+        out[name] = {
+            "residency_pct": 100.0 * max(0, t1 - t0) / wall_us if wall_us > 0 else float("nan"),
+            "entries": float(max(0, n1 - n0)),
+        }
     return out

@@ -11,6 +11,7 @@ from typing import Any
 
 from trtpace import _core
 from trtpace.errors import GpuIndexError, NoDriverError, NoGpuError
+from trtpace.platform import features
 
 CUDA_ERROR_INSUFFICIENT_DRIVER = 35
 
@@ -52,8 +53,7 @@ def require_gpu(index: int) -> dict[str, Any]:
 def identity(gpu: int | None) -> dict[str, Any]:
     """Which GPU a condition ran on, as every row records it: CUDA index, UUID (from NVML where it
     answers), PCI bus id, name and host. All but the host are None for host-only work."""
-    out: dict[str, Any] = {"index": gpu, "uuid": None, "pci_bus_id": None, "name": None,
-                           "host": socket.gethostname()}
+    out: dict[str, Any] = {"index": gpu, "uuid": None, "pci_bus_id": None, "name": None, "host": socket.gethostname()}
     if gpu is None or not 0 <= gpu < gpu_count():
         return out
     info = _core.device_info(gpu)
@@ -97,5 +97,6 @@ def environment(gpu: int | None) -> dict[str, Any]:
     }
     if gpu is not None and probe["device_count"] > gpu >= 0:
         env["gpu"] = dict(_core.device_info(gpu))
+        env["features"] = features.features(gpu)  # what the run could use, and why not
         env["driver_release"] = _driver_release()
     return env

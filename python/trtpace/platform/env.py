@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trtpace import _core
-from trtpace.platform import jetson, nvml
+from trtpace.platform import features, jetson, nvml
 from trtpace.platform.device import CUDA_ERROR_INSUFFICIENT_DRIVER, cuda_version
 from trtpace.platform.privileges import may_change_clocks
 
@@ -71,8 +71,15 @@ def _nvml_only_gpus(why_not_cuda: str) -> list[dict[str, Any]]:
         except nvml.NvmlError as e:
             out.append({"nvml_index": i, "nvml": f"unavailable: {e}", "cuda": f"not usable: {why_not_cuda}"})
             continue
-        out.append({"nvml_index": i, "name": nvml.read_or_reason(g.name), "pci_bus_id": g.pci_bus_id,
-                    "cuda": f"not usable: {why_not_cuda}", **_nvml_facts(g)})
+        out.append(
+            {
+                "nvml_index": i,
+                "name": nvml.read_or_reason(g.name),
+                "pci_bus_id": g.pci_bus_id,
+                "cuda": f"not usable: {why_not_cuda}",
+                **_nvml_facts(g),
+            }
+        )
     return out
 
 
@@ -83,8 +90,11 @@ def cuda_problem(probe: dict[str, Any]) -> str | None:
     if probe["driver_version"] == 0:
         return "libcuda.so.1 not found or not loadable (no NVIDIA driver in this process)"
     if probe["error_code"] == CUDA_ERROR_INSUFFICIENT_DRIVER:
-        return (f"driver/runtime mismatch: the driver supports CUDA {cuda_version(probe['driver_version'])}, "
-                f"trtpace was built with CUDA {cuda_version(probe['runtime_version'])}; update the NVIDIA driver")
+        return (
+            f"driver/runtime mismatch: the driver supports CUDA {cuda_version(probe['driver_version'])}, "
+            f"trtpace was built with CUDA {cuda_version(probe['runtime_version'])}; update the NVIDIA driver "
+            f"or build trtpace for the driver's CUDA major (README: Requirements)"
+        )
     hint = ""
     if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
         hint = f" (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r})"
@@ -125,6 +135,11 @@ def collect() -> dict[str, Any]:
     facts["cuda_problem"] = problem
     for i in range(probe["device_count"]):
         facts["gpus"].append(_gpu_facts(i))
+    # What each GPU's driver, runtime and compute capability allow (device 0's build and driver
+    # facts where CUDA sees no GPU: the reasons then say so).
+    facts["features"] = [{"gpu": i, **features.features(i)} for i in range(probe["device_count"])] or [
+        {"gpu": None, **features.features(0)}
+    ]
     if problem is not None:
         facts["gpus"] = _nvml_only_gpus(problem)
         if facts["gpus"]:

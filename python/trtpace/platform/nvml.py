@@ -100,7 +100,9 @@ class NvmlGpu:
         init()
         self.pci_bus_id = pci_bus_id
         try:
-            self.handle = pynvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id.encode() if isinstance(pci_bus_id, str) else pci_bus_id)
+            self.handle = pynvml.nvmlDeviceGetHandleByPciBusId(
+                pci_bus_id.encode() if isinstance(pci_bus_id, str) else pci_bus_id
+            )
         except pynvml.NVMLError as e:
             raise _translate(e, f"no NVML device at PCI bus id {pci_bus_id}") from None
 
@@ -201,7 +203,7 @@ class NvmlGpu:
 
     @_nvml
     def persistence_mode(self) -> bool:
-        return int(pynvml.nvmlDeviceGetPersistenceMode(self.handle)) == pynvml.NVML_FEATURE_ENABLED
+        return bool(int(pynvml.nvmlDeviceGetPersistenceMode(self.handle)) == pynvml.NVML_FEATURE_ENABLED)
 
     @_nvml
     def sm_clock_samples(self, since_epoch_us: int) -> list[tuple[int, int]]:

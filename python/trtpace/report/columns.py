@@ -22,9 +22,9 @@ FOOTNOTE = "* p99 from fewer than 1,000 inferences: too few samples beyond it to
 
 @dataclass(frozen=True)
 class Column:
-    csv: str                 # machine name with its unit: e2e_p50_us
-    title: str               # what people read: "e2e p50"
-    unit: str                # unit shown after scaling: "ms"
+    csv: str  # machine name with its unit: e2e_p50_us
+    title: str  # what people read: "e2e p50"
+    unit: str  # unit shown after scaling: "ms"
     get: Callable[[Any], Any]
     scale: float = 1.0
     digits: int = 3
@@ -34,6 +34,23 @@ class Column:
 
     def value(self, item: Any) -> Any:
         return self.get(item)
+
+    @property
+    def csv_digits(self) -> int:
+        """Decimals a CSV value keeps, in the CSV unit: one more than the table shows (e2e p50 in us
+        to 0.1 us where the table shows 0.001 ms; a penalty to 0.001x where it shows 0.01x)."""
+        return max(0, self.digits - round(math.log10(self.scale))) + 1
+
+    def csv_value(self, item: Any) -> Any:
+        """The value as the CSV writes it: numbers rounded to `csv_digits`, "" where there is none."""
+        return self.round(self.get(item))
+
+    def round(self, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, (float, int)):
+            return v
+        if not math.isfinite(v):
+            return ""
+        return round(float(v), self.csv_digits) if isinstance(v, float) else v
 
     def _number(self, v: float) -> str:
         return f"{v / self.scale:.{self.digits}f}"
@@ -84,12 +101,18 @@ def _summary(metric: str, stat: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _summary_ci(metric: str, stat: str) -> Callable[[dict[str, Any]], tuple[float, float]]:
-    return lambda row: (row["summary"][metric].get(f"{stat}_ci_low", math.nan),
-                        row["summary"][metric].get(f"{stat}_ci_high", math.nan))
+    return lambda row: (
+        row["summary"][metric].get(f"{stat}_ci_low", math.nan),
+        row["summary"][metric].get(f"{stat}_ci_high", math.nan),
+    )
 
 
 def _p99_unreliable(row: dict[str, Any]) -> bool:
     return not row["summary"]["e2e_us"].get("p99_reliable", True)
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
 
 
 def _telemetry(key: str) -> Callable[[dict[str, Any]], Any]:
@@ -108,7 +131,7 @@ def condition_label(row: dict[str, Any], gap_work: bool = False) -> str:
 
 
 def _continuous(row: dict[str, Any]) -> bool:
-    return row["pacing"].get("kind") == "gap" and row["pacing"].get("gap_s") == 0
+    return bool(row["pacing"].get("kind") == "gap" and row["pacing"].get("gap_s") == 0)
 
 
 def gap_work_varies(rows: list[dict[str, Any]]) -> bool:
@@ -127,10 +150,19 @@ def gpu_text(row: dict[str, Any]) -> str:
 CONDITION_COLUMNS: list[Column] = [
     Column("gpu", "GPU", "", gpu_text, views=_views("html", "csv")),
     Column("gpu_mode", "GPUs", "", lambda r: r.get("info", {}).get("gpu_mode", ""), views=_views("html", "csv")),
-    Column("gpu_uuid", "GPU UUID", "", lambda r: (r.get("info", {}).get("gpu") or {}).get("uuid") or "",
-           views=_views("csv")),
+    Column(
+        "gpu_uuid",
+        "GPU UUID",
+        "",
+        lambda r: (r.get("info", {}).get("gpu") or {}).get("uuid") or "",
+        views=_views("csv"),
+    ),
     Column("workload", "workload", "", lambda r: r["workload"], views=_views("html", "csv")),
     Column("pacing", "pacing", "", lambda r: r["pacing"]["label"], views=_views("csv")),
+    # the pacing as numbers, for tools that plot or filter the CSV (empty where it does not apply)
+    Column("gap_s", "gap", "s", lambda r: _number(r["pacing"].get("gap_s")), digits=6, views=_views("csv")),
+    Column("period_s", "period", "s", lambda r: _number(r["pacing"].get("period_s")), digits=6, views=_views("csv")),
+    Column("rate_hz", "rate", "Hz", lambda r: _number(r["pacing"].get("rate_hz")), digits=3, views=_views("csv")),
     Column("condition", "pacing", "", condition_label, views=_views("html")),
     Column("launch", "launch", "", lambda r: r.get("launch", ""), views=_views("table", "html", "csv")),
     Column("io", "io", "", lambda r: r.get("io", "none"), views=_views("csv")),
@@ -139,58 +171,166 @@ CONDITION_COLUMNS: list[Column] = [
     Column("gap_work", "gap work", "", lambda r: r.get("gap_work", "none"), views=_views("html", "csv")),
     Column("status", "status", "", lambda r: r["status"], views=_views("html", "csv")),
     Column("n", "n", "", _summary("e2e_us", "n"), views=_views("table", "html", "csv")),
-    *[Column(f"e2e_{k}_us", f"e2e {k}", "ms", _summary("e2e_us", k), 1e3,
-             views=_views("csv", "html", *(("table",) if k in ("p50", "p99", "max") else ())),
-             ci=_summary_ci("e2e_us", k) if k in ("p50", "p99") else None,
-             flag=_p99_unreliable if k == "p99" else None)
-      for k in ("p50", "p90", "p99", "max")],
+    *[
+        Column(
+            f"e2e_{k}_us",
+            f"e2e {k}",
+            "ms",
+            _summary("e2e_us", k),
+            1e3,
+            views=_views("csv", "html", *(("table",) if k in ("p50", "p99", "max") else ())),
+            ci=_summary_ci("e2e_us", k) if k in ("p50", "p99") else None,
+            flag=_p99_unreliable if k == "p99" else None,
+        )
+        for k in ("p50", "p90", "p99", "max")
+    ],
     Column("e2e_mean_us", "e2e mean", "ms", _summary("e2e_us", "mean"), 1e3, views=_views("csv")),
     Column("e2e_cov", "e2e CoV", "", _summary("e2e_us", "cov"), views=_views("csv")),
-    Column("device_p50_us", "device p50", "ms", _summary("device_us", "p50"), 1e3, views=_views("table", "html", "csv")),
-    Column("submit_p50_us", "submit p50", "us", _summary("submit_us", "p50"), digits=1,
-           views=_views("table", "html", "csv")),
+    Column(
+        "device_p50_us", "device p50", "ms", _summary("device_us", "p50"), 1e3, views=_views("table", "html", "csv")
+    ),
+    Column(
+        "submit_p50_us",
+        "submit p50",
+        "us",
+        _summary("submit_us", "p50"),
+        digits=1,
+        views=_views("table", "html", "csv"),
+    ),
     Column("write_p50_us", "input write p50", "us", _summary("write_us", "p50"), digits=1, views=_views("csv")),
     Column("gap_work_p50_us", "gap work p50", "ms", _summary("gap_work_us", "p50"), 1e3, views=_views("csv")),
-    Column("launch_p50_us", "launch p50", "us", _summary("launch_us", "p50"), digits=1, views=_views("gpu", "html", "csv")),
-    Column("pacing_error_p99_us", "pacing error p99", "us", _summary("pacing_error_us", "p99"), digits=1,
-           views=_views("csv")),
-    Column("sm_clock_nvml_p50_mhz", "SM MHz NVML", "", _summary("nvml_sm_mhz", "p50"), digits=0,
-           views=_views("gpu", "html", "csv")),
-    Column("sm_clock_inband_p50_mhz", "SM MHz in-band", "", _summary("inband_mhz", "p50"), digits=0,
-           views=_views("gpu", "html", "csv")),
+    Column(
+        "launch_p50_us", "launch p50", "us", _summary("launch_us", "p50"), digits=1, views=_views("gpu", "html", "csv")
+    ),
+    Column(
+        "pacing_error_p99_us",
+        "pacing error p99",
+        "us",
+        _summary("pacing_error_us", "p99"),
+        digits=1,
+        views=_views("csv"),
+    ),
+    Column(
+        "sm_clock_nvml_p50_mhz",
+        "SM MHz NVML",
+        "",
+        _summary("nvml_sm_mhz", "p50"),
+        digits=0,
+        views=_views("gpu", "html", "csv"),
+    ),
+    Column(
+        "sm_clock_inband_p50_mhz",
+        "SM MHz in-band",
+        "",
+        _summary("inband_mhz", "p50"),
+        digits=0,
+        views=_views("gpu", "html", "csv"),
+    ),
     Column("power_mean_w", "power mean", "W", _telemetry("power_mean_w"), digits=0, views=_views("gpu", "html", "csv")),
-    Column("energy_per_inference_mj", "energy", "J/inf", _telemetry("energy_per_inference_mj"), 1e3,
-           views=_views("gpu", "html", "csv")),
-    Column("penalty_p50_x", "penalty p50", "x", lambda r: r["penalty"], digits=2, views=_views("table", "html", "csv"),
-           ci=lambda r: (r.get("penalty_ci_low", math.nan), r.get("penalty_ci_high", math.nan))),
-    Column("cpu_issue_p50_mhz", "CPU MHz at issue", "", _summary("cpu_mhz_issue", "p50"), digits=0,
-           views=_views("html", "csv")),
+    Column(
+        "energy_per_inference_mj",
+        "energy",
+        "J/inf",
+        _telemetry("energy_per_inference_mj"),
+        1e3,
+        views=_views("gpu", "html", "csv"),
+    ),
+    Column(
+        "energy_above_idle_mj",
+        "energy above idle",
+        "J/inf",
+        lambda r: r.get("energy_above_idle_mj", math.nan),
+        1e3,
+        views=_views("gpu", "html", "csv"),
+    ),
+    Column(
+        "penalty_p50_x",
+        "penalty p50",
+        "x",
+        lambda r: r["penalty"],
+        digits=2,
+        views=_views("table", "html", "csv"),
+        ci=lambda r: (r.get("penalty_ci_low", math.nan), r.get("penalty_ci_high", math.nan)),
+    ),
+    Column(
+        "penalty_p99_x",
+        "penalty p99",
+        "x",
+        lambda r: r.get("penalty_p99", math.nan),
+        digits=2,
+        views=_views("html", "csv"),
+        flag=_p99_unreliable,
+    ),
+    Column(
+        "cpu_issue_p50_mhz",
+        "CPU MHz at issue",
+        "",
+        _summary("cpu_mhz_issue", "p50"),
+        digits=0,
+        views=_views("html", "csv"),
+    ),
 ]
 
 # One row per policy of a compare. Views: "latency" and "cost" (terminal tables), "html".
 POLICY_COLUMNS: list[Column] = [
     Column("policy", "policy", "", lambda s: s.label, views=_views("latency", "cost", "html")),
     Column("n", "n", "", lambda s: s.e2e_us["n"], views=_views("latency", "html")),
-    Column("e2e_p50_us", "e2e p50", "ms", lambda s: s.e2e_us["p50"], 1e3, views=_views("latency", "html"),
-           ci=lambda s: (s.e2e_us.get("p50_ci_low", math.nan), s.e2e_us.get("p50_ci_high", math.nan))),
-    Column("e2e_p99_us", "e2e p99", "ms", lambda s: s.e2e_us["p99"], 1e3, views=_views("latency", "html"),
-           ci=lambda s: (s.e2e_us.get("p99_ci_low", math.nan), s.e2e_us.get("p99_ci_high", math.nan)),
-           flag=lambda s: not s.e2e_us.get("p99_reliable", True)),
+    Column(
+        "e2e_p50_us",
+        "e2e p50",
+        "ms",
+        lambda s: s.e2e_us["p50"],
+        1e3,
+        views=_views("latency", "html"),
+        ci=lambda s: (s.e2e_us.get("p50_ci_low", math.nan), s.e2e_us.get("p50_ci_high", math.nan)),
+    ),
+    Column(
+        "e2e_p99_us",
+        "e2e p99",
+        "ms",
+        lambda s: s.e2e_us["p99"],
+        1e3,
+        views=_views("latency", "html"),
+        ci=lambda s: (s.e2e_us.get("p99_ci_low", math.nan), s.e2e_us.get("p99_ci_high", math.nan)),
+        flag=lambda s: not s.e2e_us.get("p99_reliable", True),
+    ),
     Column("penalty_p50_x", "penalty p50", "x", lambda s: s.penalty, digits=2, views=_views("latency", "html")),
-    Column("submit_p50_us", "submit p50", "us", lambda s: s.submit_us["p50"], digits=1, views=_views("latency", "html")),
-    Column("launch_p50_us", "launch p50", "us", lambda s: s.launch_us["p50"], digits=1, views=_views("latency", "html")),
+    Column(
+        "submit_p50_us", "submit p50", "us", lambda s: s.submit_us["p50"], digits=1, views=_views("latency", "html")
+    ),
+    Column(
+        "launch_p50_us", "launch p50", "us", lambda s: s.launch_us["p50"], digits=1, views=_views("latency", "html")
+    ),
     Column("device_p50_us", "device p50", "ms", lambda s: s.device_us["p50"], 1e3, views=_views("latency", "html")),
-    Column("sm_clock_nvml_p50_mhz", "SM MHz NVML", "", lambda s: s.nvml_sm_mhz["p50"], digits=0,
-           views=_views("cost")),
-    Column("sm_clock_inband_p50_mhz", "SM MHz in-band", "", lambda s: s.inband_mhz["p50"], digits=0,
-           views=_views("cost", "html")),
+    Column("sm_clock_nvml_p50_mhz", "SM MHz NVML", "", lambda s: s.nvml_sm_mhz["p50"], digits=0, views=_views("cost")),
+    Column(
+        "sm_clock_inband_p50_mhz",
+        "SM MHz in-band",
+        "",
+        lambda s: s.inband_mhz["p50"],
+        digits=0,
+        views=_views("cost", "html"),
+    ),
     Column("power_mean_w", "power mean", "W", lambda s: s.power_mean_w, digits=0, views=_views("cost", "html")),
-    Column("energy_per_inference_mj", "energy", "J/inf", lambda s: s.energy_per_inference_mj, 1e3,
-           views=_views("cost", "html")),
+    Column(
+        "energy_per_inference_mj",
+        "energy",
+        "J/inf",
+        lambda s: s.energy_per_inference_mj,
+        1e3,
+        views=_views("cost", "html"),
+    ),
+    Column(
+        "energy_above_idle_mj",
+        "energy above idle",
+        "J/inf",
+        lambda s: s.energy_above_idle_mj,
+        1e3,
+        views=_views("cost", "html"),
+    ),
     Column("cpu_pct", "CPU", "% core", lambda s: s.cpu_pct, digits=0, views=_views("cost", "html")),
     Column("sm_held_pct", "SM held", "% SM", lambda s: s.sm_held_pct, digits=1, views=_views("cost", "html")),
 ]
-
 
 
 def _on(row: dict[str, Any]) -> str:
@@ -227,9 +367,22 @@ TERMINAL_LABELS = frozenset({"workload", "launch", "pacing", "condition", "polic
 TERMINAL_FIRST: tuple[str, ...] = ("penalty_p50_x",)
 TERMINAL_DROP_ORDER: dict[str, tuple[str, ...]] = {
     "table": ("launch", "e2e_max_us", "submit_p50_us", "device_p50_us"),
-    "gpu": ("launch", "energy_per_inference_mj", "power_mean_w", "launch_p50_us", "sm_clock_inband_p50_mhz"),
+    "gpu": (
+        "launch",
+        "energy_per_inference_mj",
+        "energy_above_idle_mj",
+        "power_mean_w",
+        "launch_p50_us",
+        "sm_clock_inband_p50_mhz",
+    ),
     "latency": ("device_p50_us", "launch_p50_us", "submit_p50_us"),
-    "cost": ("sm_clock_nvml_p50_mhz", "sm_clock_inband_p50_mhz", "energy_per_inference_mj", "sm_held_pct"),
+    "cost": (
+        "sm_clock_nvml_p50_mhz",
+        "sm_clock_inband_p50_mhz",
+        "energy_per_inference_mj",
+        "energy_above_idle_mj",
+        "sm_held_pct",
+    ),
 }
 
 
@@ -241,4 +394,3 @@ def terminal_columns(spec: list[Column], view: str) -> list[Column]:
     rest = [c for c in cols if c not in first]
     labels = [c for c in rest if c.csv in TERMINAL_LABELS]
     return labels + first + [c for c in rest if c not in labels]
-

@@ -26,6 +26,7 @@ from trtpace.report.columns import (
 )
 from trtpace.report.html import environment_items, footnote, page, table, write_figure_pngs, write_rows_csv
 from trtpace.results.fleet import Fleet
+from trtpace.results.folder import write_output
 from trtpace.results.policies import summarize_policies
 
 
@@ -39,8 +40,14 @@ def environment_facts(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
 
 
 def _new_table(title: str, headers: list[str], right: int) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True,
-              pad_edge=False)
+    t = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for i, h in enumerate(headers):
         numeric = i >= len(headers) - right
         t.add_column(h, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold", min_width=6)
@@ -68,21 +75,29 @@ def condition_table(fleet: Fleet, view: str, title: str) -> Table | None:
     """One row per machine and condition (view "table": latency, "gpu": GPU state)."""
     rows = fleet.rows()
     cols = columns(CONDITION_COLUMNS, view)
-    if view == "gpu" and not any(math.isfinite(r["summary"]["launch_us"]["p50"])
-                                 or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"]) for r in rows):
+    if view == "gpu" and not any(
+        math.isfinite(r["summary"]["launch_us"]["p50"]) or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"])
+        for r in rows
+    ):
         return None
     machine, on = columns(FLEET_COLUMNS, "table")
-    t = _new_table(title, ["machine", "workload", "pacing", on.header(), *(c.narrow_header() for c in cols)],
-                   len(cols) + 1)
+    t = _new_table(
+        title, ["machine", "workload", "pacing", on.header(), *(c.narrow_header() for c in cols)], len(cols) + 1
+    )
     marked = False
     mixed = gap_work_varies(rows)  # conditions differing only in gap work: the pacing says which is which
     for r, last in _grouped(rows):
         status = "" if r["status"] == "done" else f" [yellow]({escape(r['status'])})[/]"
         cells = [c.text(r) for c in cols]
         marked = marked or _marked(cells)
-        t.add_row(escape(machine.text(r)), escape(r["workload"]),
-                  escape(condition_label(r, mixed).removeprefix("gap ")) + status, on.text(r), *cells,
-                  end_section=last)
+        t.add_row(
+            escape(machine.text(r)),
+            escape(r["workload"]),
+            escape(condition_label(r, mixed).removeprefix("gap ")) + status,
+            on.text(r),
+            *cells,
+            end_section=last,
+        )
     if marked:
         t.caption, t.caption_justify = FOOTNOTE, "left"
     return t
@@ -95,8 +110,11 @@ def policy_tables(fleet: Fleet) -> list[Table]:
     out = []
     for title, view in (("trtpace compare, per machine", "latency"), ("what it costs, per machine", "cost")):
         cols = columns(POLICY_COLUMNS, view)
-        t = _new_table(title, ["machine", *(c.narrow_header() for c in cols[:1]), on.header(),
-                               *(c.narrow_header() for c in cols[1:])], len(cols))
+        t = _new_table(
+            title,
+            ["machine", *(c.narrow_header() for c in cols[:1]), on.header(), *(c.narrow_header() for c in cols[1:])],
+            len(cols),
+        )
         marked = False
         for r, last in _grouped(rows):
             cells = [c.text(r["summary"]) for c in cols]
@@ -109,8 +127,10 @@ def policy_tables(fleet: Fleet) -> list[Table]:
 
 
 def only_on_some_lines(fleet: Fleet) -> list[str]:
-    return [f"{x['condition']}: measured on {', '.join(x['on_machines'])}; not on {', '.join(x['missing_on'])}"
-            for x in fleet.only_on_some()]
+    return [
+        f"{x['condition']}: measured on {', '.join(x['on_machines'])}; not on {', '.join(x['missing_on'])}"
+        for x in fleet.only_on_some()
+    ]
 
 
 def attribution_lines(fleet: Fleet) -> list[str]:
@@ -125,12 +145,18 @@ def recommendation_lines(fleet: Fleet) -> list[str]:
 def figures(fleet: Fleet) -> list[tuple[str, Any]]:
     """(title, figure) of the side-by-side plots, in report order."""
     if fleet.command == "compare":
-        out = [("fleet-policies", plots.compare_bars_fleet([(m.name, summarize_policies(m.result))
-                                                            for m in fleet.machines]))]
+        out = [
+            (
+                "fleet-policies",
+                plots.compare_bars_fleet([(m.name, summarize_policies(m.result)) for m in fleet.machines]),
+            )
+        ]
     else:
         machines = [(m.name, m.result) for m in fleet.machines]
-        out = [("fleet-penalty-vs-gap", plots.penalty_vs_gap_fleet(machines)),
-               ("fleet-latency-vs-gap", plots.latency_vs_gap_fleet(machines))]
+        out = [
+            ("fleet-penalty-vs-gap", plots.penalty_vs_gap_fleet(machines)),
+            ("fleet-latency-vs-gap", plots.latency_vs_gap_fleet(machines)),
+        ]
     return [(t, f) for t, f in out if f is not None]
 
 
@@ -143,8 +169,9 @@ def _list(title: str, lines: list[str], code: bool = False) -> str:
 
 def _html_rows(rows: list[dict[str, Any]], cols: list[Column], item: Any) -> str:
     fleet_cols = columns(FLEET_COLUMNS, "html")
-    cells = [[html.escape(c.text(r)) for c in fleet_cols] + [html.escape(c.text_ci(item(r))) for c in cols]
-             for r in rows]
+    cells = [
+        [html.escape(c.text(r)) for c in fleet_cols] + [html.escape(c.text_ci(item(r))) for c in cols] for r in rows
+    ]
     return table([c.header() for c in (*fleet_cols, *cols)], cells) + footnote(cells)
 
 
@@ -152,14 +179,18 @@ def render_fleet_html(fleet: Fleet) -> str:
     """The whole fleet comparison as one self-contained HTML page."""
     headers, env_rows = environment_facts(fleet)
     environment = table(headers, [[html.escape(x) for x in r] for r in env_rows]).replace(
-        "<table>", '<table class="env">', 1)
+        "<table>", '<table class="env">', 1
+    )
     parts = []
     if fleet.command == "compare":
         parts.append(_html_rows(fleet.policy_rows(), columns(POLICY_COLUMNS, "html"), lambda r: r["summary"]))
         recs = recommendation_lines(fleet)
         if recs:
-            parts.append('<p class="rec"><b>Recommendation per machine:</b><br>'
-                         + "<br>".join(html.escape(x) for x in recs) + "</p>")
+            parts.append(
+                '<p class="rec"><b>Recommendation per machine:</b><br>'
+                + "<br>".join(html.escape(x) for x in recs)
+                + "</p>"
+            )
     else:
         parts.append(_html_rows(fleet.rows(), columns(CONDITION_COLUMNS, "html"), lambda r: r))
     parts.append(_list("Measured on only some machines", only_on_some_lines(fleet)))
@@ -170,9 +201,8 @@ def render_fleet_html(fleet: Fleet) -> str:
 
 
 def write_fleet_html(fleet: Fleet, path: str | Path) -> Path:
-    p = Path(path)
-    p.write_text(render_fleet_html(fleet))
-    return p
+    """Written atomically, never through a link (see trtpace.results.folder.write_output)."""
+    return write_output(path, render_fleet_html(fleet).encode())
 
 
 def write_fleet_csv(fleet: Fleet, path: str | Path) -> None:

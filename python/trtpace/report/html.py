@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import math
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -23,33 +23,44 @@ from trtpace.report.columns import (
 )
 from trtpace.report.terminal import gap_lines, host_cpu_note, launch_lines
 from trtpace.results import SweepResult
+from trtpace.results.folder import make_output_folder, write_output
 from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
+from trtpace.results.verdict import summary_line, sweep_verdicts
 
 
 def write_csv(result: SweepResult, path: str | Path) -> None:
-    """One row per condition; every column header carries its unit."""
+    """One row per condition; every column header carries its unit. Written atomically (see
+    write_output: never through a link, never over a run's own result files)."""
     write_rows_csv(result.rows(), columns(CONDITION_COLUMNS, "csv"), path)
 
 
-def write_rows_csv(rows: list[dict[str, Any]], cols: list[Column], path: str | Path) -> None:
+def write_rows_csv(rows: list[dict[str, Any]], cols: list[Column], path: str | Path, *, flag: str = "") -> None:
     """Rows as CSV through `cols`; a column with an interval gets its two bounds beside it."""
-    with open(path, "w", newline="") as f:
+    write_output(path, render_rows_csv(rows, cols).encode(), flag=flag)
+
+
+def render_rows_csv(rows: list[dict[str, Any]], cols: list[Column]) -> str:
+    """The CSV text of write_rows_csv."""
+    with io.StringIO(newline="") as f:
         w = csv.writer(f)
         header = []
         for c in cols:
             header.append(c.csv)
             if c.ci is not None:  # e2e_p50_us -> e2e_p50_ci_low_us, e2e_p50_ci_high_us
                 stem, _, unit = c.csv.rpartition("_") if c.csv.endswith(("_us", "_x")) else (c.csv, "", "")
-                header += [f"{stem}_ci_low" + (f"_{unit}" if unit else ""), f"{stem}_ci_high" + (f"_{unit}" if unit else "")]
+                header += [
+                    f"{stem}_ci_low" + (f"_{unit}" if unit else ""),
+                    f"{stem}_ci_high" + (f"_{unit}" if unit else ""),
+                ]
         w.writerow(header)
-        blank = lambda v: "" if isinstance(v, float) and not math.isfinite(v) else v
-        for row in rows:
+        for row in rows:  # numbers rounded to what they support (Column.csv_digits), "" where none
             values = []
             for c in cols:
-                values.append(blank(c.value(row)))
+                values.append(c.csv_value(row))
                 if c.ci is not None:
-                    values += [blank(v) for v in c.ci_values(row)]
+                    values += [c.round(v) for v in c.ci_values(row)]
             w.writerow(values)
+        return f.getvalue()
 
 
 def is_compare(result: SweepResult) -> bool:
@@ -79,15 +90,9 @@ def write_pngs(result: SweepResult, directory: str | Path) -> list[Path]:
 
 
 def write_figure_pngs(figs: list[tuple[str, Any]], directory: str | Path) -> list[Path]:
-    """Each (title, figure) as directory/title.png; returns the paths."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for title, fig in figs:
-        p = d / f"{title}.png"
-        p.write_bytes(plots.png_bytes(fig))
-        paths.append(p)
-    return paths
+    """Each (title, figure) as directory/title.png, each written atomically; returns the paths."""
+    d = make_output_folder(directory, "--png")
+    return [write_output(d / f"{title}.png", plots.png_bytes(fig), flag="--png") for title, fig in figs]
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -107,32 +112,49 @@ def environment_items(env: dict[str, Any]) -> list[tuple[str, str]]:
     gpu = env.get("gpu") or {}
     tel = env.get("telemetry") or {}
     items = [
-        ("GPU", (f"{gpu.get('name', '-')} ({gpu.get('pci_bus_id', '-')}, {gpu.get('multiprocessors', '-')} SMs, "
-                f"max SM clock {gpu.get('max_sm_clock_mhz', '-')} MHz)")),
-        ("driver", (f"{env.get('driver_release') or '-'} (CUDA driver {env.get('cuda_driver') or '-'}, "
-                   f"runtime {env.get('cuda_runtime') or '-'})")),
+        (
+            "GPU",
+            (
+                f"{gpu.get('name', '-')} ({gpu.get('pci_bus_id', '-')}, {gpu.get('multiprocessors', '-')} SMs, "
+                f"max SM clock {gpu.get('max_sm_clock_mhz', '-')} MHz)"
+            ),
+        ),
+        (
+            "driver",
+            (
+                f"{env.get('driver_release') or '-'} (CUDA driver {env.get('cuda_driver') or '-'}, "
+                f"runtime {env.get('cuda_runtime') or '-'})"
+            ),
+        ),
         ("trtpace", env.get("trtpace_version", "-")),
         ("host", f"{env.get('host', '-')}, {env.get('platform', '-')}"),
         ("measured", env.get("date_utc", "-")),
-        ("telemetry", f"{tel.get('source') or tel.get('reason') or 'off'}"
-                      + (f" at {tel['rate_hz']:.0f} Hz, power {tel.get('power_source')}" if tel.get("rate_hz") else "")),
+        (
+            "telemetry",
+            f"{tel.get('source') or tel.get('reason') or 'off'}"
+            + (f" at {tel['rate_hz']:.0f} Hz, power {tel.get('power_source')}" if tel.get("rate_hz") else ""),
+        ),
         ("clock state", "; ".join(env.get("warnings", [])) or "no trtpace lock; clocks as found"),
     ]
     return [(k, str(v)) for k, v in items]
 
 
 def _environment(result: SweepResult) -> str:
-    return table(["fact", "value"], [[html.escape(k), html.escape(v)] for k, v in environment_items(
-        result.environment)]).replace("<table>", '<table class="env">', 1)
+    return table(
+        ["fact", "value"], [[html.escape(k), html.escape(v)] for k, v in environment_items(result.environment)]
+    ).replace("<table>", '<table class="env">', 1)
 
 
 def render_html(result: SweepResult, title: str | None = None) -> str:
     """The whole report as one HTML string with every image inline."""
     groups = result.gpu_groups()  # a multi-GPU run: rows grouped by GPU, then together before alone
     order = {g: i for i, g in enumerate(groups)}
-    rows = sorted(result.rows(), key=lambda r: order.get(((r["info"].get("gpu") or {}).get("label") or "",
-                                                          r["info"].get("gpu_mode", "")), 0))
+    rows = sorted(
+        result.rows(),
+        key=lambda r: order.get(((r["info"].get("gpu") or {}).get("label") or "", r["info"].get("gpu_mode", "")), 0),
+    )
     parts: list[str] = [f'<p class="gap">{html.escape(line)}</p>' for line in gap_lines(result)]
+    lead = verdict_html(result)
     if is_compare(result):
         s = result.settings
         heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
@@ -143,11 +165,8 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
             cols = columns(POLICY_COLUMNS, "html")
             cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
             parts.append(table([c.header() for c in cols], cells) + footnote(cells))
-            rec = recommend(summaries)
             for line in armed_choices(result.subset(label, mode) if label else result):
                 parts.append(f"<p>{html.escape(line)}</p>")
-            if rec:
-                parts.append(f'<p class="rec"><b>Recommendation:</b> {html.escape(rec["line"])}</p>')
             switch = switch_lines(summaries, result.settings.get("plain_policy"))
             if switch:
                 parts.append("<p>" + "<br>".join(html.escape(x) for x in switch) + "</p>")
@@ -155,52 +174,130 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
         heading = title or "trtpace sweep"
         cols = columns(CONDITION_COLUMNS, "html")
         mixed = gap_work_varies(rows)  # the pacing says each row's gap work where appended runs differ
-        cells = [[html.escape(condition_label(r, mixed) if c.csv == "condition" else c.text_ci(r)) for c in cols]
-                 for r in rows]
+        cells = [
+            [html.escape(condition_label(r, mixed) if c.csv == "condition" else c.text_ci(r)) for c in cols]
+            for r in rows
+        ]
         parts.append(table([c.header() for c in cols], cells) + footnote(cells))
         switches = launch_lines(result)
         if switches:
-            parts.append("<h2>Switching launch path</h2><ul>"
-                         + "".join(f"<li>{html.escape(x)}</li>" for x in switches) + "</ul>")
+            parts.append(
+                "<h2>Switching launch path</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in switches) + "</ul>"
+            )
         lines = [r["attribution"]["line"] for r in rows if r["attribution"]]
         if lines:
-            parts.append("<h2>Where the extra time goes</h2><ul>"
-                         + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in lines) + "</ul>")
+            parts.append(
+                "<h2>Where the extra time goes</h2><ul>"
+                + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in lines)
+                + "</ul>"
+            )
         note = host_cpu_note(result)
         if note:
             parts.append(f"<p>{html.escape(note)}</p>")
     together = result.together_vs_alone()
     if together:
-        parts.append('<h2>Running together vs alone</h2><ul id="together-vs-alone">'
-                     + "".join(f"<li>{html.escape(g['line'])}<ul>"
-                               + "".join(f"<li>{html.escape(x['condition'])}: {x['ratio']:.3f}x</li>"
-                                         for x in g["conditions"]) + "</ul></li>" for g in together) + "</ul>")
-    return page(heading, _environment(result), parts, figures(result))
+        parts.append(
+            '<h2>Running together vs alone</h2><ul id="together-vs-alone">'
+            + "".join(
+                f"<li>{html.escape(g['line'])}<ul>"
+                + "".join(f"<li>{html.escape(x['condition'])}: {x['ratio']:.3f}x</li>" for x in g["conditions"])
+                + "</ul></li>"
+                for g in together
+            )
+            + "</ul>"
+        )
+    headline = ("policies",) if is_compare(result) else ("penalty-vs-gap",)
+    return page(heading, _environment(result), parts, figures(result), lead=lead, lead_figs=headline)
 
 
-def page(heading: str, environment: str, parts: list[str], figs: list[tuple[str, Any]]) -> str:
-    """A whole report page: heading, environment, result parts, then the plots embedded as PNGs."""
-    images = []
+def _code(lines: list[str]) -> str:
+    return "<pre><code>" + html.escape("\n".join(lines)) + "</code></pre>"
+
+
+def verdict_html(result: SweepResult) -> str:
+    """What the report opens with: the verdict (trtpace.results.verdict) of a sweep, or a
+    compare's recommendation and how to deploy it (Python and C++), as the terminal says them."""
+    out = []
+    if is_compare(result):
+        for label, mode in result.gpu_groups():
+            rec = recommend(summarize_policies(result.subset(label, mode) if label else result))
+            if not rec:
+                continue
+            where = f" ({html.escape(label)}, {html.escape(mode)})" if label else ""
+            out.append(f'<p class="rec"><b>Recommendation{where}:</b> {html.escape(rec["line"])}</p>')
+            d = rec.get("deploy") or {}
+            if d.get("python") or d.get("cpp"):
+                out.append(
+                    f"<p>Deploy {html.escape(rec['recommended_label'])} in your app:</p>"
+                    + _code(["# Python", *d.get("python", [])])
+                    + _code(["// C++", *d.get("cpp", [])])
+                )
+            if d.get("note"):
+                out.append(f"<p>{html.escape(d['note'])}</p>")
+    else:
+        verdicts = sweep_verdicts(result)
+        if verdicts:
+            out.append(f'<p class="rec"><b>{html.escape(summary_line(verdicts, result.environment))}</b></p><ul>')
+            for v in verdicts:
+                cmd = (
+                    (
+                        f"<br>next: <code>{html.escape(v.next_command)}</code>"
+                        + (f" ({html.escape(v.next_why)})" if v.next_why else "")
+                    )
+                    if v.next_command
+                    else ""
+                )
+                out.append(f"<li>{html.escape(v.sentence)}{cmd}</li>")
+            out.append("</ul>")
+    return "".join(out)
+
+
+def page(
+    heading: str,
+    environment: str,
+    parts: list[str],
+    figs: list[tuple[str, Any]],
+    *,
+    lead: str = "",
+    lead_figs: tuple[str, ...] = (),
+) -> str:
+    """A whole report page: heading, the verdict (`lead`) with the headline plots (`lead_figs`,
+    by name), environment, result parts, then the other plots embedded as PNGs."""
+    images: list[str] = []
+    top: list[str] = []
     for name, fig in figs:
         data = base64.b64encode(plots.png_bytes(fig)).decode()
-        images.append(f'<figure id="{name}"><img alt="{name}" src="data:image/png;base64,{data}"></figure>')
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222} table{border-collapse:collapse;"
-             "margin:1em 0;font-size:0.85em} th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-             "th{background:#f3f3f3} td:first-child,th:first-child{text-align:left} img{max-width:100%}"
-             " .rec{background:#eef7ee;padding:0.6em;border-left:4px solid #4a4} .env td{text-align:left}")
+        (top if name in lead_figs else images).append(
+            f'<figure id="{name}"><img alt="{name}" src="data:image/png;base64,{data}"></figure>'
+        )
+    if any(plots.unreliable_p99(fig) for name, fig in figs if name in lead_figs):
+        top.append(f'<p class="note">{html.escape(plots.P99_NOTE)}.</p>')
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222} table{border-collapse:collapse;"
+        "margin:1em 0;font-size:0.85em} th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "th{background:#f3f3f3} td:first-child,th:first-child{text-align:left} img{max-width:100%}"
+        " .rec{background:#eef7ee;padding:0.6em;border-left:4px solid #4a4} .env td{text-align:left}"
+    )
     # Counts the plots the browser actually decoded, for headless checks (no network is used).
-    script = ("<script>window.addEventListener('load',()=>{document.body.dataset.imagesLoaded="
-              "[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});</script>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
-            f"<style>{style}</style>{script}</head><body><h1>{html.escape(heading)}</h1>"
-            f"<h2>Environment</h2>{environment}<h2>Results</h2>{''.join(parts)}"
-            f"<h2>Plots</h2>{''.join(images)}</body></html>")
+    script = (
+        "<script>window.addEventListener('load',()=>{document.body.dataset.imagesLoaded="
+        "[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});</script>"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
+        f"<style>{style}</style>{script}</head><body><h1>{html.escape(heading)}</h1>"
+        + (f'<section id="verdict"><h2>Verdict: what to do</h2>{lead}{"".join(top)}</section>' if lead or top else "")
+        + f"<h2>Environment</h2>{environment}<h2>Results</h2>{''.join(parts)}"
+        f"<h2>Plots</h2>{''.join(images)}</body></html>"
+    )
 
 
 def write_html(result: SweepResult, path: str | Path) -> Path:
-    p = Path(path)
-    p.write_text(render_html(result))
-    return p
+    """The report as one file, written atomically (a temporary file beside it, fsync, rename): a
+    reader never sees half of it, a link at `path` is refused rather than followed, a run's own
+    result files are never its target, and into a results folder only while no other run writes
+    there. UsageError or ResultsWriteError (a full disk, a file-size limit), one line."""
+    return write_output(path, render_html(result).encode())
 
 
 def embedded_images(text: str) -> list[bytes]:
@@ -208,5 +305,17 @@ def embedded_images(text: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
 
 
-__all__ = ["embedded_images", "environment_items", "figures", "footnote", "page", "render_html", "table", "write_csv",
-           "write_html", "write_pngs", "write_rows_csv"]
+__all__ = [
+    "embedded_images",
+    "environment_items",
+    "figures",
+    "footnote",
+    "page",
+    "render_html",
+    "render_rows_csv",
+    "table",
+    "write_csv",
+    "write_html",
+    "write_pngs",
+    "write_rows_csv",
+]

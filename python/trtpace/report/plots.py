@@ -18,17 +18,31 @@ from trtpace.results import ConditionResult, SweepResult
 from trtpace.results.attribution import PARTS
 from trtpace.results.stats import summarize
 
-PART_COLORS = {"late": "tab:gray", "write": "tab:brown", "submit": "tab:orange", "launch": "tab:blue",
-               "copy_in": "tab:olive", "device": "tab:green", "copy_out": "tab:cyan", "wakeup": "tab:red",
-               "launch+wakeup": "tab:purple"}
-PART_LABELS = {"late": "late issue", "write": "input write (host, after the gap)", "submit": "submit (host call)",
-               "launch": "launch (to GPU start)", "copy_in": "copy in (to the GPU)", "device": "device",
-               "copy_out": "copy out (to the host)", "wakeup": "wake-up (GPU done to host)",
-               "launch+wakeup": "launch + wake-up"}
+PART_COLORS = {
+    "late": "tab:gray",
+    "write": "tab:brown",
+    "submit": "tab:orange",
+    "launch": "tab:blue",
+    "copy_in": "tab:olive",
+    "device": "tab:green",
+    "copy_out": "tab:cyan",
+    "wakeup": "tab:red",
+    "launch+wakeup": "tab:purple",
+}
+PART_LABELS = {
+    "late": "late issue",
+    "write": "input write (host, after the gap)",
+    "submit": "submit (host call)",
+    "launch": "launch (to GPU start)",
+    "copy_in": "copy in (to the GPU)",
+    "device": "device",
+    "copy_out": "copy out (to the host)",
+    "wakeup": "wake-up (GPU done to host)",
+    "launch+wakeup": "launch + wake-up",
+}
 
 
-def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[str] | None = None,
-                   **kw: Any) -> Any:
+def outside_legend(fig: Figure, handles: list[Any] | None = None, labels: list[str] | None = None, **kw: Any) -> Any:
     """A legend beside the axes, never over them: the constrained layout makes room for it."""
     if handles is None:
         handles, labels = [], []
@@ -49,11 +63,13 @@ def _series_name(c: ConditionResult) -> str:
     return name + (f" {c.gpu_label} {c.gpu_mode}" if c.gpu_label else "")  # one line per GPU of a multi-GPU run
 
 
-PenaltySeries = dict[str, list[tuple[float, float, float, float, float]]]
+PenaltySeries = dict[str, list[tuple[float, float, float, float, float, float]]]
+P99_NOTE = "hollow, faint p99: fewer than 1,000 inferences, too few beyond it to trust"
 
 
 def _penalty_series(result: SweepResult) -> PenaltySeries:
-    """Per workload and launch path: (gap, p50 penalty, p99 penalty, p50 CI low, high) per gap condition."""
+    """Per workload and launch path: (gap, p50 penalty, p99 penalty, p50 CI low, high, p99
+    reliable: 1.0 where both sides have 1,000 inferences, else 0.0) per gap condition."""
     series: PenaltySeries = {}
     for c in result.conditions:
         if c.pacing.kind != "gap" or c.count <= c.warmup:
@@ -64,25 +80,45 @@ def _penalty_series(result: SweepResult) -> PenaltySeries:
         sc, sb = summarize(c.column("e2e_us")), summarize(b.column("e2e_us"))
         lo, hi = result.penalty_interval(c)
         p99 = sc["p99"] / sb["p99"] if sb["p99"] > 0 else np.nan
-        series.setdefault(_series_name(c), []).append((c.pacing.gap_s, result.penalty(c), p99, lo, hi))
+        reliable = float(bool(sc["p99_reliable"] and sb["p99_reliable"]))
+        series.setdefault(_series_name(c), []).append((c.pacing.gap_s, result.penalty(c), p99, lo, hi, reliable))
     return series
 
 
 def _draw_penalty(ax: Any, series: PenaltySeries, colors: dict[str, str] | None = None) -> list[Any]:
-    """The penalty lines of one run on `ax`; `colors` keeps a series' colour across panels."""
+    """The penalty lines of one run on `ax`; `colors` keeps a series' colour across panels. A p99
+    that rests on fewer than 1,000 inferences (either side) is drawn hollow and faint, its legend
+    entry saying so: it is not to be read as a measured tail."""
     handles: list[Any] = []
     for name, points in series.items():
         points.sort()
         cols = np.array(points, dtype=np.float64).T
-        x, p50, p99, lo, hi = cols[0], cols[1], cols[2], cols[3], cols[4]
+        x, p50, p99, lo, hi, ok = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5] > 0
         err = np.nan_to_num(np.vstack([np.clip(p50 - lo, 0, None), np.clip(hi - p50, 0, None)]))
         color = {"color": colors[name]} if colors else {}
         bars = ax.errorbar(x, p50, yerr=err, marker="o", capsize=3, label=f"{name} p50", **color)
-        (line,) = ax.plot(x, p99, linestyle="--", marker="^", color=bars.lines[0].get_color(), alpha=0.7,
-                          label=f"{name} p99")
+        c = bars.lines[0].get_color()
+        if ok.all():
+            (line,) = ax.plot(x, p99, linestyle="--", marker="^", color=c, alpha=0.7, label=f"{name} p99")
+        else:
+            (line,) = ax.plot(
+                x,
+                p99,
+                linestyle=":",
+                marker="^",
+                color=c,
+                alpha=0.35,
+                markerfacecolor="none",
+                label=f"{name} p99 (n<1,000: unreliable)",
+            )
         handles += [bars, line]
     ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
     return handles
+
+
+def unreliable_p99(fig: Figure) -> bool:
+    """Does the figure draw a p99 from too few inferences (its legend says so)?"""
+    return any("unreliable" in t.get_text() for legend in fig.legends for t in legend.get_texts())
 
 
 def _linthresh(gaps: list[float]) -> float:
@@ -103,6 +139,8 @@ def penalty_vs_gap(result: SweepResult) -> Figure | None:
     ax.set_ylabel("latency / continuous (x)")
     ax.set_title("Penalty after an idle gap, per workload and launch path")
     outside_legend(fig, handles, [h.get_label() for h in handles])
+    if unreliable_p99(fig):  # said under the axis, where the layout makes room for it
+        ax.set_xlabel(f"gap (s)\n{P99_NOTE}", fontsize="small")
     return fig
 
 
@@ -242,8 +280,9 @@ def penalty_vs_gap_fleet(machines: Sequence[tuple[str, SweepResult]]) -> Figure 
     for ax, (_, series) in zip(axes, per, strict=True):
         drawn += _draw_penalty(ax, series, colors)
     _gap_axes(axes, [g for _, series in per for v in series.values() for g, *_ in v])
-    _label_panels(fig, axes, [n for n, _ in per], "Penalty after an idle gap, per machine",
-                  "gap (s)", "latency / continuous (x)")
+    _label_panels(
+        fig, axes, [n for n, _ in per], "Penalty after an idle gap, per machine", "gap (s)", "latency / continuous (x)"
+    )
     _unique_legend(fig, drawn)
     return fig
 
@@ -260,8 +299,14 @@ def latency_vs_gap_fleet(machines: Sequence[tuple[str, SweepResult]]) -> Figure 
     _gap_axes(axes, [c.pacing.gap_s for _, groups in per for cs in groups.values() for c in cs])
     for ax in axes:
         ax.set_yscale("log")
-    _label_panels(fig, axes, [n for n, _ in per], "Latency against the idle gap, per machine",
-                  "gap (s)", "e2e latency (ms); bands: p50-p90, p90-p99")
+    _label_panels(
+        fig,
+        axes,
+        [n for n, _ in per],
+        "Latency against the idle gap, per machine",
+        "gap (s)",
+        "e2e latency (ms); bands: p50-p90, p90-p99",
+    )
     _unique_legend(fig)
     return fig
 
@@ -277,14 +322,14 @@ def compare_bars_fleet(machines: Sequence[tuple[str, Sequence[Any]]]) -> Figure 
         ax.bar(x - 0.2, [s.e2e_us["p50"] / 1e3 for s in summaries], 0.4, color="C0", label="p50")
         ax.bar(x + 0.2, [s.e2e_us["p99"] / 1e3 for s in summaries], 0.4, color="C1", label="p99")
         ax.set_xticks(x, [s.label for s in summaries], rotation=30, ha="right", fontsize="small")
-    _label_panels(fig, axes, [n for n, _ in machines], "Latency per policy, per machine", "policy",
-                  "e2e latency (ms)")
+    _label_panels(fig, axes, [n for n, _ in machines], "Latency per policy, per machine", "policy", "e2e latency (ms)")
     _unique_legend(fig)
     return fig
 
 
 def timeline(c: ConditionResult) -> Figure | None:
-    """Per inference: e2e, device and submit times, with the SM clock and power on a second axis."""
+    """Per inference: e2e, device and submit times, with the SM clock and power on a second axis;
+    titled with the workload, its launch path and the policy it ran (a compare's timelines)."""
     if c.count == 0:
         return None
     fig, ax = _new(9.0, 4.0)
@@ -313,8 +358,17 @@ def timeline(c: ConditionResult) -> Figure | None:
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
     outside_legend(fig, handles[0] + handles2[0], handles[1] + handles2[1], fontsize="x-small")
-    ax.set_title(f"{c.workload}, {c.pacing.label}: every inference")
+    ax.set_title(f"{timeline_title(c)}: every inference")
     return fig
+
+
+def timeline_title(c: ConditionResult) -> str:
+    """ "tiny [graph], policy keepwarm:1ms, gap 0.1 s" (no policy where it ran none: a sweep)."""
+    parts = [c.workload + (f" [{c.launch}]" if c.launch else "")]
+    if c.policy:
+        parts.append(f"policy {c.policy}")
+    parts.append(c.pacing.label + ("" if c.clocks == "default" else f", {c.clocks}"))
+    return ", ".join(parts)
 
 
 def clock_trace(result: SweepResult) -> Figure | None:
@@ -326,18 +380,37 @@ def clock_trace(result: SweepResult) -> Figure | None:
     t0 = min(int(c.telemetry["tel_t_ns"][0]) for c in pieces)
     for i, c in enumerate(pieces):
         ts = (c.telemetry["tel_t_ns"] - t0) / 1e9
-        ax.plot(ts, c.telemetry["tel_sm_mhz"], "-", color="tab:purple", linewidth=0.8,
-                label="SM MHz NVML" if i == 0 else None)
+        ax.plot(
+            ts,
+            c.telemetry["tel_sm_mhz"],
+            "-",
+            color="tab:purple",
+            linewidth=0.8,
+            label="SM MHz NVML" if i == 0 else None,
+        )
         clk_t = c.telemetry.get("tel_clk_t_ns")
         if clk_t is not None and clk_t.size:
-            ax.plot((clk_t - t0) / 1e9, c.telemetry["tel_clk_sm_mhz"], ".", color="tab:blue", markersize=2,
-                    label="driver clock samples" if i == 0 else None)
+            ax.plot(
+                (clk_t - t0) / 1e9,
+                c.telemetry["tel_clk_sm_mhz"],
+                ".",
+                color="tab:blue",
+                markersize=2,
+                label="driver clock samples" if i == 0 else None,
+            )
         w = c.window_ns()
         if w is not None:
             a, b = (w[0] - t0) / 1e9, (w[1] - t0) / 1e9
             ax.axvspan(a, b, color=f"C{i % 10}", alpha=0.12)
-            ax.text((a + b) / 2, 1.0, f"{c.workload}\n{c.pacing.label}", transform=ax.get_xaxis_transform(),
-                    ha="center", va="top", fontsize="xx-small")
+            ax.text(
+                (a + b) / 2,
+                1.0,
+                f"{c.workload}\n{c.pacing.label}",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="top",
+                fontsize="xx-small",
+            )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("SM clock (MHz)")
     ax.set_title("SM clock over the run (shaded: each condition's measured window)")
@@ -354,17 +427,35 @@ def compare_bars(summaries: Sequence[Any]) -> Figure | None:
     names = [s.label for s in summaries]
     x = np.arange(len(names))
     ax.bar(x - 0.2, [s.e2e_us["p50"] / 1e3 for s in summaries], 0.4, label="p50")
-    ax.bar(x + 0.2, [s.e2e_us["p99"] / 1e3 for s in summaries], 0.4, label="p99")
+    ok = [bool(s.e2e_us.get("p99_reliable", False)) for s in summaries]
+    p99 = [s.e2e_us["p99"] / 1e3 for s in summaries]
+    if any(ok):
+        ax.bar(x + 0.2, [v if k else 0.0 for v, k in zip(p99, ok, strict=True)], 0.4, color="tab:orange", label="p99")
+    if not all(ok):  # hollow and hatched: a p99 from fewer than 1,000 inferences is no measured tail
+        ax.bar(
+            x + 0.2,
+            [0.0 if k else v for v, k in zip(p99, ok, strict=True)],
+            0.4,
+            fill=False,
+            hatch="//",
+            edgecolor="tab:orange",
+            alpha=0.6,
+            label="p99 (n<1,000: unreliable)",
+        )
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize="small")
     ax.set_ylabel("e2e latency (ms)")
     ax.set_title("Latency per policy")
-    outside_legend(fig, *ax.get_legend_handles_labels())
     ax.grid(True, axis="y", alpha=0.3)
     energy = [s.energy_per_inference_mj / 1e3 for s in summaries]
-    ax2.bar(x, np.nan_to_num(energy), color="tab:olive")
+    above = [getattr(s, "energy_above_idle_mj", np.nan) / 1e3 for s in summaries]
+    ax2.bar(x - 0.2, np.nan_to_num(energy), 0.4, color="tab:olive", label="energy per inference")
+    ax2.bar(x + 0.2, np.nan_to_num(above), 0.4, color="tab:green", label="above idle (the inference's own)")
     ax2.set_xticks(x, names, rotation=30, ha="right", fontsize="small")
-    ax2.set_ylabel("energy per inference (J)")
-    ax2.set_title("Energy per policy (0: not measured)")
+    ax2.set_ylabel("energy per inference (J; 0: not measured)")
+    ax2.set_title("Energy per policy: total and above idle")
+    outside_legend(
+        fig, *[a + b for a, b in zip(ax.get_legend_handles_labels(), ax2.get_legend_handles_labels(), strict=True)]
+    )
     ax2.grid(True, axis="y", alpha=0.3)
     return fig
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,16 +35,17 @@ from trtpace.report.columns import (
     terminal_columns,
 )
 from trtpace.results import SweepResult
+from trtpace.results.verdict import summary_line, sweep_verdicts
 
 LABEL_MIN_WIDTH = 12  # a label column folds down to this (or its header, or its widest cell, if narrower)
 
 
 @dataclass
 class _Col:
-    key: str            # the column's csv name (TERMINAL_DROP_ORDER speaks it)
+    key: str  # the column's csv name (TERMINAL_DROP_ORDER speaks it)
     header: str
     cells: list[Text]
-    label: bool         # folds (left-justified); else a number, never narrower than its widest cell
+    label: bool  # folds (left-justified); else a number, never narrower than its widest cell
 
     @property
     def natural(self) -> int:
@@ -88,7 +90,7 @@ def fold_label(text: Text, width: int) -> Text:
             end = len(plain)
         else:
             reach = start
-            while reach < len(plain) and cell_len(plain[start:reach + 1]) <= width:
+            while reach < len(plain) and cell_len(plain[start : reach + 1]) <= width:
                 reach += 1
             breaks = [i + 1 for i in range(start, reach) if plain[i] in _BREAKS]
             if reach < len(plain) and plain[reach] == " ":
@@ -109,15 +111,22 @@ def _measure(table: Table) -> int:
 
 
 def _build(title: str | Text, cols: list[_Col], widths: list[int], caption: str | None) -> Table:
-    table = Table(title=title if isinstance(title, Text) else Text(title), title_justify="left",
-                  header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table = Table(
+        title=title if isinstance(title, Text) else Text(title),
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for c, w in zip(cols, widths, strict=True):
         if c.label:
             table.add_column(c.header, width=w, overflow="fold")
         else:
             table.add_column(c.header, width=w, justify="right", no_wrap=True)
-    folded = [[fold_label(cell, w) for cell in c.cells] if c.label else c.cells
-              for c, w in zip(cols, widths, strict=True)]
+    folded = [
+        [fold_label(cell, w) for cell in c.cells] if c.label else c.cells for c, w in zip(cols, widths, strict=True)
+    ]
     for row in zip(*folded, strict=True):
         table.add_row(*row)
     if caption:
@@ -125,8 +134,9 @@ def _build(title: str | Text, cols: list[_Col], widths: list[int], caption: str 
     return table
 
 
-def _fit(title: str | Text, cols: list[_Col], drop_order: Sequence[str], width: int | None,
-         caption: str | None = None) -> Fitted:
+def _fit(
+    title: str | Text, cols: list[_Col], drop_order: Sequence[str], width: int | None, caption: str | None = None
+) -> Fitted:
     """The table at `width` (None: unlimited): labels at full width where they fit, folded where
     not; columns of `drop_order` left out, in that order, while even folded labels do not fit."""
     kept = list(cols)
@@ -188,8 +198,7 @@ def gap_lines(result: SweepResult) -> list[str]:
     works = result.gap_works()
     if not any(w["spec"] != "none" for w in works):
         return []
-    baseline = ("the continuous rounds run" if result.settings.get("command") == "compare"
-                else "the gap-0 baseline runs")
+    baseline = "the continuous rounds run" if result.settings.get("command") == "compare" else "the gap-0 baseline runs"
     if len(works) == 1:
         said = f"{works[0]['description']} ({works[0]['spec']})"
     else:
@@ -205,7 +214,9 @@ def _condition_table(rows: list[dict[str, Any]], view: str, title: str | Text, w
     return _fit(title, labels + numbers, order, width, FOOTNOTE if marked and view == "table" else None)
 
 
-def fit_sweep_table(rows: list[dict[str, Any]], width: int | None = None, title: str | Text = "trtpace sweep") -> Fitted:
+def fit_sweep_table(
+    rows: list[dict[str, Any]], width: int | None = None, title: str | Text = "trtpace sweep"
+) -> Fitted:
     """Latency per condition: the penalty, e2e percentiles, device and submit times; fitted to
     `width` columns (None: every column at full width).
 
@@ -219,12 +230,15 @@ def sweep_table(rows: list[dict[str, Any]]) -> Table:
     return fit_sweep_table(rows).table
 
 
-def fit_gpu_table(rows: list[dict[str, Any]], width: int | None = None,
-                  title: str | Text = "GPU state") -> Fitted | None:
+def fit_gpu_table(
+    rows: list[dict[str, Any]], width: int | None = None, title: str | Text = "GPU state"
+) -> Fitted | None:
     """What the GPU was doing per condition: launch latency, SM clock (NVML and in-band), power,
     energy; None where nothing of it was measured (host work)."""
-    if not any(math.isfinite(r["summary"]["launch_us"]["p50"]) or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"])
-               for r in rows):
+    if not any(
+        math.isfinite(r["summary"]["launch_us"]["p50"]) or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"])
+        for r in rows
+    ):
         return None
     return _condition_table(rows, "gpu", title, width)
 
@@ -257,8 +271,7 @@ def fit_compare_tables(summaries: list[Any], width: int | None = None, suffix: s
     out = []
     for title, view in (("trtpace compare", "latency"), ("what it costs", "cost")):
         numbers, marked = _number_cols(summaries, terminal_columns(POLICY_COLUMNS, view))
-        out.append(_fit(Text(title + suffix), numbers, TERMINAL_DROP_ORDER[view], width,
-                        FOOTNOTE if marked else None))
+        out.append(_fit(Text(title + suffix), numbers, TERMINAL_DROP_ORDER[view], width, FOOTNOTE if marked else None))
     return out[0], out[1]
 
 
@@ -266,3 +279,50 @@ def compare_tables(summaries: list[Any]) -> tuple[Table, Table]:
     """The compare tables with every column (fit_compare_tables fits them to a width)."""
     latency, cost = fit_compare_tables(summaries)
     return latency.table, cost.table
+
+
+def _wrap(text: str, width: int | None, indent: str, rest: str | None = None) -> list[str]:
+    """`text` in lines of at most `width` cells, broken only at spaces (a number, a path or a
+    command is never cut); one line where there is no limit."""
+    if width is None:
+        return [indent + text]
+    return textwrap.wrap(
+        text,
+        width=max(20, width),
+        initial_indent=indent,
+        subsequent_indent=indent if rest is None else rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
+
+
+def verdict_lines(result: SweepResult, width: int | None = None) -> list[str]:
+    """What to do, said in words (trtpace.results.verdict): the one sentence for the whole run,
+    then per workload its penalty, where the time goes, what the SM clock did and whether locking
+    clocks helps, and the next command on a line of its own (never folded: it is to be copied)."""
+    verdicts = sweep_verdicts(result)
+    if not verdicts:
+        return []
+    out = _wrap(summary_line(verdicts, result.environment), width, "  ", "    ")
+    for v in verdicts:
+        out += _wrap(v.sentence, width, "  ", "    ")
+        if v.next_command:
+            out.append(f"    next: {v.next_command}")
+            if v.next_why:
+                out += _wrap(f"({v.next_why})", width, "      ")
+    return out
+
+
+def deploy_lines(rec: dict[str, Any] | None, width: int | None = None) -> list[str]:
+    """How to run a compare's recommended policy in an app: the Python and C++ lines, unfolded
+    (code is copied, not read around a wrap)."""
+    if not rec or not rec.get("deploy"):
+        return []
+    d = rec["deploy"]
+    out = []
+    for name, lines in (("Python", d.get("python") or []), ("C++", d.get("cpp") or [])):
+        for i, line in enumerate(lines):
+            out.append(f"  {name + ':' if i == 0 else '':8}{line}")
+    if d.get("note"):
+        out += _wrap(d["note"], width, "  ", "    ")
+    return out

@@ -9,5 +9,16 @@ from trtpace.results.condition import METRICS, RECORD_COLUMNS, ConditionResult
 from trtpace.results.result import FORMAT, SweepResult
 from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
 
-__all__ = ["FORMAT", "METRICS", "OUT_MODES", "RECORD_COLUMNS", "ConditionResult", "ResultWriter", "SweepResult",
-           "check_writable", "damaged_conditions", "load", "save"]
+__all__ = [
+    "FORMAT",
+    "METRICS",
+    "OUT_MODES",
+    "RECORD_COLUMNS",
+    "ConditionResult",
+    "ResultWriter",
+    "SweepResult",
+    "check_writable",
+    "damaged_conditions",
+    "load",
+    "save",
+]

@@ -30,9 +30,17 @@ from trtpace.results.condition import ConditionResult
 from trtpace.results.stats import summarize
 
 PARTS = ("late", "write", "submit", "launch", "copy_in", "device", "copy_out", "wakeup")
-_LABELS = {"late": "late issue", "write": "input write", "submit": "submit", "launch": "launch",
-           "copy_in": "copy in", "device": "device", "copy_out": "copy out", "wakeup": "wake-up",
-           "launch+wakeup": "launch+wake-up"}
+_LABELS = {
+    "late": "late issue",
+    "write": "input write",
+    "submit": "submit",
+    "launch": "launch",
+    "copy_in": "copy in",
+    "device": "device",
+    "copy_out": "copy out",
+    "wakeup": "wake-up",
+    "launch+wakeup": "launch+wake-up",
+}
 # Parts one side may lack (no input written there, copies not timed apart): 0 on that side.
 _OPTIONAL = ("write", "copy_in", "copy_out")
 
@@ -54,8 +62,13 @@ def parts_us(c: ConditionResult) -> dict[str, np.ndarray]:
         out["submit"] = (submitted - issue) / 1e3
     start = r.get("gpu_start_ns", np.zeros(issue.size, dtype=np.int64))
     copy_in, copy_out = r.get("copy_in_us"), r.get("copy_out_us")
-    copies = (copy_in is not None and copy_out is not None and copy_in.size == issue.size
-              and bool(np.isfinite(copy_in).all() and np.isfinite(copy_out).all()) and issue.size > 0)
+    copies = (
+        copy_in is not None
+        and copy_out is not None
+        and copy_in.size == issue.size
+        and bool(np.isfinite(copy_in).all() and np.isfinite(copy_out).all())
+        and issue.size > 0
+    )
     if issue.size and (start > 0).all():
         out["launch"] = (start - submitted) / 1e3
         out["wakeup"] = (done - start) / 1e3 - device
@@ -89,9 +102,9 @@ class Attribution:
     pacing: str
     delta_p50_us: float
     parts_delta_us: dict[str, float]  # sums to the change of the trimmed mean
-    sm_mhz: tuple[float, float]       # NVML at launch, p50: baseline, condition
-    inband_mhz: tuple[float, float]   # in-band probe, p50: baseline, condition
-    host: str = ""                    # the loop's CPU core around the issue (Python launch paths)
+    sm_mhz: tuple[float, float]  # NVML at launch, p50: baseline, condition
+    inband_mhz: tuple[float, float]  # in-band probe, p50: baseline, condition
+    host: str = ""  # the loop's CPU core around the issue (Python launch paths)
     gap_work_p50_us: float = math.nan  # how long the gap work ran, p50 (NaN for an idle gap)
 
     @property
@@ -102,7 +115,9 @@ class Attribution:
         shown = [(k, v) for k, v in self.parts_delta_us.items() if not (k == "late" and abs(v) < 0.5)]
         parts = " + ".join(f"{v / 1e3:.3f} {_LABELS[k]}" for k, v in shown).replace("+ -", "- ")
         host = f"; {self.host}" if self.host else ""
-        return f"{self.workload}, {self.pacing}: {self.delta_p50_us / 1e3:+.3f} ms = {parts}; {self._clock_phrase()}{host}"
+        return (
+            f"{self.workload}, {self.pacing}: {self.delta_p50_us / 1e3:+.3f} ms = {parts}; {self._clock_phrase()}{host}"
+        )
 
     def _clock_phrase(self) -> str:
         def phrase(name: str, pair: tuple[float, float]) -> str | None:
@@ -141,13 +156,20 @@ def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
     base, cond = _trimmed_means(parts_us(baseline)), _trimmed_means(parts_us(c))
     # Per inference the parts add up to e2e on each side, so the changes add up to the change of
     # the trimmed mean; a write one side lacks counts 0 there (its submit holds the whole span).
-    keys = [k for k in (*PARTS, "launch+wakeup")
-            if (k in cond and k in base) or (k in _OPTIONAL and (k in cond or k in base))]
+    keys = [
+        k
+        for k in (*PARTS, "launch+wakeup")
+        if (k in cond and k in base) or (k in _OPTIONAL and (k in cond or k in base))
+    ]
     p50 = summarize(c.column("e2e_us"))["p50"] - summarize(baseline.column("e2e_us"))["p50"]
-    med = lambda x, m: summarize(x.column(m))["p50"]
+
+    def med(x: ConditionResult, m: str) -> float:
+        return float(summarize(x.column(m))["p50"])
+
     return Attribution(
         workload=c.workload,
-        pacing=c.pacing.label + ("" if c.clocks == "default" else f", {c.clocks}")
+        pacing=c.pacing.label
+        + ("" if c.clocks == "default" else f", {c.clocks}")
         + ("" if c.gap_work_spec == "none" else f", gap work {c.gap_work_spec}"),
         delta_p50_us=p50,
         parts_delta_us={k: cond.get(k, 0.0) - base.get(k, 0.0) for k in keys},
@@ -156,3 +178,58 @@ def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
         host=host_phrase(c, baseline) if c.launch in PYTHON_PATHS else "",
         gap_work_p50_us=med(c, "gap_work_us"),
     )
+
+
+IDLE_MIN_SAMPLES = 5  # fewer power samples in the gaps than this: no idle power
+
+
+def _plain(c: ConditionResult) -> bool:
+    """A condition whose gaps are idle for the GPU: no keep-warm or pre-warm filler, no armed gate."""
+    p = c.info.get("policy") or {}
+    return not (
+        isinstance(p, dict) and (p.get("keepwarm_period_ms") or p.get("prewarm_lead_ms") or p.get("armed_gate"))
+    )
+
+
+def gap_power_w(c: ConditionResult) -> np.ndarray:
+    """The power samples (W) taken in the gaps of `c`, no inference in flight; none where its
+    gaps are not idle for the GPU (continuous, a filler, a gate) or no power was read."""
+    t, power, w = c.telemetry.get("tel_t_ns"), c.telemetry.get("tel_power_mw"), c.window_ns()
+    if t is None or power is None or t.size == 0 or w is None or c.pacing.is_continuous or not _plain(c):
+        return np.zeros(0)
+    issue, done = c.records["issue_ns"], c.records["done_ns"]
+    inside = (t >= w[0]) & (t <= w[1]) & np.isfinite(power)
+    k = np.searchsorted(issue, t, side="right") - 1  # the last issue at or before each sample
+    busy = (k >= 0) & (t <= done[np.clip(k, 0, issue.size - 1)])
+    return np.asarray(power[inside & ~busy], dtype=np.float64) / 1e3
+
+
+def idle_power_w(conditions: list[ConditionResult]) -> dict[str, float]:
+    """The GPU's idle power per GPU worker (`gpu_label`, "" on one GPU): the median of the power
+    samples taken in the gaps of the conditions whose gaps are idle (no inference in flight,
+    no filler, no gate), NaN where fewer than IDLE_MIN_SAMPLES fell there."""
+    samples: dict[str, list[np.ndarray]] = {}
+    for c in conditions:
+        samples.setdefault(c.gpu_label, []).append(gap_power_w(c))
+    out = {}
+    for label, parts in samples.items():
+        v = np.concatenate(parts)
+        out[label] = float(np.median(v)) if v.size >= IDLE_MIN_SAMPLES else math.nan
+    return out
+
+
+def energy_above_idle_mj(c: ConditionResult, idle_w: dict[str, float]) -> float:
+    """Energy per inference above what the GPU draws idle over the same time: the measured energy
+    of the condition's window less idle power x that window, per measured inference (mJ). At a
+    long gap the plain energy per inference is mostly idle power (129 W x 0.1 s = 12.9 J); this is
+    what the inference itself adds. NaN without an energy reading or an idle power; it can be
+    slightly negative where the inference adds less than the idle power's noise. The idle power is
+    the condition's own gaps' where it has them, else the run's (`idle_power_w`)."""
+    pe = c.power_energy()
+    own = gap_power_w(c)  # its own gaps where it has them (the idle power drifts over a run), else the run's
+    idle = float(np.median(own)) if own.size >= IDLE_MIN_SAMPLES else idle_w.get(c.gpu_label, math.nan)
+    w = c.window_ns()
+    n = int((~c.is_warmup).sum())
+    if pe.get("energy_total_mj") is None or not math.isfinite(idle) or w is None or n == 0:
+        return math.nan
+    return (float(pe["energy_total_mj"]) - idle * (w[1] - w[0]) / 1e6) / n

@@ -18,10 +18,35 @@ from trtpace.results.stats import summarize
 # staged_ns (the input written after the gap), gap_work_ns and relaunched came with gap work, and
 # copy_in_us/copy_out_us (the input and output copies timed apart, NaN when none) after them:
 # records written before lack them.
-RECORD_COLUMNS = ("due_ns", "issue_ns", "submitted_ns", "done_ns", "device_us", "gpu_start_ns", "inband_mhz",
-                  "armed_ns", "gate_ns", "staged_ns", "gap_work_ns", "relaunched", "copy_in_us", "copy_out_us")
-METRICS = ("e2e_us", "device_us", "submit_us", "pacing_error_us", "launch_us", "inband_mhz", "nvml_sm_mhz",
-           "cpu_mhz_issue", "cpu_mhz_done", "write_us", "gap_work_us")
+RECORD_COLUMNS = (
+    "due_ns",
+    "issue_ns",
+    "submitted_ns",
+    "done_ns",
+    "device_us",
+    "gpu_start_ns",
+    "inband_mhz",
+    "armed_ns",
+    "gate_ns",
+    "staged_ns",
+    "gap_work_ns",
+    "relaunched",
+    "copy_in_us",
+    "copy_out_us",
+)
+METRICS = (
+    "e2e_us",
+    "device_us",
+    "submit_us",
+    "pacing_error_us",
+    "launch_us",
+    "inband_mhz",
+    "nvml_sm_mhz",
+    "cpu_mhz_issue",
+    "cpu_mhz_done",
+    "write_us",
+    "gap_work_us",
+)
 
 
 def recorded_gap_work(value: Any) -> dict[str, str]:
@@ -31,12 +56,14 @@ def recorded_gap_work(value: Any) -> dict[str, str]:
     parses the spec again: a JPEG spec would need an imaging library on the machine reading it."""
     idle = IDLE_GAP.to_json()
     if isinstance(value, str):  # a bare spec
-        return idle if value in ("", "none") else {"kind": value.partition(":")[0], "spec": value,
-                                                   "description": value}
+        return idle if value in ("", "none") else {"kind": value.partition(":")[0], "spec": value, "description": value}
     if not isinstance(value, dict) or not isinstance(value.get("spec"), str) or value["spec"] in ("", "none"):
         return idle
-    return {"kind": str(value.get("kind") or value["spec"].partition(":")[0]), "spec": value["spec"],
-            "description": str(value.get("description") or value["spec"])}
+    return {
+        "kind": str(value.get("kind") or value["spec"].partition(":")[0]),
+        "spec": value["spec"],
+        "description": str(value.get("description") or value["spec"]),
+    }
 
 
 @dataclass
@@ -56,6 +83,7 @@ class ConditionResult:
     telemetry: dict[str, np.ndarray] = field(default_factory=dict)  # tel_* sample arrays
     clocks: str = "default"  # or "locked max", ... (sweep --lock-clocks)
     policy: str = ""  # the remedy policy's name (trtpace compare)
+    run: int = 0  # which run of its results folder measured it: 0, then 1, 2, ... for each --append
 
     @property
     def count(self) -> int:
@@ -148,7 +176,7 @@ class ConditionResult:
             v = np.where(took > 0, took / 1e3, np.nan)
         else:
             raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-        return v if include_warmup else v[~self.is_warmup]
+        return np.asarray(v if include_warmup else v[~self.is_warmup])
 
     def joined(self, telemetry_column: str) -> np.ndarray:
         """Per inference, the telemetry sample taken last before its issue (all inferences)."""
@@ -176,8 +204,12 @@ class ConditionResult:
 
     def power_energy(self) -> dict[str, Any]:
         """Mean power and energy per inference over the measured window, from the telemetry."""
-        out: dict[str, Any] = {"power_mean_w": math.nan, "energy_total_mj": None,
-                               "energy_per_inference_mj": math.nan, "energy_resolution_mj": ENERGY_RESOLUTION_MJ}
+        out: dict[str, Any] = {
+            "power_mean_w": math.nan,
+            "energy_total_mj": None,
+            "energy_per_inference_mj": math.nan,
+            "energy_resolution_mj": ENERGY_RESOLUTION_MJ,
+        }
         w, t = self.window_ns(), self.telemetry.get("tel_t_ns")
         if w is None or t is None or t.size == 0:
             return out
@@ -235,4 +267,5 @@ class ConditionResult:
             "launch": self.launch,
             "io": self.io,
             "gap_work": self.gap_work_spec,
+            "run": self.run,
         }

@@ -33,8 +33,15 @@ def machine_name(environment: dict[str, Any]) -> str:
 
 def row_key(row: dict[str, Any]) -> Key:
     """What makes two conditions (rows of SweepResult.rows()) the same measurement on two machines."""
-    return (row["workload"], row["pacing"]["label"], row.get("policy", ""), row.get("launch", ""),
-            row.get("io", "none"), row.get("clocks", "default"), row.get("gap_work", "none"))
+    return (
+        row["workload"],
+        row["pacing"]["label"],
+        row.get("policy", ""),
+        row.get("launch", ""),
+        row.get("io", "none"),
+        row.get("clocks", "default"),
+        row.get("gap_work", "none"),
+    )
 
 
 def key_label(key: Key) -> str:
@@ -48,9 +55,17 @@ def key_label(key: Key) -> str:
         text = f"{workload}, gap {gap} s: {policy}" + (f" [{', '.join(extra)}]" if extra else "")
     else:
         workload, pacing, policy, launch, io, clocks, work = fields
-        extra = [x for x in (policy, launch, "" if io == "none" else f"io {io}",
-                             "" if clocks == "default" else clocks, "" if work == "none" else f"gap work {work}")
-                 if x]
+        extra = [
+            x
+            for x in (
+                policy,
+                launch,
+                "" if io == "none" else f"io {io}",
+                "" if clocks == "default" else clocks,
+                "" if work == "none" else f"gap work {work}",
+            )
+            if x
+        ]
         text = f"{workload}, {pacing}" + (f" [{', '.join(extra)}]" if extra else "")
     return text + (f" (repeat {occurrence})" if occurrence > 1 else "")
 
@@ -100,11 +115,18 @@ class Fleet:
         per = []
         for m in self.machines:
             s = m.result.settings
-            per.append((m.name, [{"summary": p, "workload": str(s.get("workload", "")), "gap_s": s.get("gap_s")}
-                                 for p in summarize_policies(m.result)]))
+            per.append(
+                (
+                    m.name,
+                    [
+                        {"summary": p, "workload": str(s.get("workload", "")), "gap_s": s.get("gap_s")}
+                        for p in summarize_policies(m.result)
+                    ],
+                )
+            )
         self._cache["policies"] = self._merge(
-            per, lambda r: (r["workload"], r["gap_s"], r["summary"].policy, r["summary"].launch,
-                            r["summary"].gap_work))
+            per, lambda r: (r["workload"], r["gap_s"], r["summary"].policy, r["summary"].launch, r["summary"].gap_work)
+        )
         return self._cache["policies"]
 
     def recommendations(self) -> dict[str, dict[str, Any] | None]:
@@ -118,8 +140,13 @@ class Fleet:
             if key in seen or len(row["on_machines"]) == len(self.machines):
                 continue
             seen.add(key)
-            out.append({"condition": key_label(key), "on_machines": row["on_machines"],
-                        "missing_on": [n for n in self.names if n not in row["on_machines"]]})
+            out.append(
+                {
+                    "condition": key_label(key),
+                    "on_machines": row["on_machines"],
+                    "missing_on": [n for n in self.names if n not in row["on_machines"]],
+                }
+            )
         return out
 
     def damaged(self) -> list[tuple[Machine, int, ConditionResult]]:
@@ -146,12 +173,16 @@ class Fleet:
         """The merged comparison, as `trtpace report A B ... --json` prints it."""
         doc: dict[str, Any] = {
             "command": self.command,
-            "machines": [{"name": m.name, "folder": str(m.folder), "environment": m.environment,
-                          "settings": m.result.settings} for m in self.machines],
+            "machines": [
+                {"name": m.name, "folder": str(m.folder), "environment": m.environment, "settings": m.result.settings}
+                for m in self.machines
+            ],
         }
         if self.command == "compare":
-            doc["policies"] = [{**{k: v for k, v in r.items() if k not in ("summary", "match")},
-                                **r["summary"].to_json()} for r in self.policy_rows()]
+            doc["policies"] = [
+                {**{k: v for k, v in r.items() if k not in ("summary", "match")}, **r["summary"].to_json()}
+                for r in self.policy_rows()
+            ]
             doc["recommendations"] = self.recommendations()
         else:
             doc["conditions"] = [{k: v for k, v in r.items() if k != "match"} for r in self.rows()]
@@ -197,8 +228,10 @@ def load_fleet(folders: list[Path]) -> Fleet:
     if len(set(kinds)) > 1:
         compares = [str(f) for f, k in zip(folders, kinds, strict=True) if k == "compare"]
         sweeps = [str(f) for f, k in zip(folders, kinds, strict=True) if k == "sweep"]
-        raise InputError(f"cannot merge sweeps ({', '.join(sweeps)}) with compares ({', '.join(compares)}): "
-                         "report all sweeps or all compares together")
+        raise InputError(
+            f"cannot merge sweeps ({', '.join(sweeps)}) with compares ({', '.join(compares)}): "
+            "report all sweeps or all compares together"
+        )
     names = _unique_names(folders, results)
     return Fleet([Machine(n, f, r) for n, f, r in zip(names, folders, results, strict=True)])
 
@@ -209,5 +242,6 @@ def check_outside(flag: str, path: Path, folders: list[Path]) -> None:
     target = path.resolve()
     for f in folders:
         if target.is_relative_to(f.resolve()):
-            raise UsageError(f"{flag} {path} is inside the results folder {f}: write a fleet's output outside "
-                             "every input folder")
+            raise UsageError(
+                f"{flag} {path} is inside the results folder {f}: write a fleet's output outside every input folder"
+            )

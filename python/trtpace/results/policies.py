@@ -2,8 +2,10 @@
 
 A policy's rounds are pooled per launch path; its penalty is against the pooled continuous rounds
 of the same launch path in the same run (of any path where that path has none).
-The recommendation is the policy with the lowest p99 e2e, and the cheapest policy (mean power,
-then CPU) whose p99 is within 5% of it.
+The ranking uses the intervals (`rank`): on p99 where every policy has 1,000 inferences, else on
+p50 (said so); a policy wins only where its 95% interval lies below every other's, else the
+policies that cannot be told apart are said to be the same and the cheapest of them (mean power,
+then CPU, then SMs held) is recommended, never named the winner.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from trtpace.results.attribution import energy_above_idle_mj, idle_power_w
 from trtpace.results.condition import ConditionResult
 from trtpace.results.result import SweepResult
-from trtpace.results.stats import ratio, summarize
+from trtpace.results.stats import P99_MIN_SAMPLES, ratio, summarize
+from trtpace.results.verdict import deployment
 
 CONTINUOUS = "continuous"
-WITHIN = 0.05
+MATTERS = 0.01  # closer to the fastest than this (1%): no difference worth a ranking
 
 
 @dataclass
@@ -40,9 +44,11 @@ class PolicySummary:
     sm_held_pct: float = math.nan  # gate and filler kernels, time-averaged SMs held, % of one SM
     launch: str = ""
     switch: bool = False  # a path the app could switch to, run plainly beside the app's own
-    label: str = ""       # the policy, with its launch path where a compare measured several
+    label: str = ""  # the policy, with its launch path where a compare measured several
     gap_work: str = "none"  # what ran at the end of each gap (its spec; trtpace.measure.gap_work)
     gap_work_us: dict[str, Any] = field(default_factory=dict)  # how long it ran (summary; n 0 for none)
+    energy_above_idle_mj: float = math.nan  # energy per inference less the GPU's idle power over the same time
+    armed_gate: str = ""  # the gate an armed policy ran with (plain `armed` picks kernel or wait per machine)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.policy
@@ -75,6 +81,7 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
     works = {work for name, _, work in groups if name != CONTINUOUS}
     everything = [c for (name, _, _), cs in groups.items() if name == CONTINUOUS for c in cs]
     out = []
+    idle = idle_power_w(result.conditions)
     for (name, launch, work), conds in groups.items():
         base = [c for (n, la, _), cs in groups.items() if n == CONTINUOUS and la == launch for c in cs] or everything
         base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
@@ -82,51 +89,161 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
         pe = [c.power_energy() for c in conds]
         wall_ns = [c.wall_ns() for c in conds]
         cpu = [c.info.get("cpu_ns", math.nan) / w if w > 0 else math.nan for c, w in zip(conds, wall_ns, strict=False)]
-        out.append(PolicySummary(
-            policy=name, rounds=len(conds), e2e_us=e2e, submit_us=_pooled(conds, "submit_us"),
-            launch_us=_pooled(conds, "launch_us"), device_us=_pooled(conds, "device_us"),
-            inband_mhz=_pooled(conds, "inband_mhz"), nvml_sm_mhz=_pooled(conds, "nvml_sm_mhz"),
-            penalty=ratio(e2e["p50"], base_p50), power_mean_w=_mean([p["power_mean_w"] for p in pe]),
-            energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
-            cpu_pct=100 * _mean(cpu), sm_held_pct=_mean([c.sm_held_pct() for c in conds]), launch=launch,
-            switch=any(c.info.get("switch") for c in conds),
-            label=(f"{name} ({launch})" if len(launches) > 1 and launch else name)
-            + (f" [gap work {work}]" if len(works) > 1 and name != CONTINUOUS else ""),
-            gap_work=work, gap_work_us=_pooled(conds, "gap_work_us"),
-        ))
+        out.append(
+            PolicySummary(
+                policy=name,
+                rounds=len(conds),
+                e2e_us=e2e,
+                submit_us=_pooled(conds, "submit_us"),
+                launch_us=_pooled(conds, "launch_us"),
+                device_us=_pooled(conds, "device_us"),
+                inband_mhz=_pooled(conds, "inband_mhz"),
+                nvml_sm_mhz=_pooled(conds, "nvml_sm_mhz"),
+                penalty=ratio(e2e["p50"], base_p50),
+                power_mean_w=_mean([p["power_mean_w"] for p in pe]),
+                energy_per_inference_mj=_mean([p["energy_per_inference_mj"] for p in pe]),
+                cpu_pct=100 * _mean(cpu),
+                sm_held_pct=_mean([c.sm_held_pct() for c in conds]),
+                launch=launch,
+                switch=any(c.info.get("switch") for c in conds),
+                label=(f"{name} ({launch})" if len(launches) > 1 and launch else name)
+                + (f" [gap work {work}]" if len(works) > 1 and name != CONTINUOUS else ""),
+                gap_work=work,
+                gap_work_us=_pooled(conds, "gap_work_us"),
+                energy_above_idle_mj=_mean([energy_above_idle_mj(c, idle) for c in conds]),
+                armed_gate=next((str(c.info["armed_gate"]) for c in conds if c.info.get("armed_gate")), ""),
+            )
+        )
     return out
 
 
-def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
-    """Lowest p99 e2e among the policies, and the cheapest within 5% of that p99.
+def ranking_stat(cands: Sequence[PolicySummary]) -> tuple[str, str]:
+    """The statistic a compare ranks on, and why: p99 where every ranked policy has at least
+    P99_MIN_SAMPLES (1,000) inferences, else p50 (a p99 of fewer rests on under 10 samples)."""
+    if cands and all(s.e2e_us.get("p99_reliable", False) for s in cands):
+        return "p99", ""
+    n = min(int(s.e2e_us.get("n", 0)) for s in cands) if cands else 0
+    return "p50", (
+        f"ranked on p50: a p99 of {n:,} inferences per policy rests on {max(0, n // 100)} sample(s) "
+        f"beyond it; {P99_MIN_SAMPLES:,} per policy (--rounds x --iterations) rank on p99"
+    )
 
-    Cheapest: lowest mean power where measured (energy per second), then lowest CPU use, then
-    the fewest SMs held outside inferences (a kernel gate, fillers)."""
-    cands = [s for s in summaries if s.policy != CONTINUOUS and math.isfinite(s.e2e_us["p99"])]
+
+def _interval(s: PolicySummary, stat: str) -> tuple[float, float]:
+    lo, hi = s.e2e_us.get(f"{stat}_ci_low", math.nan), s.e2e_us.get(f"{stat}_ci_high", math.nan)
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else (-math.inf, math.inf)
+
+
+def rank(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
+    """The policies (not the continuous baseline) ranked on `ranking_stat`, with the outcome:
+    "winner" where the fastest one's 95% interval lies wholly below every other's, else "same":
+    the policies whose intervals overlap the fastest's cannot be told apart at this n (as NVBench's
+    compare says SAME), and none of them is named the winner. A policy within MATTERS (1%) of the
+    fastest counts as the same too, however narrow the intervals: a difference that small is no
+    reason to pick one."""
+    cands = [s for s in summaries if s.policy != CONTINUOUS and math.isfinite(s.e2e_us["p50"])]
     if not cands:
         return None
-    best = min(cands, key=lambda s: s.e2e_us["p99"])
-    label = {id(s): s.label for s in cands}
-    close = [s for s in cands if s.e2e_us["p99"] <= best.e2e_us["p99"] * (1 + WITHIN)]
+    stat, why = ranking_stat(cands)
+    if not all(math.isfinite(s.e2e_us[stat]) for s in cands):
+        stat, why = "p50", "ranked on p50: a policy has no p99"
+    order = sorted(cands, key=lambda s: s.e2e_us[stat])
+    best = order[0]
+    best_hi = _interval(best, stat)[1]
+    tied = [
+        s
+        for s in order
+        if s is best or _interval(s, stat)[0] <= best_hi or s.e2e_us[stat] <= best.e2e_us[stat] * (1 + MATTERS)
+    ]
+    return {"stat": stat, "why": why, "order": order, "tied": tied, "outcome": "winner" if len(tied) == 1 else "same"}
 
-    def cost(s: PolicySummary) -> tuple[float, float, float]:
-        def known(v: float) -> float:
-            return v if math.isfinite(v) else math.inf
 
-        return (known(s.power_mean_w), known(s.cpu_pct), known(s.sm_held_pct))
+def _cost(s: PolicySummary) -> tuple[float, float, float]:
+    def known(v: float) -> float:
+        return v if math.isfinite(v) else math.inf
 
-    cheapest = min(close, key=cost)
-    costs = [f"p99 {cheapest.e2e_us['p99'] / 1e3:.3f} ms"]
-    if math.isfinite(cheapest.power_mean_w):
-        costs.append(f"{cheapest.power_mean_w:.0f} W")
-    if math.isfinite(cheapest.cpu_pct):
-        costs.append(f"{cheapest.cpu_pct:.0f}% of a core")
-    if math.isfinite(cheapest.sm_held_pct) and cheapest.sm_held_pct >= 0.5:
-        costs.append(f"{cheapest.sm_held_pct:.0f}% of one SM")
-    return {"lowest_p99": best.policy, "cheapest_within_5pct": cheapest.policy,
-            "lowest_p99_launch": best.launch, "cheapest_within_5pct_launch": cheapest.launch,
-            "line": (f"lowest p99 e2e: {label[id(best)]} ({best.e2e_us['p99'] / 1e3:.3f} ms); cheapest within 5% "
-                     f"of it: {label[id(cheapest)]} ({', '.join(costs)})")}
+    return (known(s.power_mean_w), known(s.cpu_pct), known(s.sm_held_pct))
+
+
+def _costs(s: PolicySummary, stat: str, digits: int = 3) -> str:
+    costs = [f"{stat} {s.e2e_us[stat] / 1e3:.{digits}f} ms"]
+    if math.isfinite(s.power_mean_w):
+        costs.append(f"{s.power_mean_w:.0f} W")
+    if math.isfinite(s.cpu_pct):
+        costs.append(f"{s.cpu_pct:.0f}% of a core")
+    if math.isfinite(s.sm_held_pct) and s.sm_held_pct >= 0.5:
+        costs.append(f"{s.sm_held_pct:.0f}% of one SM")
+    return ", ".join(costs)
+
+
+def _with_interval(s: PolicySummary, stat: str, digits: int = 3) -> str:
+    lo, hi = _interval(s, stat)
+    iv = f" [{lo / 1e3:.{digits}f}, {hi / 1e3:.{digits}f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+    return f"{s.label} {s.e2e_us[stat] / 1e3:.{digits}f} ms{iv}"
+
+
+def _digits(order: list[PolicySummary], stat: str) -> int:
+    """Decimals (of ms) that show the fastest's upper bound apart from the next one's lower bound
+    where they differ: 3, up to 6 for intervals a few hundred ns apart."""
+    if len(order) < 2:
+        return 3
+    a, b = _interval(order[0], stat)[1] / 1e3, _interval(order[1], stat)[0] / 1e3
+    d = 3
+    while d < 6 and math.isfinite(a) and math.isfinite(b) and a != b and f"{a:.{d}f}" == f"{b:.{d}f}":
+        d += 1
+    return d
+
+
+def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
+    """What compare recommends, ranked with the intervals (`rank`): the clear winner where there
+    is one; where the fastest policies' intervals overlap, no winner: the cheapest of those that
+    cannot be told apart (lowest mean power where measured, then CPU, then SMs held outside
+    inferences), said as such. With the deployment lines of the recommended policy
+    (`trtpace.results.verdict.deployment`: the Pacer call and the C++ RunConfig fields)."""
+    ranked = rank(summaries)
+    if ranked is None:
+        return None
+    stat, order, tied = ranked["stat"], ranked["order"], ranked["tied"]
+    best = order[0]
+    d = _digits(order, stat)
+    if ranked["outcome"] == "winner":
+        pick = best
+        nxt = f", clear of the next: {_with_interval(order[1], stat, d)}" if len(order) > 1 else ""
+        line = (
+            f"{best.label} is fastest on {stat}: {_with_interval(best, stat, d)}{nxt}; use {best.label} "
+            f"({_costs(best, stat, d)})"
+        )
+    else:
+        pick = min(tied, key=_cost)
+        names = ", ".join(s.label for s in tied)
+        line = (
+            f"no difference at this n on {stat} between {names} (95% intervals overlap the fastest, "
+            f"{_with_interval(best, stat, d)}, or lie within 1% of it): none is a winner; the cheapest of "
+            f"them: {pick.label} ({_costs(pick, stat, d)})"
+        )
+    if ranked["why"]:
+        line += f"; {ranked['why']}"
+    return {
+        "outcome": ranked["outcome"],
+        "ranked_on": stat,
+        "why": ranked["why"],
+        "recommended": pick.policy,
+        "recommended_label": pick.label,
+        "recommended_launch": pick.launch,
+        "tied": [s.label for s in tied] if ranked["outcome"] == "same" else [],
+        "ranking": [
+            {
+                "policy": s.label,
+                stat: s.e2e_us[stat],
+                "ci_low": s.e2e_us.get(f"{stat}_ci_low", math.nan),
+                "ci_high": s.e2e_us.get(f"{stat}_ci_high", math.nan),
+            }
+            for s in order
+        ],
+        "lowest_p99": min(order, key=lambda s: s.e2e_us["p99"]).policy,
+        "deploy": deployment(pick.policy, pick.launch, pick.armed_gate),
+        "line": line,
+    }
 
 
 def armed_choices(result: SweepResult) -> list[str]:
@@ -149,6 +266,8 @@ def switch_lines(summaries: Sequence[PolicySummary], plain_policy: str | None) -
                 continue
             if not (math.isfinite(a.e2e_us["p50"]) and math.isfinite(b.e2e_us["p50"])):
                 continue
-            out.append(f"switching {src} -> {dst}: {a.penalty:.2f}x -> {b.penalty:.2f}x, "
-                       f"p50 {a.e2e_us['p50'] / 1e3:.3g} -> {b.e2e_us['p50'] / 1e3:.3g} ms")
+            out.append(
+                f"switching {src} -> {dst}: {a.penalty:.2f}x -> {b.penalty:.2f}x, "
+                f"p50 {a.e2e_us['p50'] / 1e3:.3g} -> {b.e2e_us['p50'] / 1e3:.3g} ms"
+            )
     return out

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from trtpace.measure.launch import PYTHON_PATHS
-from trtpace.results.attribution import attribute
+from trtpace.results.attribution import attribute, energy_above_idle_mj, idle_power_w
 from trtpace.results.condition import ConditionResult
 from trtpace.results.stats import ratio, ratio_interval, summarize
 
@@ -28,13 +28,25 @@ class SweepResult:
     path: Path | None = None
 
     def baseline(self, c: ConditionResult) -> ConditionResult | None:
-        """The continuous (gap 0) condition of the same workload, launch path, I/O and policy in this sweep.
+        """The continuous (gap 0) condition of the same workload, launch path, I/O and policy in
+        the same run (`ConditionResult.run`: runs appended to one folder each measured their own).
 
         Whatever the gap work of `c`, its baseline is the plain back-to-back run (which has none):
-        the penalty of a condition with gap work says what the app's gap costs against no gap."""
+        the penalty of a condition with gap work says what the app's gap costs against no gap.
+        Runs appended to one folder never share a baseline: a workload of the same name may have
+        been another model, precision or machine state there."""
         for b in self.conditions:
-            same = ((b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io, b.gpu_group)
-                    == (c.workload, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io, c.gpu_group))
+            same = (b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io, b.gpu_group, b.run) == (
+                c.workload,
+                c.wait,
+                c.sync,
+                c.clocks,
+                c.policy,
+                c.launch,
+                c.io,
+                c.gpu_group,
+                c.run,
+            )
             if same and b.pacing.is_continuous and b.count:
                 return b
         return None
@@ -57,15 +69,28 @@ class SweepResult:
     def rows(self) -> list[dict[str, Any]]:
         """One summary dict per condition, as the table and --json show them."""
         rows = []
+        idle = idle_power_w(self.conditions)
         for c in self.conditions:
             lo, hi = self.penalty_interval(c)
-            row = {**c.meta(), "summary": c.summary(), "penalty": self.penalty(c), "penalty_ci_low": lo,
-                   "penalty_ci_high": hi, "attribution": None}
+            row = {
+                **c.meta(),
+                "summary": c.summary(),
+                "penalty": self.penalty(c),
+                "penalty_ci_low": lo,
+                "penalty_ci_high": hi,
+                "penalty_p99": self.penalty(c, "p99"),
+                "energy_above_idle_mj": energy_above_idle_mj(c, idle),
+                "attribution": None,
+            }
             b = self.baseline(c)
             if b is not None and b is not c and c.count > c.warmup and b.count > b.warmup:
                 a = attribute(c, b)
-                row["attribution"] = {"line": a.line(), "delta_p50_us": a.delta_p50_us, "parts_us": a.parts_delta_us,
-                                      "gap_work_p50_us": a.gap_work_p50_us}
+                row["attribution"] = {
+                    "line": a.line(),
+                    "delta_p50_us": a.delta_p50_us,
+                    "parts_us": a.parts_delta_us,
+                    "gap_work_p50_us": a.gap_work_p50_us,
+                }
             rows.append(row)
         return rows
 
@@ -80,21 +105,39 @@ class SweepResult:
             if c.launch not in PYTHON_PATHS:
                 continue
             for d in done:
-                same = ((d.workload, d.pacing, d.wait, d.sync, d.clocks, d.policy, d.io, d.gap_work_spec)
-                        == (c.workload, c.pacing, c.wait, c.sync, c.clocks, c.policy, c.io, c.gap_work_spec))
+                same = (d.workload, d.pacing, d.wait, d.sync, d.clocks, d.policy, d.io, d.gap_work_spec) == (
+                    c.workload,
+                    c.pacing,
+                    c.wait,
+                    c.sync,
+                    c.clocks,
+                    c.policy,
+                    c.io,
+                    c.gap_work_spec,
+                )
                 if not same or d.launch == c.launch or d.launch in ("eager", "python"):
                     continue
                 a, b = summarize(c.column("e2e_us"))["p50"], summarize(d.column("e2e_us"))["p50"]
                 pa, pb = self.penalty(c), self.penalty(d)
                 if not (math.isfinite(a) and math.isfinite(b)) or b >= a:
                     continue
-                out.append({
-                    "workload": c.workload, "pacing": c.pacing.label, "from": c.launch, "to": d.launch,
-                    "penalty_from": pa, "penalty_to": pb, "p50_from_us": a, "p50_to_us": b,
-                    "line": (f"{c.workload}: switching {c.launch} -> {d.launch}: {pa:.2f}x -> {pb:.2f}x at "
-                             f"{c.pacing.label}, p50 {a / 1e3:.3g} -> {b / 1e3:.3g} ms "
-                             f"({a / b:.1f}x faster)"),
-                })
+                out.append(
+                    {
+                        "workload": c.workload,
+                        "pacing": c.pacing.label,
+                        "from": c.launch,
+                        "to": d.launch,
+                        "penalty_from": pa,
+                        "penalty_to": pb,
+                        "p50_from_us": a,
+                        "p50_to_us": b,
+                        "line": (
+                            f"{c.workload}: switching {c.launch} -> {d.launch}: {pa:.2f}x -> {pb:.2f}x at "
+                            f"{c.pacing.label}, p50 {a / 1e3:.3g} -> {b / 1e3:.3g} ms "
+                            f"({a / b:.1f}x faster)"
+                        ),
+                    }
+                )
         return out
 
     def gap_works(self) -> list[dict[str, str]]:
@@ -114,14 +157,19 @@ class SweepResult:
         seen: dict[tuple[str, str], tuple[int, int]] = {}
         for c in self.conditions:
             worker = (c.info.get("gpu") or {}).get("worker", 0)
-            seen.setdefault((c.gpu_label, c.gpu_mode), (worker if isinstance(worker, int) else 0,
-                                                        c.gpu_mode != "together"))
+            seen.setdefault(
+                (c.gpu_label, c.gpu_mode), (worker if isinstance(worker, int) else 0, c.gpu_mode != "together")
+            )
         return sorted(seen, key=lambda k: seen[k]) or [("", "")]
 
     def subset(self, gpu_label: str, gpu_mode: str) -> SweepResult:
         """The conditions of one GPU worker in one mode (rounds kept), as a result of their own."""
-        return SweepResult([c for c in self.conditions if (c.gpu_label, c.gpu_mode) == (gpu_label, gpu_mode)],
-                           self.environment, self.settings, self.path)
+        return SweepResult(
+            [c for c in self.conditions if (c.gpu_label, c.gpu_mode) == (gpu_label, gpu_mode)],
+            self.environment,
+            self.settings,
+            self.path,
+        )
 
     def together_vs_alone(self) -> list[dict[str, Any]]:
         """Multi-GPU runs: per GPU worker, did running every GPU at once change its numbers?
@@ -134,11 +182,32 @@ class SweepResult:
         for c in self.conditions:
             if not c.gpu_mode or c.count <= c.warmup:
                 continue
-            key = (c.workload, c.pacing.label, c.wait, c.sync, c.clocks, c.policy, c.launch, c.io, c.gap_work_spec)
-            names[key] = " ".join(x for x in (c.workload, f"[{c.launch}]" if c.launch else "", c.policy,
-                                                c.pacing.label, "" if c.clocks == "default" else c.clocks,
-                                                "" if c.gap_work_spec == "none" else f"gap work {c.gap_work_spec}")
-                                  if x)
+            # Rounds pool within one run of the folder: an --append's rounds stay apart (`c.run`).
+            key = (
+                c.run,
+                c.workload,
+                c.pacing.label,
+                c.wait,
+                c.sync,
+                c.clocks,
+                c.policy,
+                c.launch,
+                c.io,
+                c.gap_work_spec,
+            )
+            names[key] = " ".join(
+                x
+                for x in (
+                    c.workload,
+                    f"[{c.launch}]" if c.launch else "",
+                    c.policy,
+                    c.pacing.label,
+                    "" if c.clocks == "default" else c.clocks,
+                    "" if c.gap_work_spec == "none" else f"gap work {c.gap_work_spec}",
+                    f"(run {c.run})" if c.run else "",
+                )
+                if x
+            )
             pooled.setdefault((c.gpu_label, c.gpu_mode, key), []).append(c.column("e2e_us"))
         out = []
         for label in dict.fromkeys(g for g, _ in self.gpu_groups() if any(k[0] == g for k in pooled)):
@@ -148,19 +217,57 @@ class SweepResult:
                 if not (both[0] and both[1]):
                     continue
                 p50s = [summarize(np.concatenate(arrays))["p50"] for arrays in both if arrays]
-                conditions.append({"condition": name, "p50_together_us": p50s[0], "p50_alone_us": p50s[1],
-                                   "ratio": ratio(p50s[0], p50s[1])})
+                conditions.append(
+                    {
+                        "condition": name,
+                        "p50_together_us": p50s[0],
+                        "p50_alone_us": p50s[1],
+                        "ratio": ratio(p50s[0], p50s[1]),
+                    }
+                )
             ratios = [x["ratio"] for x in conditions if math.isfinite(x["ratio"]) and x["ratio"] > 0]
             gm = float(np.exp(np.mean(np.log(ratios)))) if ratios else math.nan
-            out.append({"gpu": label, "ratio_p50": gm, "conditions": conditions,
-                        "line": (f"{label}: p50 together / alone {gm:.3f}x (geometric mean of {len(ratios)} "
-                                 f"condition(s); >1: slower while the other GPUs ran)")})
+            out.append(
+                {
+                    "gpu": label,
+                    "ratio_p50": gm,
+                    "conditions": conditions,
+                    "line": (
+                        f"{label}: p50 together / alone {gm:.3f}x (geometric mean of {len(ratios)} "
+                        f"condition(s); >1: slower while the other GPUs ran)"
+                    ),
+                }
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
-        doc = {"format": FORMAT, "environment": self.environment, "settings": self.settings, "conditions": self.rows(),
-               "launch_switches": self.launch_switches()}
+        doc = {
+            "format": FORMAT,
+            "environment": self.environment,
+            "settings": self.settings,
+            "conditions": self.rows(),
+            "launch_switches": self.launch_switches(),
+        }
         together = self.together_vs_alone()
         if together:
             doc["together_vs_alone"] = together
         return doc
+
+    def to_dataframe(self) -> Any:
+        """One row per condition as a pandas DataFrame, for notebooks: the rows of --json flattened
+        with dotted names ("pacing.gap_s", "summary.e2e_us.p99", "penalty", "penalty_p99",
+        "energy_above_idle_mj", ...; the workload's info left out, its GPU label kept as "gpu").
+        pandas is optional: without it, a one-line UsageError saying how to get it."""
+        import importlib
+
+        from trtpace.errors import UsageError
+
+        try:
+            pd = importlib.import_module("pandas")  # optional: not a dependency of trtpace
+        except ImportError as e:
+            raise UsageError("SweepResult.to_dataframe() needs pandas: pip install pandas") from e
+        rows = []
+        for row in self.rows():
+            info = row.pop("info", {}) or {}
+            rows.append({**row, "gpu": (info.get("gpu") or {}).get("label", "")})
+        return pd.json_normalize(rows)

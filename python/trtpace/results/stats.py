@@ -23,8 +23,9 @@ SEED = 20261123
 P99_MIN_SAMPLES = 1000  # below this a p99 rests on fewer than 10 samples beyond it: marked unreliable
 
 
-def percentile_draws(sorted_values: np.ndarray, q: float, rng: np.random.Generator,
-                     resamples: int = RESAMPLES) -> np.ndarray:
+def percentile_draws(
+    sorted_values: np.ndarray, q: float, rng: np.random.Generator, resamples: int = RESAMPLES
+) -> np.ndarray:
     """`resamples` bootstrap draws of the q-th percentile (0-100) of `sorted_values` (ascending).
 
     Exact for the bootstrap: the resample's order statistics k and k+1 (0-based), where numpy's
@@ -41,7 +42,7 @@ def percentile_draws(sorted_values: np.ndarray, q: float, rng: np.random.Generat
     u2 = u1 + (1.0 - u1) * rng.beta(1, n - k - 1, size=resamples)
     i1 = np.minimum((u1 * n).astype(np.int64), n - 1)
     i2 = np.minimum((u2 * n).astype(np.int64), n - 1)
-    return x[i1] + frac * (x[i2] - x[i1])
+    return np.asarray(x[i1] + frac * (x[i2] - x[i1]))
 
 
 def interval(draws: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -67,8 +68,12 @@ def summarize(values: np.ndarray) -> dict[str, Any]:
     """
     v = finite_sorted(values)
     if v.size == 0:
-        return {"n": 0, **dict.fromkeys(SUMMARY_KEYS[1:], math.nan), **dict.fromkeys(CI_KEYS, math.nan),
-                "p99_reliable": False}
+        return {
+            "n": 0,
+            **dict.fromkeys(SUMMARY_KEYS[1:], math.nan),
+            **dict.fromkeys(CI_KEYS, math.nan),
+            "p99_reliable": False,
+        }
     p50, p90, p99 = np.percentile(v, [50, 90, 99])
     mean = float(v.mean())
     rng = np.random.default_rng(SEED)

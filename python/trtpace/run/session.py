@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from trtpace import _core
 from trtpace.errors import UsageError
 from trtpace.measure import host_cpu
 from trtpace.measure import telemetry as telemetry_mod
@@ -18,6 +19,7 @@ from trtpace.measure.gap_work import GapWork, parse_gap_work
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
 from trtpace.measure.runner import RunOutcome, resolve_armed_gate, run_paced
+from trtpace.measure.stability import StableTarget
 from trtpace.measure.workloads import Workload
 from trtpace.platform import clocks, cpu, device
 from trtpace.results import ConditionResult, ResultWriter, SweepResult
@@ -52,6 +54,7 @@ def signals_deferred() -> Iterator[None]:
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(caught[0])
 
+
 class Progress(Protocol):
     """What a run reports while it goes (the CLI draws it as progress bars)."""
 
@@ -74,8 +77,8 @@ def validate_counts(iterations: int, warmup: int) -> None:
         raise UsageError(f"iterations must be a whole number >= 1, got {iterations!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise UsageError(f"warm-up must be a whole number >= 0, got {warmup!r}")
-    if iterations + warmup > 10_000_000:
-        raise UsageError("warm-up + iterations is over the 10,000,000 limit of one condition")
+    if iterations + warmup > _core.MAX_INFERENCES:  # the core's limit (checked.hpp), typed once
+        raise UsageError(f"warm-up + iterations is over the {_core.MAX_INFERENCES:,} limit of one condition")
 
 
 def resolve_gap_work(value: str | GapWork | None) -> GapWork:
@@ -114,10 +117,19 @@ class RunSession:
     how the results folder is taken (trtpace.results.ResultWriter: new, unique, overwrite, append).
     """
 
-    def __init__(self, settings: dict[str, Any], *, gpu: int | None, out: str | Path | None = None,
-                 out_mode: str = "new", telemetry: bool = True, telemetry_rate_hz: float | None = None,
-                 progress: Progress | None = None, host_cpu_rate_hz: float | None = host_cpu.DEFAULT_RATE_HZ,
-                 nvtx: bool = False):
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        *,
+        gpu: int | None,
+        out: str | Path | None = None,
+        out_mode: str = "new",
+        telemetry: bool = True,
+        telemetry_rate_hz: float | None = None,
+        progress: Progress | None = None,
+        host_cpu_rate_hz: float | None = host_cpu.DEFAULT_RATE_HZ,
+        nvtx: bool = False,
+    ):
         self.gpu = gpu
         self.nvtx = nvtx  # an NVTX range per condition and per inference (trtpace.measure.runner)
         self.progress = progress
@@ -127,14 +139,18 @@ class RunSession:
         self.sampler: telemetry_mod.Sampler | None = None
         if telemetry and gpu is not None:
             self.sampler, how = telemetry_mod.open_sampler(gpu, telemetry_rate_hz)
-            self.result.environment["telemetry"] = (self.sampler.describe() if self.sampler
-                                                    else {"source": None, "reason": how})
+            self.result.environment["telemetry"] = (
+                self.sampler.describe() if self.sampler else {"source": None, "reason": how}
+            )
         # The loop thread's core and its clock, sampled off the timed loop (None: off).
         self.host_sampler = host_cpu.HostCpuSampler(host_cpu_rate_hz) if host_cpu_rate_hz else None
         self.cores = host_cpu.cores_in_use()
         shown = cpu.exposed(self.cores[0] if self.cores else 0)
-        self.result.environment["host_cpu"] = {**shown, "cores": len(self.cores),
-                                               "note": None if any(shown.values()) else cpu.NOT_EXPOSED}
+        self.result.environment["host_cpu"] = {
+            **shown,
+            "cores": len(self.cores),
+            "note": None if any(shown.values()) else cpu.NOT_EXPOSED,
+        }
         # The folder is made last, after everything that can refuse the run.
         self.writer = ResultWriter(out, self.result.environment, settings, out_mode) if out is not None else None
         self.result.path = self.writer.directory if self.writer else None
@@ -142,31 +158,51 @@ class RunSession:
     def __enter__(self) -> RunSession:
         # A multi-GPU worker (trtpace.run.workers) hands its run's environment and settings to the
         # coordinating process, which writes the one results folder.
-        started = getattr(self.progress, "session_started", None)
-        if started is not None:
-            started(self.result.environment, self.result.settings)
-        if self.sampler:
-            self.sampler.start()
-        if self.host_sampler:
-            self.host_sampler.start()
+        try:
+            started = getattr(self.progress, "session_started", None)
+            if started is not None:
+                started(self.result.environment, self.result.settings)
+            if self.sampler:
+                self.sampler.start()
+            if self.host_sampler:
+                self.host_sampler.start()
+        except BaseException as e:
+            self.__exit__(type(e), e, e.__traceback__)  # a failed start gives the folder up too
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if self.sampler:
-            self.sampler.stop()
-        if exc_type is not None and self.writer is not None and not self.writer.finished:
-            # Failed or interrupted before any condition landed: no empty results folder stays behind.
-            self.writer.discard()
-            self.result.path = None
-        if self.host_sampler:
-            self.host_sampler.stop()
+        try:
+            if self.sampler:
+                self.sampler.stop()
+        finally:
+            try:
+                if self.writer is not None:
+                    if exc_type is not None and not self.writer.finished:
+                        # Failed or interrupted before any condition landed: no empty results folder
+                        # stays behind (discard never raises).
+                        self.writer.discard()
+                        self.result.path = None
+                    self.writer.close()  # the next writer may take the folder, on every way out
+            finally:
+                if self.host_sampler:
+                    self.host_sampler.stop()
 
     def calibrating(self, workload: str) -> None:
         if self.progress:
             self.progress.calibrating(workload)
 
-    def run_condition(self, c: ConditionResult, wl: Workload, *, lock_clocks: str | None = None,
-                      policy: Policy | None = None, label: str = "", gap_work: GapWork = NO_GAP_WORK) -> None:
+    def run_condition(
+        self,
+        c: ConditionResult,
+        wl: Workload,
+        *,
+        lock_clocks: str | None = None,
+        policy: Policy | None = None,
+        label: str = "",
+        gap_work: GapWork = NO_GAP_WORK,
+        until_stable: StableTarget | None = None,
+    ) -> None:
         """Runs condition `c` (its pacing, wait, sync, counts) and records it everywhere: announced
         to the writer first, then its records, telemetry window and status appended and written.
         A failing inference or Ctrl-C ends the run after the partial condition is saved.
@@ -174,7 +210,9 @@ class RunSession:
         `gap_work` runs at the end of each gap of every condition but the continuous baseline,
         which stays back to back without it (penalties stay against plain back to back, as an app
         compares its camera loop with its decode against a dummy loop run back to back); what
-        ran goes into `c.info["gap_work"]`."""
+        ran goes into `c.info["gap_work"]`. `until_stable`: the condition ends once its p50 and p99
+        are known to the target (`iterations` is the cap); `c.info["until_stable"]` says whether it
+        got there and after how many."""
         awake = host_cpu.CpuAwake() if policy is not None and policy.cpu_awake else None
         if awake is not None and self.host_sampler is None:
             raise UsageError("cpu-awake follows the loop's core through the host CPU sampler, which is off")
@@ -197,16 +235,26 @@ class RunSession:
         idle_before = host_cpu.idle_snapshot(self.cores) if self.result.environment["host_cpu"]["cpuidle"] else {}
         try:
             with clocks.locked_clocks(sm=lock_clocks, gpu=gpu) if lock_clocks else contextlib.nullcontext():
-                outcome = run_paced(wl, c.pacing, iterations=c.iterations, warmup=c.warmup, wait=c.wait,
-                                    sync=c.sync, policy=policy, on_progress=progress.advanced if progress else None,
-                                    nvtx=nvtx_name(c) if self.nvtx else None, gap_work=work)
+                outcome = run_paced(
+                    wl,
+                    c.pacing,
+                    iterations=c.iterations,
+                    warmup=c.warmup,
+                    wait=c.wait,
+                    sync=c.sync,
+                    policy=policy,
+                    on_progress=progress.advanced if progress else None,
+                    nvtx=nvtx_name(c) if self.nvtx else None,
+                    gap_work=work,
+                    until_stable=until_stable,
+                )
         except BaseException:
             self._end_awake(awake, c)
             raise
         # Measured: a signal from here on (a coordinator stopping this worker, Ctrl-C) takes effect
         # once the condition is recorded, written and sent, never losing it half way.
         with signals_deferred():
-            self._record(c, outcome, self._end_awake(awake, c), idle_before, index)
+            self._record(c, outcome, self._end_awake(awake, c), idle_before, index, until_stable)
         if outcome.error is not None:
             raise outcome.error
         if outcome.interrupted is not None:
@@ -223,21 +271,41 @@ class RunSession:
         awake.stop()
         return awake_cpu_ns
 
-    def _record(self, c: ConditionResult, outcome: RunOutcome, awake_cpu_ns: int, idle_before: dict[int, Any],
-                index: int) -> None:
+    def _record(
+        self,
+        c: ConditionResult,
+        outcome: RunOutcome,
+        awake_cpu_ns: int,
+        idle_before: dict[int, Any],
+        index: int,
+        until_stable: StableTarget | None = None,
+    ) -> None:
         progress = self.progress
         idle_after = host_cpu.idle_snapshot(self.cores) if idle_before else {}
         c.records = outcome.records
         # cpu_ns: all host CPU the condition cost, the cpu-awake spinner's included; loop_cpu_ns: the loop's own.
-        c.info.update(hybrid_margin_ns=outcome.hybrid_margin_ns, cpu_ns=outcome.cpu_ns + awake_cpu_ns,
-                      loop_cpu_ns=outcome.cpu_ns, fillers_fired=outcome.fillers_fired,
-                      filler_work_ns=outcome.filler_work_ns)
+        c.info.update(
+            hybrid_margin_ns=outcome.hybrid_margin_ns,
+            cpu_ns=outcome.cpu_ns + awake_cpu_ns,
+            loop_cpu_ns=outcome.cpu_ns,
+            fillers_fired=outcome.fillers_fired,
+            filler_work_ns=outcome.filler_work_ns,
+        )
+        if outcome.prewarm_path:  # where the pre-warm went: its target, or filler where the path has none
+            c.info["prewarm_path"] = outcome.prewarm_path
+        if until_stable is not None:
+            c.info["until_stable"] = {
+                **until_stable.to_json(),
+                "stopped": outcome.stable,
+                "measured": int(max(0, c.records["done_ns"].size - c.warmup)),
+            }
         if self.sampler is not None and c.count:
             c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
         if self.host_sampler is not None and c.count:
             c.telemetry.update(self.host_sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1])))
             c.info["host_cpu"] = host_cpu.condition_summary(c.telemetry, idle_before, idle_after, c.wall_ns())
-        c.status = "done" if c.count == c.warmup + c.iterations else "partial"
+        # done: every planned inference ran, or --until-stable ended it on purpose (info["until_stable"])
+        c.status = "done" if c.count == c.warmup + c.iterations or outcome.stable else "partial"
         self.result.conditions.append(c)
         if self.writer:
             self.writer.finish(index, c)

@@ -13,6 +13,7 @@ from trtpace.measure.gap_work import GapWork
 from trtpace.measure.launch import launch_of
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.runner import SYNC_MODES, WAIT_MODES
+from trtpace.measure.stability import parse_target
 from trtpace.platform import clocks, device
 from trtpace.platform.privileges import may_change_clocks
 from trtpace.results import ConditionResult, SweepResult
@@ -46,8 +47,10 @@ def plan_pacings(gaps_s: Iterable[float] | None, schedule: Pacing | None) -> lis
 def check_gap_work(work: GapWork, pacings: Sequence[Pacing]) -> None:
     """Gap work needs a gap: refused where every condition is the gap-0 baseline (run without it)."""
     if work.active and all(p.is_continuous for p in pacings):
-        raise UsageError(f"--gap-work {work.spec} runs in the gaps, and the only gap here is 0 (the baseline, back "
-                         "to back without it): give a gap > 0")
+        raise UsageError(
+            f"--gap-work {work.spec} runs in the gaps, and the only gap here is 0 (the baseline, back "
+            "to back without it): give a gap > 0"
+        )
 
 
 def sweep(
@@ -68,8 +71,10 @@ def sweep(
     lock_clocks: str | None = None,
     nvtx: bool = False,
     gap_work: str | GapWork | None = None,
+    until_stable: str | float | None = None,
 ) -> SweepResult:
     """Runs each workload under each pacing condition and returns every record with statistics.
+    (Long because it validates every argument before any work, then runs one loop.)
 
     Conditions per workload: the continuous baseline (gap 0, added when missing), then each gap
     in `gaps_s` (closed loop, seconds; default 0, 0.1, 0.2) or the open-loop `schedule`
@@ -87,9 +92,12 @@ def sweep(
     `gap_work` ('busy:2ms', 'memory:64MB', 'jpeg:1280x720', or a `trtpace.measure.gap_work.GapWork`)
     is what the app does in the gap: it runs at the end of each gap, and the inference is issued
     when it ends, in every condition but the gap-0 baseline, which stays back to back without it;
-    each condition records it in `info["gap_work"]`.
+    each condition records it in `info["gap_work"]`. `until_stable` ('2%' or 0.02): each condition
+    ends once its p50 and p99 are known to within that fraction (95% interval; `iterations` is the
+    cap), and records in `info["until_stable"]` whether it got there.
     """
     work = resolve_gap_work(gap_work)
+    stable = parse_target(until_stable)
     validate_counts(iterations, warmup)
     _validate_mode(wait, WAIT_MODES, "wait mode")
     _validate_mode(sync, SYNC_MODES, "sync mode")
@@ -105,7 +113,9 @@ def sweep(
     if not items:
         raise UsageError("give at least one workload")
     specs = [workloads.parse_spec(w) if isinstance(w, str) else w for w in items]
-    uses_gpu = any((isinstance(s, workloads.Workload) and s.device >= 0) or getattr(s, "needs_gpu", False) for s in specs)
+    uses_gpu = any(
+        (isinstance(s, workloads.Workload) and s.device >= 0) or getattr(s, "needs_gpu", False) for s in specs
+    )
     if uses_gpu:
         device.require_gpu(gpu)
     settings: dict[str, Any] = {
@@ -128,10 +138,20 @@ def sweep(
         if may_change_clocks()[0]:
             variants.append(lock_clocks)
         else:
-            lock_warning = (f"--lock-clocks needs root: running unlocked only (sudo trtpace sweep ... "
-                            f"--lock-clocks {lock_clocks} runs both)")
-    session = RunSession(settings, gpu=gpu if uses_gpu else None, out=out, out_mode=out_mode, telemetry=telemetry,
-                         telemetry_rate_hz=telemetry_rate_hz, progress=progress, nvtx=nvtx)
+            lock_warning = (
+                f"--lock-clocks needs root: running unlocked only (sudo trtpace sweep ... "
+                f"--lock-clocks {lock_clocks} runs both)"
+            )
+    session = RunSession(
+        settings,
+        gpu=gpu if uses_gpu else None,
+        out=out,
+        out_mode=out_mode,
+        telemetry=telemetry,
+        telemetry_rate_hz=telemetry_rate_hz,
+        progress=progress,
+        nvtx=nvtx,
+    )
     if lock_warning:
         session.warnings.append(lock_warning)
     with session:
@@ -149,9 +169,16 @@ def sweep(
                 info["launch"] = launch_of(info)  # in the one vocabulary (TensorRT's fallback: python)
             for p, clock_lock in ((p, v) for p in pacings for v in variants):
                 c = ConditionResult(
-                    workload=wl.name, pacing=p, wait=wait, sync=sync, warmup=warmup, iterations=iterations,
-                    records={}, device_timing=wl.device_timing, info=dict(info),
+                    workload=wl.name,
+                    pacing=p,
+                    wait=wait,
+                    sync=sync,
+                    warmup=warmup,
+                    iterations=iterations,
+                    records={},
+                    device_timing=wl.device_timing,
+                    info=dict(info),
                     clocks=f"locked {clock_lock}" if clock_lock else "default",
                 )
-                session.run_condition(c, wl, lock_clocks=clock_lock, label=wl.name, gap_work=work)
+                session.run_condition(c, wl, lock_clocks=clock_lock, label=wl.name, gap_work=work, until_stable=stable)
     return session.result

@@ -72,12 +72,16 @@ def parse_gpus(text: str, *, gpu_count: int | None, allow_shared: bool = False) 
     if gpu_count is not None:
         for i in indices:
             if i >= gpu_count:
-                raise UsageError(f"--gpu {i} is out of range: CUDA sees {gpu_count} GPU(s)"
-                                 + (f", indices 0 to {gpu_count - 1}" if gpu_count else ""))
+                raise UsageError(
+                    f"--gpu {i} is out of range: CUDA sees {gpu_count} GPU(s)"
+                    + (f", indices 0 to {gpu_count - 1}" if gpu_count else "")
+                )
     twice = sorted({i for i in indices if indices.count(i) > 1})
     if twice and not allow_shared:
-        raise UsageError(f"--gpu names GPU {twice[0]} twice: pass --allow-shared-gpu to run two workers on one GPU "
-                         "(for testing; their numbers then disturb each other)")
+        raise UsageError(
+            f"--gpu names GPU {twice[0]} twice: pass --allow-shared-gpu to run two workers on one GPU "
+            "(for testing; their numbers then disturb each other)"
+        )
     return indices
 
 
@@ -92,6 +96,7 @@ def gpu_labels(indices: list[int]) -> list[str]:
 
 
 # ---- the worker process ---------------------------------------------------------------------
+
 
 def _interrupt_once(signum: int, frame: Any) -> None:
     # The terminal's Ctrl-C and the coordinator's SIGINT both arrive: the first ends the run,
@@ -156,6 +161,7 @@ def _worker_main(conn: Connection, job: Job, gpu: int) -> None:
 
 # ---- the coordinator --------------------------------------------------------------------------
 
+
 @dataclass(eq=False)
 class _Worker:
     position: int
@@ -175,8 +181,9 @@ class _Failed(Exception):
 
 
 class _Coordinator:
-    def __init__(self, job: Job, gpus: list[int], rounds: int, out: str | Path | None, out_mode: str,
-                 progress: Progress | None):
+    def __init__(
+        self, job: Job, gpus: list[int], rounds: int, out: str | Path | None, out_mode: str, progress: Progress | None
+    ):
         self.job, self.gpus, self.rounds = job, gpus, rounds
         self.out, self.out_mode, self.progress = out, out_mode, progress
         self.result = SweepResult()
@@ -266,8 +273,11 @@ class _Coordinator:
         elif kind == "ready":
             w.state = "ready"
             if lead:
-                self.progress.condition_started(f"{who} {self.mode}: {msg[1]}",  # type: ignore[union-attr]
-                                                Pacing.from_json(msg[2]), msg[3])
+                self.progress.condition_started(  # type: ignore[union-attr]
+                    f"{who} {self.mode}: {msg[1]}",
+                    Pacing.from_json(msg[2]),
+                    msg[3],
+                )
         elif kind == "advanced" and lead:
             self.progress.advanced(msg[1], msg[2])  # type: ignore[union-attr]
         elif kind == "condition":
@@ -303,11 +313,17 @@ class _Coordinator:
             return
         env, settings = sessions[0].session  # type: ignore[misc]
         env = dict(env)
-        env["gpus"] = [{"label": w.label, "index": w.index, **(w.session[0].get("gpu") or {})}  # type: ignore[index]
-                       for w in sessions]
+        env["gpus"] = [
+            {"label": w.label, "index": w.index, **(w.session[0].get("gpu") or {})}  # type: ignore[index]
+            for w in sessions
+        ]
         env["warnings"] = list(dict.fromkeys(x for w in sessions for x in w.session[0].get("warnings", [])))  # type: ignore[index]
-        settings = {**settings, "gpu": [w.index for w in self.workers],
-                    "gpus": [w.label for w in self.workers], "gpu_rounds": self.rounds}
+        settings = {
+            **settings,
+            "gpu": [w.index for w in self.workers],
+            "gpus": [w.label for w in self.workers],
+            "gpu_rounds": self.rounds,
+        }
         self.result.environment, self.result.settings = env, settings
         if self.out is not None:
             self.writer = ResultWriter(self.out, env, settings, self.out_mode)
@@ -333,12 +349,16 @@ class _Coordinator:
                     w.state = "ended"
 
     def close(self) -> None:
-        for w in self.workers:
-            w.process.join(timeout=5)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join()
-            w.conn.close()
+        try:
+            for w in self.workers:
+                w.process.join(timeout=5)
+                if w.process.is_alive():
+                    w.process.kill()
+                    w.process.join()
+                w.conn.close()
+        finally:
+            if self.writer is not None:
+                self.writer.close()  # the folder goes to the next writer on every way out
 
     def discard_if_empty(self) -> None:
         if self.writer is not None and not self.writer.finished:
@@ -346,8 +366,15 @@ class _Coordinator:
             self.result.path = None
 
 
-def run_on_gpus(job: Job, gpus: list[int], *, rounds: int = 1, out: str | Path | None = None,
-                out_mode: str = "new", progress: Progress | None = None) -> SweepResult:
+def run_on_gpus(
+    job: Job,
+    gpus: list[int],
+    *,
+    rounds: int = 1,
+    out: str | Path | None = None,
+    out_mode: str = "new",
+    progress: Progress | None = None,
+) -> SweepResult:
     """Runs `job(gpu, progress)` on every GPU of `gpus` in its own process, `rounds` times
     together and alone, interleaved; returns (and writes to `out`) every condition, each
     stamped with its GPU (`info["gpu"]`: index, uuid, pci_bus_id, name, host, label, worker),

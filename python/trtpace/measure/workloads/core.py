@@ -136,7 +136,9 @@ def parse_spec(text: str) -> WorkloadSpec:
 _calibrations: dict[tuple[int, float, int], dict[str, Any]] = {}
 
 
-def synthetic(us: float, kernels: int = 12, *, gpu: int = 0, launch: str = "graph", name: str | None = None) -> Workload:
+def synthetic(
+    us: float, kernels: int = 12, *, gpu: int = 0, launch: str = "graph", name: str | None = None
+) -> Workload:
     """A chain of `kernels` kernels filling every SM, calibrated to `us` of device time on this GPU.
 
     Calibration runs the GPU under continuous load (its full clock) and fits the iteration count
@@ -177,8 +179,9 @@ def from_graph_exec(graph_exec: int, *, gpu: int = 0, keepalive: Any = None, nam
     return Workload(name=name, core=core, info={"kind": "graph_exec"}, keepalive=(keepalive,))
 
 
-def from_graph(graph: int, *, gpu: int = 0, keepalive: Any = None, name: str = "cuda graph",
-               copy_in: int = 0, copy_out: int = 0) -> Workload:
+def from_graph(
+    graph: int, *, gpu: int = 0, keepalive: Any = None, name: str = "cuda graph", copy_in: int = 0, copy_out: int = 0
+) -> Workload:
     """Runs a borrowed cudaGraph_t handle (an int), e.g. torch's `raw_cuda_graph()` (keep_graph=True).
 
     The graph is cloned between two event record nodes, so device time excludes host submission.
@@ -189,8 +192,9 @@ def from_graph(graph: int, *, gpu: int = 0, keepalive: Any = None, name: str = "
     return Workload(name=name, core=core, info={"kind": "graph"}, keepalive=(keepalive,))
 
 
-def from_callable(fn: Callable[[int], Any], *, gpu: int = 0, name: str = "python callable",
-                  stream: int = 0) -> Workload:
+def from_callable(
+    fn: Callable[[int], Any], *, gpu: int = 0, name: str = "python callable", stream: int = 0
+) -> Workload:
     """Runs `fn(stream_handle)` per inference; `fn` enqueues its work on that CUDA stream.
 
     `stream`: a stream handle to run on instead of the workload's own, owned by the caller and
@@ -198,4 +202,3 @@ def from_callable(fn: Callable[[int], Any], *, gpu: int = 0, name: str = "python
     """
     core = _core.CallableWorkload(gpu, fn, name, stream)
     return Workload(name=name, core=core, info={"kind": "callable"}, keepalive=(fn,))
-

@@ -29,12 +29,20 @@ def check_launch_io(launch: str, io: str) -> None:
         raise UsageError(f"io must be one of {', '.join(IO_MODES)}, got {io!r}")
     if launch == "graph" and io == "pageable":
         # A copy from pageable memory cannot be captured into a CUDA graph.
-        raise UsageError("--io pageable cannot go into a CUDA graph launched from C++: use --io pinned for the "
-                         "graph path, or --launch eager,replay")
+        raise UsageError(
+            "--io pageable cannot go into a CUDA graph launched from C++: use --io pinned for the "
+            "graph path, or --launch eager,replay"
+        )
 
 
-def capture_graph(module: Any, example_inputs: tuple[Any, ...], warmup: int = 3, *, keep_graph: bool = True,
-                  body: Callable[[], Any] | None = None) -> tuple[Any, Any]:
+def capture_graph(
+    module: Any,
+    example_inputs: tuple[Any, ...],
+    warmup: int = 3,
+    *,
+    keep_graph: bool = True,
+    body: Callable[[], Any] | None = None,
+) -> tuple[Any, Any]:
     """Captures `module(*example_inputs)` (or `body()`) into a torch.cuda.CUDAGraph.
 
     Returns (graph, outputs); the graph replays on the same input and output tensors, so write new
@@ -108,13 +116,17 @@ class HostIO:
 
     @property
     def staging(self) -> tuple[tuple[int, int, int, int], ...]:
-        return tuple((h.data_ptr(), a.data_ptr(), b.data_ptr(), h.numel() * h.element_size())
-                     for h, (a, b) in zip(self.host_in, self.sources, strict=True))
+        return tuple(
+            (h.data_ptr(), a.data_ptr(), b.data_ptr(), h.numel() * h.element_size())
+            for h, (a, b) in zip(self.host_in, self.sources, strict=True)
+        )
 
     def named(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The host buffers by name: input0, input1, ... and output0, output1, ..."""
-        return ({f"input{i}": t for i, t in enumerate(self.host_in)},
-                {f"output{i}": t for i, t in enumerate(self.host_out)})
+        return (
+            {f"input{i}": t for i, t in enumerate(self.host_in)},
+            {f"output{i}": t for i, t in enumerate(self.host_out)},
+        )
 
     def copy_in(self) -> None:
         for dev, host in zip(self.inputs, self.host_in, strict=True):
@@ -143,8 +155,16 @@ def _attach(w: Workload, host_io: HostIO | None) -> None:
         w.host_inputs, w.host_outputs = host_io.named()
 
 
-def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, name: str = "torch module",
-               launch: str = "graph", io: str = "none") -> Workload:
+# Long because it is one sequence: inputs, warm-up, the launch path's capture, I/O staging, workload.
+def from_torch(
+    module: Any,
+    example_inputs: tuple[Any, ...],
+    *,
+    gpu: int = 0,
+    name: str = "torch module",
+    launch: str = "graph",
+    io: str = "none",
+) -> Workload:
     """A workload running `module(*example_inputs)` through one launch path (see the module doc).
 
     The workload keeps the module, its tensors and any graph alive for as long as it lives. With
@@ -163,8 +183,9 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
     if launch == "graph":
         if io == "none":
             graph, outputs = capture_graph(module, example_inputs)
-            w = from_graph(graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs),
-                           name=name)
+            w = from_graph(
+                graph.raw_cuda_graph(), gpu=gpu, keepalive=(graph, module, example_inputs, outputs), name=name
+            )
             w.info.update(info)
             return w
         with torch.no_grad():
@@ -175,9 +196,14 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
         copies.set_outputs(outputs)
         copy_in = _capture_copies(copies.copy_in)
         copy_out = _capture_copies(copies.copy_out)
-        w = from_graph(graph.raw_cuda_graph(), gpu=gpu, name=name, copy_in=copy_in.raw_cuda_graph(),
-                       copy_out=copy_out.raw_cuda_graph(),
-                       keepalive=(graph, copy_in, copy_out, module, example_inputs, outputs, copies))
+        w = from_graph(
+            graph.raw_cuda_graph(),
+            gpu=gpu,
+            name=name,
+            copy_in=copy_in.raw_cuda_graph(),
+            copy_out=copy_out.raw_cuda_graph(),
+            keepalive=(graph, copy_in, copy_out, module, example_inputs, outputs, copies),
+        )
         w.info.update(info)
         _attach(w, copies)
         return w
@@ -192,6 +218,7 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
             host_io = HostIO(example_inputs, module(*example_inputs), io)
 
     if launch == "eager":
+
         def infer(handle: int) -> None:
             with torch.no_grad(), torch.cuda.stream(stream):
                 if host_io is not None:
@@ -223,8 +250,15 @@ def from_torch(module: Any, example_inputs: tuple[Any, ...], *, gpu: int = 0, na
     return w
 
 
-def from_torch_paths(module: Any, example_inputs: tuple[Any, ...], launches: tuple[str, ...] | list[str] = TORCH_PATHS,
-                     *, gpu: int = 0, name: str = "torch module", io: str = "none") -> list[Workload]:
+def from_torch_paths(
+    module: Any,
+    example_inputs: tuple[Any, ...],
+    launches: tuple[str, ...] | list[str] = TORCH_PATHS,
+    *,
+    gpu: int = 0,
+    name: str = "torch module",
+    io: str = "none",
+) -> list[Workload]:
     """One workload per launch path of the same module (same name: the path tells them apart)."""
     for launch in launches:
         check_launch_io(launch, io)

@@ -8,6 +8,11 @@ interpreter exit; after kill -9 the next trtpace command that looks drops it (re
 `trtpace clocks reset` undoes any lock. A share belongs to the process that took it: a forked
 child inherits none (its exit, handlers and atexit leave the parent's share alone). A record from
 an earlier boot is dropped without restoring (the driver reset those clocks at boot).
+
+The flows here (lock, join, release, reset, reap) are the same for every way of locking: each way
+is a ClockBackend (backend.py: NVML and its nvidia-smi fallback in nvidia.py, the Jetson devfreq
+node and jetson_clocks in tegra.py), and REGISTRY maps a record's `backend` to the class that
+restores it.
 """
 
 from __future__ import annotations
@@ -19,16 +24,16 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from trtpace import _core
-from trtpace.platform import nvml
-from trtpace.platform.clocks import nvidia, targets, tegra
+from trtpace.platform import jetson, nvml
+from trtpace.platform.clocks import nvidia, tegra
 from trtpace.platform.clocks import state as state_files
+from trtpace.platform.clocks.backend import ClockBackend
 from trtpace.platform.clocks.errors import (
     ClockBusyError,
     ClockError,
@@ -38,10 +43,37 @@ from trtpace.platform.clocks.errors import (
 from trtpace.platform.clocks.state import HOLD_PROCESS, HOLD_UNTIL_RESET, ClockState, Owner
 from trtpace.platform.privileges import may_change_clocks
 
-__all__ = ["ClockBusyError", "ClockError", "ClockNotSupportedError", "ClockPermissionError", "lock", "locked_clocks",
-           "plan", "reap_stale", "reset", "show"]
+__all__ = [
+    "ClockBusyError",
+    "ClockError",
+    "ClockNotSupportedError",
+    "ClockPermissionError",
+    "lock",
+    "locked_clocks",
+    "plan",
+    "reap_stale",
+    "reset",
+    "show",
+]
 
 GpuSelector = int | str  # a CUDA device index, or "all"
+
+# A record's `backend` -> the class that locks that way and restores such a record (backend.py).
+_BACKEND_CLASSES: tuple[type[ClockBackend], ...] = (
+    nvidia.NvmlClocks,
+    nvidia.NvidiaSmiClocks,
+    tegra.DevfreqClocks,
+    tegra.JetsonClocks,
+)
+REGISTRY: dict[str, type[ClockBackend]] = {b.name: b for b in _BACKEND_CLASSES}
+
+
+def backend_of(st: ClockState) -> type[ClockBackend]:
+    """The class that restores `st` (ClockError for a backend trtpace does not know)."""
+    backend = REGISTRY.get(st.backend)
+    if backend is None:
+        raise ClockError(f"refused to restore {st.key}: unknown backend {st.backend!r}")
+    return backend
 
 
 def _nvml_gpus(gpu: GpuSelector) -> list[nvml.NvmlGpu]:
@@ -54,7 +86,7 @@ def _nvml_gpus(gpu: GpuSelector) -> list[nvml.NvmlGpu]:
     return [nvml.NvmlGpu.for_index(index)]
 
 
-def _targets(gpu: GpuSelector, doing: str) -> tuple[list[nvml.NvmlGpu], Any]:
+def _targets(gpu: GpuSelector, doing: str) -> tuple[list[nvml.NvmlGpu], jetson.Devfreq | None]:
     """The NVML GPUs to act on, or (on a Jetson without NVML) the GPU's devfreq node."""
     try:
         return _nvml_gpus(gpu), None
@@ -75,39 +107,33 @@ def _sudo_hint(sm: str, mem: str | None, gpu: GpuSelector) -> str:
 class Plan:
     """What lock() would do; printed by --dry-run."""
 
-    nvidia: list[nvidia.LockPlan]
-    jetson: ClockState | None = None
-    jetson_node: Any = None  # the devfreq node the Jetson plan applies to
+    locks: list[ClockBackend]
+    steps: list[str]  # each lock's plan_lines(), read when planned (a Jetson plan reads its node then)
+
+    @property
+    def nvidia(self) -> list[nvidia.LockPlan]:
+        return [b.plan for b in self.locks if isinstance(b, nvidia.NvmlClocks)]
 
     def lines(self) -> list[str]:
-        out = []
-        for p in self.nvidia:
-            out.append(f"{p.name} ({p.key}):")
-            out += [f"  NVML: {c}" for c in p.nvml_calls()]
-            out += [f"  same with nvidia-smi: {c}" for c in p.smi_commands()]
-        if self.jetson is not None:
-            node = self.jetson.key.removeprefix("jetson:")
-            saved = {k: v for k, v in self.jetson.saved.items() if k != "target_hz"}
-            out.append(f"Jetson GPU ({node}): write {self.jetson.saved['target_hz']} to min_freq, 0 to "
-                       f"device/railgate_enable; saved to restore: {saved}")
-        return out
+        return list(self.steps)
 
 
-def plan(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0) -> Plan:
-    """Validates a lock request against the GPU's supported clocks; changes nothing."""
+def _locks(sm: str, mem: str | None, gpu: GpuSelector) -> list[ClockBackend]:
+    """One lock request per target of `gpu`: each NVIDIA GPU's, validated against its supported
+    clocks, or (on a Jetson without NVML) the GPU's devfreq node's. Changes nothing."""
     gpus, node = _targets(gpu, "control clocks")
     if node is not None:
         if mem is not None:
             raise ClockNotSupportedError("--mem is not supported on Jetson (the EMC clock follows the power mode)")
-        return Plan(nvidia=[], jetson=tegra.lock_max(node, sm), jetson_node=node)
-    plans = []
-    for g in gpus:
-        try:
-            plans.append(nvidia.LockPlan(gpu=g, name=g.name(), sm_mhz=nvidia.resolve_sm(g, sm),
-                                         mem_mhz=nvidia.resolve_mem(g, mem) if mem else None))
-        except nvml.NvmlNotSupported as e:
-            raise ClockNotSupportedError(f"{g.pci_bus_id}: cannot read supported clocks: {e}") from None
-    return Plan(nvidia=plans)
+        return [tegra.DevfreqClocks(node, sm)]
+    hint = _sudo_hint(sm, mem, gpu)
+    return [nvidia.NvmlClocks(nvidia.plan_for(g, sm, mem), hint) for g in gpus]
+
+
+def plan(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0) -> Plan:
+    """Validates a lock request against the GPU's supported clocks; changes nothing."""
+    locks = _locks(sm, mem, gpu)
+    return Plan(locks=locks, steps=[line for b in locks for line in b.plan_lines()])
 
 
 def _busy_line(cur: ClockState) -> str:
@@ -115,10 +141,11 @@ def _busy_line(cur: ClockState) -> str:
     return f"{cur.describe_target()}, held by {'; '.join(o.describe() for o in alive)}"
 
 
-def _acquire(key: str, make: Callable[[], ClockState], apply: Callable[[ClockState], None],
-             hold: str) -> tuple[ClockState, Owner]:
-    """Takes a share of `key`'s lock: the first owner records the clocks found and locks; a later one
-    asking the same target joins (nothing changes on the GPU); one asking another target is refused."""
+def _acquire(backend: ClockBackend, hold: str) -> tuple[ClockState, Owner]:
+    """Takes a share of the lock of `backend`'s target: the first owner records the clocks found and
+    locks; a later one asking the same target joins (nothing changes on the GPU); one asking another
+    target is refused."""
+    key, make = backend.key, backend.initial_record
     owner = state_files.this_process(hold)
     with state_files.guarded(key):
         cur = state_files.read(key)  # a damaged record raises: trtpace cannot tell what it would overwrite
@@ -133,22 +160,24 @@ def _acquire(key: str, make: Callable[[], ClockState], apply: Callable[[ClockSta
                 state_files.write(cur)
                 return cur, owner
             if cur.owners:
-                raise ClockBusyError(f"clocks of {key} are locked by trtpace to {_busy_line(cur)}; "
-                                     f"{new.describe_target()} is refused (wait for them, or break the lock "
-                                     "with `trtpace clocks reset --force`)")
+                raise ClockBusyError(
+                    f"clocks of {key} are locked by trtpace to {_busy_line(cur)}; "
+                    f"{new.describe_target()} is refused (wait for them, or break the lock "
+                    "with `trtpace clocks reset --force`)"
+                )
             # Left by owners that are gone, at another target: back to what they found, then lock afresh.
             _restore(cur)
             state_files.remove(key)
             new = make()
         new.owners = [owner]
         state_files.write(new)  # written before the GPU changes, so a crash in between leaves a record
-        backend = new.backend
+        written = new.backend
         try:
-            apply(new)
+            backend.apply(new)
         except BaseException:
             state_files.remove(key)
             raise
-        if new.backend != backend:  # apply chose another backend: the record must say how to undo it
+        if new.backend != written:  # apply chose another backend: the record must say how to undo it
             try:
                 state_files.write(new)
             except ClockError:
@@ -179,44 +208,25 @@ def _release_share(key: str, owner_id: str) -> None:
         state_files.remove(key)
 
 
-def _jetson_clocks_state() -> ClockState:
-    return ClockState(key=state_files.JETSON_CLOCKS_KEY, backend="jetson_clocks",
-                      saved={"store_file": str(tegra.store_path())})
-
-
-def _nvidia_apply(lp: nvidia.LockPlan, hint: str) -> Callable[[ClockState], None]:
-    def apply(st: ClockState) -> None:
-        try:
-            st.backend = nvidia.apply(lp, hint)
-        except ClockError:
-            # The SM lock may have gone through before the memory lock was refused.
-            with contextlib.suppress(nvml.NvmlError):
-                nvidia.release(lp.gpu, ClockState(key=st.key, backend="nvml", sm_mhz=st.sm_mhz))
-            raise
-    return apply
-
-
-def acquire(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *, use_jetson_clocks: bool = False,
-            hold: str = HOLD_UNTIL_RESET) -> list[tuple[ClockState, Owner]]:
+def acquire(
+    sm: str = "max",
+    mem: str | None = None,
+    gpu: GpuSelector = 0,
+    *,
+    use_jetson_clocks: bool = False,
+    hold: str = HOLD_UNTIL_RESET,
+) -> list[tuple[ClockState, Owner]]:
     """lock(), returning each GPU's record with the share this call took (to release it by)."""
     taken: list[tuple[ClockState, Owner]] = []
     try:
         if use_jetson_clocks:
             if tegra.find() is None:
                 raise ClockNotSupportedError("--jetson-clocks works only on a Jetson")
-            taken.append(_acquire("jetson:jetson_clocks", _jetson_clocks_state,
-                                  lambda st: tegra.jetson_clocks("store", Path(st.saved["store_file"])), hold))
-            return taken
-        _, node = _targets(gpu, "control clocks")
-        if node is not None:
-            if mem is not None:
-                raise ClockNotSupportedError("--mem is not supported on Jetson (the EMC clock follows the power mode)")
-            key = f"jetson:{node.path}"
-            taken.append(_acquire(key, lambda: tegra.lock_max(node, sm), lambda st: tegra.apply(node, st), hold))
-            return taken
-        for lp in plan(sm, mem, gpu).nvidia:
-            taken.append(_acquire(lp.key, lambda lp=lp: lp.state("nvml"),  # type: ignore[misc]
-                                  _nvidia_apply(lp, _sudo_hint(sm, mem, gpu)), hold))
+            locks: list[ClockBackend] = [tegra.JetsonClocks()]
+        else:
+            locks = _locks(sm, mem, gpu)
+        for backend in locks:
+            taken.append(_acquire(backend, hold))
     except BaseException:
         for st, owner in taken:  # all or nothing over several GPUs
             with contextlib.suppress(ClockError):
@@ -225,8 +235,9 @@ def acquire(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *, us
     return taken
 
 
-def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
-         use_jetson_clocks: bool = False) -> list[ClockState]:
+def lock(
+    sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *, use_jetson_clocks: bool = False
+) -> list[ClockState]:
     """Locks clocks until `reset` and returns what is set. Writes each record before changing anything.
 
     A GPU already locked by trtpace to the same target is joined (its owners count one more, and
@@ -238,33 +249,9 @@ def lock(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0, *,
 
 
 def _restore(st: ClockState) -> None:
-    """Puts back what the first owner found (NVIDIA: the driver default), confined to the real
-    targets whatever the record says (state.py checked it when read; this checks again)."""
-    if st.backend == "jetson":
-        tegra.restore(st)
-    elif st.backend == "jetson_clocks":
-        store = tegra.store_path()
-        if st.saved.get("store_file") != str(store):
-            raise ClockError(f"refused to restore {st.key}: jetson_clocks restores only from {store}")
-        state_files.check_private_file(store)
-        try:
-            tegra.jetson_clocks("restore", store)
-        except (OSError, subprocess.SubprocessError) as e:
-            raise ClockError(f"jetson_clocks --restore failed: {e}") from None
-    elif st.backend in ("nvml", "nvidia-smi"):
-        try:
-            targets.check_pci_bus_id(st.key)
-        except targets.Refused as e:
-            raise ClockError(f"refused to reset clocks of {st.key!r}: {e}") from None
-        try:
-            gpu = nvml.NvmlGpu(st.key)
-            nvidia.release(gpu, st)
-        except nvml.NvmlNoPermission:
-            raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset`") from None
-        except nvml.NvmlError as e:
-            raise ClockError(f"cannot reset clocks of {st.key}: {e}") from None
-    else:
-        raise ClockError(f"refused to restore {st.key}: unknown backend {st.backend!r}")
+    """Puts back what the first owner found (NVIDIA: the driver default), through the record's
+    backend, confined to the real targets whatever the record says."""
+    backend_of(st).restore(st)
 
 
 def _selected_keys(gpu: GpuSelector) -> set[str] | None:
@@ -272,7 +259,7 @@ def _selected_keys(gpu: GpuSelector) -> set[str] | None:
         return None
     gpus, node = _targets(gpu, "reset clocks")
     if node is not None:
-        return {f"jetson:{node.path}", "jetson:jetson_clocks"}
+        return {tegra.key_of(node), tegra.JetsonClocks.key}
     return {g.pci_bus_id for g in gpus}
 
 
@@ -289,8 +276,10 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False, force: bool = False)
     states = [s for s in state_files.all_states() if keys is None or s.key in keys]
     busy = [s for s in states if any(o.live_process for o in s.owners)]
     if busy and not force:
-        raise ClockBusyError("; ".join(f"clocks of {s.key} are held by a running trtpace process: {_busy_line(s)}"
-                                       for s in busy) + "; `trtpace clocks reset --force` breaks the lock")
+        raise ClockBusyError(
+            "; ".join(f"clocks of {s.key} are held by a running trtpace process: {_busy_line(s)}" for s in busy)
+            + "; `trtpace clocks reset --force` breaks the lock"
+        )
     said = []
     for s in states:
         with state_files.guarded(s.key):
@@ -299,8 +288,10 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False, force: bool = False)
                 continue  # released meanwhile
             if cur.from_other_boot:
                 state_files.remove(cur.key)
-                said.append(f"{cur.key}: dropped its record ({cur.describe_target()} via {cur.backend}) from "
-                            "before the last reboot, which reset the clocks")
+                said.append(
+                    f"{cur.key}: dropped its record ({cur.describe_target()} via {cur.backend}) from "
+                    "before the last reboot, which reset the clocks"
+                )
                 continue
             live = [o for o in cur.owners if o.live_process]
             if live and not force:
@@ -316,7 +307,9 @@ def reset(gpu: GpuSelector = "all", everyone: bool = False, force: bool = False)
                 with contextlib.suppress(nvml.NvmlNotSupported):  # memory locks need Ampere or newer
                     g.reset_mem_locked_clocks()
             except nvml.NvmlNoPermission:
-                raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset --all`") from None
+                raise ClockPermissionError(
+                    "resetting clocks needs root: run `sudo trtpace clocks reset --all`"
+                ) from None
             said.append(f"{g.pci_bus_id}: GPU and memory locked clocks reset to the driver default")
             # Its damaged record (if any) no longer describes anything; one not trusted is left alone.
             damaged = state_files.path_of(g.pci_bus_id)
@@ -355,8 +348,10 @@ def _reap_stale() -> list[str]:
                     continue
                 if cur.from_other_boot:
                     state_files.remove(cur.key)
-                    out.append(f"clocks of {s.key}: dropped trtpace's record of a lock ({cur.describe_target()}) "
-                               "from before the last reboot, which reset the clocks; nothing to restore")
+                    out.append(
+                        f"clocks of {s.key}: dropped trtpace's record of a lock ({cur.describe_target()}) "
+                        "from before the last reboot, which reset the clocks; nothing to restore"
+                    )
                     continue
                 gone = [o for o in cur.owners if not o.alive]
                 cur.owners = [o for o in cur.owners if o.alive]
@@ -368,8 +363,10 @@ def _reap_stale() -> list[str]:
                     state_files.write(cur)
                 _restore(cur)
                 state_files.remove(cur.key)
-            out.append(f"clocks of {s.key} were left locked by a trtpace process that is gone "
-                       f"({cur.describe_target()}); restored them")
+            out.append(
+                f"clocks of {s.key} were left locked by a trtpace process that is gone "
+                f"({cur.describe_target()}); restored them"
+            )
         except (ClockError, OSError, subprocess.SubprocessError, nvml.NvmlError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             out.append(f"clocks of {s.key} are still locked by trtpace ({s.describe()}): {why}")
@@ -381,32 +378,14 @@ def show(gpu: GpuSelector = 0) -> list[dict[str, Any]]:
     allowed, why = may_change_clocks()
     out = []
     gpus, node = _targets(gpu, "read clocks")
-    if node is not None:
-        st = state_files.read_or_none(f"jetson:{node.path}")
-        return [{"gpu": "jetson", **node.facts(), "trtpace_lock": st.describe() if st else None,
-                 "may_change_clocks": allowed, "why": why}]
-    ask = nvml.read_or_reason
-    for g in gpus:
-        mem_max = ask(g.max_mem_clock_mhz)
-        sm_supported = ask(g.supported_sm_clocks_mhz, mem_max) if isinstance(mem_max, int) else []
-        st = state_files.read_or_none(g.pci_bus_id)
-        out.append({
-            "gpu": g.pci_bus_id,
-            "name": ask(g.name),
-            "sm_mhz": ask(g.sm_clock_mhz),
-            "max_sm_mhz": ask(g.max_sm_clock_mhz),
-            "mem_mhz": ask(g.mem_clock_mhz),
-            "max_mem_mhz": mem_max,
-            "supported_sm_mhz": (f"{len(sm_supported)} values, {min(sm_supported)}-{max(sm_supported)}"
-                                 if isinstance(sm_supported, list) and sm_supported else sm_supported),
-            "supported_mem_mhz": ask(g.supported_mem_clocks_mhz),
-            "pstate": ask(g.pstate),
-            "clock_event_reasons": (hex(r) if isinstance(r := ask(g.clock_event_reasons), int) else r),
-            "power_limit_w": (p / 1e3 if isinstance(p := ask(g.power_limit_mw), int) else p),
-            "trtpace_lock": st.describe() if st else None,
-            "may_change_clocks": allowed,
-            "why": why,
-        })
+    found = (
+        [(tegra.key_of(node), {"gpu": "jetson", **node.facts()})]
+        if node is not None
+        else [(g.pci_bus_id, nvidia.facts(g)) for g in gpus]
+    )
+    for key, facts in found:
+        st = state_files.read_or_none(key)
+        out.append({**facts, "trtpace_lock": st.describe() if st else None, "may_change_clocks": allowed, "why": why})
     return out
 
 

@@ -1,16 +1,19 @@
-"""Locking NVIDIA GPU clocks through NVML, with nvidia-smi as the fallback."""
+"""Locking NVIDIA GPU clocks through NVML, with nvidia-smi as the fallback: the nvml and nvidia-smi backends."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from trtpace.platform import nvml
+from trtpace.platform.clocks import targets
 from trtpace.platform.clocks.errors import ClockError, ClockNotSupportedError, ClockPermissionError
 from trtpace.platform.clocks.state import TDP, ClockState
 
-__all__ = ["TDP", "LockPlan", "apply", "release", "resolve_mem", "resolve_sm"]
+__all__ = ["TDP", "LockPlan", "NvidiaSmiClocks", "NvmlClocks", "facts", "plan_for", "resolve_mem", "resolve_sm"]
 
 
 @dataclass
@@ -48,8 +51,12 @@ class LockPlan:
         return cmds
 
     def state(self, backend: str) -> ClockState:
-        return ClockState(key=self.key, backend=backend, sm_mhz=list(self.sm_mhz) if self.sm_mhz else None,
-                          mem_mhz=list(self.mem_mhz) if self.mem_mhz else None)
+        return ClockState(
+            key=self.key,
+            backend=backend,
+            sm_mhz=list(self.sm_mhz) if self.sm_mhz else None,
+            mem_mhz=list(self.mem_mhz) if self.mem_mhz else None,
+        )
 
 
 def _nearest(value: int, supported: list[int], what: str) -> int:
@@ -94,7 +101,9 @@ def resolve_sm(gpu: nvml.NvmlGpu, spec: str) -> tuple[int, int]:
 def resolve_mem(gpu: nvml.NvmlGpu, spec: str) -> tuple[int, int]:
     """'max' | 'MHZ' -> the memory clock pair to lock, snapped to a supported memory clock."""
     supported = gpu.supported_mem_clocks_mhz()
-    value = max(supported) if spec.strip().lower() == "max" else _nearest(_mhz(spec, "--mem"), supported, "memory clock")
+    value = (
+        max(supported) if spec.strip().lower() == "max" else _nearest(_mhz(spec, "--mem"), supported, "memory clock")
+    )
     return (value, value)
 
 
@@ -106,40 +115,131 @@ def _smi(args: list[str]) -> bool:
     return subprocess.run([exe, *args], check=False, capture_output=True, text=True).returncode == 0
 
 
-def apply(plan: LockPlan, sudo_hint: str) -> str:
-    """Locks per plan and returns the backend that did it. The caller wrote the state file."""
+def plan_for(gpu: nvml.NvmlGpu, sm: str, mem: str | None) -> LockPlan:
+    """Validates a lock request against the GPU's supported clocks; changes nothing."""
     try:
-        if plan.sm_mhz:
-            plan.gpu.set_gpu_locked_clocks_mhz(*plan.sm_mhz)
-        if plan.mem_mhz:
-            try:
-                plan.gpu.set_mem_locked_clocks_mhz(*plan.mem_mhz)
-            except nvml.NvmlNotSupported:
-                raise ClockNotSupportedError(
-                    f"locking memory clocks is not supported on {plan.name} (it needs Ampere or newer and a "
-                    "data-center or workstation GPU); lock only the SM clock"
-                ) from None
-        return "nvml"
-    except nvml.NvmlNoPermission:
-        raise ClockPermissionError(
-            f"locking clocks needs root: run `{sudo_hint}` (or `sudo {'; sudo '.join(plan.smi_commands())}`)"
-        ) from None
+        return LockPlan(
+            gpu=gpu, name=gpu.name(), sm_mhz=resolve_sm(gpu, sm), mem_mhz=resolve_mem(gpu, mem) if mem else None
+        )
     except nvml.NvmlNotSupported as e:
-        # Some GPUs refuse the NVML call but accept nvidia-smi's (consumer SKUs, older drivers).
-        if all(_smi(cmd.split()[1:]) for cmd in plan.smi_commands()):
-            return "nvidia-smi"
-        raise ClockNotSupportedError(f"locking clocks is not supported on {plan.name}: {e}") from None
+        raise ClockNotSupportedError(f"{gpu.pci_bus_id}: cannot read supported clocks: {e}") from None
 
 
-def release(gpu: nvml.NvmlGpu, state: ClockState) -> None:
-    """Undoes a lock (back to the driver's default; NVML cannot restore someone else's lock)."""
-    if state.backend == "nvidia-smi":
+class NvmlClocks:
+    """Locks an NVIDIA GPU's clocks through NVML (nvidia-smi where NVML refuses the call); a reset
+    puts back the driver's default (NVML cannot read back, nor restore, someone else's lock)."""
+
+    name: ClassVar[str] = "nvml"
+
+    def __init__(self, plan: LockPlan, sudo_hint: str):
+        self.plan = plan
+        self.sudo_hint = sudo_hint
+
+    @property
+    def key(self) -> str:
+        return self.plan.key
+
+    def plan_lines(self) -> list[str]:
+        p = self.plan
+        return [
+            f"{p.name} ({p.key}):",
+            *(f"  NVML: {c}" for c in p.nvml_calls()),
+            *(f"  same with nvidia-smi: {c}" for c in p.smi_commands()),
+        ]
+
+    def initial_record(self) -> ClockState:
+        return self.plan.state(NvmlClocks.name)  # (nvidia-smi only where NVML refuses: apply says)
+
+    def apply(self, state: ClockState) -> None:
+        try:
+            state.backend = self._lock()
+        except ClockError:
+            # The SM lock may have gone through before the memory lock was refused.
+            with contextlib.suppress(nvml.NvmlError):
+                if state.sm_mhz:
+                    self.plan.gpu.reset_gpu_locked_clocks()
+            raise
+
+    def _lock(self) -> str:
+        """Locks per plan and returns the name of the backend that did it."""
+        plan = self.plan
+        try:
+            if plan.sm_mhz:
+                plan.gpu.set_gpu_locked_clocks_mhz(*plan.sm_mhz)
+            if plan.mem_mhz:
+                try:
+                    plan.gpu.set_mem_locked_clocks_mhz(*plan.mem_mhz)
+                except nvml.NvmlNotSupported:
+                    raise ClockNotSupportedError(
+                        f"locking memory clocks is not supported on {plan.name} (it needs Ampere or newer and a "
+                        "data-center or workstation GPU); lock only the SM clock"
+                    ) from None
+            return NvmlClocks.name
+        except nvml.NvmlNoPermission:
+            raise ClockPermissionError(
+                f"locking clocks needs root: run `{self.sudo_hint}` (or `sudo {'; sudo '.join(plan.smi_commands())}`)"
+            ) from None
+        except nvml.NvmlNotSupported as e:
+            # Some GPUs refuse the NVML call but accept nvidia-smi's (consumer SKUs, older drivers).
+            if all(_smi(cmd.split()[1:]) for cmd in plan.smi_commands()):
+                return NvidiaSmiClocks.name
+            raise ClockNotSupportedError(f"locking clocks is not supported on {plan.name}: {e}") from None
+
+    @classmethod
+    def restore(cls, state: ClockState) -> None:
+        """Back to the driver's default, on the GPU the record names by PCI bus id (never a path)."""
+        try:
+            targets.check_pci_bus_id(state.key)
+        except targets.Refused as e:
+            raise ClockError(f"refused to reset clocks of {state.key!r}: {e}") from None
+        try:
+            cls._release(nvml.NvmlGpu(state.key), state)
+        except nvml.NvmlNoPermission:
+            raise ClockPermissionError("resetting clocks needs root: run `sudo trtpace clocks reset`") from None
+        except nvml.NvmlError as e:
+            raise ClockError(f"cannot reset clocks of {state.key}: {e}") from None
+
+    @staticmethod
+    def _release(gpu: nvml.NvmlGpu, state: ClockState) -> None:
+        if state.sm_mhz:
+            gpu.reset_gpu_locked_clocks()
+        if state.mem_mhz:
+            gpu.reset_mem_locked_clocks()
+
+
+class NvidiaSmiClocks(NvmlClocks):
+    """An NVML lock that nvidia-smi carried out (NVML refused the call, nvidia-smi took it: NvmlClocks
+    records it under this name); released through nvidia-smi too."""
+
+    name: ClassVar[str] = "nvidia-smi"
+
+    @staticmethod
+    def _release(gpu: nvml.NvmlGpu, state: ClockState) -> None:
         if state.sm_mhz:
             _smi(["-i", state.key, "-rgc"])
         if state.mem_mhz:
             _smi(["-i", state.key, "-rmc"])
-        return
-    if state.sm_mhz:
-        gpu.reset_gpu_locked_clocks()
-    if state.mem_mhz:
-        gpu.reset_mem_locked_clocks()
+
+
+def facts(gpu: nvml.NvmlGpu) -> dict[str, Any]:
+    """`trtpace clocks show` for one GPU: clocks, supported-clock summary, P-state, event reasons, power limit."""
+    ask = nvml.read_or_reason
+    mem_max = ask(gpu.max_mem_clock_mhz)
+    sm_supported = ask(gpu.supported_sm_clocks_mhz, mem_max) if isinstance(mem_max, int) else []
+    return {
+        "gpu": gpu.pci_bus_id,
+        "name": ask(gpu.name),
+        "sm_mhz": ask(gpu.sm_clock_mhz),
+        "max_sm_mhz": ask(gpu.max_sm_clock_mhz),
+        "mem_mhz": ask(gpu.mem_clock_mhz),
+        "max_mem_mhz": mem_max,
+        "supported_sm_mhz": (
+            f"{len(sm_supported)} values, {min(sm_supported)}-{max(sm_supported)}"
+            if isinstance(sm_supported, list) and sm_supported
+            else sm_supported
+        ),
+        "supported_mem_mhz": ask(gpu.supported_mem_clocks_mhz),
+        "pstate": ask(gpu.pstate),
+        "clock_event_reasons": (hex(r) if isinstance(r := ask(gpu.clock_event_reasons), int) else r),
+        "power_limit_w": (p / 1e3 if isinstance(p := ask(gpu.power_limit_mw), int) else p),
+    }

@@ -33,7 +33,7 @@ import socket
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,6 @@ from trtpace.platform.clocks.errors import ClockError
 
 HOLD_PROCESS = "process"  # until the owning process exits
 HOLD_UNTIL_RESET = "until-reset"  # `trtpace clocks lock`: until `trtpace clocks reset`
-BACKENDS = ("nvml", "nvidia-smi", "jetson", "jetson_clocks")
 TDP = 0xFFFFFF01  # NVML_CLOCK_LIMIT_ID_TDP: the symbolic base (TDP) clock, stored as written
 _FLOCK_TIMEOUT_S = 30.0
 
@@ -184,15 +183,15 @@ def this_process(hold: str) -> Owner:
 class ClockState:
     """One GPU's lock as trtpace set it, and who holds it."""
 
-    key: str                          # PCI bus id, or "jetson:<devfreq node>"
-    backend: str                      # nvml | nvidia-smi | jetson | jetson_clocks
-    sm_mhz: list[int] | None = None   # [min, max]; symbolic TDP limits are stored as written
+    key: str  # PCI bus id, or "jetson:<devfreq node>"
+    backend: str  # nvml | nvidia-smi | jetson | jetson_clocks
+    sm_mhz: list[int] | None = None  # [min, max]; symbolic TDP limits are stored as written
     mem_mhz: list[int] | None = None
     saved: dict[str, Any] = field(default_factory=dict)  # Jetson: the sysfs values to restore
     owners: list[Owner] = field(default_factory=list)
     time_unix: float = field(default_factory=time.time)  # when the first owner locked
     host: str | None = field(default_factory=socket.gethostname)  # where and in which boot it was locked
-    boot_id: str | None = field(default_factory=_this_boot)        # (None: written before they were recorded)
+    boot_id: str | None = field(default_factory=_this_boot)  # (None: written before they were recorded)
 
     def target(self) -> tuple[Any, ...]:
         """What was asked for: a second locker asking the same joins, one asking otherwise is refused."""
@@ -214,8 +213,7 @@ class ClockState:
     def from_other_boot(self) -> bool:
         """Locked on this host in an earlier boot: the driver reset those clocks when it booted."""
         boot = current_boot_id()
-        return (self.host == socket.gethostname() and None not in (self.boot_id, boot)
-                and self.boot_id != boot)
+        return self.host == socket.gethostname() and None not in (self.boot_id, boot) and self.boot_id != boot
 
     @property
     def stale(self) -> bool:
@@ -256,6 +254,7 @@ class UntrustedState(DamagedState):
 
 # --- checking a record's fields --------------------------------------------------------------
 
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -285,8 +284,9 @@ def _time(doc: dict[str, Any], name: str) -> float:
     return float(value)
 
 
-def _text(doc: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None, max_len: int = 255,
-          optional: bool = False) -> Any:
+def _text(
+    doc: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None, max_len: int = 255, optional: bool = False
+) -> Any:
     value = _require(doc, name, str, optional)
     if value is None:
         return None
@@ -296,7 +296,7 @@ def _text(doc: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None
 
 
 def _mhz_pair(doc: dict[str, Any], name: str) -> list[int] | None:
-    value = _require(doc, name, list, optional=True)
+    value: list[int] | None = _require(doc, name, list, optional=True)
     if value is None:
         return None
     if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
@@ -315,10 +315,15 @@ def _owner(doc: Any) -> Owner:
     hold = _require(doc, "hold", str)
     if hold not in (HOLD_PROCESS, HOLD_UNTIL_RESET):
         raise ValueError(f"unknown hold {_show(hold)}")
-    return Owner(pid=_int_in(doc, "pid", 1, PID_LIMIT), host=_text(doc, "host"), time_unix=_time(doc, "time_unix"),
-                 hold=hold, id=_text(doc, "id", _OWNER_ID),
-                 start_time=_int_in(doc, "start_time", 0, START_TIME_LIMIT, optional=True),
-                 boot_id=_text(doc, "boot_id", _BOOT_ID, optional=True))
+    return Owner(
+        pid=_int_in(doc, "pid", 1, PID_LIMIT),
+        host=_text(doc, "host"),
+        time_unix=_time(doc, "time_unix"),
+        hold=hold,
+        id=_text(doc, "id", _OWNER_ID),
+        start_time=_int_in(doc, "start_time", 0, START_TIME_LIMIT, optional=True),
+        boot_id=_text(doc, "boot_id", _BOOT_ID, optional=True),
+    )
 
 
 def _hz(saved: dict[str, str], name: str) -> None:
@@ -327,38 +332,47 @@ def _hz(saved: dict[str, str], name: str) -> None:
         raise ValueError(f"saved {name} is {_show(text)}, not a frequency in Hz")
 
 
-def _check_saved(backend: str, saved: dict[str, Any]) -> None:
-    """What a record may restore, by backend: exactly the fields its restore writes, each in range."""
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in saved.items()):
-        raise ValueError("field 'saved' holds a value that is not text")
-    if backend in ("nvml", "nvidia-smi"):
-        if saved:
-            raise ValueError(f"an NVIDIA record saves nothing, this one saves {_show(sorted(saved))}")
-    elif backend == "jetson":
-        if unknown := set(saved) - _JETSON_SAVED:
-            raise targets.Refused(f"saved {_show(sorted(unknown))} is not a devfreq attribute trtpace restores")
-        if missing := {"min_freq", "max_freq", "governor", "target_hz"} - set(saved):
-            raise ValueError(f"saved lacks {', '.join(sorted(missing))}")
-        for name in ("min_freq", "max_freq", "target_hz"):
-            _hz(saved, name)
-        if not _GOVERNOR.fullmatch(saved["governor"]):
-            raise ValueError(f"saved governor {_show(saved['governor'])} is not a governor name")
-        if saved.get("device/railgate_enable", "0") not in ("0", "1"):
-            raise ValueError(f"saved railgate_enable {_show(saved['device/railgate_enable'])} is not 0 or 1")
-    elif set(saved) != {"store_file"} or saved["store_file"] != str(jetson_clocks_store()):
+# What a record of each backend may restore and name: exactly the fields its restore writes, each
+# in range, and a target confined by targets.py (targets.Refused where it names one trtpace must
+# not touch). The backends' restore (nvidia.py, tegra.py) checks the target again before acting.
+
+
+def _nvidia_record(key: str, saved: dict[str, str]) -> None:
+    if saved:
+        raise ValueError(f"an NVIDIA record saves nothing, this one saves {_show(sorted(saved))}")
+    targets.check_pci_bus_id(key)  # a PCI bus id, never a path
+
+
+def _jetson_record(key: str, saved: dict[str, str]) -> None:
+    if unknown := set(saved) - _JETSON_SAVED:
+        raise targets.Refused(f"saved {_show(sorted(unknown))} is not a devfreq attribute trtpace restores")
+    if missing := {"min_freq", "max_freq", "governor", "target_hz"} - set(saved):
+        raise ValueError(f"saved lacks {', '.join(sorted(missing))}")
+    for name in ("min_freq", "max_freq", "target_hz"):
+        _hz(saved, name)
+    if not _GOVERNOR.fullmatch(saved["governor"]):
+        raise ValueError(f"saved governor {_show(saved['governor'])} is not a governor name")
+    if saved.get("device/railgate_enable", "0") not in ("0", "1"):
+        raise ValueError(f"saved railgate_enable {_show(saved['device/railgate_enable'])} is not 0 or 1")
+    if not key.startswith("jetson:"):
+        raise targets.Refused(f"a Jetson record's key must be jetson:<devfreq node>, not {_show(key)}")
+    targets.check_devfreq_node(key.removeprefix("jetson:"))  # directly under the devfreq root
+
+
+def _jetson_clocks_record(key: str, saved: dict[str, str]) -> None:
+    if set(saved) != {"store_file"} or saved["store_file"] != str(jetson_clocks_store()):
         raise targets.Refused(f"a jetson_clocks record must restore from {jetson_clocks_store()} only")
-
-
-def _check_key(backend: str, key: str) -> None:
-    """Confines the target (targets.Refused): NVIDIA records name a PCI bus id, Jetson ones a devfreq node."""
-    if backend in ("nvml", "nvidia-smi"):
-        targets.check_pci_bus_id(key)
-    elif backend == "jetson":
-        if not key.startswith("jetson:"):
-            raise targets.Refused(f"a Jetson record's key must be jetson:<devfreq node>, not {_show(key)}")
-        targets.check_devfreq_node(key.removeprefix("jetson:"))
-    elif key != JETSON_CLOCKS_KEY:
+    if key != JETSON_CLOCKS_KEY:
         raise targets.Refused(f"a jetson_clocks record's key must be {JETSON_CLOCKS_KEY}, not {_show(key)}")
+
+
+_RECORD_CHECKS: dict[str, Callable[[str, dict[str, str]], None]] = {
+    "nvml": _nvidia_record,
+    "nvidia-smi": _nvidia_record,
+    "jetson": _jetson_record,
+    "jetson_clocks": _jetson_clocks_record,
+}
+BACKENDS = tuple(_RECORD_CHECKS)  # the names of the backends (clocks.REGISTRY has their classes)
 
 
 def parse(doc: Any) -> ClockState:
@@ -369,8 +383,18 @@ def parse(doc: Any) -> ClockState:
         raise TypeError(f"a {type(doc).__name__}, not an object")
     if "owners" not in doc and "pid" in doc:
         # Written by trtpace before owners were counted: one process owner.
-        doc = {**doc, "owners": [{"pid": doc["pid"], "host": doc.get("host"), "time_unix": doc.get("time_unix"),
-                                  "hold": HOLD_PROCESS, "id": "legacy"}]}
+        doc = {
+            **doc,
+            "owners": [
+                {
+                    "pid": doc["pid"],
+                    "host": doc.get("host"),
+                    "time_unix": doc.get("time_unix"),
+                    "hold": HOLD_PROCESS,
+                    "id": "legacy",
+                }
+            ],
+        }
     backend = _require(doc, "backend", str)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {_show(backend)}")
@@ -390,12 +414,14 @@ def parse(doc: Any) -> ClockState:
         host=_text(doc, "host", optional=True),
         boot_id=_text(doc, "boot_id", _BOOT_ID, optional=True),
     )
-    _check_saved(backend, saved)
-    _check_key(backend, key)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in saved.items()):
+        raise ValueError("field 'saved' holds a value that is not text")
+    _RECORD_CHECKS[backend](key, saved)
     return state
 
 
 # --- the record files ------------------------------------------------------------------------
+
 
 def _safe(key: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
@@ -483,8 +509,9 @@ def guarded(key: str) -> Iterator[None]:
                 break
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise ClockError(f"cannot take the clock lock of {key} in {d}: another trtpace process "
-                                     "holds it") from None
+                    raise ClockError(
+                        f"cannot take the clock lock of {key} in {d}: another trtpace process holds it"
+                    ) from None
                 time.sleep(0.01)
         yield
     finally:
@@ -494,7 +521,7 @@ def guarded(key: str) -> Iterator[None]:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def write(state: ClockState) -> None:
@@ -650,16 +677,21 @@ def check_private_file(path: Path) -> None:
     except OSError as e:
         raise ClockError(f"cannot read {path}: {e.strerror or e}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise UntrustedState(path, "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file",
-                             "jetson_clocks store file")
+        raise UntrustedState(
+            path, "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file", "jetson_clocks store file"
+        )
     _check_owner_and_mode(st, path, "jetson_clocks store file")
 
 
 def damaged_warning(d: DamagedState) -> str:
     if isinstance(d, UntrustedState) and d.what == "clock state folder":
-        return (f"{d}: trtpace reads no clock record there and changes nothing in it (make it yours and "
-                "writable only by you, or set TRTPACE_STATE_DIR)")
+        return (
+            f"{d}: trtpace reads no clock record there and changes nothing in it (make it yours and "
+            "writable only by you, or set TRTPACE_STATE_DIR)"
+        )
     if isinstance(d, UntrustedState):
         return f"{d}: trtpace leaves it alone and acts on nothing it says (remove it if you did not put it there)"
-    return (f"{d}: trtpace cannot tell what it locked there; check the clocks (`trtpace clocks show`), then "
-            "remove the file (`trtpace clocks reset --all` resets NVIDIA GPUs whoever locked them and removes it)")
+    return (
+        f"{d}: trtpace cannot tell what it locked there; check the clocks (`trtpace clocks show`), then "
+        "remove the file (`trtpace clocks reset --all` resets NVIDIA GPUs whoever locked them and removes it)"
+    )

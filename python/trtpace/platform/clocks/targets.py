@@ -108,6 +108,9 @@ def open_attribute(node: Path, name: str) -> int:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)
-        raise Refused(f"{node / name} is not a regular file" if not stat.S_ISREG(st.st_mode) else
-                      f"{node / name} has {st.st_nlink} hard links")
+        raise Refused(
+            f"{node / name} is not a regular file"
+            if not stat.S_ISREG(st.st_mode)
+            else f"{node / name} has {st.st_nlink} hard links"
+        )
     return fd

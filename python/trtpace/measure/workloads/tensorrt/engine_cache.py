@@ -27,6 +27,7 @@ from trtpace.measure.workloads.tensorrt.runtime import (
 
 PRECISIONS = ("fp16", "bf16", "int8", "fp8")
 
+
 def parse_precision(names: Sequence[str] | None) -> tuple[str, ...]:
     """Validated weak-typing precisions ('fp16', 'int8', ...), in a stable order."""
     given = {n.strip().lower() for n in names or ()}
@@ -35,21 +36,30 @@ def parse_precision(names: Sequence[str] | None) -> tuple[str, ...]:
         raise UsageError(f"precision {unknown[0]!r} is not one of {', '.join(PRECISIONS)}")
     return tuple(p for p in PRECISIONS if p in given)
 
+
 _EXTERNAL = re.compile(rb"\x0a\x08location\x12([\x01-\x7f])")
+
 
 def external_data_files(onnx_path: Path, data: bytes) -> list[Path]:
     """The external weight files an ONNX model names (protobuf `location` entries of its tensors)."""
     files = []
     for m in _EXTERNAL.finditer(data):
-        raw = data[m.end():m.end() + m.group(1)[0]]
+        raw = data[m.end() : m.end() + m.group(1)[0]]
         try:
             files.append(onnx_path.parent / raw.decode("utf-8"))
         except UnicodeDecodeError:
             continue
     return sorted(set(files))
 
-def engine_cache_path(onnx_data: bytes, shapes: dict[str, tuple[int, ...]], trt_version: str, gpu_key: str,
-                      cache_dir: Path, extra: str = "") -> Path:
+
+def engine_cache_path(
+    onnx_data: bytes,
+    shapes: dict[str, tuple[int, ...]],
+    trt_version: str,
+    gpu_key: str,
+    cache_dir: Path,
+    extra: str = "",
+) -> Path:
     """Where the engine built from this model, these shapes, this TensorRT and this GPU is kept;
     `extra` covers build options and external weight files."""
     h = hashlib.sha256(onnx_data)
@@ -57,11 +67,14 @@ def engine_cache_path(onnx_data: bytes, shapes: dict[str, tuple[int, ...]], trt_
     h.update(f"{trt_version}|{gpu_key}|{extra}".encode())
     return cache_dir / f"{h.hexdigest()[:24]}.engine"
 
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trtpace" / "engines"
 
+
 def _sidecar(engine: Path) -> Path:
     return engine.with_suffix(".json")
+
 
 def cached_engine_meta(engine: Path) -> dict[str, Any] | None:
     """The build record of a cached engine, or None when the engine is missing, truncated or
@@ -71,24 +84,33 @@ def cached_engine_meta(engine: Path) -> dict[str, Any] | None:
         data = engine.read_bytes()
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("bytes") != len(data) or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+    if (
+        not isinstance(meta, dict)
+        or meta.get("bytes") != len(data)
+        or meta.get("sha256") != hashlib.sha256(data).hexdigest()
+    ):
         return None
     return meta
+
 
 def describe_precision(strongly_typed: bool, precision: Sequence[str]) -> str:
     if strongly_typed:
         return "strongly typed: each layer runs in the data types of the ONNX model (an FP32 model stays FP32)"
     return f"weakly typed: TensorRT may run layers in {', '.join(p.upper() for p in precision)} (and FP32)"
 
+
 def _precision_flags(trt: Any, precision: tuple[str, ...]) -> list[Any]:
     flags = []
     for p in precision:
         flag = getattr(trt.BuilderFlag, p.upper(), None)
         if flag is None:
-            raise UsageError(f"--{p}: TensorRT {trt.__version__} builds only strongly typed networks (weak typing was "
-                             f"removed); put the precision in the ONNX model instead (e.g. NVIDIA ModelOpt)")
+            raise UsageError(
+                f"--{p}: TensorRT {trt.__version__} builds only strongly typed networks (weak typing was "
+                f"removed); put the precision in the ONNX model instead (e.g. NVIDIA ModelOpt)"
+            )
         flags.append(flag)
     return flags
+
 
 def check_precision(precision: Sequence[str]) -> tuple[str, ...]:
     """Validated precisions for the installed TensorRT (which is imported), before any GPU work."""
@@ -96,8 +118,16 @@ def check_precision(precision: Sequence[str]) -> tuple[str, ...]:
     _precision_flags(import_tensorrt(), prec)
     return prec
 
-def build_from_onnx(path: str | Path, shapes: dict[str, tuple[int, ...]], *, gpu: int = 0, rebuild: bool = False,
-                    cache_dir: Path | None = None, precision: Sequence[str] = ()) -> Path:
+
+def build_from_onnx(
+    path: str | Path,
+    shapes: dict[str, tuple[int, ...]],
+    *,
+    gpu: int = 0,
+    rebuild: bool = False,
+    cache_dir: Path | None = None,
+    precision: Sequence[str] = (),
+) -> Path:
     """Builds (or finds in the cache) the engine for an ONNX model; returns the engine file.
 
     The model is parsed from its path, so external weight files (models over 2 GB) load; the cache
@@ -117,18 +147,31 @@ def build_from_onnx(path: str | Path, shapes: dict[str, tuple[int, ...]], *, gpu
             raise InputError(f"{path}: its external weight file {f} cannot be read") from None
         externals.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
     info = _core.device_info(gpu)
-    cached = engine_cache_path(data, shapes, trt.__version__, f"{info['name']}|{info['compute_capability']}",
-                               cache_dir or default_cache_dir(), extra=f"{','.join(prec)}|{';'.join(externals)}")
+    cached = engine_cache_path(
+        data,
+        shapes,
+        trt.__version__,
+        f"{info['name']}|{info['compute_capability']}",
+        cache_dir or default_cache_dir(),
+        extra=f"{','.join(prec)}|{';'.join(externals)}",
+    )
     if not rebuild and cached_engine_meta(cached) is not None:
         return cached
     with _core.DeviceScope(gpu):
         plan, strongly = _build(trt, path, shapes, flags)
     cached.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cached, lambda f: f.write(plan))
-    meta = {"sha256": hashlib.sha256(plan).hexdigest(), "bytes": len(plan), "tensorrt": trt.__version__,
-            "model": str(path), "strongly_typed": strongly, "precision": list(prec)}
+    meta = {
+        "sha256": hashlib.sha256(plan).hexdigest(),
+        "bytes": len(plan),
+        "tensorrt": trt.__version__,
+        "model": str(path),
+        "strongly_typed": strongly,
+        "precision": list(prec),
+    }
     atomic_write(_sidecar(cached), lambda f: f.write(json.dumps(meta, indent=2).encode()))
     return cached
+
 
 def _build(trt: Any, path: Path, shapes: dict[str, tuple[int, ...]], precision_flags: list[Any]) -> tuple[bytes, bool]:
     logger = collecting_logger(trt)
@@ -140,7 +183,9 @@ def _build(trt: Any, path: Path, shapes: dict[str, tuple[int, ...]], precision_f
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(path)):
         errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
-        raise InputError(f"{path}: the ONNX parser failed: {first_line(errors, failure_reason(trt, logger, 'unknown error'))}")
+        raise InputError(
+            f"{path}: the ONNX parser failed: {first_line(errors, failure_reason(trt, logger, 'unknown error'))}"
+        )
     config = builder.create_builder_config()
     for flag in precision_flags:
         config.set_flag(flag)
@@ -152,8 +197,10 @@ def _build(trt: Any, path: Path, shapes: dict[str, tuple[int, ...]], precision_f
         t = network.get_input(i)
         if any(d < 0 for d in tuple(t.shape)):
             if t.name not in shapes:
-                raise UsageError(f"input {t.name!r} is dynamic {tuple(t.shape)}: give its shape with "
-                                 f"--shapes {t.name}:{'x'.join('1' if d < 0 else str(d) for d in t.shape)}")
+                raise UsageError(
+                    f"input {t.name!r} is dynamic {tuple(t.shape)}: give its shape with "
+                    f"--shapes {t.name}:{'x'.join('1' if d < 0 else str(d) for d in t.shape)}"
+                )
             dynamic[t.name] = shapes[t.name]
     if dynamic:
         profile = builder.create_optimization_profile()
@@ -162,5 +209,7 @@ def _build(trt: Any, path: Path, shapes: dict[str, tuple[int, ...]], precision_f
         config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise TensorRTError(f"{path}: TensorRT could not build an engine: {failure_reason(trt, logger, 'no reason given')}")
+        raise TensorRTError(
+            f"{path}: TensorRT could not build an engine: {failure_reason(trt, logger, 'no reason given')}"
+        )
     return bytes(plan), not precision_flags

@@ -17,6 +17,7 @@ from trtpace.measure.workloads.tensorrt.runtime import TensorRTError
 # Bits per element where DataType.itemsize gives none (the real module has no E8M0 entry).
 _BITS_BY_NAME = {"E8M0": 8}
 
+
 def parse_shapes(text: str | None) -> dict[str, tuple[int, ...]]:
     """'input:1x3x640x640,mask:1x640' -> {'input': (1, 3, 640, 640), 'mask': (1, 640)}."""
     shapes: dict[str, tuple[int, ...]] = {}
@@ -30,6 +31,7 @@ def parse_shapes(text: str | None) -> dict[str, tuple[int, ...]]:
             raise UsageError(f"--shapes: {item!r} is not NAME:DxDxD with positive dimensions (e.g. input:1x3x640x640)")
         shapes[name] = shape
     return shapes
+
 
 @dataclass
 class TensorPlan:
@@ -45,6 +47,7 @@ class TensorPlan:
     data_dependent: bool
     vectorized: tuple[int, int] | None = None  # (dimension, components per element)
 
+
 def _bits(trt: Any, dt: Any, name: str) -> int:
     size = getattr(dt, "itemsize", None)
     if size:
@@ -53,6 +56,7 @@ def _bits(trt: Any, dt: Any, name: str) -> int:
     if bits is None:
         raise TensorRTError(f"tensor {name!r} has data type {dt}, whose size trtpace does not know")
     return bits
+
 
 def plan_tensors(trt: Any, engine: Any, context: Any) -> list[TensorPlan]:
     """Sizes, types and places of every I/O tensor, after the input shapes are set."""
@@ -83,6 +87,7 @@ def plan_tensors(trt: Any, engine: Any, context: Any) -> list[TensorPlan]:
         plans.append(TensorPlan(n, is_input, shape, label, npdt, nbytes, host, data_dependent, vectorized))
     return plans
 
+
 def _random_input(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if np.issubdtype(dtype, np.floating):
         return rng.standard_normal(shape).astype(dtype)
@@ -90,20 +95,23 @@ def _random_input(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dt
         return rng.random(shape) < 0.5
     return rng.integers(1, 8, size=shape).astype(dtype)  # small, non-zero: valid as indices and lengths
 
+
 def input_bytes(p: TensorPlan, rng: np.random.Generator, given: np.ndarray | None) -> np.ndarray:
     """The bytes an input starts with: `given` (checked against the engine) or random data."""
     if p.numpy is None:
         if given is None:
             return rng.integers(0, 256, size=p.nbytes, dtype=np.uint8)
         if given.dtype != np.uint8 or given.nbytes != p.nbytes:
-            raise InputError(f"--inputs: {p.name!r} is {p.dtype}, which numpy lacks: give its {p.nbytes} raw bytes "
-                             f"as a uint8 array")
+            raise InputError(
+                f"--inputs: {p.name!r} is {p.dtype}, which numpy lacks: give its {p.nbytes} raw bytes as a uint8 array"
+            )
         return np.ascontiguousarray(given).reshape(-1)
     if given is None:
         data = _random_input(rng, p.shape, p.numpy)
     elif tuple(given.shape) != p.shape or given.dtype != p.numpy:
-        raise InputError(f"--inputs: {p.name!r} is {given.dtype}{list(given.shape)}, the engine wants "
-                         f"{p.numpy}{list(p.shape)}")
+        raise InputError(
+            f"--inputs: {p.name!r} is {given.dtype}{list(given.shape)}, the engine wants {p.numpy}{list(p.shape)}"
+        )
     else:
         data = given
     if p.vectorized is not None:  # vectorized formats: pad the vectorized dimension with zeros
@@ -115,8 +123,9 @@ def input_bytes(p: TensorPlan, rng: np.random.Generator, given: np.ndarray | Non
     assert out.nbytes == p.nbytes, (p, out.nbytes)
     return out
 
+
 def output_allocator(trt: Any, gpu: int) -> Any:
-    class OutputAllocator(trt.IOutputAllocator):
+    class OutputAllocator(trt.IOutputAllocator):  # type: ignore[misc]  # imported at run time: Any to mypy
         """Device memory for outputs whose size TensorRT knows only while it runs; grows, never shrinks."""
 
         def __init__(self) -> None:
@@ -134,8 +143,7 @@ def output_allocator(trt: Any, gpu: int) -> Any:
         def reallocate_output(self, tensor_name: str, memory: int, size: int, alignment: int) -> int:
             return self.reserve(tensor_name, size)
 
-        def reallocate_output_async(self, tensor_name: str, memory: int, size: int, alignment: int,
-                                    stream: int) -> int:
+        def reallocate_output_async(self, tensor_name: str, memory: int, size: int, alignment: int, stream: int) -> int:
             return self.reserve(tensor_name, size)
 
         def notify_shape(self, tensor_name: str, shape: Any) -> None:

@@ -26,8 +26,10 @@ from trtpace.measure.workloads.tensorrt.tensors import TensorPlan, input_bytes, 
 
 LAUNCHES = ("graph", "python")
 
-def open_context(trt: Any, source: Any, *, gpu: int, shapes: dict[str, tuple[int, ...]],
-                 provided: dict[str, np.ndarray], label: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+
+def open_context(
+    trt: Any, source: Any, *, gpu: int, shapes: dict[str, tuple[int, ...]], provided: dict[str, np.ndarray], label: str
+) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(engine, context, runtime or None, info): deserializes (for a path) and creates the context
     with GPU `gpu` current, then sets the input shapes."""
     info: dict[str, Any] = {}
@@ -36,14 +38,19 @@ def open_context(trt: Any, source: Any, *, gpu: int, shapes: dict[str, tuple[int
         if isinstance(source, (str, Path)):
             plan, header = split_ultralytics_header(read_file(source, "engine file"))
             if header is not None:
-                info["ultralytics_header"] = {k: header[k] for k in ("description", "version", "imgsz", "batch")
-                                              if k in header}
+                info["ultralytics_header"] = {
+                    k: header[k] for k in ("description", "version", "imgsz", "batch") if k in header
+                }
             engine, runtime = deserialize(trt, plan, label)
         else:
             engine = source
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        dynamic = any(d < 0 for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
-                      for d in engine.get_tensor_shape(n))
+        dynamic = any(
+            d < 0
+            for n in names
+            if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
+            for d in engine.get_tensor_shape(n)
+        )
         if is_rtx(trt) and dynamic:
             # RTX compiles shape-specialized kernels lazily and runs fallback kernels meanwhile; a
             # graph captured then would keep the fallbacks. EAGER specializes before the first run.
@@ -60,15 +67,26 @@ def open_context(trt: Any, source: Any, *, gpu: int, shapes: dict[str, tuple[int
             if any(d < 0 for d in shape):
                 given = shapes.get(n) or (tuple(provided[n].shape) if n in provided else None)
                 if given is None:
-                    raise UsageError(f"input {n!r} is dynamic {shape}: give its shape with "
-                                     f"--shapes {n}:{'x'.join('1' if d < 0 else str(d) for d in shape)}")
+                    raise UsageError(
+                        f"input {n!r} is dynamic {shape}: give its shape with "
+                        f"--shapes {n}:{'x'.join('1' if d < 0 else str(d) for d in shape)}"
+                    )
                 if not context.set_input_shape(n, given):
                     raise UsageError(f"TensorRT refused shape {given} for input {n!r} (outside the engine's profile?)")
     return engine, context, runtime, info
 
-def from_engine(engine_or_path: Any, *, gpu: int = 0, shapes: dict[str, tuple[int, ...]] | None = None,
-                inputs: str | Path | None = None, name: str | None = None, seed: int = 0,
-                launch: str | None = None) -> Workload:
+
+# Long because it is one sequence: context, tensors, warm-up enqueue, capture or its reason, workload.
+def from_engine(
+    engine_or_path: Any,
+    *,
+    gpu: int = 0,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    inputs: str | Path | None = None,
+    name: str | None = None,
+    seed: int = 0,
+    launch: str | None = None,
+) -> Workload:
     """A workload running a TensorRT engine (a file path or a deserialized ICudaEngine).
 
     launch: "graph" (one captured CUDA graph per inference; fails where capture cannot work),
@@ -87,8 +105,14 @@ def from_engine(engine_or_path: Any, *, gpu: int = 0, shapes: dict[str, tuple[in
                 provided = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read --inputs {inputs}: {e}") from None
-    engine, context, runtime, info = open_context(trt, engine_or_path, gpu=gpu, shapes=shapes or {},
-                                                  provided=provided, label=str(engine_or_path) if is_path else label)
+    engine, context, runtime, info = open_context(
+        trt,
+        engine_or_path,
+        gpu=gpu,
+        shapes=shapes or {},
+        provided=provided,
+        label=str(engine_or_path) if is_path else label,
+    )
     plans = plan_tensors(trt, engine, context)
     rng = np.random.default_rng(seed)
     buffers: dict[str, Any] = {}
@@ -120,13 +144,23 @@ def from_engine(engine_or_path: Any, *, gpu: int = 0, shapes: dict[str, tuple[in
 
     python = from_callable(enqueue, gpu=gpu, name=label)
     _core.infer_once(python.core, "spin")  # warm-up outside capture: flushes deferred shape updates
-    info.update({"kind": "tensorrt", "tensorrt": trt.__version__, "module": trt.__name__.split(".")[0],
-                 "io": {p.name: [p.dtype, list(p.shape)] for p in plans}})
+    info.update(
+        {
+            "kind": "tensorrt",
+            "tensorrt": trt.__version__,
+            "module": trt.__name__.split(".")[0],
+            "io": {p.name: [p.dtype, list(p.shape)] for p in plans},
+        }
+    )
     special = {p.name: _tensor_note(p) for p in plans if _tensor_note(p)}
     if special:
         info["tensors"] = special
     keep_all = (engine, context, buffers, allocator, runtime)
-    reason = _not_capturable(context, plans, cast(_core.CudaWorkload, python.core).stream_handle) if launch != "python" else None
+    reason = (
+        _not_capturable(context, plans, cast(_core.CudaWorkload, python.core).stream_handle)
+        if launch != "python"
+        else None
+    )
     graph = None
     if launch != "python" and reason is None:
         try:
@@ -147,6 +181,7 @@ def from_engine(engine_or_path: Any, *, gpu: int = 0, shapes: dict[str, tuple[in
     w.info.update(info)
     return w
 
+
 def _tensor_note(p: TensorPlan) -> str:
     notes = []
     if p.data_dependent:
@@ -159,22 +194,35 @@ def _tensor_note(p: TensorPlan) -> str:
         notes.append(f"{p.dtype}: random bytes (numpy has no such type)")
     return "; ".join(notes)
 
+
 def _not_capturable(context: Any, plans: list[TensorPlan], stream: int) -> str | None:
     dd = [p.name for p in plans if p.data_dependent]
     if dd:
-        return f"outputs with data-dependent shapes ({', '.join(dd)}) need an output allocator, which cannot be captured"
+        return (
+            f"outputs with data-dependent shapes ({', '.join(dd)}) need an output allocator, which cannot be captured"
+        )
     check = getattr(context, "is_stream_capturable", None)  # TensorRT-RTX
     if check is not None and not check(stream):
         return "TensorRT-RTX reports this execution context as not stream capturable"
     return None
 
-def from_onnx(path: str | Path, *, gpu: int = 0, shapes: dict[str, tuple[int, ...]] | None = None,
-              inputs: str | Path | None = None, rebuild: bool = False, cache_dir: Path | None = None,
-              precision: Sequence[str] = (), launch: str | None = None) -> Workload:
+
+def from_onnx(
+    path: str | Path,
+    *,
+    gpu: int = 0,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    inputs: str | Path | None = None,
+    rebuild: bool = False,
+    cache_dir: Path | None = None,
+    precision: Sequence[str] = (),
+    launch: str | None = None,
+) -> Workload:
     """Builds (or reuses from the cache) the engine for an ONNX model and runs it (see from_engine
     for `launch`; `precision`: weakly typed fp16/bf16/int8/fp8 builds, TensorRT 10.x only)."""
-    engine_file = build_from_onnx(path, shapes or {}, gpu=gpu, rebuild=rebuild, cache_dir=cache_dir,
-                                  precision=precision)
+    engine_file = build_from_onnx(
+        path, shapes or {}, gpu=gpu, rebuild=rebuild, cache_dir=cache_dir, precision=precision
+    )
     meta = cached_engine_meta(engine_file) or {}
     w = from_engine(engine_file, gpu=gpu, shapes=shapes, inputs=inputs, name=Path(path).name, launch=launch)
     w.info["engine_file"] = str(engine_file)
