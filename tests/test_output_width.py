@@ -453,3 +453,28 @@ def test_unlimited_width_only_when_not_a_terminal(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("COLUMNS", "66")
     assert common.table_width(common.stdout_console()) == 66
     assert re.fullmatch(r"\d+", str(common.UNLIMITED_WIDTH))
+
+
+@pytest.mark.parametrize("width", [*WIDTHS, None])
+def test_fleet_tables_keep_every_number_and_every_identity(
+    width: int | None, tmp_path: Path, h100_doc: dict[str, Any]
+) -> None:
+    """Two machines' folders side by side (the saved H100 sweep twice): at every width, and piped
+    (None), the machine, workload and pacing of each row stay, and no number is cut."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(FIXTURE, a)
+    shutil.copytree(FIXTURE, b)
+    args = ["report", str(a), str(b), "--html", str(tmp_path / "fleet.html")]
+    out = piped(args).stdout if width is None else invoke(args, width).stdout
+    latency = out.split("trtpace sweep, per machine")[1].split("GPU state")[0]
+    check_intact(latency, sweep_headline(h100_doc), width)
+    rows = [line for line in latency.splitlines() if "x " in line and line.split()[:1] != ["machine"]]
+    assert len(rows) >= 2 * len(h100_doc["conditions"])
+    for name in ("tiny", "medium", "large"):
+        assert sum(name in line for line in latency.splitlines()) >= 2  # each workload on both machines
+    if width == 60:
+        assert "left out at 60 columns" in out.replace("\n", " ")
+    if width is None:
+        assert "left out" not in out

@@ -103,6 +103,7 @@ def test_report_cli_html_png_csv_json(sweep: trtpace.SweepResult, tmp_path: Path
             "gpu_mode",
             "gpu_uuid",
             "workload",
+            "run",
             "pacing",
             "launch",
             "io",

@@ -158,3 +158,34 @@ def test_multi_gpu_rounds_pool_within_one_run(tmp_path: Path) -> None:
     save(run(100, 100), out, mode="append")
     ratios = {x["condition"]: round(x["ratio"], 2) for x in trtpace.load(out).together_vs_alone()[0]["conditions"]}
     assert ratios == {"model gap 0.01 s": 1.5, "model gap 0.01 s (run 1)": 1.0}
+
+
+def test_appended_runs_are_told_apart_in_the_table_and_the_csv(tmp_path: Path) -> None:
+    """Two runs of the same workload and gap in one folder: the terminal table gains a run
+    column (else the rows would look like duplicates) and the CSV says each row's run."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from trtpace.cli import app
+
+    out = tmp_path / "r"
+    save(SweepResult([_condition("model", 0.0, 100), _condition("model", 0.01, 120)], {}, {"command": "sweep"}), out)
+    one = CliRunner().invoke(app, ["report", str(out), "--csv", str(tmp_path / "one.csv")], env={"COLUMNS": "120"})
+    assert one.exit_code == 0, one.output
+    header = next(line for line in one.stdout.splitlines() if "workload" in line)
+    assert header.split()[0] == "workload"  # one run: no run column
+    save(
+        SweepResult([_condition("model", 0.0, 1000), _condition("model", 0.01, 1100)], {}, {"command": "sweep"}),
+        out,
+        mode="append",
+    )
+    r = CliRunner().invoke(app, ["report", str(out), "--csv", str(tmp_path / "two.csv")], env={"COLUMNS": "120"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    header = next(line for line in lines if "workload" in line)
+    assert header.split()[:2] == ["run", "workload"]
+    table = lines[lines.index(header) + 2 :]
+    assert [line.split()[0] for line in table[:5] if line.strip()] == ["0", "0", "1", "1"]
+    with open(tmp_path / "two.csv") as f:
+        assert [row["run"] for row in csv.DictReader(f)] == ["0", "0", "1", "1"]

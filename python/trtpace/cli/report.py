@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
-from trtpace.cli.common import JsonOutput, stderr, warn
+from trtpace.cli.common import JsonOutput, print_table, stderr, stdout_console, table_width, warn
 from trtpace.cli.compare import show_compare
 from trtpace.cli.sweep import show_sweep
 from trtpace.errors import UsageError
@@ -205,28 +204,34 @@ def _report_fleet(
 
 
 def _print_fleet(fleet: Fleet) -> None:
-    console = Console()
+    """Several machines' folders side by side, on stdout as every table is (full width when piped)."""
+    console = stdout_console()
     console.print(fleet_report.environment_table(fleet))
     for m in fleet.machines:
         for warning in m.environment.get("warnings", []):
             warn(f"{m.name}: {warning}")
+    width = table_width(console)
     if fleet.command == "compare":
-        for table in fleet_report.policy_tables(fleet):
-            console.print(table)
+        for fitted in fleet_report.policy_tables(fleet, width):
+            print_table(console, fitted, width)
         for line in fleet_report.recommendation_lines(fleet):
-            console.print(f"[bold]recommendation[/] {escape(line)}", highlight=False, soft_wrap=True)
+            console.print(Text.assemble(("recommendation", "bold"), " " + line), soft_wrap=True)
     else:
         for view, title in (("table", "trtpace sweep, per machine"), ("gpu", "GPU state, per machine")):
-            rows_table = fleet_report.condition_table(fleet, view, title)
-            if rows_table is not None:
-                console.print(rows_table)
+            table = fleet_report.condition_table(fleet, view, title, width)
+            if table is not None:
+                print_table(console, table, width)
     some = fleet_report.only_on_some_lines(fleet)
     if some:
-        console.print("[bold]measured on only some machines[/]")
+        console.print(Text("measured on only some machines", style="bold"))
         for line in some:
-            console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
+            console.print("  " + line, soft_wrap=True)
     lines = fleet_report.attribution_lines(fleet) if fleet.command != "compare" else []
     if lines:
-        console.print("[bold]where the extra time goes[/] (p50 change vs gap 0; parts averaged around the median)")
+        console.print(
+            Text.assemble(
+                ("where the extra time goes", "bold"), " (p50 change vs gap 0; parts averaged around the median)"
+            )
+        )
         for line in lines:
-            console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
+            console.print("  " + line, soft_wrap=True)

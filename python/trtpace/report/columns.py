@@ -158,6 +158,9 @@ CONDITION_COLUMNS: list[Column] = [
         views=_views("csv"),
     ),
     Column("workload", "workload", "", lambda r: r["workload"], views=_views("html", "csv")),
+    # which run of the folder measured the row (0, then 1, 2, ... per --append): the terminal
+    # shows it as a label where a folder holds more than one run
+    Column("run", "run", "", lambda r: r.get("run", 0), digits=0, views=_views("csv")),
     Column("pacing", "pacing", "", lambda r: r["pacing"]["label"], views=_views("csv")),
     # the pacing as numbers, for tools that plot or filter the CSV (empty where it does not apply)
     Column("gap_s", "gap", "s", lambda r: _number(r["pacing"].get("gap_s")), digits=6, views=_views("csv")),

@@ -16,18 +16,23 @@ from trtpace.report import plots
 from trtpace.report.columns import (
     CONDITION_COLUMNS,
     FLEET_COLUMNS,
-    FOOTNOTE,
     POLICY_COLUMNS,
-    UNRELIABLE_MARK,
+    TERMINAL_DROP_ORDER,
     Column,
     columns,
     condition_label,
     gap_work_varies,
+    terminal_columns,
 )
 from trtpace.report.html import environment_items, footnote, page, table, write_figure_pngs, write_rows_csv
+from trtpace.report.terminal import LABEL_MIN_WIDTH, Fitted, fit_labelled
 from trtpace.results.fleet import Fleet
 from trtpace.results.folder import write_output
 from trtpace.results.policies import summarize_policies
+
+# A machine's name ("vm / NVIDIA H100 80GB HBM3 [folder]") may fold narrower than other labels:
+# it is long, and every row has one.
+MACHINE_FOLD = 8
 
 
 def environment_facts(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
@@ -67,63 +72,56 @@ def _grouped(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
     return [(r, i + 1 == len(rows) or rows[i + 1]["match"] != r["match"]) for i, r in enumerate(rows)]
 
 
-def _marked(cells: list[str]) -> bool:
-    return any(x.endswith(UNRELIABLE_MARK) for x in cells)
-
-
-def condition_table(fleet: Fleet, view: str, title: str) -> Table | None:
-    """One row per machine and condition (view "table": latency, "gpu": GPU state)."""
+def condition_table(fleet: Fleet, view: str, title: str, width: int | None = None) -> Fitted | None:
+    """One row per machine and condition (view "table": latency, "gpu": GPU state), fitted to
+    `width` as every terminal table is: numbers never cut, labels fold, columns left out in
+    TERMINAL_DROP_ORDER's order (and named) where even folded labels do not fit."""
     rows = fleet.rows()
-    cols = columns(CONDITION_COLUMNS, view)
+    cols = terminal_columns(CONDITION_COLUMNS, view)  # the headline first, as in a sweep's own table
     if view == "gpu" and not any(
         math.isfinite(r["summary"]["launch_us"]["p50"]) or math.isfinite(r["summary"]["nvml_sm_mhz"]["p50"])
         for r in rows
     ):
         return None
     machine, on = columns(FLEET_COLUMNS, "table")
-    t = _new_table(
-        title, ["machine", "workload", "pacing", on.header(), *(c.narrow_header() for c in cols)], len(cols) + 1
-    )
-    marked = False
     mixed = gap_work_varies(rows)  # conditions differing only in gap work: the pacing says which is which
-    for r, last in _grouped(rows):
-        status = "" if r["status"] == "done" else f" [yellow]({escape(r['status'])})[/]"
-        cells = [c.text(r) for c in cols]
-        marked = marked or _marked(cells)
-        t.add_row(
-            escape(machine.text(r)),
-            escape(r["workload"]),
-            escape(condition_label(r, mixed).removeprefix("gap ")) + status,
-            on.text(r),
-            *cells,
-            end_section=last,
-        )
-    if marked:
-        t.caption, t.caption_justify = FOOTNOTE, "left"
-    return t
+    pacing = [
+        condition_label(r, mixed).removeprefix("gap ") + ("" if r["status"] == "done" else f" ({r['status']})")
+        for r in rows
+    ]
+    labels = [
+        ("machine", "machine", [machine.text(r) for r in rows], MACHINE_FOLD),
+        ("workload", "workload", [str(r["workload"]) for r in rows], LABEL_MIN_WIDTH),
+        ("pacing", "pacing", pacing, LABEL_MIN_WIDTH),
+        ("on", on.header(), [on.text(r) for r in rows], LABEL_MIN_WIDTH),
+    ]
+    return fit_labelled(
+        title, labels, rows, cols, _drop_order(labels, view), width, [last for _, last in _grouped(rows)]
+    )
 
 
-def policy_tables(fleet: Fleet) -> list[Table]:
-    """A compare fleet: per machine and policy, latency, then what it costs."""
+def _drop_order(labels: list[tuple[str, str, list[str], int]], view: str) -> tuple[str, ...]:
+    """The view's drop order, with the GPU column ("on") first where every row says the same
+    (one GPU per machine): then it tells nothing a narrow terminal needs."""
+    on = next(cells for key, _, cells, _ in labels if key == "on")
+    return (("on",) if len(set(on)) <= 1 else ()) + TERMINAL_DROP_ORDER[view]
+
+
+def policy_tables(fleet: Fleet, width: int | None = None) -> list[Fitted]:
+    """A compare fleet: per machine and policy, latency, then what it costs; fitted to `width`."""
     rows = fleet.policy_rows()
     machine, on = columns(FLEET_COLUMNS, "table")
-    out = []
-    for title, view in (("trtpace compare, per machine", "latency"), ("what it costs, per machine", "cost")):
-        cols = columns(POLICY_COLUMNS, view)
-        t = _new_table(
-            title,
-            ["machine", *(c.narrow_header() for c in cols[:1]), on.header(), *(c.narrow_header() for c in cols[1:])],
-            len(cols),
-        )
-        marked = False
-        for r, last in _grouped(rows):
-            cells = [c.text(r["summary"]) for c in cols]
-            marked = marked or _marked(cells)
-            t.add_row(escape(machine.text(r)), escape(cells[0]), on.text(r), *cells[1:], end_section=last)
-        if marked:
-            t.caption, t.caption_justify = FOOTNOTE, "left"
-        out.append(t)
-    return out
+    sections = [last for _, last in _grouped(rows)]
+    labels = [
+        ("machine", "machine", [machine.text(r) for r in rows], MACHINE_FOLD),
+        ("on", on.header(), [on.text(r) for r in rows], LABEL_MIN_WIDTH),
+    ]
+    summaries = [r["summary"] for r in rows]
+    order = {view: _drop_order(labels, view) for view in ("latency", "cost")}
+    return [
+        fit_labelled(title, labels, summaries, columns(POLICY_COLUMNS, view), order[view], width, sections)
+        for title, view in (("trtpace compare, per machine", "latency"), ("what it costs, per machine", "cost"))
+    ]
 
 
 def only_on_some_lines(fleet: Fleet) -> list[str]:

@@ -46,6 +46,7 @@ class _Col:
     header: str
     cells: list[Text]
     label: bool  # folds (left-justified); else a number, never narrower than its widest cell
+    fold_to: int = LABEL_MIN_WIDTH  # a label folds down to this (or its header, if wider)
 
     @property
     def natural(self) -> int:
@@ -56,7 +57,7 @@ class _Col:
         if not self.label:
             return self.natural
         header = max(cell_len(line) for line in self.header.split("\n"))
-        return min(self.natural, max(header, LABEL_MIN_WIDTH))
+        return min(self.natural, max(header, self.fold_to))
 
     @property
     def title(self) -> str:
@@ -110,7 +111,9 @@ def _measure(table: Table) -> int:
     return console.measure(table).maximum
 
 
-def _build(title: str | Text, cols: list[_Col], widths: list[int], caption: str | None) -> Table:
+def _build(
+    title: str | Text, cols: list[_Col], widths: list[int], caption: str | None, sections: Sequence[bool] = ()
+) -> Table:
     table = Table(
         title=title if isinstance(title, Text) else Text(title),
         title_justify="left",
@@ -127,24 +130,30 @@ def _build(title: str | Text, cols: list[_Col], widths: list[int], caption: str 
     folded = [
         [fold_label(cell, w) for cell in c.cells] if c.label else c.cells for c, w in zip(cols, widths, strict=True)
     ]
-    for row in zip(*folded, strict=True):
-        table.add_row(*row)
+    for i, row in enumerate(zip(*folded, strict=True)):
+        table.add_row(*row, end_section=i < len(sections) and sections[i])
     if caption:
         table.caption, table.caption_justify = caption, "left"
     return table
 
 
 def _fit(
-    title: str | Text, cols: list[_Col], drop_order: Sequence[str], width: int | None, caption: str | None = None
+    title: str | Text,
+    cols: list[_Col],
+    drop_order: Sequence[str],
+    width: int | None,
+    caption: str | None = None,
+    sections: Sequence[bool] = (),
 ) -> Fitted:
     """The table at `width` (None: unlimited): labels at full width where they fit, folded where
-    not; columns of `drop_order` left out, in that order, while even folded labels do not fit."""
+    not; columns of `drop_order` left out, in that order, while even folded labels do not fit.
+    `sections`: per row, whether a rule follows it (a fleet's groups of matched conditions)."""
     kept = list(cols)
     dropped: list[str] = []
     order = [k for k in drop_order if any(c.key == k for c in cols)]
     while True:
         mins = [c.minimum for c in kept]
-        need = _measure(_build(title, kept, mins, caption))
+        need = _measure(_build(title, kept, mins, caption, sections))
         if width is None or need <= width or not order:
             break
         key = order.pop(0)
@@ -157,7 +166,7 @@ def _fit(
             grow = int(min(slack, c.natural - widths[i]))
             widths[i] += grow
             slack -= grow
-    table = _build(title, kept, widths, caption)
+    table = _build(title, kept, widths, caption, sections)
     return Fitted(table, dropped, _measure(table))
 
 
@@ -168,6 +177,23 @@ def _number_cols(items: Sequence[Any], cols: list[Column]) -> tuple[list[_Col], 
         marked = marked or any(x.endswith(UNRELIABLE_MARK) for x in cells)
         out.append(_Col(c.csv, c.narrow_header(), [Text(x) for x in cells], label=c.csv in TERMINAL_LABELS))
     return out, marked
+
+
+def fit_labelled(
+    title: str | Text,
+    labels: Sequence[tuple[str, str, list[str], int]],
+    items: Sequence[Any],
+    cols: list[Column],
+    drop_order: Sequence[str],
+    width: int | None,
+    sections: Sequence[bool] = (),
+) -> Fitted:
+    """A table of label columns (key, header, plain cells, the width they may fold down to) then
+    the spec's numeric `cols` of `items`, fitted to `width` as every terminal table is (for the
+    fleet report)."""
+    label_cols = [_Col(key, header, [Text(x) for x in cells], True, fold) for key, header, cells, fold in labels]
+    numbers, marked = _number_cols(items, cols)
+    return _fit(title, label_cols + numbers, drop_order, width, FOOTNOTE if marked else None, sections)
 
 
 def _condition_labels(rows: list[dict[str, Any]]) -> tuple[list[_Col], list[str]]:
@@ -182,6 +208,8 @@ def _condition_labels(rows: list[dict[str, Any]]) -> tuple[list[_Col], list[str]
         pacing.append(cell)
     launches = [str(row.get("launch", "") or "") for row in rows]
     labels = [_Col("workload", "workload", [Text(str(r["workload"])) for r in rows], label=True)]
+    if len({r.get("run", 0) for r in rows}) > 1:  # appended runs: each row says which run measured it
+        labels.insert(0, _Col("run", "run", [Text(str(r.get("run", 0))) for r in rows], label=True))
     stay: list[str] = []
     if any(launches):
         labels.append(_Col("launch", "launch", [Text(x) for x in launches], label=True))
