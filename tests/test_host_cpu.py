@@ -202,3 +202,29 @@ def test_cpu_awake_spinner_dies_with_a_parent_killed_with_sigkill(tmp_path: Path
         time.sleep(0.05)
     else:
         assert not Path(f"/proc/{spinner}").exists(), "the cpu-awake spinner outlived its killed parent"
+
+
+def test_a_follow_racing_the_stop_leaves_no_spinner() -> None:
+    """follow() comes from the host sampler's thread while the caller stops the spinner: once
+    stop() returns, nothing spins and nothing is left to reap (CI once saw a leaked spinner)."""
+    import threading
+
+    core = min(os.sched_getaffinity(0))
+    for _ in range(20):
+        awake = host_cpu.CpuAwake()
+        go = threading.Event()
+
+        def sampler(awake: host_cpu.CpuAwake = awake, go: threading.Event = go) -> None:
+            go.wait()
+            for _ in range(50):
+                awake.follow(core)
+                awake.core = None  # as if the loop moved: the next follow acts again
+
+        t = threading.Thread(target=sampler)
+        t.start()
+        go.set()
+        awake.stop()
+        t.join()
+        assert awake.proc is None and not awake.describe()["spinning"]
+        awake.follow(core)  # after the stop: starts nothing
+        assert awake.proc is None

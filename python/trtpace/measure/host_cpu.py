@@ -166,8 +166,17 @@ class CpuAwake:
         self.proc: subprocess.Popen[bytes] | None = None
         self.core: int | None = None
         self.moves = 0
+        # follow() runs on the host sampler's thread, stop() on the caller's: without the lock a
+        # follow racing a stop could start a spinner that nothing stops
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def follow(self, core: int) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._follow(core)
+
+    def _follow(self, core: int) -> None:
         if core == self.core:
             return
         if self.proc is None or self.proc.poll() is not None:
@@ -196,11 +205,14 @@ class CpuAwake:
         return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-        self.core = None
+        """Ends the spinner (and any later follow()): returns once it is gone and reaped."""
+        with self._lock:
+            self._stopped = True
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait()
+                self.proc = None
+            self.core = None
 
     def describe(self) -> dict[str, Any]:
         alive = self.proc is not None and self.proc.poll() is None
