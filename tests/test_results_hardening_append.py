@@ -189,3 +189,18 @@ def test_appended_runs_are_told_apart_in_the_table_and_the_csv(tmp_path: Path) -
     assert [line.split()[0] for line in table[:5] if line.strip()] == ["0", "0", "1", "1"]
     with open(tmp_path / "two.csv") as f:
         assert [row["run"] for row in csv.DictReader(f)] == ["0", "0", "1", "1"]
+
+
+def test_sweep_append_of_another_gpu_is_refused(tmp_path: Path) -> None:
+    """One folder is one machine: a sweep measured on another GPU goes to its own folder (a fleet
+    report puts the two side by side), and the folder is left as it was."""
+    out = tmp_path / "s"
+    trtpace.sweep(["host:us=5"], [0.0, 0.002], iterations=3, warmup=0, telemetry=False, out=out)
+    doc = json.loads((out / "sweep.json").read_text())
+    doc["environment"]["gpu"] = {"uuid": "GPU-5f1c", "name": "NVIDIA H100", "index": 0}
+    (out / "sweep.json").write_text(json.dumps(doc))
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(trtpace.UsageError, match="measured on GPU-5f1c, not none"):
+        trtpace.sweep(["host:us=5"], [0.0, 0.002], iterations=3, warmup=0, telemetry=False, out=out, out_mode="append")
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert json.loads((out / "sweep.json").read_text()) == doc

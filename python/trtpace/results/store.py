@@ -594,6 +594,15 @@ class ResultWriter:
                     f"--append: {self.directory} holds a compare run with {said}: its policies' rounds "
                     "would pool across them; write this run to another folder"
                 )
+        else:
+            # A sweep keeps each run's rows against its own baseline, but one folder is one
+            # machine: its report speaks of one GPU. Another GPU's run goes to its own folder.
+            before, now = _gpus(earlier.environment), _gpus(environment)
+            if before != now:
+                raise UsageError(
+                    f"--append: {self.directory} holds a sweep measured on {before}, not {now}: write this run "
+                    "to another folder (trtpace report A B shows machines side by side)"
+                )
         try:
             self._original = read_regular(self.directory / "sweep.json", MAX_SWEEP_JSON_BYTES, "sweep.json")
         except ValueError as e:
