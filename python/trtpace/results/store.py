@@ -597,10 +597,10 @@ class ResultWriter:
         else:
             # A sweep keeps each run's rows against its own baseline, but one folder is one
             # machine: its report speaks of one GPU. Another GPU's run goes to its own folder.
-            before, now = _gpus(earlier.environment), _gpus(environment)
-            if before != now:
+            gpus_before, gpus_now = _gpus(earlier.environment), _gpus(environment)
+            if gpus_before != gpus_now:
                 raise UsageError(
-                    f"--append: {self.directory} holds a sweep measured on {before}, not {now}: write this run "
+                    f"--append: {self.directory} holds a sweep measured on {gpus_before}, not {gpus_now}: write this run "
                     "to another folder (trtpace report A B shows machines side by side)"
                 )
         try:
