@@ -36,7 +36,9 @@ inline const char* to_string(SyncMode mode) noexcept { return enum_to_string(kSy
 // polling, so a failure raises instead of hanging; spin/yield: every poll).
 struct WaitStats {
   uint32_t driver_calls = 0;
-  int64_t driver_ns = 0;  // time inside those calls. Units: ns.
+  // flag and block: time inside those calls; spin/yield (and block with a deadline), whose polls
+  // are the wait: the whole wait, timed once rather than per poll. Units: ns.
+  int64_t driver_ns = 0;
 };
 
 // Test-only fault injection: where an injected TrtpaceError is thrown, so the error paths of the
