@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 cd "$(dirname "$0")/.." || exit 1
 want() { [[ " $PARTS " == *" $1 "* ]]; }
-pack() { if [ -n "${PACK:-}" ]; then tar -C "$OUT" -czf "$PACK.tmp" . && mv "$PACK.tmp" "$PACK"; fi; }
+pack() { if [ -n "${PACK:-}" ]; then tar -C "$OUT" --exclude="./${PACK##*/}*" -czf "$PACK.tmp" . && mv "$PACK.tmp" "$PACK"; fi; }
 log() { pack; echo "== $1" | tee -a "$OUT/log.txt"; }
 
 nvidia-smi --query-gpu=name,driver_version,pci.bus_id,clocks.sm,clocks.max.sm,clocks.mem,pstate,power.draw \
@@ -33,6 +33,44 @@ if want tests; then
   log "armed entry points in fresh processes (each under a watchdog, several at once: they time nothing)"
   timeout "${FRESH_TIMEOUT_S:-360}" "$PY" -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark -n "${FRESH_JOBS:-6}" ${PYTEST_K:+-k "$PYTEST_K"} tests/test_armed_fresh.py 2>&1 |
     tee "$OUT/gpu-tests-fresh.txt" | tail -15
+fi
+if want cuda12; then
+  # The CUDA 12 build beside the CUDA 13 one (issue #24): a CUDA 12.4 toolkit carried as
+  # CUDA12_TOOLKIT (a .tar.xz of .ci/cuda12-toolkit's toolkit), the same commit built into its own
+  # folder, and the gpu tests run from it. CUDA12_PARTS: "tests sweep armed" (default).
+  log "CUDA 12 build"
+  tk=/tmp/cuda12-toolkit
+  mkdir -p "$tk" && tar -xJf "${CUDA12_TOOLKIT:?CUDA12_TOOLKIT names the carried toolkit}" -C "$tk"
+  CUDA_HOME=$tk TRTPACE_CUDA_MAJOR=12 TRTPACE_CUDA_ARCHITECTURES=90-real \
+    "$PY" -m pip install -q --no-build-isolation --no-deps --target /tmp/trtpace-cu12 -Cbuild-dir=build/gpu12 . \
+    >"$OUT/cuda12-build.txt" 2>&1 || { tail -30 "$OUT/cuda12-build.txt"; exit 1; }
+  PYTHONPATH=/tmp/trtpace-cu12 "$PY" -c 'import trtpace._core as c, json; p = c.probe_cuda()
+assert p["runtime_version"] // 1000 == 12, p
+print(json.dumps({"probe": p, "features": c.features(0)}, indent=1))' | tee "$OUT/cuda12-env.json" || exit 1
+  for part in ${CUDA12_PARTS:-tests sweep armed}; do
+    case $part in
+    tests)
+      log "gpu tests from the CUDA 12 build"
+      PYTHONPATH=/tmp/trtpace-cu12 "$PY" -m pytest -m gpu -q -p no:cacheprovider --ignore=tests/test_armed_fresh.py tests 2>&1 |
+        tee "$OUT/cuda12-gpu-tests.txt" | tail -15
+      PYTHONPATH=/tmp/trtpace-cu12 timeout "${FRESH_TIMEOUT_S:-360}" "$PY" -m pytest -m gpu -q -p no:cacheprovider -p no:benchmark \
+        -n "${FRESH_JOBS:-6}" tests/test_armed_fresh.py 2>&1 | tee "$OUT/cuda12-gpu-tests-fresh.txt" | tail -15 ;;
+    sweep)
+      # the main job from each build, alternating, so that drift shows as a difference between runs
+      log "main sweep: CUDA 12 build, CUDA 13 build, CUDA 12 build"
+      for b in 12 13 12b; do
+        PYTHONPATH=$([ "$b" = 13 ] || echo /tmp/trtpace-cu12) "$PY" -m trtpace sweep --gaps 0,0.1,0.2 \
+          --out "/tmp/trtpace-cuda-builds/sweep-cuda$b" --overwrite --json >"$OUT/cuda-builds-sweep-$b.json" 2>>"$OUT/log.txt"
+      done ;;
+    armed)
+      log "armed compare: CUDA 12 build, CUDA 13 build"
+      for b in 12 13; do
+        PYTHONPATH=$([ "$b" = 13 ] || echo /tmp/trtpace-cu12) "$PY" bench/armed.py --workload tiny --gap 0.1 --rounds 3 \
+          --iterations 200 --json "$OUT/cuda-builds-armed-$b.json" 2>&1 | tail -12 | tee -a "$OUT/log.txt"
+      done ;;
+    esac
+    pack
+  done
 fi
 if want overhead; then
   log overhead
