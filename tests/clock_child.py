@@ -9,6 +9,7 @@ leaves the lock (and exits 0) when its stdin closes; a refused lock prints `refu
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 import time
@@ -27,6 +28,9 @@ def log(text: str) -> None:
     with open(log_path, "a") as f:
         f.write(text + "\n")
 
+
+# A parent that sees this child hang sends SIGUSR1 first: every thread's stack goes to stderr.
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 fake = make_fake_nvml()
 fake.nvmlDeviceSetGpuLockedClocks.side_effect = lambda h, lo, hi: log(f"set {lo} {hi}")

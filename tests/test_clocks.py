@@ -158,9 +158,13 @@ def _finish(proc: subprocess.Popen) -> int:
     try:
         _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        pytest.fail(f"the child did not exit after the signal; its stderr:\n{err}")
+        proc.send_signal(signal.SIGUSR1)  # clock_child's faulthandler: where each thread hangs
+        try:
+            _, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        pytest.fail(f"the child did not exit after the signal; its stderr, then its stacks:\n{err}")
     return proc.returncode
 
 

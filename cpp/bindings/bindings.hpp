@@ -30,6 +30,7 @@ void bind_capture(py::module_& m);
 void bind_remedies(py::module_& m);
 void bind_bench(py::module_& m);
 void bind_armed(py::module_& m);
+void bind_fast_path(py::module_& m);
 void bind_device_scope(py::module_& m);
 
 // A copy of the first n elements of v as a 1-D numpy array.

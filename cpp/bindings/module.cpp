@@ -21,5 +21,6 @@ PYBIND11_MODULE(_core, m) {
   trtpace::bindings::bind_remedies(m);
   trtpace::bindings::bind_bench(m);
   trtpace::bindings::bind_armed(m);
+  trtpace::bindings::bind_fast_path(m);
   trtpace::bindings::bind_device_scope(m);
 }

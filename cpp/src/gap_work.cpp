@@ -1,5 +1,6 @@
 #include "trtpace/gap_work.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -55,9 +56,14 @@ int64_t GapWorker::run() {
       break;
   }
   const int64_t took = now_ns() - start;
-  // Mean of the recent runs (weight 1/8), so a slow first run or a drift is followed.
-  expected_ns_ = seen_ ? expected_ns_ + (took - expected_ns_) / 8 : took;
-  seen_ = true;
+  // The median of the recent runs, not their mean: one slow run (a cold first one, a preempted
+  // one) would pull a mean up for dozens of gaps, and every gap after it would end early.
+  recent_[next_ % recent_.size()] = took;
+  ++next_;
+  std::array<int64_t, kRecentRuns> sorted = recent_;
+  const size_t n = std::min(next_, recent_.size());
+  std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.begin() + n);
+  expected_ns_ = sorted[n / 2];
   return took;
 }
 

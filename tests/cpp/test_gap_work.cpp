@@ -4,10 +4,17 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "trtpace/clock.hpp"
 #include "trtpace/gap_work.hpp"
 
 namespace trtpace {
 namespace {
+
+void spin_for(int64_t ns) {
+  const int64_t start = now_ns();
+  while (now_ns() - start < ns) {
+  }
+}
 
 TEST(GapWorker, BusyRunsAtLeastItsLengthAndEstimatesIt) {
   GapWork w;
@@ -17,6 +24,32 @@ TEST(GapWorker, BusyRunsAtLeastItsLengthAndEstimatesIt) {
   ASSERT_TRUE(worker.active());
   for (int i = 0; i < 5; ++i) EXPECT_GE(worker.run(), 200'000);
   EXPECT_GE(worker.expected_ns(), 200'000);
+}
+
+TEST(GapWorker, OneSlowRunDoesNotMoveTheEstimate) {
+  // A cold or preempted run 50x longer than the rest: a mean would start the next dozens of gaps'
+  // work far too early (and the gaps would end early); the median stays with the usual run.
+  int calls = 0;
+  GapWork w;
+  w.kind = GapWorkKind::callable;
+  w.fn = [&] { spin_for(++calls == 2 ? 10'000'000 : 200'000); };
+  GapWorker worker(w);
+  for (int i = 0; i < 4; ++i) worker.run();
+  EXPECT_LT(worker.expected_ns(), 2'000'000);
+  EXPECT_GE(worker.expected_ns(), 200'000);
+}
+
+TEST(GapWorker, TheEstimateFollowsADrift) {
+  int64_t length = 100'000;
+  GapWork w;
+  w.kind = GapWorkKind::callable;
+  w.fn = [&] { spin_for(length); };
+  GapWorker worker(w);
+  for (int i = 0; i < 20; ++i) worker.run();
+  EXPECT_LT(worker.expected_ns(), 1'000'000);
+  length = 2'000'000;
+  for (int i = 0; i < 20; ++i) worker.run();
+  EXPECT_GE(worker.expected_ns(), 2'000'000);
 }
 
 TEST(GapWorker, MemoryTouchesItsBuffer) {

@@ -7,6 +7,7 @@
 // durations) and issues the inference the moment it ends, as an app issues once its frame is
 // ready. StageCopy is the app's write of the finished input into the memory the inference reads
 // (a pinned buffer the graph copies in): after the gap, on the critical path.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,7 +35,8 @@ class GapWorker {
  public:
   explicit GapWorker(GapWork work);  // validates; allocates and touches the memory buffer
   bool active() const noexcept { return work_.kind != GapWorkKind::none; }
-  // The duration to start the work ahead of the due time: the mean of the recent runs. Units: ns.
+  // The duration to start the work ahead of the due time: the median of the last kRecentRuns
+  // runs. Units: ns.
   int64_t expected_ns() const noexcept { return expected_ns_; }
   // Runs the work once; returns how long it took. Units: ns.
   int64_t run();
@@ -44,8 +46,10 @@ class GapWorker {
   GapWork work_;
   std::vector<uint64_t> buffer_;
   uint64_t sink_ = 0;
+  static constexpr size_t kRecentRuns = 15;
+  std::array<int64_t, kRecentRuns> recent_{};
+  size_t next_ = 0;  // runs so far; the next one goes to recent_[next_ % kRecentRuns]
   int64_t expected_ns_ = 0;
-  bool seen_ = false;
 };
 
 // One input buffer written before each inference: from sources[i % 2] (two, so every write

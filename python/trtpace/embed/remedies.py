@@ -158,19 +158,35 @@ class InferenceRecord(Mapping[str, Any]):
         "wait_driver_us",
     )
 
-    def __init__(self, times: dict[str, Any], device: Callable[[], dict[str, float]] | None):
-        self._times = times
+    __slots__ = ("_device", "_raw", "_times")
+
+    def __init__(self, times: dict[str, Any] | None, device: Any = None, raw: tuple[int, Any] | None = None):
+        # device: the CudaWorkload whose last inference this is, its device times read on demand;
+        # raw: (armed_ns, (issue_ns, submitted_ns, done_ns, relaunched)) from the armed fast path,
+        # made into the dict on first read (not between the output and the app).
+        self._times: dict[str, Any] = {} if times is None else times
         self._device = device
+        self._raw = raw
+
+    def _stamped(self) -> dict[str, Any]:
+        if self._raw is not None:
+            armed_ns, (issue, submitted, done, relaunched) = self._raw
+            self._raw = None
+            self._times.update(
+                armed_ns=armed_ns, issue_ns=issue, submitted_ns=submitted, done_ns=done, relaunched=bool(relaunched)
+            )
+        return self._times
 
     def resolve(self) -> None:
+        times = self._stamped()
         if self._device is not None:
-            device, self._device = self._device, None
-            self._times.update(device())
+            core, self._device = self._device, None
+            times.update(_device_times(core))
 
     def __getitem__(self, key: str) -> Any:
         if key in self._LAZY:
             self.resolve()
-        return self._times[key]
+        return self._stamped()[key]
 
     def __iter__(self) -> Iterator[str]:
         self.resolve()
@@ -185,22 +201,20 @@ class InferenceRecord(Mapping[str, Any]):
         return f"InferenceRecord({self._times!r})"
 
 
-def _device_times(core: Any) -> Callable[[], dict[str, float]]:
-    def read() -> dict[str, float]:
-        copies = core.last_copies_us()
-        c_in, c_out = copies if copies is not None else (math.nan, math.nan)
-        stamps = core.last_stamps()
-        return {
-            "device_us": float(core.last_device_us()),
-            "copy_in_us": c_in,
-            "copy_out_us": c_out,
-            "gate_gt_ns": int(stamps["gate_gt_ns"]),
-            "done_gt_ns": int(stamps["done_gt_ns"]),
-            "wait_driver_calls": int(stamps["wait_driver_calls"]),
-            "wait_driver_us": stamps["wait_driver_ns"] / 1e3,
-        }
-
-    return read
+def _device_times(core: Any) -> dict[str, float]:
+    """The last inference's device-side times: its events (a driver call) and mapped-memory stamps."""
+    copies = core.last_copies_us()
+    c_in, c_out = copies if copies is not None else (math.nan, math.nan)
+    stamps = core.last_stamps()
+    return {
+        "device_us": float(core.last_device_us()),
+        "copy_in_us": c_in,
+        "copy_out_us": c_out,
+        "gate_gt_ns": int(stamps["gate_gt_ns"]),
+        "done_gt_ns": int(stamps["done_gt_ns"]),
+        "wait_driver_calls": int(stamps["wait_driver_calls"]),
+        "wait_driver_us": stamps["wait_driver_ns"] / 1e3,
+    }
 
 
 def _as_workload(work: Any, gpu: int) -> workloads.Workload:
@@ -293,14 +307,12 @@ class Pacer:
         ):
             if not (math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (math.isfinite(wait_timeout_s) and wait_timeout_s > 0):
-            raise UsageError(f"wait_timeout_s must be a finite number > 0, got {wait_timeout_s!r}")
-        self.wait_timeout_s = float(wait_timeout_s)
+        self.wait_timeout_s = wait_timeout_s
         registry = metrics_mod.resolve(metrics)
         self.on_inference = on_inference
         self.workload = _as_workload(work, gpu)
         self._metrics = registry.bind(self.workload.name, self.workload.device) if registry is not None else None
-        self._counted_release: tuple[int, int] | None = None
+        self._uncounted_release = False  # a release not yet counted by the metrics
         self.policy = Policy(
             name="pacer",
             wait=wait,
@@ -315,8 +327,13 @@ class Pacer:
             arm_timeout_ms=arm_timeout_ms,
         )
         self._armed_ns = 0
-        self._release_ns = (0, 0)
         self._last: InferenceRecord | None = None  # its device times are read before the next inference
+        # The armed release and wait as plain C functions (bind_fast_path.cpp): after a gap a
+        # pybind11 call costs microseconds more than a builtin, and these sit between the app's
+        # input and its output. None where the Pacer was made without armed=.
+        self._fast: tuple[Callable[[], int], Callable[[int], Any], Callable[[int], Any], Callable[[], bool]] | None = (
+            None
+        )
         if armed is not None:
             if armed not in ("wait", "kernel"):
                 raise UsageError(f"armed must be 'wait' or 'kernel', got {armed!r}")
@@ -327,6 +344,7 @@ class Pacer:
                 raise UsageError("arm_timeout_ms needs the kernel gate (a stream wait cannot time out on the GPU)")
             self.workload.core.set_sync(sync)  # before arming: sync "flag" queues its word behind each arm
             self.workload.core.enable_arming(armed, armed_cancellable, round(arm_timeout_ms * 1e6))
+            self._fast = _core.armed_fast_path(self.workload.core)
         self._prewarm: _core.PrewarmWorker | None = None
         if prewarm_lead_ms > 0:
             if self.workload.device < 0:
@@ -349,6 +367,18 @@ class Pacer:
         """The workload's pinned host outputs by name (output0, ...), written by each inference
         before it completes: read them after wait() or infer()."""
         return self.workload.host_outputs
+
+    @property
+    def wait_timeout_s(self) -> float:
+        """How long wait() and infer() wait at most where their timeout is not given. Units: s."""
+        return self._wait_timeout_s
+
+    @wait_timeout_s.setter
+    def wait_timeout_s(self, value: float) -> None:
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise UsageError(f"wait_timeout_s must be a finite number > 0, got {value!r}")
+        self._wait_timeout_s = float(value)
+        self._wait_timeout_ns = max(1, round(value * 1e9))  # read by every wait: converted once
 
     def _timeout_ns(self, timeout: float | None) -> int:
         t = self.wait_timeout_s if timeout is None else timeout
@@ -434,11 +464,11 @@ class Pacer:
         self._check_open()
         self._settle_prewarm()
         core = self.workload.core
-        if isinstance(core, _core.CudaWorkload) and core.arming_enabled:
-            if not core.armed:
+        if self._fast is not None:
+            if not self._fast[3]():  # armed? (the fast path's, not a pybind11 property: cold after a gap)
                 self.arm()
-            self.release()
-            return self.wait(timeout)
+            self._uncounted_release = True
+            return self._armed_record(self._fast[2], timeout)  # release and wait in one C call
         self._resolve_last()
         gpu = isinstance(core, _core.CudaWorkload)
         try:
@@ -446,7 +476,7 @@ class Pacer:
         except WaitTimeoutError:
             self._count("timeout")
             raise
-        self._last = InferenceRecord(times, _device_times(core) if gpu else None)
+        self._last = InferenceRecord(times, core if gpu else None)
         return self._last
 
     def _resolve_last(self) -> None:
@@ -468,9 +498,10 @@ class Pacer:
             self._metrics.count(event)
 
     def _count_release(self) -> None:
-        """Counts the last release once, after its done stamp (never between release and done)."""
-        if self._release_ns[0] and self._release_ns is not self._counted_release:
-            self._counted_release = self._release_ns
+        """Counts the last release once, after its done stamp: in the gap before the next inference,
+        never between the release and the app getting its output."""
+        if self._uncounted_release:
+            self._uncounted_release = False
             self._count("release")
 
     def arm(self) -> None:
@@ -481,11 +512,13 @@ class Pacer:
         self._armed_ns = _core.now_ns()
 
     def release(self) -> int:
-        """The input is staged: opens the gate with one store. Returns the issue time (monotonic ns)."""
-        core = self._arming()
-        issue = _core.now_ns()
-        core.release()
-        self._release_ns = (issue, _core.now_ns())
+        """The input is staged: opens the gate with one store. Returns the issue time (monotonic ns).
+        Where nothing comes between release() and wait(), infer() does both in one call, faster."""
+        fast = self._fast
+        if fast is None:
+            raise self._not_armed()
+        issue = fast[0]()
+        self._uncounted_release = True
         return issue
 
     def wait(self, timeout: float | None = None) -> InferenceRecord:
@@ -494,24 +527,22 @@ class Pacer:
         the release, so it ran again, plainly). Returns with no driver call after the wait. Gives up
         after `timeout` s (default: wait_timeout_s) with WaitTimeoutError, which says whether the
         inference was never released or the GPU has not finished it."""
-        core = self._arming()
+        fast = self._fast
+        if fast is None:
+            raise self._not_armed()
+        return self._armed_record(fast[1], timeout)
+
+    def _armed_record(self, wait: Callable[[int], Any], timeout: float | None) -> InferenceRecord:
+        """wait (the fast wait or release-and-wait) and the record; as little as can be between the
+        output's arrival and the app: the record's dict, device times and metrics come later."""
         try:
-            done, relaunched = core.wait_complete(self._timeout_ns(timeout))
+            stamps = wait(self._wait_timeout_ns if timeout is None else self._timeout_ns(timeout))
         except WaitTimeoutError:
             self._count_release()
             self._count("timeout")
             raise
-        self._count_release()
-        issue, submitted = self._release_ns
-        times = {
-            "armed_ns": self._armed_ns,
-            "issue_ns": issue,
-            "submitted_ns": submitted,
-            "done_ns": done,
-            "relaunched": bool(relaunched),
-        }
-        self._last = InferenceRecord(times, _device_times(core))
-        return self._last
+        self._last = record = InferenceRecord(None, self.workload.core, (self._armed_ns, stamps))
+        return record
 
     def gpu_clock_offset(self) -> dict[str, int]:
         """The GPU's %globaltimer minus the monotonic clock, measured now by a ping-pong through
@@ -543,8 +574,12 @@ class Pacer:
     def _arming(self) -> _core.CudaWorkload:
         core = self.workload.core
         if not (isinstance(core, _core.CudaWorkload) and core.arming_enabled):
-            raise UsageError("this Pacer was made without armed=...: Pacer(work, armed='kernel') arms")
+            raise self._not_armed()
         return core
+
+    @staticmethod
+    def _not_armed() -> UsageError:
+        return UsageError("this Pacer was made without armed=...: Pacer(work, armed='kernel') arms")
 
     @property
     def prewarms_fired(self) -> int:
