@@ -23,6 +23,9 @@
 #include "trtpace/workload.hpp"
 
 namespace trtpace::bindings {
+
+using namespace pybind11::literals;
+
 namespace {
 
 struct FastPath {
@@ -153,7 +156,8 @@ void bind_fast_path(py::module_& m) {
         auto p = std::make_unique<FastPath>();
         p->workload = &workload.cast<CudaWorkload&>();
         p->owner = workload.inc_ref().ptr();
-        p->raise_pending = py::module_::import("trtpace._core").attr("_raise_pending").inc_ref().ptr();
+        py::object raise_pending = py::module_::import("trtpace._core").attr("_raise_pending");
+        p->raise_pending = raise_pending.release().ptr();
         py::object capsule = py::reinterpret_steal<py::object>(PyCapsule_New(p.get(), kCapsule, destroy));
         if (!capsule) {
           Py_DECREF(p->owner);
@@ -173,8 +177,7 @@ void bind_fast_path(py::module_& m) {
       "the path between an app's input and its output (no pybind11 dispatch: after a gap it is cold).\n"
       "release() -> issue_ns; wait(timeout_ns) and release_and_wait(timeout_ns) -> (issue_ns, submitted_ns,\n"
       "done_ns, relaunched), the GIL released while waiting; timeout_ns <= 0 waits without bound; armed() ->\n"
-      "bool. Each
-      "keeps the workload alive. Not thread-safe: one thread arms, releases and waits.");
+      "bool. Each keeps the workload alive. Not thread-safe: one thread arms, releases and waits.");
 }
 
 }  // namespace trtpace::bindings
