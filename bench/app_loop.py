@@ -14,8 +14,8 @@ Ways (--ways):     eager    model(x) from Python, pinned staging copied in, outp
                    armed    Pacer(..., armed="kernel"): arm() in the gap, copy the app's array into
                             the pinned input, release(), wait()
                    armed-surface  the same, preprocessing writing its last step into the pinned input
-                   armed-fused    armed-surface with release and wait in one C++ call (the core's
-                                  release_and_wait: no interpreter between them)
+                   armed-fused    armed-surface with Pacer.infer(): release and wait in one C call
+                                  (no interpreter between them)
 Models (--models): conv, transformer (bench/models.py), torchvision mobilenet_v3_small, resnet50
 (weights=None), all fp16. Each (way, loop) cell of a model runs once per round, in an order that
 rotates per round; p50/p99 ratios are to the same way's dummy loop. Takes about 15 minutes at the
@@ -35,7 +35,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -195,32 +194,6 @@ class TorchWay:
         return None
 
 
-class FusedRecord(Mapping[str, Any]):
-    """armed-fused's record: like the Pacer's, its device time and stamps are read on first access
-    (after the loop has stamped the output's arrival), not between the wait and the app."""
-
-    def __init__(self, times: dict[str, Any], core: Any):
-        self._times, self._core = times, core
-
-    def _full(self) -> dict[str, Any]:
-        if self._core is not None:
-            core, self._core = self._core, None
-            stamps = core.last_stamps()
-            self._times.update(
-                stamps, device_us=float(core.last_device_us()), wait_driver_us=stamps["wait_driver_ns"] / 1e3
-            )
-        return self._times
-
-    def __getitem__(self, key: str) -> Any:
-        return self._full()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._full())
-
-    def __len__(self) -> int:
-        return len(self._full())
-
-
 class PacerWay:
     """graph / armed / armed-surface: a Pacer on from_torch(..., launch="graph", io="pinned")."""
 
@@ -239,11 +212,7 @@ class PacerWay:
         """The Pacer's record: its device time is read from the GPU's events on access, after
         the loop has stamped the output's arrival."""
         if self.fused:
-            core = self.p.workload.core
-            issue, submitted, done, relaunched = core.release_and_wait(5_000_000_000)
-            return FusedRecord(
-                {"issue_ns": issue, "submitted_ns": submitted, "done_ns": done, "relaunched": relaunched}, core
-            )
+            return self.p.infer(timeout=5.0)  # armed during the gap: release and wait in one C call
         if self.armed:
             self.p.release()
             return self.p.wait(timeout=5.0)

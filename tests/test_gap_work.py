@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -94,6 +96,46 @@ def test_callable_work_runs_once_per_gap_plus_two_to_seed_its_estimate() -> None
     r.run()
     assert len(calls) == 6 + 2
     assert core.kind == "callable" and core.label == "py"
+
+
+def test_python_gap_work_keeps_the_gil_until_the_inference_is_launched() -> None:
+    """As in an app's own loop, no other Python thread runs between the end of the Python gap work
+    and the launch: the runner's thread keeps the GIL through the issue, the staging copy (made
+    long here, 16 MB) and the launch. Given back in between, the sampler below would get it."""
+    ends: list[int] = []
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            samples.append(time.monotonic_ns())
+
+    dst = np.zeros(16 << 20, dtype=np.uint8)
+    src = np.ones_like(dst)
+    r = make_runner(
+        _core.HostWorkload(10.0),
+        _core.Schedule.closed_gap(2_000_000),
+        8,
+        0,
+        "sleep",
+        "spin",
+        gap_work=_core.GapWork.callable(lambda: ends.append(time.monotonic_ns()), "py"),
+        staging=[(dst.ctypes.data, src.ctypes.data, src.ctypes.data, dst.nbytes)],
+    )
+    t = threading.Thread(target=sampler)
+    t.start()
+    try:
+        r.run()
+    finally:
+        stop.set()
+        t.join()
+    rec = r.records()
+    stamps = np.array(samples)
+    windows = list(zip(ends[2:], rec["submitted_ns"], strict=True))  # the first 2 seed the estimate
+    assert all((rec["staged_ns"] - rec["issue_ns"]) > 0)
+    inside = [int(((stamps > a) & (stamps < b)).sum()) for a, b in windows]
+    assert inside == [0] * len(windows), inside
+    assert len(stamps) > 100  # the sampler did run, in the gaps
 
 
 def test_an_exception_in_callable_work_ends_the_run_with_it() -> None:

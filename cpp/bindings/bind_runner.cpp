@@ -54,6 +54,12 @@ void bind_runner(py::module_& m) {
               py::gil_scoped_acquire acquire;
               (*held)();
             };
+            // The runner's thread keeps the GIL from the work to the launch, as an app's loop does:
+            // given back between them, another Python thread (a sampler, the main thread) could
+            // take it and delay a Python launch path, which an app never sees.
+            auto state = std::make_shared<PyGILState_STATE>();
+            g.hold = [state] { *state = PyGILState_Ensure(); };
+            g.let_go = [state] { PyGILState_Release(*state); };
             g.label = std::move(label);
             return g;
           },

@@ -23,6 +23,8 @@ GapWorker::GapWorker(GapWork work) : work_(std::move(work)) {
       break;
     case GapWorkKind::callable:
       if (!work_.fn) throw std::invalid_argument("callable gap work needs a function");
+      if (bool(work_.hold) != bool(work_.let_go))
+        throw std::invalid_argument("callable gap work takes hold and let_go together or neither");
       break;
   }
 }

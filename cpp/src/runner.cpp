@@ -175,10 +175,15 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {  // NOLIN
       inference_name.set(i);
       ranges->push("until due", nvtx::Color::due, i);
     }
+    // What the gap work holds (Python's GIL) stays held until this inference is launched.
+    GapHold gap_hold(gap_worker_);
     if (has_gap_work) {
       // Started so that it ends when the inference is due; the inference is issued when it ends.
       wait_for_due(due[i] - gap_worker_.expected_ns());
-      if (!stop_requested()) gap_work[i] = gap_worker_.run();
+      if (!stop_requested()) {
+        gap_hold.take();
+        gap_work[i] = gap_worker_.run();
+      }
     } else {
       wait_for_due(due[i]);
     }
@@ -197,6 +202,7 @@ void Runner::loop(bool probe, [[maybe_unused]] nvtx::Ranges* ranges) {  // NOLIN
     else
       w.launch();
     submitted[i] = now_ns();
+    gap_hold.give_back();
     w.wait_complete();
     done[i] = now_ns();
     if constexpr (kNvtx) ranges->pop();

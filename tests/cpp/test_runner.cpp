@@ -7,8 +7,11 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
+#include "trtpace/clock.hpp"
 #include "trtpace/errors.hpp"
+#include "trtpace/gap_work.hpp"
 #include "trtpace/runner.hpp"
 #include "trtpace/workload.hpp"
 
@@ -111,6 +114,55 @@ TEST(HostWorkload, RefusesABusyTimeThatCannotBeConverted) {
   EXPECT_THROW(HostWorkload(std::nan("")), std::invalid_argument);
   EXPECT_THROW(HostWorkload(-1.0), std::invalid_argument);
   EXPECT_THROW(HostWorkload(HostWorkload::kMaxBusyUs * 2), std::invalid_argument);
+}
+
+TEST(Runner, WhatTheGapWorkHoldsStaysHeldUntilTheLaunch) {
+  // For Python gap work the hold is the GIL: taken before the work, given back after the launch
+  // (submitted stamped), never between the work and the launch.
+  std::vector<int64_t> held, let_go, worked;
+  RunConfig c = config(Schedule::closed_gap(300'000), 10);
+  c.gap_work.kind = GapWorkKind::callable;
+  c.gap_work.fn = [&] { worked.push_back(now_ns()); };
+  c.gap_work.hold = [&] { held.push_back(now_ns()); };
+  c.gap_work.let_go = [&] { let_go.push_back(now_ns()); };
+  Runner runner(std::make_shared<HostWorkload>(20.0), c);
+  runner.run();
+  const Records& r = runner.records();
+  const size_t n = runner.total();
+  ASSERT_EQ(runner.completed(), n);
+  // the worker's own warm-up runs (2) come before the loop and hold nothing
+  ASSERT_EQ(worked.size(), n + 2);
+  ASSERT_EQ(held.size(), n);
+  ASSERT_EQ(let_go.size(), n);
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_LE(held[i], worked[i + 2]) << i;
+    EXPECT_LE(worked[i + 2], r.issue_ns[i]) << i;
+    EXPECT_GE(let_go[i], r.submitted_ns[i]) << i;
+    EXPECT_LE(let_go[i], r.done_ns[i]) << i;
+  }
+}
+
+TEST(Runner, AFailedLaunchStillGivesBackWhatTheGapWorkHolds) {
+  int held = 0, let_go = 0;
+  RunConfig c = config(Schedule::closed_gap(100'000), 10);
+  c.gap_work.kind = GapWorkKind::callable;
+  c.gap_work.fn = [] {};
+  c.gap_work.hold = [&] { ++held; };
+  c.gap_work.let_go = [&] { ++let_go; };
+  auto w = std::make_shared<HostWorkload>(20.0);
+  w->inject_fault(FaultPoint::launch, 5);
+  Runner runner(w, c);
+  EXPECT_ANY_THROW(runner.run());
+  EXPECT_GT(held, 0);
+  EXPECT_EQ(held, let_go);
+}
+
+TEST(GapWorker, RefusesAHoldWithoutALetGo) {
+  GapWork w;
+  w.kind = GapWorkKind::callable;
+  w.fn = [] {};
+  w.hold = [] {};
+  EXPECT_THROW(GapWorker{w}, std::invalid_argument);
 }
 
 }  // namespace

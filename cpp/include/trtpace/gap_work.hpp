@@ -23,7 +23,11 @@ struct GapWork {
   int64_t busy_ns = 0;       // busy: dependent integer arithmetic for this long. Units: ns.
   size_t memory_bytes = 0;   // memory: every cache line of a buffer this large read and written
   std::function<void()> fn;  // callable: the app's own work (a JPEG decode from Python, say)
-  std::string label;         // what the results say the gap did
+  // callable, optional, both or neither: what the app's thread holds from its gap work until its
+  // inference is launched (for Python: the GIL, so that no other thread takes it in between, as
+  // none can in an app's own loop). hold() runs before fn, let_go() after the launch.
+  std::function<void()> hold, let_go;
+  std::string label;  // what the results say the gap did
 };
 
 // Longest busy work and largest buffer one gap may ask for.
@@ -41,6 +45,14 @@ class GapWorker {
   // Runs the work once; returns how long it took. Units: ns.
   int64_t run();
   const GapWork& work() const noexcept { return work_; }
+  // The work's hold()/let_go() (none: nothing); the runner calls them in pairs, let_go() also on
+  // an error between them (GapHold below).
+  void hold() const {
+    if (work_.hold) work_.hold();
+  }
+  void let_go() const noexcept {
+    if (work_.let_go) work_.let_go();
+  }
 
  private:
   GapWork work_;
@@ -58,6 +70,27 @@ struct StageCopy {
   void* dst = nullptr;
   const void* src[2] = {nullptr, nullptr};
   size_t bytes = 0;
+};
+
+// Holds a gap worker's hold() from take() until give_back() or the end of its scope.
+class GapHold {
+ public:
+  explicit GapHold(const GapWorker& worker) noexcept : worker_(worker) {}
+  GapHold(const GapHold&) = delete;
+  GapHold& operator=(const GapHold&) = delete;
+  ~GapHold() { give_back(); }
+  void take() {
+    worker_.hold();
+    held_ = true;
+  }
+  void give_back() noexcept {
+    if (held_) worker_.let_go();
+    held_ = false;
+  }
+
+ private:
+  const GapWorker& worker_;
+  bool held_ = false;
 };
 
 }  // namespace trtpace
