@@ -30,6 +30,7 @@ _NAN = math.nan
 class Source(Protocol):
     name: str
     power_source: str | None
+    energy_source: str | None
     strides: list[int]
 
     def read(self) -> tuple[float, ...]:
@@ -63,6 +64,7 @@ class NvmlSource:
                 break
         self._readers = [readers[c] if c in readers and self._works(readers[c]) else None for c in COLUMNS[1:]]
         self.unsupported = [c for c, r in zip(COLUMNS[1:], self._readers, strict=False) if r is None]
+        self.energy_source = None if "energy_mj" in self.unsupported else "NVML total energy counter"
         self.strides = [1] * len(self._readers)
         self._tick = 0
 
@@ -114,21 +116,60 @@ class NvmlSource:
 
 
 class JetsonSource:
-    """Reads the GPU's devfreq node on Jetson (NVML is mostly unavailable there)."""
+    """Reads the GPU's devfreq node on Jetson (NVML is mostly unavailable there) and, where the
+    module has INA3221 monitors, the power of the GPU's rail (jetson.gpu_power_rail: a rail of the
+    GPU alone, else one it shares, else the module's input; power_source says which). The monitors
+    keep no energy counter: energy_mj is the power integrated over the samples (trapezoids), and a
+    rail read that fails reads as NaN for that tick."""
 
     name = "jetson-devfreq"
 
-    def __init__(self, node: jetson.Devfreq):
+    def __init__(self, node: jetson.Devfreq, rail: tuple[jetson.PowerRail, str] | None = None):
         self.node = node
-        self.power_source: str | None = None
-        self.strides: list[int] = []
+        self.rail = rail[0] if rail else None
+        self.power_source: str | None = f"INA3221 {rail[0].label} ({rail[1]})" if rail else None
+        self.energy_source: str | None = "integrated from the power samples" if rail else None
+        self.unsupported = ["mem_mhz", "pstate", "event_reasons", "temp_c"] + (
+            [] if rail else ["power_mw", "energy_mj"]
+        )
+        self.strides = [1] * (len(COLUMNS) - 1)
+        self._tick = 0
+        self._last: tuple[int, float] | None = None  # (t_ns, power_mw) of the last rail read
+        self._energy_mj = 0.0
 
     def fit_budget(self, rate_hz: float, budget: float) -> None:
-        """One sysfs read per tick is cheap: nothing to thin out."""
+        """The devfreq read every tick; the rail (two I2C-backed reads) every few ticks where at
+        rate_hz it would cost more than half the budget."""
+        if self.rail is None:
+            return
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            with contextlib.suppress(OSError):
+                self.rail.power_mw()
+            times.append(time.perf_counter() - t)
+        stride = max(1, math.ceil(sorted(times)[2] * rate_hz / (budget / 2)))
+        self.strides[COLUMNS.index("power_mw") - 1] = self.strides[COLUMNS.index("energy_mj") - 1] = stride
+
+    def _power(self) -> tuple[float, float]:
+        """(power_mw, energy_mj) now, or NaNs where the rail is absent, not due or unreadable."""
+        if self.rail is None or self._tick % self.strides[COLUMNS.index("power_mw") - 1]:
+            return _NAN, _NAN
+        try:
+            power = self.rail.power_mw()
+        except OSError:
+            return _NAN, _NAN
+        now = time.monotonic_ns()
+        if self._last is not None:
+            self._energy_mj += (self._last[1] + power) / 2 * (now - self._last[0]) / 1e9
+        self._last = (now, power)
+        return power, self._energy_mj
 
     def read(self) -> tuple[float, ...]:
         mhz = self.node.cur_hz() / 1e6
-        return (mhz, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN)
+        power, energy = self._power()
+        self._tick += 1
+        return (mhz, _NAN, _NAN, _NAN, power, energy, _NAN)
 
 
 @dataclass
@@ -232,6 +273,7 @@ class Sampler:
             "rate_hz": self.rate_hz,
             "query_cost_us": self.query_cost_s * 1e6,
             "power_source": self.source.power_source,
+            "energy_source": self.source.energy_source,
             "unsupported": getattr(self.source, "unsupported", []),
             "strides": dict(zip(COLUMNS[1:], self.source.strides, strict=False)),
             "clock_samples_merged": self.clock_samples is not None,
@@ -248,7 +290,7 @@ def open_sampler(cuda_index: int, rate_hz: float | None = None) -> tuple[Sampler
         reason = str(e)
     node = jetson.find_gpu_devfreq()
     if node is not None:
-        return Sampler(JetsonSource(node), rate_hz=rate_hz), "jetson-devfreq"
+        return Sampler(JetsonSource(node, jetson.gpu_power_rail()), rate_hz=rate_hz), "jetson-devfreq"
     return None, f"no GPU telemetry: {reason}"
 
 

@@ -1,6 +1,18 @@
-"""Jetson GPU facts from sysfs: the GPU's devfreq node, the EMC clock, the nvpmodel mode.
+"""Jetson GPU facts from sysfs: the GPU's devfreq node, the EMC clock, the nvpmodel mode, the
+INA3221 power rails.
 
 Every path is read under `root` (default "/"), so tests run against a fake tree.
+
+Power rails (JetPack 5 and 6, L4T 35/36; the files jetson-stats reads): each INA3221 monitor is a
+hwmon device, sys/bus/i2c/drivers/ina3221/<bus>-<addr>/hwmon/hwmonN/, with channels 1 to 3 as
+inK_label (the rail's name), inK_input (bus voltage, mV) and currK_input (current, mA); power is
+their product. in7 is the sum of the shunt voltages (no rail), and unconnected channels are
+labelled NC. The rails differ by module (NVIDIA's Jetson Linux developer guide, the Orin power
+and performance page; not checked on a module here): the AGX Orin has VDD_GPU_SOC (GPU and SoC
+together), VDD_CPU_CV and VIN_SYS_5V0 at 1-0040; the Orin NX and Orin Nano VDD_IN (the module's
+input), VDD_CPU_GPU_CV and VDD_SOC (as the Xavier NX); older modules a rail of the GPU alone (TX2
+VDD_SYS_GPU, Nano POM_5V_GPU, AGX Xavier GPU). JetPack 4's ina3221x driver (iio, rail_name_K) is
+not read: trtpace does not run there.
 """
 
 from __future__ import annotations
@@ -11,6 +23,12 @@ from typing import Any
 
 # of_node names of Jetson GPUs: TX2, Xavier, Orin, later parts, newer kernels, Thor.
 GPU_NODE_NAMES = ("gp10b", "gv11b", "ga10b", "gb10b", "gpu", "gpu-gpc-0")
+
+
+# Rails of the GPU alone; rails whose name holds GPU with other parts; the module's input.
+GPU_RAILS = ("VDD_GPU", "GPU", "VDD_SYS_GPU", "POM_5V_GPU")
+TOTAL_RAILS = ("VDD_IN", "POM_5V_IN")
+INA3221_DIR = "sys/bus/i2c/drivers/ina3221"
 
 
 def _read(path: Path) -> str | None:
@@ -95,9 +113,66 @@ def nvpmodel_mode(root: str | Path = "/") -> dict[str, Any] | None:
     return {"id": mode_id, "name": name}
 
 
+@dataclass(frozen=True)
+class PowerRail:
+    """One INA3221 channel: its label and the hwmon files of its bus voltage (mV) and current (mA)."""
+
+    label: str
+    voltage_path: Path
+    current_path: Path
+
+    def power_mw(self) -> float:
+        """The rail's power now, mV x mA / 1000; OSError where a file is missing or not a number."""
+        values = []
+        for path in (self.voltage_path, self.current_path):
+            text = _read(path)
+            try:
+                values.append(int(text or ""))
+            except ValueError:
+                raise OSError(
+                    f"cannot read {path}: {'missing or unreadable' if text is None else repr(text)}"
+                ) from None
+        return values[0] * values[1] / 1000
+
+
+def power_rails(root: str | Path = "/") -> list[PowerRail]:
+    """Every labelled INA3221 channel with both input files, in sysfs order (none on other machines)."""
+    rails = []
+    for hwmon in sorted((Path(root) / INA3221_DIR).glob("*/hwmon/hwmon*")):
+        for channel in (1, 2, 3):
+            label = _read(hwmon / f"in{channel}_label")
+            volt, curr = hwmon / f"in{channel}_input", hwmon / f"curr{channel}_input"
+            if label and label != "NC" and volt.exists() and curr.exists():
+                rails.append(PowerRail(label, volt, curr))
+    return rails
+
+
+def gpu_power_rail(root: str | Path = "/") -> tuple[PowerRail, str] | None:
+    """The rail to report as the GPU's power, and what it measures: a rail of the GPU alone, else
+    one the GPU shares (its name holds GPU), else the module's input; only one that reads now."""
+    rails = power_rails(root)
+    ranked = (
+        [(r, "GPU rail") for r in rails if r.label in GPU_RAILS]
+        + [(r, "GPU with other parts on one rail") for r in rails if "GPU" in r.label and r.label not in GPU_RAILS]
+        + [(r, "module input: no GPU rail") for r in rails if r.label in TOTAL_RAILS]
+    )
+    for rail, kind in ranked:
+        try:
+            rail.power_mw()
+        except OSError:
+            continue
+        return rail, kind
+    return None
+
+
 def facts(root: str | Path = "/") -> dict[str, Any] | None:
     """Everything trtpace reports about a Jetson, or None on other machines."""
     node = find_gpu_devfreq(root)
     if node is None:
         return None
-    return {"gpu_devfreq": node.facts(), "emc_rate_hz": emc_rate_hz(root), "nvpmodel": nvpmodel_mode(root)}
+    return {
+        "gpu_devfreq": node.facts(),
+        "emc_rate_hz": emc_rate_hz(root),
+        "nvpmodel": nvpmodel_mode(root),
+        "power_rails": [r.label for r in power_rails(root)],
+    }
