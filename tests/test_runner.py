@@ -173,6 +173,7 @@ def _check_consistent(r: dict[str, np.ndarray], n: int) -> None:
     assert (r["gpu_start_ns"] == 0).all() and np.isnan(r["inband_mhz"]).all()
 
 
+@pytest.mark.test_hooks
 @pytest.mark.parametrize(("point", "n", "kept"), [("launch", 1, 0), ("launch", 7, 6), ("wait", 1, 0), ("wait", 7, 6)])
 def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept: int) -> None:
     w = _core.HostWorkload(20.0)
@@ -188,6 +189,7 @@ def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept:
     assert again.completed == 5
 
 
+@pytest.mark.test_hooks
 def test_fault_at_a_point_the_run_never_reaches_changes_nothing() -> None:
     w = _core.HostWorkload(20.0)
     w._inject_fault("filler", 1)  # no keep-warm or pre-warm on a host workload: no filler fires
@@ -196,6 +198,7 @@ def test_fault_at_a_point_the_run_never_reaches_changes_nothing() -> None:
     assert runner.completed == 10
 
 
+@pytest.mark.test_hooks
 def test_injected_fault_surfaces_through_run_paced() -> None:
     w = workloads.host(20)
     w.core._inject_fault("wait", 5)
@@ -205,6 +208,7 @@ def test_injected_fault_surfaces_through_run_paced() -> None:
     _check_consistent(outcome.records, 4)
 
 
+@pytest.mark.test_hooks
 def test_injected_fault_in_a_sweep_saves_a_partial_condition(tmp_path) -> None:
     w = workloads.host(20)
     w.core._inject_fault("launch", 9)

@@ -66,11 +66,6 @@ class Workload:
     """
     One inference, as the paced runner drives it.
     """
-    def _inject_fault(self, point: str, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
-        """
-        Test hook: the nth launch, completion wait or filler fire ('launch', 'wait', 'filler') from now
-        raises TrtpaceError instead of running, once; 'none' disarms. Arm it before a run.
-        """
     def describe(self) -> str:
         ...
     def prewarm_own_path(self, work_ns: typing.SupportsInt | typing.SupportsIndex, graph_upload: bool) -> bool:
@@ -432,10 +427,6 @@ class KeepWarmThread:
     """
     def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, period_ns: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-    def _inject_fault(self, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
-        """
-        Test hook: the nth fire from now raises TrtpaceError on the thread instead of launching; 0 disarms.
-        """
     def pause(self) -> None:
         """
         Steps aside (around the app's own inference): returns once no filler launch is in flight.
@@ -543,13 +534,9 @@ def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, gr
     """
     Benchmark baseline: per-iteration ns of a bare cudaGraphLaunch + cudaStreamSynchronize loop.
     """
-def _enqueue_test_work(device: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+def _has_test_hooks() -> bool:
     """
-    Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).
-    """
-def _stream_is_capturing(stream: typing.SupportsInt | typing.SupportsIndex) -> bool:
-    """
-    Test hook: whether a stream is being captured.
+    Whether this build has the test hooks (TRTPACE_TEST_HOOKS=ON: tests and CI; never a user's wheel).
     """
 def calibrate_hybrid_margin_ns(samples: typing.SupportsInt | typing.SupportsIndex = 100) -> int:
     """
