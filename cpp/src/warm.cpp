@@ -8,11 +8,11 @@
 #include <stdexcept>
 #include <utility>
 
+#include "module_loading.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
-#include "trtpace/module_loading.hpp"
 
 namespace trtpace {
 

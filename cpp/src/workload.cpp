@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "cuda_compat.hpp"
+#include "device.hpp"
+#include "features.hpp"
+#include "module_loading.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
-#include "trtpace/device.hpp"
 #include "trtpace/errors.hpp"
-#include "trtpace/features.hpp"
 #include "trtpace/kernels.hpp"
-#include "trtpace/module_loading.hpp"
 #include "trtpace/warm.hpp"
 
 namespace trtpace {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "trtpace/checked.hpp"  // kMaxHorizonNs, kMaxInferences: RunConfig's limits
 #include "trtpace/gap_work.hpp"
 #include "trtpace/probe.hpp"
 #include "trtpace/records.hpp"
