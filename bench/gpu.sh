@@ -22,7 +22,8 @@ log() { pack; echo "== $1" | tee -a "$OUT/log.txt"; }
 nvidia-smi --query-gpu=name,driver_version,pci.bus_id,clocks.sm,clocks.max.sm,clocks.mem,pstate,power.draw \
   --format=csv > "$OUT/gpu.txt" 2>&1
 log build
-TRTPACE_CUDA_ARCHITECTURES=${TRTPACE_CUDA_ARCHITECTURES:-native} \
+# The test hooks ON: the gpu tests inject faults (CMakeLists.txt's TRTPACE_TEST_HOOKS).
+TRTPACE_TEST_HOOKS=ON TRTPACE_CUDA_ARCHITECTURES=${TRTPACE_CUDA_ARCHITECTURES:-native} \
   "$PY" -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/gpu . >>"$OUT/log.txt" 2>&1 \
   || { tail -30 "$OUT/log.txt"; exit 1; }
 if want tests; then
@@ -41,7 +42,7 @@ if want cuda12; then
   log "CUDA 12 build"
   tk=/tmp/cuda12-toolkit
   mkdir -p "$tk" && tar -xJf "${CUDA12_TOOLKIT:?CUDA12_TOOLKIT names the carried toolkit}" -C "$tk"
-  CUDA_HOME=$tk TRTPACE_CUDA_MAJOR=12 TRTPACE_CUDA_ARCHITECTURES=90-real \
+  CUDA_HOME=$tk TRTPACE_CUDA_MAJOR=12 TRTPACE_CUDA_ARCHITECTURES=90-real TRTPACE_TEST_HOOKS=ON \
     "$PY" -m pip install -q --no-build-isolation --no-deps --target /tmp/trtpace-cu12 -Cbuild-dir=build/gpu12 . \
     >"$OUT/cuda12-build.txt" 2>&1 || { tail -30 "$OUT/cuda12-build.txt"; exit 1; }
   PYTHONPATH=/tmp/trtpace-cu12 "$PY" -c 'import trtpace._core as c, json; p = c.probe_cuda()

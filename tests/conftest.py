@@ -1,4 +1,5 @@
-"""GPU tests carry the `gpu` marker and are skipped where CUDA sees no GPU. `fake`: the clock
+"""GPU tests carry the `gpu` marker and are skipped where CUDA sees no GPU; tests of the test
+hooks carry `test_hooks` and are skipped on a build without them (hooks.py). `fake`: the clock
 tests' NVML."""
 
 from __future__ import annotations
@@ -8,11 +9,17 @@ from typing import Any
 
 import pytest
 
+import hooks
 from fake_nvml import make_fake_nvml
 from trtpace.platform import device, nvml
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hooks.built():
+        no_hooks = pytest.mark.skip(reason=hooks.SKIP_REASON)
+        for item in items:
+            if "test_hooks" in item.keywords:
+                item.add_marker(no_hooks)
     if device.gpu_count() > 0:
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU (CUDA sees none here)")

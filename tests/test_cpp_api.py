@@ -63,6 +63,15 @@ def test_installed_package_builds_and_runs_the_example(tmp_path: Path) -> None:
 
     # What an app gets: the headers, the static library, the package with its version file.
     assert (prefix / "include/trtpace/runner.hpp").is_file() and (prefix / "include/trtpace/warm.hpp").is_file()
+    # Only the public headers (the internal ones are in cpp/src), and each one's trtpace includes
+    # are installed too: an app's build never reaches for a header that stayed behind.
+    installed = {p.name for p in (prefix / "include/trtpace").iterdir()}
+    assert installed == {p.name for p in (ROOT / "cpp/include/trtpace").glob("*.hpp")}
+    for header in (prefix / "include/trtpace").iterdir():
+        for included in re.findall(r'#include "(trtpace/[^"]+)"', header.read_text()):
+            assert (prefix / "include" / included).is_file(), f"{header.name} includes {included}, not installed"
+    for internal in ("device.hpp", "features.hpp", "module_loading.hpp"):
+        assert (ROOT / "cpp/src" / internal).is_file() and internal not in installed
     libdir = next(p for p in (prefix / "lib", prefix / "lib64") if (p / "libtrtpace_core.a").is_file())
     package = libdir / "cmake" / "trtpace"
     assert {p.name for p in package.glob("*.cmake")} >= {

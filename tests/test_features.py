@@ -1,4 +1,4 @@
-"""The feature table (cpp/include/trtpace/features.hpp): every fallback decision, on the CPU.
+"""The feature table (cpp/src/features.hpp): every fallback decision, on the CPU.
 
 The decision is a pure C++ function of (driver version, runtime version, compute capability),
 bound as _core.decide_features; _core.features(device) is the thin query around it, whose inputs

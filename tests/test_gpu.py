@@ -494,6 +494,7 @@ def _check_gpu_starts_mapped(r: dict[str, np.ndarray]) -> None:
     assert np.isfinite(r["inband_mhz"]).all()
 
 
+@pytest.mark.test_hooks
 @pytest.mark.parametrize(("point", "n", "kept"), [("launch", 7, 6), ("wait", 7, 6)])
 def test_runner_fault_keeps_mapped_records(point: str, n: int, kept: int) -> None:
     w = workloads.build("tiny", gpu=0)
@@ -504,6 +505,7 @@ def test_runner_fault_keeps_mapped_records(point: str, n: int, kept: int) -> Non
     _check_gpu_starts_mapped(out.records)
 
 
+@pytest.mark.test_hooks
 def test_runner_filler_fault_keeps_mapped_records() -> None:
     from trtpace.measure.policies import parse_policy
 
@@ -520,6 +522,7 @@ def test_runner_filler_fault_keeps_mapped_records() -> None:
     _check_gpu_starts_mapped(out.records)
 
 
+@pytest.mark.test_hooks
 def test_sweep_with_a_gpu_fault_saves_a_partial_condition(tmp_path: Path) -> None:
     w = workloads.build("tiny", gpu=0)
     w.core._inject_fault("wait", 12)
@@ -530,6 +533,7 @@ def test_sweep_with_a_gpu_fault_saves_a_partial_condition(tmp_path: Path) -> Non
     _check_gpu_starts_mapped(c.records)
 
 
+@pytest.mark.test_hooks
 def test_keepwarm_thread_failure_ends_it_and_is_raised_once() -> None:
     kw = _core.KeepWarmThread(0, 200_000, 1_000)
     kw._inject_fault(3)
@@ -542,6 +546,7 @@ def test_keepwarm_thread_failure_ends_it_and_is_raised_once() -> None:
     kw.stop()
 
 
+@pytest.mark.test_hooks
 def test_keepwarm_failure_surfaces_from_stop_and_the_with_block() -> None:
     import time
 
@@ -574,6 +579,7 @@ def test_keepwarm_pause_returns_with_no_launch_in_flight() -> None:
         assert kw.fired > 100
 
 
+@pytest.mark.test_hooks
 def test_pacer_prewarm_worker_fires_cancels_and_reports_failures() -> None:
     import os
 
@@ -677,6 +683,7 @@ def test_device_buffer_upload_needs_a_contiguous_array() -> None:
     assert np.array_equal(buf.download().view(np.int32), strided)
 
 
+@pytest.mark.test_hooks
 def test_capture_failure_leaves_the_stream_usable() -> None:
     def bad(stream: int) -> None:
         raise RuntimeError("enqueue broke\nsecond line")

@@ -228,6 +228,7 @@ def test_compare_nvtx_names_policy_and_round(injection: Path, tmp_path: Path) ->
     check_conditions(parse(tmp_path / "nvtx.tsv"), names, 12)
 
 
+@pytest.mark.test_hooks
 def test_python_api_and_a_failing_inference_keep_ranges_balanced(injection: Path, tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import trtpace

@@ -53,6 +53,7 @@ def test_pacer_on_a_host_workload_runs_and_infers() -> None:
     assert threading.active_count() == threads
 
 
+@pytest.mark.test_hooks
 def test_pacer_run_raises_the_runner_error() -> None:
     w = workloads.host(10)
     w.core._inject_fault("launch", 3)

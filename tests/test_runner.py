@@ -11,7 +11,7 @@ import pytest
 import trtpace
 from trtpace import _core
 from trtpace.errors import UsageError
-from trtpace.measure import pacing, workloads
+from trtpace.measure import pacing, records, workloads
 from trtpace.measure.runner import make_runner, run_paced
 
 
@@ -30,6 +30,39 @@ def test_records_are_complete_and_ordered() -> None:
     assert (r["submitted_ns"] >= r["issue_ns"]).all() and (r["done_ns"] >= r["submitted_ns"]).all()
     assert (np.diff(r["issue_ns"]) > 0).all()
     assert (r["device_us"] >= 20.0).all()
+
+
+def test_records_are_one_structured_array_of_the_core_table() -> None:
+    runner, r = _run(_core.Schedule.closed_gap(100_000), 7, warmup=1)
+    assert isinstance(r, np.ndarray) and r.shape == (8,) and r.dtype == _core.RECORD_DTYPE
+    assert r.dtype.names == _core.RECORD_COLUMNS == trtpace.results.RECORD_COLUMNS
+    assert set(_core.RECORD_UNITS) == set(_core.RECORD_COLUMNS)
+    # Times in whole ns, measurements as floats (NaN: unknown), the relaunched flag as bool.
+    for name in _core.RECORD_COLUMNS:
+        kind = r.dtype[name].kind
+        unit = _core.RECORD_UNITS[name]
+        assert (kind, unit) in (("i", "ns"), ("f", "us"), ("f", "MHz"), ("b", "")), name
+    assert r["relaunched"].dtype == bool and not r["relaunched"].any()
+    assert np.isnan(r["copy_in_us"]).all() and (r["armed_ns"] == 0).all()
+    # Each call is a copy of its own; the mapping trtpace keeps is views of it (no copy).
+    again = runner.records()
+    assert not np.shares_memory(r, again) and r.tobytes() == again.tobytes()  # padding zeroed too
+    columns = records.columns(r)
+    assert list(columns) == list(_core.RECORD_COLUMNS)
+    assert all(np.shares_memory(columns[k], r) for k in columns)
+    assert np.array_equal(columns["done_ns"], r["done_ns"])
+    with pytest.raises(TypeError, match="structured array"):
+        records.columns(np.zeros(3))
+
+
+def test_run_paced_records_are_columns_of_one_array() -> None:
+    outcome = run_paced(workloads.host(5), pacing.gap(0.0001), iterations=5, warmup=0, wait="spin", sync="spin")
+    r = outcome.records
+    assert isinstance(r, dict) and list(r) == list(_core.RECORD_COLUMNS)
+    base = r["issue_ns"].base
+    assert base is not None and base.dtype == _core.RECORD_DTYPE
+    assert all(a.base is base for a in r.values())
+    assert "staged_ns" in r and r.get("nonexistent") is None and len(r["issue_ns"]) == 5
 
 
 @pytest.mark.parametrize("wait", ["sleep", "spin", "hybrid"])
@@ -123,7 +156,8 @@ def test_stop_before_start_returns_with_no_records() -> None:
     runner.request_stop()
     runner.run()  # returns at once: no RuntimeError
     assert runner.completed == 0
-    assert all(len(col) == 0 for col in runner.records().values())
+    records = runner.records()
+    assert records.dtype == _core.RECORD_DTYPE and len(records) == 0
     with pytest.raises(RuntimeError, match="runs once"):
         runner.run()
 
@@ -139,6 +173,7 @@ def _check_consistent(r: dict[str, np.ndarray], n: int) -> None:
     assert (r["gpu_start_ns"] == 0).all() and np.isnan(r["inband_mhz"]).all()
 
 
+@pytest.mark.test_hooks
 @pytest.mark.parametrize(("point", "n", "kept"), [("launch", 1, 0), ("launch", 7, 6), ("wait", 1, 0), ("wait", 7, 6)])
 def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept: int) -> None:
     w = _core.HostWorkload(20.0)
@@ -154,6 +189,7 @@ def test_injected_fault_keeps_the_inferences_before_it(point: str, n: int, kept:
     assert again.completed == 5
 
 
+@pytest.mark.test_hooks
 def test_fault_at_a_point_the_run_never_reaches_changes_nothing() -> None:
     w = _core.HostWorkload(20.0)
     w._inject_fault("filler", 1)  # no keep-warm or pre-warm on a host workload: no filler fires
@@ -162,6 +198,7 @@ def test_fault_at_a_point_the_run_never_reaches_changes_nothing() -> None:
     assert runner.completed == 10
 
 
+@pytest.mark.test_hooks
 def test_injected_fault_surfaces_through_run_paced() -> None:
     w = workloads.host(20)
     w.core._inject_fault("wait", 5)
@@ -171,6 +208,7 @@ def test_injected_fault_surfaces_through_run_paced() -> None:
     _check_consistent(outcome.records, 4)
 
 
+@pytest.mark.test_hooks
 def test_injected_fault_in_a_sweep_saves_a_partial_condition(tmp_path) -> None:
     w = workloads.host(20)
     w.core._inject_fault("launch", 9)

@@ -451,6 +451,7 @@ def test_launch_must_be_python_or_graph(standin) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_onnx_engine_runs_as_a_captured_graph(standin, tmp_path: Path) -> None:
     import numpy as np
 
@@ -467,6 +468,7 @@ def test_onnx_engine_runs_as_a_captured_graph(standin, tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_uncapturable_engine_falls_back_to_python_launch(standin, tmp_path: Path) -> None:
     import numpy as np
 
@@ -483,6 +485,7 @@ def test_uncapturable_engine_falls_back_to_python_launch(standin, tmp_path: Path
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_cli_onnx_sweep(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     model = tmp_path / "net.onnx"
@@ -529,6 +532,7 @@ def test_real_tensorrt_when_installed(tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_launch_python_and_graph_both_run(standin, tmp_path: Path) -> None:
     model = tmp_path / "net.onnx"
     model.write_bytes(conv_net(dynamic_batch=False))
@@ -544,6 +548,7 @@ def test_launch_python_and_graph_both_run(standin, tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_cuda_errors_during_capture_propagate(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from trtpace.errors import CudaError
 
@@ -558,6 +563,7 @@ def test_cuda_errors_during_capture_propagate(standin, tmp_path: Path, monkeypat
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_data_dependent_outputs_run_with_the_output_allocator(standin, tmp_path: Path) -> None:
     import trtpace
 
@@ -574,6 +580,7 @@ def test_data_dependent_outputs_run_with_the_output_allocator(standin, tmp_path:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_every_data_type_runs(standin, tmp_path: Path) -> None:
     names = list(standin.DataType.__members__)
     f = _engine_file(
@@ -591,6 +598,7 @@ def test_every_data_type_runs(standin, tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_engine_on_a_second_gpu(standin, tmp_path: Path) -> None:
     from trtpace.platform import device
 
@@ -606,6 +614,7 @@ def test_engine_on_a_second_gpu(standin, tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.test_hooks  # the stand-in's enqueue runs GPU work through _core's test hooks
 def test_rtx_capture_after_eager_specialization(standin_rtx, tmp_path: Path) -> None:
     model = tmp_path / "net.onnx"
     model.write_bytes(conv_net(dynamic_batch=True))

@@ -34,7 +34,7 @@ def test_host_workload_accepts_its_range() -> None:
         (lambda: _core.probe_waits("spin", 10, 0), "count > 0"),
         (lambda: _core.sync_globaltimer(0, 0), "1 to 1000 rounds"),
         (lambda: _core.sync_globaltimer(0, -5), "1 to 1000 rounds"),
-        (lambda: _core._enqueue_test_work(0, 0, -1), "work_ns"),
+        pytest.param(lambda: _core._enqueue_test_work(0, 0, -1), "work_ns", marks=pytest.mark.test_hooks),
         (lambda: _core.calibrate_synthetic(0, NAN, 12), "target_us"),
         (lambda: _core.calibrate_synthetic(0, 0.0, 12), "target_us"),
         (lambda: _core.calibrate_synthetic(0, 100.0, 0), "kernels"),
@@ -106,6 +106,10 @@ def test_enum_names_round_trip() -> None:
         _core.wait_until_ns(0, wait)
     for sync in ("spin", "block", "yield", "flag"):
         assert _core.infer_once(_core.HostWorkload(0.0), sync)["done_ns"] > 0
+
+
+@pytest.mark.test_hooks
+def test_fault_point_names_round_trip() -> None:
     w = _core.HostWorkload(0.0)
     for point in ("none", "launch", "wait", "filler"):
         w._inject_fault(point, 1)

@@ -1,4 +1,5 @@
-// Device buffers and graph capture of Python code (TensorRT engines), with their test hooks.
+// Device buffers and graph capture of Python code (TensorRT engines); their test hooks are in
+// bind_test_hooks.cpp.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -8,10 +9,8 @@
 #include <string>
 
 #include "bindings.hpp"
-#include "trtpace/checked.hpp"
 #include "trtpace/cuda_raii.hpp"
 #include "trtpace/errors.hpp"
-#include "trtpace/kernels.hpp"
 #include "trtpace/warm.hpp"
 
 namespace trtpace::bindings {
@@ -90,23 +89,6 @@ void bind_capture(py::module_& m) {
       "device"_a, "fn"_a,
       "Captures fn(stream_handle) into a CUDA graph (thread-local capture mode). Raises CaptureError when\n"
       "the work cannot be captured (fn raised, returned False, or used an API capture forbids).");
-  m.def(
-      "_enqueue_test_work",
-      [](int device, uintptr_t stream, int64_t work_ns) {
-        check_ns_range(work_ns, "work_ns", 0, kMaxFillerNs);
-        DeviceGuard guard(device);
-        kernels::spin_for(uint64_t(work_ns), reinterpret_cast<cudaStream_t>(stream));
-      },
-      "device"_a, "stream"_a, "work_ns"_a,
-      "Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).");
-  m.def(
-      "_stream_is_capturing",
-      [](uintptr_t stream) {
-        cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-        TRTPACE_CUDA_CHECK(cudaStreamIsCapturing(reinterpret_cast<cudaStream_t>(stream), &status));
-        return status == cudaStreamCaptureStatusActive;
-      },
-      "stream"_a, "Test hook: whether a stream is being captured.");
 }
 
 }  // namespace trtpace::bindings

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "bindings.hpp"
-#include "trtpace/device.hpp"
-#include "trtpace/module_loading.hpp"
+#include "device.hpp"
+#include "module_loading.hpp"
 
 namespace trtpace::bindings {
 using namespace pybind11::literals;

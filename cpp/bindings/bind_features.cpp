@@ -1,11 +1,11 @@
-// The feature table (trtpace/features.hpp): per device, and the pure decision for tests.
+// The feature table (cpp/src/features.hpp): per device, and the pure decision for tests.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <string>
 
 #include "bindings.hpp"
-#include "trtpace/features.hpp"
+#include "features.hpp"
 
 namespace trtpace::bindings {
 using namespace pybind11::literals;

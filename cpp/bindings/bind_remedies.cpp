@@ -28,9 +28,7 @@ void bind_remedies(py::module_& m) {
            "Steps aside (around the app's own inference): returns once no filler launch is in flight.")
       .def("resume", &KeepWarmThread::resume, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("running", &KeepWarmThread::running, "False once stopped or ended by a failure.")
-      .def_property_readonly("fired", &KeepWarmThread::fired)
-      .def("_inject_fault", &KeepWarmThread::inject_fault, "n"_a = 1,
-           "Test hook: the nth fire from now raises TrtpaceError on the thread instead of launching; 0 disarms.");
+      .def_property_readonly("fired", &KeepWarmThread::fired);
   py::class_<Filler, std::shared_ptr<Filler>>(m, "Filler", "Filler work on a lowest-priority stream (pre-warm).")
       .def(py::init<int>(), "device"_a, py::call_guard<py::gil_scoped_release>())
       .def("fire", &Filler::fire, "work_ns"_a, py::call_guard<py::gil_scoped_release>(),

@@ -3,9 +3,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "bindings.hpp"
@@ -14,7 +17,102 @@
 namespace trtpace::bindings {
 using namespace pybind11::literals;
 
+namespace {
+// One row of the structured array Runner.records() returns: the columns of records.hpp's table in
+// its order, each at an offset aligned to its size (so every column view is aligned).
+struct RowLayout {
+  std::array<size_t, kRecordColumns.size()> offsets{};
+  size_t itemsize = 0;
+};
+constexpr size_t element_size(ColumnType t) {
+  switch (t) {
+    case ColumnType::i64:
+      return sizeof(ColumnTraits<ColumnType::i64>::type);
+    case ColumnType::f64:
+      return sizeof(ColumnTraits<ColumnType::f64>::type);
+    default:
+      return sizeof(ColumnTraits<ColumnType::flag>::type);
+  }
+}
+constexpr RowLayout row_layout() {
+  RowLayout l;
+  size_t at = 0;
+  for (size_t i = 0; i < kRecordColumns.size(); ++i) {
+    const size_t size = element_size(kRecordColumns[i].type);
+    at = (at + size - 1) / size * size;
+    l.offsets[i] = at;
+    at += size;
+  }
+  l.itemsize = (at + 7) / 8 * 8;
+  return l;
+}
+constexpr RowLayout kRowLayout = row_layout();
+static_assert(sizeof(bool) == sizeof(ColumnTraits<ColumnType::flag>::type), "a flag's 0/1 byte is read as numpy bool");
+
+py::str as_str(std::string_view s) { return {s.data(), s.size()}; }
+
+py::dtype record_dtype() {
+  py::list names, formats, offsets;
+  for (size_t i = 0; i < kRecordColumns.size(); ++i) {
+    const RecordColumn& c = kRecordColumns[i];
+    names.append(as_str(c.name));
+    formats.append(c.type == ColumnType::i64   ? py::dtype::of<int64_t>()
+                   : c.type == ColumnType::f64 ? py::dtype::of<double>()
+                                               : py::dtype::of<bool>());
+    offsets.append(kRowLayout.offsets[i]);
+  }
+  return {names, formats, offsets, static_cast<py::ssize_t>(kRowLayout.itemsize)};
+}
+
+// The completed rows as one structured array of RECORD_DTYPE: one copy, made without the GIL (the
+// array is not yet visible to Python, and rows below completed() are final while the loop runs).
+py::array records_array(const Runner& r) {
+  const size_t n = r.completed();
+  py::array out(record_dtype(), py::array::ShapeContainer{static_cast<py::ssize_t>(n)});
+  auto* base = static_cast<char*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    std::memset(base, 0, n * kRowLayout.itemsize);  // the padding after the flag: no stale heap bytes
+    size_t k = 0;
+    r.records().for_each_column([&](const RecordColumn&, const auto& values) {
+      using T = typename std::decay_t<decltype(values)>::value_type;
+      char* at = base + kRowLayout.offsets[k++];
+      for (size_t i = 0; i < n; ++i, at += kRowLayout.itemsize) std::memcpy(at, &values[i], sizeof(T));
+    });
+  }
+  return out;
+}
+
+std::string records_doc() {
+  std::string doc =
+      "A copy of the completed rows, warm-up included, as one numpy structured array of RECORD_DTYPE\n"
+      "(records.hpp's column table; host times on the monotonic clock):";
+  for (const RecordColumn& c : kRecordColumns) {
+    doc += "\n  ";
+    doc += c.name;
+    if (!c.unit.empty()) (doc += " [") += std::string(c.unit) + "]";
+    (doc += ": ") += c.doc;
+  }
+  return doc;
+}
+
+// RECORD_COLUMNS (names, in order), RECORD_UNITS (name: unit, "" for a flag) and RECORD_DTYPE, so
+// Python derives its column lists from the table instead of typing them again.
+void bind_records(py::module_& m) {
+  py::tuple names(kRecordColumns.size());
+  py::dict units;
+  for (size_t i = 0; i < kRecordColumns.size(); ++i) {
+    names[i] = as_str(kRecordColumns[i].name);
+    units[as_str(kRecordColumns[i].name)] = as_str(kRecordColumns[i].unit);
+  }
+  m.attr("RECORD_COLUMNS") = names;
+  m.attr("RECORD_UNITS") = units;
+  m.attr("RECORD_DTYPE") = record_dtype();
+}
+}  // namespace
+
 void bind_runner(py::module_& m) {
+  bind_records(m);
   py::class_<GapWork>(m, "GapWork",
                       "What the app does during the gap (gap_work.hpp): made by none(), busy(ns), memory(bytes) or\n"
                       "callable(fn, label); the runner runs it at the end of each gap and issues when it ends.")
@@ -175,26 +273,7 @@ void bind_runner(py::module_& m) {
           "Where the pre-warm went: its target, or 'filler' where the workload has no such path; '' without one.")
       .def_property_readonly("filler_work_ns", &Runner::filler_work_ns,
                              "Filler kernel work launched, in ns (each filler holds one SM while it runs).")
-      .def(
-          "records",
-          [](const Runner& r) {
-            const size_t n = r.completed();
-            const Records& rec = r.records();
-            return py::dict(
-                "due_ns"_a = to_numpy(rec.due_ns, n), "issue_ns"_a = to_numpy(rec.issue_ns, n),
-                "submitted_ns"_a = to_numpy(rec.submitted_ns, n), "done_ns"_a = to_numpy(rec.done_ns, n),
-                "device_us"_a = to_numpy(rec.device_us, n), "gpu_start_ns"_a = to_numpy(rec.gpu_start_ns, n),
-                "inband_mhz"_a = to_numpy(rec.inband_mhz, n), "armed_ns"_a = to_numpy(rec.armed_ns, n),
-                "gate_ns"_a = to_numpy(rec.gate_ns, n), "staged_ns"_a = to_numpy(rec.staged_ns, n),
-                "gap_work_ns"_a = to_numpy(rec.gap_work_ns, n),
-                "relaunched"_a = to_numpy(rec.relaunched, n).attr("astype")("bool"),
-                "copy_in_us"_a = to_numpy(rec.copy_in_us, n), "copy_out_us"_a = to_numpy(rec.copy_out_us, n));
-          },
-          "Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;\n"
-          "gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown), armed_ns, gate_ns, staged_ns\n"
-          "(0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout), copy_in_us "
-          "and\n"
-          "copy_out_us (the copies' parts of device_us; NaN when unknown).")
+      .def("records", &records_array, records_doc().c_str())
       .def(
           "latencies_ns",
           [](const Runner& r, size_t start) {

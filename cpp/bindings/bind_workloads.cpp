@@ -25,13 +25,7 @@ void bind_workloads(py::module_& m) {
            py::call_guard<py::gil_scoped_release>(),
            "Pre-warm: work_ns of filler on this workload's stream, or cudaGraphUpload of its graph.\n"
            "Returns False where the workload has no such path.")
-      .def("describe", &Workload::describe)
-      .def(
-          "_inject_fault",
-          [](Workload& w, const std::string& point, uint64_t n) { w.inject_fault(parse_fault_point(point), n); },
-          "point"_a, "n"_a = 1,
-          "Test hook: the nth launch, completion wait or filler fire ('launch', 'wait', 'filler') from now\n"
-          "raises TrtpaceError instead of running, once; 'none' disarms. Arm it before a run.");
+      .def("describe", &Workload::describe);
 
   py::class_<CudaWorkload, Workload, std::shared_ptr<CudaWorkload>>(m, "CudaWorkload")
       .def_property_readonly(

@@ -32,6 +32,8 @@ void bind_bench(py::module_& m);
 void bind_armed(py::module_& m);
 void bind_fast_path(py::module_& m);
 void bind_device_scope(py::module_& m);
+// Only in TRTPACE_TEST_HOOKS builds (bind_test_hooks.cpp); after bind_workloads and bind_remedies.
+void bind_test_hooks(py::module_& m);
 
 // A copy of the first n elements of v as a 1-D numpy array.
 template <typename T>

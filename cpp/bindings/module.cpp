@@ -23,4 +23,14 @@ PYBIND11_MODULE(_core, m) {
   trtpace::bindings::bind_armed(m);
   trtpace::bindings::bind_fast_path(m);
   trtpace::bindings::bind_device_scope(m);
+#ifdef TRTPACE_TEST_HOOKS
+  constexpr bool kTestHooks = true;
+  trtpace::bindings::bind_test_hooks(m);
+#else
+  constexpr bool kTestHooks = false;
+#endif
+  // A function, not a constant: the shipped _core.pyi is the same for both builds.
+  m.def(
+      "_has_test_hooks", [] { return kTestHooks; },
+      "Whether this build has the test hooks (TRTPACE_TEST_HOOKS=ON: tests and CI; never a user's wheel).");
 }

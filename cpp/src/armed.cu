@@ -5,12 +5,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "features.hpp"
 #include "globaltimer.cuh"
+#include "module_loading.hpp"
 #include "trtpace/armed.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
-#include "trtpace/features.hpp"
-#include "trtpace/module_loading.hpp"
 
 namespace trtpace {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "trtpace/device.hpp"
+#include "device.hpp"
 
 namespace trtpace {
 

@@ -1,4 +1,4 @@
-#include "trtpace/features.hpp"
+#include "features.hpp"
 
 #include <cuda_runtime.h>
 

@@ -1,9 +1,9 @@
 #include <cstdint>
 
 #include "globaltimer.cuh"
+#include "module_loading.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/kernels.hpp"
-#include "trtpace/module_loading.hpp"
 
 namespace trtpace::kernels {
 namespace {

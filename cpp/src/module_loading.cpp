@@ -1,4 +1,4 @@
-#include "trtpace/module_loading.hpp"
+#include "module_loading.hpp"
 
 #include <cuda.h>  // driver API types only: the entry point is fetched at run time
 #include <cuda_runtime_api.h>
@@ -6,9 +6,9 @@
 #include <mutex>
 #include <set>
 
+#include "features.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/cuda_raii.hpp"
-#include "trtpace/features.hpp"
 
 namespace trtpace {
 

@@ -4,10 +4,10 @@
 #include <string>
 
 #include "globaltimer.cuh"
+#include "module_loading.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/cuda_check.hpp"
 #include "trtpace/errors.hpp"
-#include "trtpace/module_loading.hpp"
 #include "trtpace/probe.hpp"
 
 namespace trtpace {

@@ -15,22 +15,6 @@
 
 namespace trtpace {
 
-Records::Records(size_t capacity)
-    : due_ns(capacity),
-      issue_ns(capacity),
-      submitted_ns(capacity),
-      done_ns(capacity),
-      device_us(capacity),
-      gpu_start_ns(capacity, 0),
-      inband_mhz(capacity, std::numeric_limits<double>::quiet_NaN()),
-      armed_ns(capacity, 0),
-      gate_ns(capacity, 0),
-      staged_ns(capacity, 0),
-      gap_work_ns(capacity, 0),
-      relaunched(capacity, 0),
-      copy_in_us(capacity, std::numeric_limits<double>::quiet_NaN()),
-      copy_out_us(capacity, std::numeric_limits<double>::quiet_NaN()) {}
-
 namespace {
 // Checked before the records are allocated from it.
 size_t checked_total(const RunConfig& c) {

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "device.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
-#include "trtpace/device.hpp"
 #include "trtpace/kernels.hpp"
 
 namespace trtpace {

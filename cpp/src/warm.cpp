@@ -8,11 +8,11 @@
 #include <stdexcept>
 #include <utility>
 
+#include "module_loading.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
 #include "trtpace/errors.hpp"
 #include "trtpace/kernels.hpp"
-#include "trtpace/module_loading.hpp"
 
 namespace trtpace {
 
@@ -90,11 +90,15 @@ void KeepWarmThread::loop(const std::shared_ptr<Filler>& filler) {
       if (!paused_) {
         // firing_ is set under the lock that pause() takes, so pause() sees every launch.
         firing_ = true;
+#ifdef TRTPACE_TEST_HOOKS
         const bool fault = fault_countdown_ > 0 && --fault_countdown_ == 0;
+#endif
         lock.unlock();
         std::exception_ptr fire_failure;
         try {
+#ifdef TRTPACE_TEST_HOOKS
           if (fault) throw TrtpaceError("injected fault at keep-warm fire");
+#endif
           filler->fire(work_ns_);
         } catch (...) {
           fire_failure = std::current_exception();
@@ -119,10 +123,12 @@ void KeepWarmThread::loop(const std::shared_ptr<Filler>& filler) {
   idle_.notify_all();
 }
 
+#ifdef TRTPACE_TEST_HOOKS
 void KeepWarmThread::inject_fault(uint64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   fault_countdown_ = n;
 }
+#endif
 
 void KeepWarmThread::pause() {
   std::unique_lock<std::mutex> lock(mutex_);

@@ -7,17 +7,18 @@
 #include <vector>
 
 #include "cuda_compat.hpp"
+#include "device.hpp"
+#include "features.hpp"
+#include "module_loading.hpp"
 #include "trtpace/checked.hpp"
 #include "trtpace/clock.hpp"
-#include "trtpace/device.hpp"
 #include "trtpace/errors.hpp"
-#include "trtpace/features.hpp"
 #include "trtpace/kernels.hpp"
-#include "trtpace/module_loading.hpp"
 #include "trtpace/warm.hpp"
 
 namespace trtpace {
 
+#ifdef TRTPACE_TEST_HOOKS
 void Workload::inject_fault(FaultPoint point, uint64_t n) {
   if (point != FaultPoint::none && n < 1) throw std::invalid_argument("inject_fault needs n >= 1");
   fault_point_ = point;
@@ -30,6 +31,7 @@ void Workload::fault_hit() {
   fault_point_ = FaultPoint::none;
   throw TrtpaceError(std::string("injected fault at ") + to_string(point));
 }
+#endif
 
 CudaWorkload::CudaWorkload(int device, cudaStream_t lent_stream) : device_(device), lent_stream_(lent_stream) {
   load_kernels(device);  // before any gate can spin on this device (module_loading.hpp)

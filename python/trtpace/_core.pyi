@@ -4,10 +4,11 @@ trtpace's compiled core: waits, schedules, workloads and the paced runner (priva
 from __future__ import annotations
 import collections.abc
 import numpy
+import numpy.dtypes
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HORIZON_NS', 'MAX_HYBRID_MARGIN_NS', 'MAX_INFERENCES', 'PREWARM_TARGETS', 'PrewarmWorker', 'RunConfig', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'UsageError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'armed_fast_path', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'check_remedy_combination', 'continuous_device_us', 'decide_features', 'default_hybrid_margin_ns', 'device_info', 'features', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HORIZON_NS', 'MAX_HYBRID_MARGIN_NS', 'MAX_INFERENCES', 'PREWARM_TARGETS', 'PrewarmWorker', 'RECORD_COLUMNS', 'RECORD_DTYPE', 'RECORD_UNITS', 'RunConfig', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'UsageError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'check_remedy_combination', 'continuous_device_us', 'decide_features', 'default_hybrid_margin_ns', 'device_info', 'features', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -65,11 +66,6 @@ class Workload:
     """
     One inference, as the paced runner drives it.
     """
-    def _inject_fault(self, point: str, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
-        """
-        Test hook: the nth launch, completion wait or filler fire ('launch', 'wait', 'filler') from now
-        raises TrtpaceError instead of running, once; 'none' disarms. Arm it before a run.
-        """
     def describe(self) -> str:
         ...
     def prewarm_own_path(self, work_ns: typing.SupportsInt | typing.SupportsIndex, graph_upload: bool) -> bool:
@@ -332,12 +328,24 @@ class Runner:
         """
         done_ns - issue_ns of the completed inferences from `start` on, while the loop runs or after.
         """
-    def records(self) -> dict:
+    def records(self) -> numpy.ndarray:
         """
-        Copies of the completed records: due_ns, issue_ns, submitted_ns, done_ns, gpu_start_ns (monotonic ns;
-        gpu_start_ns 0 when unknown), device_us, inband_mhz (NaN when unknown), armed_ns, gate_ns, staged_ns
-        (0 when none), gap_work_ns (0 when none), relaunched (armed: run again after a gate timeout), copy_in_us and
-        copy_out_us (the copies' parts of device_us; NaN when unknown).
+        A copy of the completed rows, warm-up included, as one numpy structured array of RECORD_DTYPE
+        (records.hpp's column table; host times on the monotonic clock):
+          due_ns [ns]: when the schedule wanted it issued
+          issue_ns [ns]: the wait ended, submission starts
+          submitted_ns [ns]: the submission call returned
+          done_ns [ns]: the host observed completion
+          device_us [us]: device execution (Workload::last_device_us)
+          gpu_start_ns [ns]: in-band probe start on the host clock; 0 when unknown (no probe, or no clock mapping)
+          inband_mhz [MHz]: SM clock the probe measured; NaN when unknown
+          armed_ns [ns]: armed launch: when the inference was queued; 0 when not armed
+          gate_ns [ns]: armed launch: the gate saw the release (mapped like gpu_start_ns); 0 when unknown
+          staged_ns [ns]: the input write ended (RunConfig::staging); 0 when there is none
+          gap_work_ns [ns]: how long the gap's work ran before the issue; 0 when there is none
+          relaunched: armed: the gate had timed out before the release, so the inference ran again
+          copy_in_us [us]: the input copy's part of device_us (Workload::last_copies_us); NaN when unknown
+          copy_out_us [us]: the output copy's part of device_us; NaN when unknown
         """
     def request_stop(self) -> None:
         """
@@ -419,10 +427,6 @@ class KeepWarmThread:
     """
     def __init__(self, device: typing.SupportsInt | typing.SupportsIndex, period_ns: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-    def _inject_fault(self, n: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
-        """
-        Test hook: the nth fire from now raises TrtpaceError on the thread instead of launching; 0 disarms.
-        """
     def pause(self) -> None:
         """
         Steps aside (around the app's own inference): returns once no filler launch is in flight.
@@ -530,25 +534,9 @@ def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, gr
     """
     Benchmark baseline: per-iteration ns of a bare cudaGraphLaunch + cudaStreamSynchronize loop.
     """
-def _enqueue_test_work(device: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex, work_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+def _has_test_hooks() -> bool:
     """
-    Test hook: enqueues work_ns of GPU work on a stream (the TensorRT stand-in).
-    """
-def _raise_pending() -> None:
-    """
-    Internal: raises the C++ exception a fast-path function caught, through pybind11's translators.
-    """
-def _stream_is_capturing(stream: typing.SupportsInt | typing.SupportsIndex) -> bool:
-    """
-    Test hook: whether a stream is being captured.
-    """
-def armed_fast_path(workload: typing.Any) -> tuple[typing.Any, typing.Any, typing.Any, typing.Any]:
-    """
-    (release, wait, release_and_wait, armed): the workload's armed release and wait as plain C functions, for
-    the path between an app's input and its output (no pybind11 dispatch: after a gap it is cold).
-    release() -> issue_ns; wait(timeout_ns) and release_and_wait(timeout_ns) -> (issue_ns, submitted_ns,
-    done_ns, relaunched), the GIL released while waiting; timeout_ns <= 0 waits without bound; armed() ->
-    bool. Each keeps the workload alive. Not thread-safe: one thread arms, releases and waits.
+    Whether this build has the test hooks (TRTPACE_TEST_HOOKS=ON: tests and CI; never a user's wheel).
     """
 def calibrate_hybrid_margin_ns(samples: typing.SupportsInt | typing.SupportsIndex = 100) -> int:
     """
@@ -637,6 +625,9 @@ MAX_HORIZON_NS: int = 315360000000000000
 MAX_HYBRID_MARGIN_NS: int = 5000000
 MAX_INFERENCES: int = 100000000
 PREWARM_TARGETS: tuple = ('filler', 'stream', 'graph')
+RECORD_COLUMNS: tuple = ('due_ns', 'issue_ns', 'submitted_ns', 'done_ns', 'device_us', 'gpu_start_ns', 'inband_mhz', 'armed_ns', 'gate_ns', 'staged_ns', 'gap_work_ns', 'relaunched', 'copy_in_us', 'copy_out_us')
+RECORD_DTYPE: numpy.dtypes.VoidDType
+RECORD_UNITS: dict = {'due_ns': 'ns', 'issue_ns': 'ns', 'submitted_ns': 'ns', 'done_ns': 'ns', 'device_us': 'us', 'gpu_start_ns': 'ns', 'inband_mhz': 'MHz', 'armed_ns': 'ns', 'gate_ns': 'ns', 'staged_ns': 'ns', 'gap_work_ns': 'ns', 'relaunched': '', 'copy_in_us': 'us', 'copy_out_us': 'us'}
 SYNC_MODES: tuple = ('spin', 'block', 'yield', 'flag')
 WAIT_MODES: tuple = ('sleep', 'spin', 'hybrid')
 __version__: str = '0.1.0'

@@ -10,7 +10,7 @@ namespace trtpace {
 // Ten years: the furthest due time, gap or wait trtpace accepts. Sums of a few such values and a
 // monotonic timestamp stay far from int64's limit. Units: ns.
 inline constexpr int64_t kMaxHorizonNs = int64_t(10) * 365 * 24 * 3600 * 1'000'000'000;
-// Most inferences one schedule or one run may hold (each costs ~60 bytes of records).
+// Most inferences one schedule or one run may hold (each costs ~120 bytes of records).
 inline constexpr size_t kMaxInferences = 100'000'000;
 
 // `value` (in units of `ns_per_unit` ns) as integer ns; throws std::invalid_argument naming

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "trtpace/checked.hpp"  // kMaxHorizonNs, kMaxInferences: RunConfig's limits
 #include "trtpace/gap_work.hpp"
 #include "trtpace/probe.hpp"
+#include "trtpace/records.hpp"
 #include "trtpace/schedule.hpp"
 #include "trtpace/wait.hpp"
 #include "trtpace/warm.hpp"
@@ -66,27 +68,6 @@ struct InferenceRecord {
 // timeout_ns > 0 bounds the completion wait of a GPU workload (WaitTimeout past it). device_time
 // false: device_us stays NaN (no event query after the wait; Workload::last_device_us later).
 InferenceRecord infer_once(Workload& workload, SyncMode sync, int64_t timeout_ns = 0, bool device_time = true);
-
-// Per-inference records in preallocated columns; host times on the monotonic clock.
-struct Records {
-  explicit Records(size_t capacity);
-  std::vector<int64_t> due_ns;        // when the schedule wanted it issued
-  std::vector<int64_t> issue_ns;      // wait ended, submission starts
-  std::vector<int64_t> submitted_ns;  // submission call returned
-  std::vector<int64_t> done_ns;       // host observed completion
-  std::vector<double> device_us;      // device execution (Workload::last_device_us)
-  std::vector<int64_t> gpu_start_ns;  // in-band probe start on the host clock; 0 when unknown
-                                      // (no probe, or the clock mapping failed)
-  std::vector<double> inband_mhz;     // SM clock the probe measured; NaN when unknown
-  std::vector<int64_t> armed_ns;      // armed launch: when the inference was queued; 0 when not armed
-  std::vector<int64_t>
-      gate_ns;  // armed launch: the gate saw the release (GPU clock mapped like gpu_start_ns); 0 unknown
-  std::vector<int64_t> staged_ns;    // the input write ended (RunConfig::staging); 0 when there is none
-  std::vector<int64_t> gap_work_ns;  // how long the gap's work ran before the issue; 0 when there is none
-  std::vector<uint8_t> relaunched;   // armed: the gate had timed out before the release, so the inference ran again
-  std::vector<double> copy_in_us;    // the input copy's part of device_us (Workload::last_copies_us); NaN when unknown
-  std::vector<double> copy_out_us;   // the output copy's part of device_us; NaN when unknown
-};
 
 class Runner {
  public:

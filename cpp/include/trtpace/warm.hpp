@@ -85,9 +85,11 @@ class KeepWarmThread {
   void resume();
   bool running() const noexcept { return running_.load(); }
   uint64_t fired() const noexcept { return fired_.load(); }
+#ifdef TRTPACE_TEST_HOOKS
   // Test hook: the nth fire from now (n >= 1) throws TrtpaceError on the thread instead of
   // launching, once; n = 0 disarms.
   void inject_fault(uint64_t n);
+#endif
 
  private:
   void loop(const std::shared_ptr<Filler>& filler);  // std::thread holds the copy that keeps it alive
@@ -102,7 +104,9 @@ class KeepWarmThread {
   bool stop_ = false;             // guarded by mutex_, as are the three below
   bool paused_ = false;
   bool firing_ = false;
+#ifdef TRTPACE_TEST_HOOKS
   uint64_t fault_countdown_ = 0;
+#endif
   std::exception_ptr failure_;
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> fired_{0};

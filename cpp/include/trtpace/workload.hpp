@@ -41,8 +41,9 @@ struct WaitStats {
   int64_t driver_ns = 0;
 };
 
-// Test-only fault injection: where an injected TrtpaceError is thrown, so the error paths of the
-// runner and of the Python layers above it can be exercised on any machine.
+// Test-only fault injection (TRTPACE_TEST_HOOKS builds): where an injected TrtpaceError is thrown,
+// so the error paths of the runner and of the Python layers above it can be exercised on any
+// machine. Without the hooks, fault_check() is an empty inline function: the checks compile out.
 enum class FaultPoint { none, launch, wait, filler };
 inline constexpr std::array<EnumName<FaultPoint>, 4> kFaultPointNames{{{FaultPoint::none, "none"},
                                                                        {FaultPoint::launch, "launch"},
@@ -94,6 +95,7 @@ class Workload {
   virtual bool arming_enabled() const noexcept { return false; }
   // The gate's %globaltimer stamp of the last release it saw (0: none). Units: ns.
   virtual uint64_t gate_seen_gt() const noexcept { return 0; }
+#ifdef TRTPACE_TEST_HOOKS
   // Test hook: the nth call at `point` after this one (n >= 1) throws TrtpaceError instead of
   // doing its work, once. Launches and completion waits check it in every workload; filler fires
   // are checked by the runner. FaultPoint::none disarms. Not thread-safe: arm before a run.
@@ -107,6 +109,10 @@ class Workload {
   void fault_hit();
   FaultPoint fault_point_ = FaultPoint::none;
   uint64_t fault_countdown_ = 0;
+#else
+  // No test hooks in this build: nothing to count.
+  static constexpr void fault_check(FaultPoint /*point*/) noexcept {}
+#endif
 };
 
 // Base of every GPU workload: owns the stream it runs on and the events that time it.

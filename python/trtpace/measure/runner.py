@@ -23,6 +23,7 @@ from trtpace.measure.gap_work import NONE as NO_GAP_WORK
 from trtpace.measure.gap_work import GapWork
 from trtpace.measure.pacing import Pacing
 from trtpace.measure.policies import Policy
+from trtpace.measure.records import columns
 from trtpace.measure.stability import StableTarget, is_stable
 from trtpace.measure.workloads import Workload
 
@@ -143,7 +144,7 @@ def run_paced(
     if on_progress:
         on_progress(runner.completed, total)
     return RunOutcome(
-        records=runner.records(),
+        records=columns(runner.records()),
         interrupted=interrupted,
         error=failure[0] if failure else None,
         hybrid_margin_ns=runner.hybrid_margin_ns,

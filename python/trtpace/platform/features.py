@@ -1,4 +1,4 @@
-"""The feature table (cpp/include/trtpace/features.hpp): what this driver, runtime and GPU allow.
+"""The feature table (cpp/src/features.hpp): what this driver, runtime and GPU allow.
 
 Each feature is on, or off with one line saying why; the C++ code paths that use one ask the same
 table and fall back (armed:kernel without programmatic edges: plain edges) or refuse in one line

@@ -5,7 +5,8 @@ Depends on `trtpace.measure` (pacing, telemetry join) only; never on how a run i
 
 from __future__ import annotations
 
-from trtpace.results.condition import METRICS, RECORD_COLUMNS, ConditionResult
+from trtpace.measure.records import RECORD_COLUMNS
+from trtpace.results.condition import METRICS, ConditionResult
 from trtpace.results.result import FORMAT, SweepResult
 from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
 

@@ -15,25 +15,6 @@ from trtpace.measure.pacing import Pacing
 from trtpace.measure.telemetry import ENERGY_RESOLUTION_MJ, join_before
 from trtpace.results.stats import summarize
 
-# staged_ns (the input written after the gap), gap_work_ns and relaunched came with gap work, and
-# copy_in_us/copy_out_us (the input and output copies timed apart, NaN when none) after them:
-# records written before lack them.
-RECORD_COLUMNS = (
-    "due_ns",
-    "issue_ns",
-    "submitted_ns",
-    "done_ns",
-    "device_us",
-    "gpu_start_ns",
-    "inband_mhz",
-    "armed_ns",
-    "gate_ns",
-    "staged_ns",
-    "gap_work_ns",
-    "relaunched",
-    "copy_in_us",
-    "copy_out_us",
-)
 METRICS = (
     "e2e_us",
     "device_us",
@@ -76,6 +57,11 @@ class ConditionResult:
     sync: str
     warmup: int
     iterations: int
+    # Column name to array (measure.records.RECORD_COLUMNS, from the core's column table). A mapping, not the
+    # runner's structured array: a run's columns are views of that one array (measure.records.columns:
+    # no copy), but results written before a column existed lack it (`"staged_ns" in records` must
+    # say so, where a structured array's `in` compares values), files keep one array per column
+    # (trtpace-sweep/1 unchanged), and callers replace or add a column (`records["device_us"] = ...`).
     records: dict[str, np.ndarray]
     status: str = "done"  # done | partial | lost
     device_timing: str = ""

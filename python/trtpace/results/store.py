@@ -26,8 +26,9 @@ import numpy as np
 from trtpace.errors import InputError, UsageError
 from trtpace.fileio import atomic_write, dumps
 from trtpace.measure.pacing import Pacing
+from trtpace.measure.records import FLAG_COLUMNS, NS_COLUMNS, RECORD_COLUMNS
 from trtpace.results import validate
-from trtpace.results.condition import RECORD_COLUMNS, ConditionResult, recorded_gap_work
+from trtpace.results.condition import ConditionResult, recorded_gap_work
 from trtpace.results.folder import (
     LOCK_NAME,
     MAX_SWEEP_JSON_BYTES,
@@ -46,19 +47,6 @@ _STATUSES = ("done", "partial", "lost", "running")
 # What a run writes into its folder; --overwrite removes exactly these (its lock file stays: held).
 _RUN_FILES = ("sweep.json", "report.html", "condition-*.npz", ".sweep.json.*", ".condition-*.npz.*", ".report.html.*")
 _CONDITION_FILE = re.compile(r"condition-\d{3,9}\.npz")
-# Record columns in whole nanoseconds (and a count, a flag); the others are floats (NaN: not measured).
-_NS_COLUMNS = (
-    "due_ns",
-    "issue_ns",
-    "submitted_ns",
-    "done_ns",
-    "gpu_start_ns",
-    "armed_ns",
-    "gate_ns",
-    "staged_ns",
-    "gap_work_ns",
-)
-_BOOL_COLUMNS = ("relaunched",)
 _TELEMETRY_INT = ("tel_t_ns", "tel_clk_t_ns", "tel_cpu_t_ns", "tel_cpu_core")
 # Each sampler's columns: its time column, the columns reading them needs, and a shared length.
 _TELEMETRY_GROUPS = (
@@ -123,12 +111,14 @@ def _first_missing(path: Path) -> Path:
 
 
 def _column(name: str, dtype: np.dtype[Any], data: bytes) -> np.ndarray:
-    """A record or telemetry column from its raw bytes, in the dtype trtpace computes with."""
-    kinds = "biu" if name in _BOOL_COLUMNS else "iu" if name in _NS_COLUMNS or name in _TELEMETRY_INT else "iuf"
+    """A record or telemetry column from its raw bytes, in the dtype trtpace computes with: record
+    columns in whole nanoseconds and flags as the core's column table has them, the others floats
+    (NaN: not measured)."""
+    kinds = "biu" if name in FLAG_COLUMNS else "iu" if name in NS_COLUMNS or name in _TELEMETRY_INT else "iuf"
     if dtype.kind not in kinds or dtype.hasobject or dtype.itemsize > 8:
         raise ValueError(f"column {name} is {dtype} ({'whole numbers' if kinds == 'iu' else 'numbers'} expected)")
     a = np.frombuffer(data, dtype=dtype)
-    if name in _BOOL_COLUMNS:
+    if name in FLAG_COLUMNS:
         return a.astype(bool)
     if kinds == "iu":
         if dtype.kind == "u" and a.size and int(a.max()) > np.iinfo(np.int64).max:
