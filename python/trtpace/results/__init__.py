@@ -5,7 +5,8 @@ Depends on `trtpace.measure` (pacing, telemetry join) only; never on how a run i
 
 from __future__ import annotations
 
-from trtpace.results.condition import METRICS, RECORD_COLUMNS, ConditionResult
+from trtpace.results.condition import METRICS, RECORD_COLUMNS, ConditionKey, ConditionResult
+from trtpace.results.info import CompareTag, GpuIdentity, Placement, RunStats, WorkloadMeta, split_info
 from trtpace.results.result import FORMAT, SweepResult
 from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
 
@@ -14,11 +15,18 @@ __all__ = [
     "METRICS",
     "OUT_MODES",
     "RECORD_COLUMNS",
+    "CompareTag",
+    "ConditionKey",
     "ConditionResult",
+    "GpuIdentity",
+    "Placement",
     "ResultWriter",
+    "RunStats",
     "SweepResult",
+    "WorkloadMeta",
     "check_writable",
     "damaged_conditions",
     "load",
     "save",
+    "split_info",
 ]
