@@ -108,7 +108,6 @@ class ConditionKey:
 
 KEY_FIELDS: tuple[KeyField, ...] = tuple(f.name for f in fields(ConditionKey))  # type: ignore[misc]
 _IDLE_STATS = RunStats()
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 # What summaries and derived columns are computed from: a change to any of them (an attribute
 # set again, a records or telemetry array replaced) empties the condition's cache.
 _CACHE_INPUTS = frozenset({"records", "telemetry", "pacing", "warmup", "stats"})
@@ -147,7 +146,7 @@ class ConditionResult:
     stats: RunStats = _IDLE_STATS
     gap_work_recorded: str | Mapping[str, Any] | None = None  # as GapWork.to_json() wrote it
     load_error: str | None = None  # why it loaded without records (lost, corrupt)
-    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
+    extra: Mapping[str, Any] = field(default_factory=dict)
     _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _cache_basis: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
 

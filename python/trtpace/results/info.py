@@ -11,18 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, TypedDict
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _TEXT = (str,)
 _WHOLE = (int,)
 _NUMBER = (int, float)
-_OBJECT = (dict, MappingProxyType)
-
-
-def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value)) if value else _EMPTY
+_OBJECT = (dict,)
 
 
 class _Reader:
@@ -42,7 +36,7 @@ class _Reader:
 
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
     if value is not None:
-        out[key] = dict(value) if isinstance(value, MappingProxyType) else value
+        out[key] = value
 
 
 @dataclass(frozen=True)
@@ -76,7 +70,8 @@ class WorkloadMeta:
 class GpuIdentity:
     """Which GPU a condition ran on (trtpace.platform.device.identity): CUDA index, UUID, PCI bus
     id, name and host (None where unknown, as for host work), and in a multi-GPU run its worker's
-    label ("gpu0", "gpu0#2") and position. Keys this record does not know stay in `extra`."""
+    label ("gpu0", "gpu0#2") and position. Keys this record does not know, and known keys read as
+    null or as another type, stay in `extra` (written back in their place)."""
 
     index: int | None = None
     uuid: str | None = None
@@ -85,7 +80,7 @@ class GpuIdentity:
     host: str | None = None
     label: str | None = None
     worker: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> GpuIdentity:
@@ -98,22 +93,21 @@ class GpuIdentity:
             host=r.take("host", _TEXT),
             label=r.take("label", _TEXT),
             worker=r.take("worker", _WHOLE),
-            extra=_frozen(r.rest),
+            extra=r.rest,
         )
 
     def to_json(self) -> dict[str, Any]:
-        # identity() writes its five keys even where unknown (null); a worker's label and position
-        # only in a multi-GPU run
-        out: dict[str, Any] = {
-            "index": self.index,
-            "uuid": self.uuid,
-            "pci_bus_id": self.pci_bus_id,
-            "name": self.name,
-            "host": self.host,
-        }
-        _put(out, "label", self.label)
-        _put(out, "worker", self.worker)
-        return {**out, **self.extra}
+        # identity() writes its five keys even where unknown (null: kept in extra as read), a
+        # worker's label and position only in a multi-GPU run; in that order, as written
+        out: dict[str, Any] = {}
+        for key in ("index", "uuid", "pci_bus_id", "name", "host", "label", "worker"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+            elif key in self.extra:
+                out[key] = self.extra[key]
+        out.update((k, v) for k, v in self.extra.items() if k not in out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -147,7 +141,7 @@ class CompareTag:
 
     @property
     def policy_fields(self) -> Mapping[str, Any]:
-        return self.policy or _EMPTY
+        return self.policy or {}
 
 
 @dataclass(frozen=True)
@@ -216,7 +210,7 @@ def split_info(info: Mapping[str, Any]) -> InfoFields:
         stats=stats,
         gap_work_recorded=r.take("gap_work", (str, *_OBJECT)),
         load_error=r.take("load_error", _TEXT),
-        extra=_frozen(r.rest),
+        extra=r.rest,
     )
 
 
@@ -233,7 +227,7 @@ def join_info(
     extra keys with them), compare's tag, the gap work, the GPU, what the run did, multi-GPU
     placement; a load error last."""
     out = meta.to_json()
-    out.update((k, dict(v) if isinstance(v, MappingProxyType) else v) for k, v in extra.items())
+    out.update(extra)
     if tag is not None:
         _put(out, "round", tag.round)
         _put(out, "policy", tag.policy)
