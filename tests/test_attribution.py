@@ -168,7 +168,7 @@ def test_gap_work_time_is_summarised_and_named() -> None:
     base = _condition(0, 6, 2, 101, 3)
     gap = _condition(0.1, 66, 6, 110, 3)
     gap.records["gap_work_ns"] = np.full(gap.count, 2_000_000, dtype=np.int64)
-    gap.info["gap_work"] = {"kind": "busy", "spec": "busy:2ms", "description": "busy CPU work for 2 ms"}
+    gap.gap_work_recorded = {"kind": "busy", "spec": "busy:2ms", "description": "busy CPU work for 2 ms"}
     assert gap.summary()["gap_work_us"]["p50"] == 2000
     assert base.summary()["gap_work_us"]["n"] == 0  # none recorded: NaN, not 0
     a = attribute(gap, base)

@@ -15,7 +15,7 @@ import pytest
 import trtpace
 from trtpace.measure import host_cpu, pacing
 from trtpace.platform import cpu
-from trtpace.results import ConditionResult, SweepResult
+from trtpace.results import ConditionResult, SweepResult, split_info
 from trtpace.results.attribution import attribute
 
 
@@ -130,7 +130,7 @@ def _condition(launch: str, khz: float, gap: float) -> ConditionResult:
     }
     tel = {"tel_cpu_t_ns": issue - 100, "tel_cpu_core": np.full(n, 3), "tel_cpu_khz": np.full(n, khz)}
     info = {"launch": launch, "host_cpu": {"core": 3, "idle": {"C6": {"residency_pct": 80.0, "entries": 9.0}}}}
-    return ConditionResult("m", pacing.gap(gap), "spin", "spin", 0, n, rec, info=info, telemetry=tel)
+    return ConditionResult("m", pacing.gap(gap), "spin", "spin", 0, n, rec, telemetry=tel, **split_info(info))
 
 
 def test_attribution_line_names_the_core_on_python_paths_only() -> None:

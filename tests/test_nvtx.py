@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from trtpace.measure import pacing
-from trtpace.results import ConditionResult
+from trtpace.results import CompareTag, ConditionResult
 from trtpace.run.session import nvtx_name
 
 INJECT_SOURCE = Path(__file__).parent / "nvtx_inject" / "count.c"
@@ -270,7 +270,7 @@ def test_condition_names() -> None:
     c = ConditionResult("tiny", pacing.period(0.01), "hybrid", "spin", 5, 40, {}, clocks="locked max")
     assert nvtx_name(c) == "trtpace: tiny, period 0.01 s, locked max"
     c = ConditionResult(
-        "tiny", pacing.gap(0.1), "spin", "spin", 5, 40, {}, policy="spin+keepwarm:1ms", info={"round": 2}
+        "tiny", pacing.gap(0.1), "spin", "spin", 5, 40, {}, policy="spin+keepwarm:1ms", compare_tag=CompareTag(round=2)
     )
     assert nvtx_name(c) == "trtpace: tiny, gap 0.1 s, spin+keepwarm:1ms, round 3"
 

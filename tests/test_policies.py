@@ -15,6 +15,7 @@ from trtpace.cli import app
 from trtpace.errors import UsageError
 from trtpace.measure import pacing
 from trtpace.measure.policies import parse_policies, parse_policy
+from trtpace.results import CompareTag, RunStats
 from trtpace.results.policies import CONTINUOUS, PolicySummary, recommend, summarize_policies
 
 
@@ -171,9 +172,9 @@ def test_energy_and_power_arithmetic_per_policy() -> None:
     from test_attribution import _condition
 
     a = _condition(0.1, 66, 6, 110, 3)
-    a.policy, a.info = "spin", {"cpu_ns": 50 * 10**9, "round": 0}
+    a.policy, a.stats, a.compare_tag = "spin", RunStats(cpu_ns=50 * 10**9), CompareTag(round=0)
     base = _condition(0.0, 6, 2, 101, 3)
-    base.policy, base.info = CONTINUOUS, {"cpu_ns": 199 * 10**9, "round": 0}
+    base.policy, base.stats, base.compare_tag = CONTINUOUS, RunStats(cpu_ns=199 * 10**9), CompareTag(round=0)
     (_c, s) = summarize_policies(trtpace.SweepResult(conditions=[base, a]))
     assert s.power_mean_w == pytest.approx(200.0) and s.energy_per_inference_mj == pytest.approx(29.85)
     wall = a.records["done_ns"][-1] - a.records["issue_ns"][0]
@@ -188,10 +189,10 @@ def test_sm_held_counts_the_kernel_gate_from_arm_to_release_and_fillers() -> Non
     c = _condition(0.1, 2, 2, 100, 3)
     wall = float(c.records["done_ns"][-1] - c.records["issue_ns"][0])
     c.records["armed_ns"] = c.records["issue_ns"] - 900_000_000  # armed 0.9 s before each 1 s-spaced issue
-    c.info = {"filler_work_ns": 0, "armed_gate": "kernel"}
+    c.stats = RunStats(filler_work_ns=0, armed_gate="kernel")
     assert c.sm_held_pct() == pytest.approx(100 * 200 * 0.9e9 / wall)
-    c.info["armed_gate"] = "wait"  # a stream memory wait holds no SM, only the filler work counts
-    c.info["filler_work_ns"] = 1_000_000_000
+    # a stream memory wait holds no SM, only the filler work counts
+    c.stats = RunStats(filler_work_ns=1_000_000_000, armed_gate="wait")
     assert c.sm_held_pct() == pytest.approx(100 * 1e9 / wall)
 
 
@@ -282,11 +283,12 @@ def test_what_plain_armed_chose_is_said_once_in_tables_json_and_report(capsys: p
 
     line = "armed: the kernel gate (median e2e at 20 ms gaps: kernel 108.6 us, wait 109.0 us)"
     base = _condition(0.0, 6, 2, 101, 3)
-    base.policy, base.info = CONTINUOUS, {"round": 0}
+    base.policy, base.compare_tag = CONTINUOUS, CompareTag(round=0)
     rounds = []
     for r in range(2):
         c = _condition(0.1, 2, 2, 100, 3)
-        c.policy, c.info = "armed", {"round": r, "armed_choice": line, "armed_gate": "kernel"}
+        c.policy, c.compare_tag = "armed", CompareTag(round=r)
+        c.stats = RunStats(armed_choice=line, armed_gate="kernel")
         rounds.append(c)
     result = trtpace.SweepResult(
         conditions=[base, *rounds], settings={"command": "compare", "workload": "tiny", "gap_s": 0.1}

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import trtpace
 from trtpace.cli import app
 from trtpace.measure import pacing
-from trtpace.results import ConditionResult, SweepResult, save
+from trtpace.results import ConditionResult, GpuIdentity, Placement, SweepResult, save
 from trtpace.results.policies import summarize_policies
 
 runner = CliRunner()
@@ -149,7 +149,7 @@ def test_multi_gpu_rounds_pool_within_one_run(tmp_path: Path) -> None:
         conditions = []
         for mode, e2e in (("together", together_us), ("alone", alone_us)):
             c = _condition("model", 0.01, e2e)
-            c.info.update(gpu={"label": "gpu0", "worker": 0}, gpu_mode=mode, gpu_round=0)
+            c.placement = Placement(gpu=GpuIdentity(label="gpu0", worker=0), mode=mode, round=0)
             conditions.append(c)
         return SweepResult(conditions, {}, {"command": "sweep"})
 

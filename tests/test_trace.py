@@ -16,7 +16,7 @@ import trtpace
 from perfetto_wasm import missing, perfetto_trace_processor
 from trtpace.measure import pacing
 from trtpace.report.trace import condition_name, to_trace, write_trace
-from trtpace.results import ConditionResult, SweepResult
+from trtpace.results import ConditionResult, RunStats, SweepResult
 
 DATA = Path(__file__).parent / "data" / "h100-sweep"  # a real H100 sweep: probe GPU starts, NVML telemetry
 PHASES_WITH_TS = {"X", "C", "i", "I", "B", "E"}
@@ -213,7 +213,8 @@ def synthetic_condition() -> ConditionResult:
         1,
         2,
         records,
-        info={"armed_gate": "kernel", "gap_work": {"kind": "busy", "spec": "busy:20us", "description": "busy 20 us"}},
+        stats=RunStats(armed_gate="kernel"),
+        gap_work_recorded={"kind": "busy", "spec": "busy:20us", "description": "busy 20 us"},
     )
 
 
@@ -228,7 +229,7 @@ def test_armed_staged_and_gap_work_records(tmp_path: Path) -> None:
         10,
         {},
         status="lost",
-        info={"load_error": "condition-001.npz is missing"},
+        load_error="condition-001.npz is missing",
     )
     result = SweepResult(conditions=[c, lost])
     doc = to_trace(result)

@@ -20,7 +20,7 @@ from trtpace.platform import jetson
 from trtpace.report.columns import CONDITION_COLUMNS, columns
 from trtpace.report.html import render_html, render_rows_csv
 from trtpace.report.terminal import verdict_lines
-from trtpace.results import ConditionResult, SweepResult, load
+from trtpace.results import ConditionResult, SweepResult, WorkloadMeta, load
 from trtpace.results.attribution import energy_above_idle_mj, idle_power_w
 from trtpace.results.gate import gate
 from trtpace.results.verdict import deployment, machine_kind, summary_line, sweep_verdicts
@@ -80,7 +80,7 @@ def _condition(
         records,
         telemetry=tel,
         clocks=clocks,
-        info={"kind": "synthetic", "launch": "graph"},
+        workload_meta=WorkloadMeta(kind="synthetic", launch="graph"),
     )
 
 

@@ -111,8 +111,7 @@ def report(
             warn(
                 f"{len(damaged)} of {len(result.conditions)} conditions have no records and are shown empty: "
                 + "; ".join(
-                    f"#{i} {c.workload} {c.pacing.label} ({c.status}: {c.info.get('load_error', '?')})"
-                    for i, c in damaged
+                    f"#{i} {c.workload} {c.pacing.label} ({c.status}: {c.load_error or '?'})" for i, c in damaged
                 )
             )
         if is_compare(result):
@@ -183,7 +182,7 @@ def _report_fleet(
         warn(
             f"{len(damaged)} of {total} conditions have no records and are shown empty: "
             + "; ".join(
-                f"{m.folder} #{i} {c.workload} {c.pacing.label} ({c.status}: {c.info.get('load_error', '?')})"
+                f"{m.folder} #{i} {c.workload} {c.pacing.label} ({c.status}: {c.load_error or '?'})"
                 for m, i, c in damaged
             )
         )

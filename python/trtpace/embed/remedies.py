@@ -19,7 +19,7 @@ from trtpace.measure.gap_work import GapWork, parse_gap_work
 from trtpace.measure.policies import ARMED_SYNC, DEFAULT_FILLER_US, Policy
 from trtpace.measure.runner import run_paced
 from trtpace.platform import device
-from trtpace.results import ConditionResult
+from trtpace.results import ConditionResult, RunStats
 
 
 class KeepWarm:
@@ -447,7 +447,8 @@ class Pacer:
             status="partial" if out.interrupted else "done",
             device_timing=self.workload.device_timing,
             policy=self.policy.name,
-            info={"cpu_ns": out.cpu_ns, "gap_work": work.to_json()},
+            stats=RunStats(cpu_ns=out.cpu_ns),
+            gap_work_recorded=work.to_json(),
         )
 
     def expect(self, next_due_ns: int) -> None:

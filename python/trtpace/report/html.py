@@ -79,7 +79,7 @@ def figures(result: SweepResult) -> list[tuple[str, Any]]:
         out.append(("latency-vs-gap", plots.latency_vs_gap(result)))
     out.append(("clock-trace", plots.clock_trace(result)))
     for i, c in enumerate(result.conditions):
-        if is_compare(result) and c.info.get("round", 0) != 0:
+        if is_compare(result) and (c.round or 0) != 0:
             continue  # one timeline per policy is enough
         out.append((f"timeline-{i:03d}", plots.timeline(c)))
     return [(t, f) for t, f in out if f is not None]

@@ -52,8 +52,8 @@ def condition_name(c: ConditionResult) -> str:
     ):
         if extra:
             parts.append(extra)
-    if "round" in c.info:
-        parts.append(f"round {int(c.info['round']) + 1}")
+    if c.round is not None:
+        parts.append(f"round {c.round + 1}")
     return ", ".join(parts)
 
 
@@ -227,7 +227,7 @@ def to_trace(result: SweepResult) -> dict[str, Any]:
                 {
                     "condition": condition_name(c),
                     "status": c.status,
-                    "reason": str(c.info.get("load_error", "no records")),
+                    "reason": c.load_error or "no records",
                 }
             )
             continue

@@ -6,7 +6,8 @@ Depends on `trtpace.measure` (pacing, telemetry join) only; never on how a run i
 from __future__ import annotations
 
 from trtpace.measure.records import RECORD_COLUMNS
-from trtpace.results.condition import METRICS, ConditionResult
+from trtpace.results.condition import METRICS, ConditionKey, ConditionResult
+from trtpace.results.info import CompareTag, GpuIdentity, Placement, RunStats, WorkloadMeta, split_info
 from trtpace.results.result import FORMAT, SweepResult
 from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
 
@@ -15,11 +16,18 @@ __all__ = [
     "METRICS",
     "OUT_MODES",
     "RECORD_COLUMNS",
+    "CompareTag",
+    "ConditionKey",
     "ConditionResult",
+    "GpuIdentity",
+    "Placement",
     "ResultWriter",
+    "RunStats",
     "SweepResult",
+    "WorkloadMeta",
     "check_writable",
     "damaged_conditions",
     "load",
     "save",
+    "split_info",
 ]

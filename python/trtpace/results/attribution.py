@@ -27,7 +27,6 @@ import numpy as np
 
 from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.results.condition import ConditionResult
-from trtpace.results.stats import summarize
 
 PARTS = ("late", "write", "submit", "launch", "copy_in", "device", "copy_out", "wakeup")
 _LABELS = {
@@ -135,11 +134,11 @@ class Attribution:
 def host_phrase(c: ConditionResult, baseline: ConditionResult) -> str:
     """The loop's core and its clock before the issue (vs continuous), and its deepest idle state
     used in the condition; "" where the machine exposes neither (the report says so once)."""
-    info = c.info.get("host_cpu") or {}
+    info = c.stats.host_cpu or {}
     if info.get("core") is None:
         return ""
     said = []
-    a, b = (summarize(x.column("cpu_mhz_issue"))["p50"] for x in (baseline, c))
+    a, b = (x.summarized("cpu_mhz_issue")["p50"] for x in (baseline, c))
     if math.isfinite(a) and math.isfinite(b):
         said.append(f"{a / 1e3:.2f} GHz" if abs(b - a) <= 0.02 * a else f"{a / 1e3:.2f} -> {b / 1e3:.2f} GHz")
     idle = {k: v for k, v in (info.get("idle") or {}).items() if v.get("residency_pct", 0) >= 1}
@@ -161,10 +160,10 @@ def attribute(c: ConditionResult, baseline: ConditionResult) -> Attribution:
         for k in (*PARTS, "launch+wakeup")
         if (k in cond and k in base) or (k in _OPTIONAL and (k in cond or k in base))
     ]
-    p50 = summarize(c.column("e2e_us"))["p50"] - summarize(baseline.column("e2e_us"))["p50"]
+    p50 = c.summarized("e2e_us")["p50"] - baseline.summarized("e2e_us")["p50"]
 
     def med(x: ConditionResult, m: str) -> float:
-        return float(summarize(x.column(m))["p50"])
+        return float(x.summarized(m)["p50"])
 
     return Attribution(
         workload=c.workload,
@@ -185,10 +184,8 @@ IDLE_MIN_SAMPLES = 5  # fewer power samples in the gaps than this: no idle power
 
 def _plain(c: ConditionResult) -> bool:
     """A condition whose gaps are idle for the GPU: no keep-warm or pre-warm filler, no armed gate."""
-    p = c.info.get("policy") or {}
-    return not (
-        isinstance(p, dict) and (p.get("keepwarm_period_ms") or p.get("prewarm_lead_ms") or p.get("armed_gate"))
-    )
+    p = c.compare_tag.policy_fields if c.compare_tag is not None else {}
+    return not (p.get("keepwarm_period_ms") or p.get("prewarm_lead_ms") or p.get("armed_gate"))
 
 
 def gap_power_w(c: ConditionResult) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from trtpace.results.attribution import energy_above_idle_mj, idle_power_w
-from trtpace.results.condition import ConditionResult
+from trtpace.results.condition import ConditionKey, ConditionResult
 from trtpace.results.result import SweepResult
 from trtpace.results.stats import P99_MIN_SAMPLES, ratio, summarize
 from trtpace.results.verdict import deployment
@@ -73,22 +73,28 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
     Rounds pool per policy, launch path and gap work (a compare's folder holds one gap work: an
     --append with another is refused); the continuous rounds, back to back without gap work, are
     the baseline of every gap work."""
-    groups: dict[tuple[str, str, str], list[ConditionResult]] = {}
+    groups: dict[ConditionKey, list[ConditionResult]] = {}
     for c in result.conditions:
         if c.count > c.warmup:
-            groups.setdefault((c.policy, c.launch, c.gap_work_spec), []).append(c)
-    launches = {launch for _, launch, _ in groups}
-    works = {work for name, _, work in groups if name != CONTINUOUS}
-    everything = [c for (name, _, _), cs in groups.items() if name == CONTINUOUS for c in cs]
+            groups.setdefault(c.key(only=("policy", "launch", "gap_work")), []).append(c)
+    launches = {k.launch for k in groups}
+    works = {k.gap_work for k in groups if k.policy != CONTINUOUS}
+    everything = [c for k, cs in groups.items() if k.policy == CONTINUOUS for c in cs]
     out = []
     idle = idle_power_w(result.conditions)
-    for (name, launch, work), conds in groups.items():
-        base = [c for (n, la, _), cs in groups.items() if n == CONTINUOUS and la == launch for c in cs] or everything
+    for key, conds in groups.items():
+        name, launch, work = str(key.policy), str(key.launch), str(key.gap_work)
+        base = [
+            c for k, cs in groups.items() if k.policy == CONTINUOUS and k.launch == launch for c in cs
+        ] or everything
         base_p50 = _pooled(base, "e2e_us")["p50"] if base else math.nan
         e2e = _pooled(conds, "e2e_us")
         pe = [c.power_energy() for c in conds]
         wall_ns = [c.wall_ns() for c in conds]
-        cpu = [c.info.get("cpu_ns", math.nan) / w if w > 0 else math.nan for c, w in zip(conds, wall_ns, strict=False)]
+        cpu = [
+            (c.stats.cpu_ns if c.stats.cpu_ns is not None else math.nan) / w if w > 0 else math.nan
+            for c, w in zip(conds, wall_ns, strict=False)
+        ]
         out.append(
             PolicySummary(
                 policy=name,
@@ -105,13 +111,13 @@ def summarize_policies(result: SweepResult) -> list[PolicySummary]:
                 cpu_pct=100 * _mean(cpu),
                 sm_held_pct=_mean([c.sm_held_pct() for c in conds]),
                 launch=launch,
-                switch=any(c.info.get("switch") for c in conds),
+                switch=any(c.compare_tag is not None and c.compare_tag.switch for c in conds),
                 label=(f"{name} ({launch})" if len(launches) > 1 and launch else name)
                 + (f" [gap work {work}]" if len(works) > 1 and name != CONTINUOUS else ""),
                 gap_work=work,
                 gap_work_us=_pooled(conds, "gap_work_us"),
                 energy_above_idle_mj=_mean([energy_above_idle_mj(c, idle) for c in conds]),
-                armed_gate=next((str(c.info["armed_gate"]) for c in conds if c.info.get("armed_gate")), ""),
+                armed_gate=next((c.stats.armed_gate for c in conds if c.stats.armed_gate), ""),
             )
         )
     return out
@@ -248,7 +254,7 @@ def recommend(summaries: Sequence[PolicySummary]) -> dict[str, Any] | None:
 
 def armed_choices(result: SweepResult) -> list[str]:
     """What plain `armed` chose and why (one line per workload it measured), in run order."""
-    lines = [c.info["armed_choice"] for c in result.conditions if c.info.get("armed_choice")]
+    lines = [c.stats.armed_choice for c in result.conditions if c.stats.armed_choice]
     return list(dict.fromkeys(lines))
 
 

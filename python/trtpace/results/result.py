@@ -12,10 +12,15 @@ import numpy as np
 
 from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.results.attribution import attribute, energy_above_idle_mj, idle_power_w
-from trtpace.results.condition import ConditionResult
+from trtpace.results.condition import ConditionKey, ConditionResult, KeyField
 from trtpace.results.stats import ratio, ratio_interval, summarize
 
 FORMAT = "trtpace-sweep/1"
+# A condition's baseline: the continuous run of everything else (its gap work included: the
+# baseline runs back to back without it).
+_BASELINE_IGNORES: tuple[KeyField, ...] = ("pacing", "gap_work")
+# A launch switch: another path of the same workload at the same pacing, wherever it ran.
+_SWITCH_IGNORES: tuple[KeyField, ...] = ("launch", "gpu_label", "gpu_mode", "gpu_round", "run")
 
 
 @dataclass
@@ -35,19 +40,9 @@ class SweepResult:
         the penalty of a condition with gap work says what the app's gap costs against no gap.
         Runs appended to one folder never share a baseline: a workload of the same name may have
         been another model, precision or machine state there."""
+        same = c.key(ignoring=_BASELINE_IGNORES)
         for b in self.conditions:
-            same = (b.workload, b.wait, b.sync, b.clocks, b.policy, b.launch, b.io, b.gpu_group, b.run) == (
-                c.workload,
-                c.wait,
-                c.sync,
-                c.clocks,
-                c.policy,
-                c.launch,
-                c.io,
-                c.gpu_group,
-                c.run,
-            )
-            if same and b.pacing.is_continuous and b.count:
+            if b.pacing.is_continuous and b.count and b.key(ignoring=_BASELINE_IGNORES) == same:
                 return b
         return None
 
@@ -57,7 +52,7 @@ class SweepResult:
         b = self.baseline(c)
         if b is None:
             return math.nan
-        return ratio(summarize(c.column("e2e_us"))[stat], summarize(b.column("e2e_us"))[stat])
+        return ratio(c.summarized("e2e_us")[stat], b.summarized("e2e_us")[stat])
 
     def penalty_interval(self, c: ConditionResult) -> tuple[float, float]:
         """95% bootstrap interval of the penalty (seeded: the same data gives the same interval)."""
@@ -104,20 +99,11 @@ class SweepResult:
         for c in done:
             if c.launch not in PYTHON_PATHS:
                 continue
+            same = c.key(ignoring=_SWITCH_IGNORES)
             for d in done:
-                same = (d.workload, d.pacing, d.wait, d.sync, d.clocks, d.policy, d.io, d.gap_work_spec) == (
-                    c.workload,
-                    c.pacing,
-                    c.wait,
-                    c.sync,
-                    c.clocks,
-                    c.policy,
-                    c.io,
-                    c.gap_work_spec,
-                )
-                if not same or d.launch == c.launch or d.launch in ("eager", "python"):
+                if d.launch == c.launch or d.launch in ("eager", "python") or d.key(ignoring=_SWITCH_IGNORES) != same:
                     continue
-                a, b = summarize(c.column("e2e_us"))["p50"], summarize(d.column("e2e_us"))["p50"]
+                a, b = c.summarized("e2e_us")["p50"], d.summarized("e2e_us")["p50"]
                 pa, pb = self.penalty(c), self.penalty(d)
                 if not (math.isfinite(a) and math.isfinite(b)) or b >= a:
                     continue
@@ -156,10 +142,7 @@ class SweepResult:
         for a run on one GPU."""
         seen: dict[tuple[str, str], tuple[int, int]] = {}
         for c in self.conditions:
-            worker = (c.info.get("gpu") or {}).get("worker", 0)
-            seen.setdefault(
-                (c.gpu_label, c.gpu_mode), (worker if isinstance(worker, int) else 0, c.gpu_mode != "together")
-            )
+            seen.setdefault((c.gpu_label, c.gpu_mode), (c.placement.worker, c.gpu_mode != "together"))
         return sorted(seen, key=lambda k: seen[k]) or [("", "")]
 
     def subset(self, gpu_label: str, gpu_mode: str) -> SweepResult:
@@ -177,24 +160,13 @@ class SweepResult:
         Each condition's measured e2e is pooled over the rounds, together and alone apart; the
         ratio is p50(together) / p50(alone). Per GPU one entry with the geometric mean of its
         conditions' ratios and the conditions themselves ([] for a run on one GPU)."""
-        pooled: dict[tuple[str, str, tuple[Any, ...]], list[np.ndarray]] = {}
-        names: dict[tuple[Any, ...], str] = {}
+        pooled: dict[tuple[str, str, ConditionKey], list[np.ndarray]] = {}
+        names: dict[ConditionKey, str] = {}
         for c in self.conditions:
             if not c.gpu_mode or c.count <= c.warmup:
                 continue
             # Rounds pool within one run of the folder: an --append's rounds stay apart (`c.run`).
-            key = (
-                c.run,
-                c.workload,
-                c.pacing.label,
-                c.wait,
-                c.sync,
-                c.clocks,
-                c.policy,
-                c.launch,
-                c.io,
-                c.gap_work_spec,
-            )
+            key = c.key(ignoring=("gpu_label", "gpu_mode", "gpu_round"))
             names[key] = " ".join(
                 x
                 for x in (
@@ -267,7 +239,7 @@ class SweepResult:
         except ImportError as e:
             raise UsageError("SweepResult.to_dataframe() needs pandas: pip install pandas") from e
         rows = []
-        for row in self.rows():
-            info = row.pop("info", {}) or {}
-            rows.append({**row, "gpu": (info.get("gpu") or {}).get("label", "")})
+        for row, c in zip(self.rows(), self.conditions, strict=True):
+            row.pop("info", None)
+            rows.append({**row, "gpu": c.gpu_label})
         return pd.json_normalize(rows)

@@ -39,6 +39,7 @@ from trtpace.results.folder import (
     os_reason,
     read_regular,
 )
+from trtpace.results.info import split_info
 from trtpace.results.result import FORMAT, SweepResult
 
 OUT_MODES = ("new", "unique", "overwrite", "append")
@@ -294,7 +295,7 @@ def load(directory: str | Path) -> SweepResult:
     Each condition loads on its own: a condition file that is missing loads as 'lost', one that is
     empty, truncated, not an archive, missing a record column, with columns that disagree, or
     not a regular file as 'corrupt'; so does one whose entry in sweep.json has a malformed info.
-    Either way without records and with the reason in `info["load_error"]`, while the others
+    Either way without records and with the reason in `load_error`, while the others
     load normally. A condition whose file was written whole while sweep.json still said
     'running' (the run died between the two) loads with its records; one still 'running' while a
     live run holds the folder's lock loads as 'running' (no records yet). A sweep.json that cannot be
@@ -356,11 +357,11 @@ def load(directory: str | Path) -> SweepResult:
                 records=records,
                 status=status,
                 device_timing=entry["device_timing"],
-                info=info,
                 telemetry=telemetry,
                 clocks=entry["clocks"],
                 policy=entry["policy"],
                 run=entry["run"],
+                **split_info(info),
             )
         )
     return result
@@ -369,13 +370,6 @@ def load(directory: str | Path) -> SweepResult:
 def damaged_conditions(result: SweepResult) -> list[tuple[int, ConditionResult]]:
     """The conditions that loaded without their records (lost or corrupt), with their numbers."""
     return [(i, c) for i, c in enumerate(result.conditions) if c.status in ("lost", "corrupt")]
-
-
-def _copies(info: dict[str, Any]) -> str:
-    """The host copies around each inference (--io of a PyTorch model); "none" for the others
-    (a TensorRT workload's info["io"] describes its tensors instead)."""
-    io = info.get("io")
-    return io if isinstance(io, str) else "none"
 
 
 def _gpus(environment: dict[str, Any]) -> str:
@@ -401,7 +395,7 @@ def _compare_identity(
     launch = settings.get("launch")
     io = settings.get("io")
     if io is None and conditions is not None:
-        io = sorted({_copies(c.info) for c in conds}) or ["none"]
+        io = sorted({c.copies for c in conds}) or ["none"]
     works = list(dict.fromkeys(c.gap_work_spec for c in gapped))
     work = ", ".join(works) if conditions is not None and works else recorded_gap_work(settings.get("gap_work"))["spec"]
     return {

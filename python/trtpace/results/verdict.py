@@ -28,7 +28,7 @@ from trtpace.errors import UsageError
 from trtpace.measure.launch import PYTHON_PATHS
 from trtpace.measure.policies import ARMED_SYNC, Policy, parse_policy
 from trtpace.results.attribution import attribute
-from trtpace.results.condition import ConditionResult
+from trtpace.results.condition import ConditionKey, ConditionResult, KeyField
 from trtpace.results.result import SweepResult
 
 SMALL = 1.05  # a penalty below this is "small": act only where its milliseconds matter
@@ -165,13 +165,13 @@ def _gap_of(c: ConditionResult) -> float:
 
 def _target(c: ConditionResult) -> str:
     """How `trtpace compare` names this workload: -w for synthetic and host work, else the model."""
-    kind = c.info.get("kind", "")
+    kind = c.workload_meta.kind or ""
     if kind in ("synthetic", "host") or not kind:
         return f"-w {c.workload}"
     if kind == "torch":
         return f"--torch {c.workload}" + (f" --launch {c.launch}" if c.launch else "")
     if kind == "tensorrt":
-        path = c.info.get("engine") or c.info.get("onnx") or c.workload
+        path = c.extra.get("engine") or c.extra.get("onnx") or c.workload
         flag = "--onnx" if str(path).endswith(".onnx") else "--engine"
         return f"{flag} {path}" + (f" --launch {c.launch}" if c.launch else "")
     return f"-w {c.workload}"
@@ -185,14 +185,18 @@ def _severity(penalty: float, lo: float, hi: float) -> str:
     return "small" if penalty < SMALL else "penalty"
 
 
+# A condition's twin at locked clocks: the same measurement but for its clocks (wait, sync and host
+# I/O are the run's, shared by both)
+_TWIN_IGNORES: tuple[KeyField, ...] = ("clocks", "wait", "sync", "io")
+
+
 def _locked_twin(result: SweepResult, c: ConditionResult) -> ConditionResult | None:
     for d in result.conditions:
         if (
             d is not c
             and d.clocks != "default"
             and d.count > d.warmup
-            and (d.workload, d.pacing, d.launch, d.policy, d.gap_work_spec, d.gpu_group, d.run)
-            == (c.workload, c.pacing, c.launch, c.policy, c.gap_work_spec, c.gpu_group, c.run)
+            and d.key(ignoring=_TWIN_IGNORES) == c.key(ignoring=_TWIN_IGNORES)
         ):
             return d
     return None
@@ -317,14 +321,21 @@ def sweep_verdicts(result: SweepResult) -> list[Verdict]:
     run order, from its worst gap condition at default clocks (of the first run in the folder
     that measured it)."""
     machine = machine_kind(result.environment)
-    groups: dict[tuple[Any, ...], list[ConditionResult]] = {}
+    groups: dict[ConditionKey, list[ConditionResult]] = {}
     for c in result.conditions:
         if c.pacing.is_continuous or c.clocks != "default" or c.count <= c.warmup or c.policy:
             continue
-        groups.setdefault((c.gpu_label, c.gpu_mode, c.workload, c.launch, c.gap_work_spec), []).append(c)
+        groups.setdefault(c.key(only=("gpu_label", "gpu_mode", "workload", "launch", "gap_work")), []).append(c)
     switches = result.launch_switches()
     out = []
-    for (gpu_label, gpu_mode, workload, launch, _), conds in groups.items():
+    for conds in groups.values():
+        # the fields the group shares, typed as the conditions hold them
+        gpu_label, gpu_mode, workload, launch = (
+            conds[0].gpu_label,
+            conds[0].gpu_mode,
+            conds[0].workload,
+            conds[0].launch,
+        )
         scored = [(result.penalty(c), i, c) for i, c in enumerate(conds)]
         finite = [s for s in scored if math.isfinite(s[0])]
         _, _, worst = max(finite, key=lambda s: (s[0], -s[1])) if finite else scored[0]
@@ -340,7 +351,7 @@ def sweep_verdicts(result: SweepResult) -> list[Verdict]:
             parts, delta = a.parts_delta_us, a.delta_p50_us
             clock = ClockReading(a.sm_mhz, a.inband_mhz)
         largest, largest_us = _largest(parts)
-        kind = machine if worst.device_timing != "host" and worst.info.get("kind") != "host" else "host"
+        kind = machine if worst.device_timing != "host" and worst.workload_meta.kind != "host" else "host"
         state = clock.state if kind != "host" else "unknown"
         lock_state, lock_words = _locking(result, worst, state, kind, largest)
         mine = [

@@ -7,6 +7,7 @@ shared machine hits all of them alike. `trtpace.results.policies` pools the roun
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -18,7 +19,7 @@ from trtpace.measure.launch import ARMABLE_PATHS, launch_of
 from trtpace.measure.policies import Policy, parse_policy
 from trtpace.measure.stability import parse_target
 from trtpace.platform import clocks, device
-from trtpace.results import ConditionResult, SweepResult
+from trtpace.results import CompareTag, ConditionResult, SweepResult, split_info
 from trtpace.results.policies import CONTINUOUS
 from trtpace.run.session import Progress, RunSession, SweepInterrupted, resolve_gap_work, validate_counts
 
@@ -155,11 +156,10 @@ def compare(
             for r in range(rounds):
                 for p, pacing, given_wl, switch in steps:
                     wl = given_wl if given_wl is not None else workload_for(p)
-                    info = {**wl.info, "round": r, "policy": p.to_json()}
+                    described = split_info(wl.info)
+                    described["compare_tag"] = CompareTag(round=r, policy=p.to_json(), switch=True if switch else None)
                     if launch_of(wl.info):
-                        info["launch"] = launch_of(wl.info)
-                    if switch:
-                        info["switch"] = True
+                        described["workload_meta"] = replace(described["workload_meta"], launch=launch_of(wl.info))
                     c = ConditionResult(
                         wl.name,
                         pacing,
@@ -170,7 +170,7 @@ def compare(
                         {},
                         device_timing=wl.device_timing,
                         policy=p.name,
-                        info=info,
+                        **described,
                     )
                     session.run_condition(
                         c,

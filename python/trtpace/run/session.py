@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from trtpace.measure.runner import RunOutcome, resolve_armed_gate, run_paced
 from trtpace.measure.stability import StableTarget
 from trtpace.measure.workloads import Workload
 from trtpace.platform import clocks, cpu, device
-from trtpace.results import ConditionResult, ResultWriter, SweepResult
+from trtpace.results import ConditionResult, GpuIdentity, ResultWriter, SweepResult
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -101,8 +102,8 @@ def nvtx_name(c: ConditionResult) -> str:
         parts.append(c.clocks)
     if c.gap_work_spec != "none":
         parts.append(f"gap work {c.gap_work_spec}")
-    if "round" in c.info:
-        parts.append(f"round {int(c.info['round']) + 1}")
+    if c.round is not None:
+        parts.append(f"round {c.round + 1}")
     return "trtpace: " + ", ".join(parts)
 
 
@@ -134,7 +135,7 @@ class RunSession:
         self.nvtx = nvtx  # an NVTX range per condition and per inference (trtpace.measure.runner)
         self.progress = progress
         self.result = SweepResult(environment=device.environment(gpu), settings=settings)
-        self.identity = device.identity(gpu)  # stamped into every condition's info["gpu"]
+        self.identity = device.identity(gpu)  # stamped into every condition's placement
         self.warnings: list[str] = self.result.environment.setdefault("warnings", clocks.reap_stale())
         self.sampler: telemetry_mod.Sampler | None = None
         if telemetry and gpu is not None:
@@ -210,15 +211,16 @@ class RunSession:
         `gap_work` runs at the end of each gap of every condition but the continuous baseline,
         which stays back to back without it (penalties stay against plain back to back, as an app
         compares its camera loop with its decode against a dummy loop run back to back); what
-        ran goes into `c.info["gap_work"]`. `until_stable`: the condition ends once its p50 and p99
-        are known to the target (`iterations` is the cap); `c.info["until_stable"]` says whether it
+        ran goes into `c.gap_work_recorded`. `until_stable`: the condition ends once its p50 and p99
+        are known to the target (`iterations` is the cap); `c.stats.until_stable` says whether it
         got there and after how many."""
         awake = host_cpu.CpuAwake() if policy is not None and policy.cpu_awake else None
         if awake is not None and self.host_sampler is None:
             raise UsageError("cpu-awake follows the loop's core through the host CPU sampler, which is off")
         work = NO_GAP_WORK if c.pacing.is_continuous else gap_work
-        c.info["gap_work"] = work.to_json()
-        c.info.setdefault("gpu", dict(self.identity))
+        c.gap_work_recorded = work.to_json()
+        if c.placement.gpu is None:
+            c.placement = replace(c.placement, gpu=GpuIdentity.from_json(self.identity))
         index = self.writer.begin(c) if self.writer else -1
         progress = self.progress
         if progress:
@@ -226,10 +228,7 @@ class RunSession:
         gpu = self.gpu if self.gpu is not None else 0
         if policy is not None:
             policy, choice = resolve_armed_gate(wl, policy)
-            if choice:
-                c.info["armed_choice"] = choice
-            if policy.armed_gate:
-                c.info["armed_gate"] = policy.armed_gate
+            c.stats = replace(c.stats, armed_choice=choice or None, armed_gate=policy.armed_gate or None)
         if self.host_sampler is not None:
             self.host_sampler.on_core = awake.follow if awake else None
         idle_before = host_cpu.idle_snapshot(self.cores) if self.result.environment["host_cpu"]["cpuidle"] else {}
@@ -267,7 +266,7 @@ class RunSession:
         if awake is None:
             return 0
         awake_cpu_ns = awake.cpu_ns()
-        c.info["cpu_awake"] = {**awake.describe(), "cpu_ns": awake_cpu_ns}
+        c.stats = replace(c.stats, cpu_awake={**awake.describe(), "cpu_ns": awake_cpu_ns})
         awake.stop()
         return awake_cpu_ns
 
@@ -284,27 +283,31 @@ class RunSession:
         idle_after = host_cpu.idle_snapshot(self.cores) if idle_before else {}
         c.records = outcome.records
         # cpu_ns: all host CPU the condition cost, the cpu-awake spinner's included; loop_cpu_ns: the loop's own.
-        c.info.update(
+        c.stats = replace(
+            c.stats,
             hybrid_margin_ns=outcome.hybrid_margin_ns,
             cpu_ns=outcome.cpu_ns + awake_cpu_ns,
             loop_cpu_ns=outcome.cpu_ns,
             fillers_fired=outcome.fillers_fired,
             filler_work_ns=outcome.filler_work_ns,
-        )
-        if outcome.prewarm_path:  # where the pre-warm went: its target, or filler where the path has none
-            c.info["prewarm_path"] = outcome.prewarm_path
-        if until_stable is not None:
-            c.info["until_stable"] = {
+            # where the pre-warm went: its target, or filler where the path has none
+            prewarm_path=outcome.prewarm_path or None,
+            until_stable=None
+            if until_stable is None
+            else {
                 **until_stable.to_json(),
                 "stopped": outcome.stable,
                 "measured": int(max(0, c.records["done_ns"].size - c.warmup)),
-            }
+            },
+        )
         if self.sampler is not None and c.count:
             c.telemetry = self.sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1]))
         if self.host_sampler is not None and c.count:
             c.telemetry.update(self.host_sampler.window(int(c.records["issue_ns"][0]), int(c.records["done_ns"][-1])))
-            c.info["host_cpu"] = host_cpu.condition_summary(c.telemetry, idle_before, idle_after, c.wall_ns())
-        # done: every planned inference ran, or --until-stable ended it on purpose (info["until_stable"])
+            c.stats = replace(
+                c.stats, host_cpu=host_cpu.condition_summary(c.telemetry, idle_before, idle_after, c.wall_ns())
+            )
+        # done: every planned inference ran, or --until-stable ended it on purpose (stats.until_stable)
         c.status = "done" if c.count == c.warmup + c.iterations or outcome.stable else "partial"
         self.result.conditions.append(c)
         if self.writer:

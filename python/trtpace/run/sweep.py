@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from trtpace.measure.runner import SYNC_MODES, WAIT_MODES
 from trtpace.measure.stability import parse_target
 from trtpace.platform import clocks, device
 from trtpace.platform.privileges import may_change_clocks
-from trtpace.results import ConditionResult, SweepResult
+from trtpace.results import ConditionResult, SweepResult, split_info
 from trtpace.run.session import Progress, RunSession, SweepInterrupted, resolve_gap_work, validate_counts
 
 DEFAULT_GAPS_S = (0.0, 0.1, 0.2)
@@ -92,9 +93,9 @@ def sweep(
     `gap_work` ('busy:2ms', 'memory:64MB', 'jpeg:1280x720', or a `trtpace.measure.gap_work.GapWork`)
     is what the app does in the gap: it runs at the end of each gap, and the inference is issued
     when it ends, in every condition but the gap-0 baseline, which stays back to back without it;
-    each condition records it in `info["gap_work"]`. `until_stable` ('2%' or 0.02): each condition
+    each condition records it (`ConditionResult.gap_work`). `until_stable` ('2%' or 0.02): each condition
     ends once its p50 and p99 are known to within that fraction (95% interval; `iterations` is the
-    cap), and records in `info["until_stable"]` whether it got there.
+    cap), and records in `stats.until_stable` whether it got there.
     """
     work = resolve_gap_work(gap_work)
     stable = parse_target(until_stable)
@@ -164,9 +165,9 @@ def sweep(
                     raise SweepInterrupted(session.result) from e
             else:
                 wl = spec
-            info = dict(wl.info)
-            if launch_of(info):
-                info["launch"] = launch_of(info)  # in the one vocabulary (TensorRT's fallback: python)
+            described = split_info(wl.info)
+            if launch_of(wl.info):  # in the one vocabulary (TensorRT's fallback: python)
+                described["workload_meta"] = replace(described["workload_meta"], launch=launch_of(wl.info))
             for p, clock_lock in ((p, v) for p in pacings for v in variants):
                 c = ConditionResult(
                     workload=wl.name,
@@ -177,7 +178,7 @@ def sweep(
                     iterations=iterations,
                     records={},
                     device_timing=wl.device_timing,
-                    info=dict(info),
+                    **described,
                     clocks=f"locked {clock_lock}" if clock_lock else "default",
                 )
                 session.run_condition(c, wl, lock_clocks=clock_lock, label=wl.name, gap_work=work, until_stable=stable)

@@ -29,14 +29,14 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from trtpace.errors import EXIT_USAGE, TrtpaceError, UsageError, exit_code
 from trtpace.measure.pacing import Pacing
-from trtpace.results import ConditionResult, ResultWriter, SweepResult
+from trtpace.results import ConditionResult, GpuIdentity, Placement, ResultWriter, SweepResult
 from trtpace.run.session import Progress, SweepInterrupted, signals_deferred
 
 Job = Callable[[int, Any], SweepResult]
@@ -292,9 +292,8 @@ class _Coordinator:
             raise _Failed(w, str(msg[1]), int(msg[2]))
 
     def add(self, w: _Worker, c: ConditionResult, lead: bool) -> None:
-        gpu = dict(c.info.get("gpu") or {})
-        gpu.update(label=w.label, worker=w.position)
-        c.info.update(gpu=gpu, gpu_mode=self.mode, gpu_round=self.round)
+        gpu = replace(c.placement.gpu or GpuIdentity(), label=w.label, worker=w.position)
+        c.placement = Placement(gpu=gpu, mode=self.mode, round=self.round)
         if self.writer is None:
             self.open_folder()
         self.result.conditions.append(c)
@@ -377,8 +376,8 @@ def run_on_gpus(
 ) -> SweepResult:
     """Runs `job(gpu, progress)` on every GPU of `gpus` in its own process, `rounds` times
     together and alone, interleaved; returns (and writes to `out`) every condition, each
-    stamped with its GPU (`info["gpu"]`: index, uuid, pci_bus_id, name, host, label, worker),
-    `info["gpu_mode"]` ("together" or "alone") and `info["gpu_round"]`.
+    stamped with its placement (`ConditionResult.placement`: its GPU's index, uuid, pci_bus_id,
+    name, host, label and worker, "together" or "alone", and the multi-GPU round).
 
     Ctrl-C (or SIGTERM turned into KeyboardInterrupt) stops every worker, keeps the finished and
     partial conditions and raises SweepInterrupted; a worker's failure stops the others the same
