@@ -8,7 +8,7 @@ import numpy.dtypes
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HORIZON_NS', 'MAX_HYBRID_MARGIN_NS', 'MAX_INFERENCES', 'PREWARM_TARGETS', 'PrewarmWorker', 'RECORD_COLUMNS', 'RECORD_DTYPE', 'RECORD_UNITS', 'RunConfig', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'UsageError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'check_remedy_combination', 'continuous_device_us', 'decide_features', 'default_hybrid_margin_ns', 'device_info', 'features', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
+__all__: list[str] = ['CallableWorkload', 'CaptureError', 'CapturedGraph', 'CudaError', 'CudaWorkload', 'DeviceBuffer', 'DeviceScope', 'Filler', 'GapWork', 'GraphExecWorkload', 'GraphWorkload', 'HostWorkload', 'KeepWarmThread', 'LAUNCH_MODES', 'MAX_HORIZON_NS', 'MAX_HYBRID_MARGIN_NS', 'MAX_INFERENCES', 'PREWARM_TARGETS', 'PrewarmWorker', 'RECORD_COLUMNS', 'RECORD_DTYPE', 'RECORD_UNITS', 'RunConfig', 'Runner', 'SYNC_MODES', 'Schedule', 'SyntheticWorkload', 'TrtpaceError', 'UsageError', 'WAIT_MODES', 'WaitTimeoutError', 'Workload', 'armed_fast_path', 'calibrate_hybrid_margin_ns', 'calibrate_synthetic', 'capture_graph', 'check_remedy_combination', 'continuous_device_us', 'decide_features', 'default_hybrid_margin_ns', 'device_info', 'features', 'globaltimer_resolution_ns', 'infer_once', 'load_kernels', 'module_loading_mode', 'now_ns', 'probe_cuda', 'probe_waits', 'stream_wait_supported', 'sync_globaltimer', 'wait_until_ns']
 class TrtpaceError(Exception):
     """
     Base of every error trtpace raises on purpose (trtpace.errors documents the tree).
@@ -537,6 +537,18 @@ def _bench_bare_graph_loop(device: typing.SupportsInt | typing.SupportsIndex, gr
 def _has_test_hooks() -> bool:
     """
     Whether this build has the test hooks (TRTPACE_TEST_HOOKS=ON: tests and CI; never a user's wheel).
+    """
+def _raise_pending() -> None:
+    """
+    Internal: raises the C++ exception a fast-path function caught, through pybind11's translators.
+    """
+def armed_fast_path(workload: typing.Any) -> tuple[typing.Any, typing.Any, typing.Any, typing.Any]:
+    """
+    (release, wait, release_and_wait, armed): the workload's armed release and wait as plain C functions, for
+    the path between an app's input and its output (no pybind11 dispatch: after a gap it is cold).
+    release() -> issue_ns; wait(timeout_ns) and release_and_wait(timeout_ns) -> (issue_ns, submitted_ns,
+    done_ns, relaunched), the GIL released while waiting; timeout_ns <= 0 waits without bound; armed() ->
+    bool. Each keeps the workload alive. Not thread-safe: one thread arms, releases and waits.
     """
 def calibrate_hybrid_margin_ns(samples: typing.SupportsInt | typing.SupportsIndex = 100) -> int:
     """
