@@ -59,15 +59,20 @@ print(json.dumps({"probe": p, "features": c.features(0)}, indent=1))' | tee "$OU
     sweep)
       # the main job from each build, alternating, so that drift shows as a difference between runs
       log "main sweep: CUDA 12 build, CUDA 13 build, CUDA 12 build"
-      for b in 12 13 12b; do
-        PYTHONPATH=$([ "$b" = 13 ] || echo /tmp/trtpace-cu12) "$PY" -m trtpace sweep --gaps 0,0.1,0.2 \
+      # CUDA12_SWEEP_ARGS (e.g. "-w tiny --iterations 60") and CUDA12_SWEEP_BUILDS shorten it
+      for b in ${CUDA12_SWEEP_BUILDS:-12 13 12b}; do
+        # shellcheck disable=SC2086  # the arguments are a list: split on purpose
+        PYTHONPATH=$([ "$b" = 13 ] || echo /tmp/trtpace-cu12) "$PY" -m trtpace sweep --gaps 0,0.1,0.2 ${CUDA12_SWEEP_ARGS:-} \
           --out "/tmp/trtpace-cuda-builds/sweep-cuda$b" --overwrite --json >"$OUT/cuda-builds-sweep-$b.json" 2>>"$OUT/log.txt"
+        pack
       done ;;
     armed)
       log "armed compare: CUDA 12 build, CUDA 13 build"
       for b in 12 13; do
-        PYTHONPATH=$([ "$b" = 13 ] || echo /tmp/trtpace-cu12) "$PY" bench/armed.py --workload tiny --gap 0.1 --rounds 3 \
-          --iterations 200 --json "$OUT/cuda-builds-armed-$b.json" 2>&1 | tail -12 | tee -a "$OUT/log.txt"
+        PYTHONPATH=$([ "$b" = 13 ] || echo /tmp/trtpace-cu12) "$PY" bench/armed.py --workload tiny --gap 0.1 \
+          --rounds "${CUDA12_ARMED_ROUNDS:-3}" --iterations "${CUDA12_ARMED_ITERATIONS:-200}" \
+          --json "$OUT/cuda-builds-armed-$b.json" 2>&1 | tail -12 | tee -a "$OUT/log.txt"
+        pack
       done ;;
     esac
     pack

@@ -462,14 +462,19 @@ class Pacer:
     def infer(self, timeout: float | None = None) -> InferenceRecord:
         """Runs one inference now: issue_ns, submitted_ns, done_ns (monotonic) and device_us
         (InferenceRecord). Gives up after `timeout` s (default: wait_timeout_s) with WaitTimeoutError."""
+        fast = self._fast
+        if fast is not None and fast[3]():
+            # Armed (during the gap) and open (close() drops the fast path): release and wait in
+            # one C call, with as little Python before it as can be (it is cold after a gap).
+            self._uncounted_release = True
+            return self._armed_record(fast[2], timeout)
         self._check_open()
         self._settle_prewarm()
         core = self.workload.core
-        if self._fast is not None:
-            if not self._fast[3]():  # armed? (the fast path's, not a pybind11 property: cold after a gap)
-                self.arm()
+        if fast is not None:  # armed launch, nothing armed yet: arm now, on the critical path
+            self.arm()
             self._uncounted_release = True
-            return self._armed_record(self._fast[2], timeout)  # release and wait in one C call
+            return self._armed_record(fast[2], timeout)
         self._resolve_last()
         gpu = isinstance(core, _core.CudaWorkload)
         try:
@@ -578,8 +583,9 @@ class Pacer:
             raise self._not_armed()
         return core
 
-    @staticmethod
-    def _not_armed() -> UsageError:
+    def _not_armed(self) -> UsageError:
+        if self._closed:
+            return UsageError("this Pacer is closed")
         return UsageError("this Pacer was made without armed=...: Pacer(work, armed='kernel') arms")
 
     @property
@@ -593,6 +599,7 @@ class Pacer:
             return
         self._closed = True
         _open_pacers.discard(self)
+        self._fast = None  # release(), wait() and infer() now say it is closed
         try:
             last, self._last = self._last, None
             if last is not None:
