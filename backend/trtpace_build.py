@@ -249,6 +249,87 @@ def _with_toolkit(config_settings: dict[str, Any] | None) -> dict[str, Any] | No
     return settings
 
 
+# ---- The wheel says which CUDA it is for ---------------------------------------------------
+# One distribution, `trtpace`, its version carrying the CUDA major as a local label
+# (`0.1.0+cu12`, `0.1.0+cu13`), as PyTorch labels its CUDA builds (`+cu130`): `pip show trtpace`,
+# the wheel's file name and `pip install "trtpace==0.1.0+cu12"` name the build, one import name
+# serves both, and two CUDA builds cannot be installed side by side (CuPy's two distribution names,
+# cupy-cuda12x and cupy-cuda13x, can, and then shadow each other). Editable installs too, and the
+# core's own __version__ (CMakeLists.txt), so `trtpace --version` agrees with pip.
+
+
+def built_major(config_settings: Mapping[str, Any] | None = None) -> int | None:
+    """The CUDA major this build compiles with (the compiler chosen above); None where unknown."""
+    how = choice(config_settings=config_settings)
+    if how == "pypi":
+        return CUDA_MAJOR
+    if how == "local":
+        nvcc = local_nvcc()
+    else:
+        given = [v for k, v in (config_settings or {}).items() if "CMAKE_CUDA_COMPILER" in k]
+        nvcc = str(given[0]) if given else os.environ.get("CUDACXX")
+    version = nvcc_version(nvcc) if nvcc else None
+    return version[0] if version else None
+
+
+def cuda_label(version: str, major: int | None) -> str:
+    """`version` with the CUDA major as its local label (`0.1.0` -> `0.1.0+cu12`); as it is for None."""
+    if major is None:
+        return version
+    public, _, local = version.partition("+")
+    return f"{public}+" + ".".join(part for part in (local, f"cu{major}") if part)
+
+
+def _relabelled_metadata(text: str, version: str) -> str:
+    return re.sub(r"(?m)^Version: .*$", f"Version: {version}", text, count=1)
+
+
+def relabel_metadata_dir(metadata_directory: str, dist_info: str, major: int | None) -> str:
+    """Renames a prepared `NAME-VERSION.dist-info` folder to the labelled version; returns its name."""
+    name, _, version = dist_info.removesuffix(".dist-info").partition("-")
+    labelled = cuda_label(version, major)
+    if labelled == version:
+        return dist_info
+    old, new = Path(metadata_directory, dist_info), Path(metadata_directory, f"{name}-{labelled}.dist-info")
+    meta = old / "METADATA"
+    meta.write_text(_relabelled_metadata(meta.read_text(), labelled))
+    old.rename(new)
+    return new.name
+
+
+def relabel_wheel(wheel_path: Path, major: int | None) -> Path:
+    """Rewrites a built wheel for the labelled version: file name, dist-info folder, METADATA and
+    RECORD (every hash and size again). Returns the new wheel's path; the old file is removed."""
+    import base64
+    import hashlib
+    import zipfile
+
+    name, version, tags = wheel_path.name.removesuffix(".whl").split("-", 2)
+    labelled = cuda_label(version, major)
+    if labelled == version:
+        return wheel_path
+    old_info, new_info = f"{name}-{version}.dist-info/", f"{name}-{labelled}.dist-info/"
+    out = wheel_path.with_name(f"{name}-{labelled}-{tags}.whl")
+    record: list[str] = []
+    with zipfile.ZipFile(wheel_path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            path = new_info + info.filename[len(old_info) :] if info.filename.startswith(old_info) else info.filename
+            if path == new_info + "RECORD":
+                continue
+            data = src.read(info)
+            if path == new_info + "METADATA":
+                data = _relabelled_metadata(data.decode(), labelled).encode()
+            entry = zipfile.ZipInfo(path, info.date_time)
+            entry.external_attr, entry.compress_type = info.external_attr, zipfile.ZIP_DEFLATED
+            dst.writestr(entry, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append(f"{new_info}RECORD,,")
+        dst.writestr(new_info + "RECORD", "\n".join(record) + "\n")
+    wheel_path.unlink()
+    return out
+
+
 # The hooks: scikit-build-core's, imported when called so the decision above can be tested (and
 # run) without it.
 def _skb() -> Any:
@@ -270,23 +351,29 @@ def get_requires_for_build_sdist(config_settings: dict[str, Any] | None = None) 
 
 
 def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: dict[str, Any] | None = None) -> str:
-    return str(_skb().prepare_metadata_for_build_wheel(metadata_directory, config_settings))
+    dist_info = str(_skb().prepare_metadata_for_build_wheel(metadata_directory, config_settings))
+    return relabel_metadata_dir(metadata_directory, dist_info, built_major(config_settings))
 
 
 def prepare_metadata_for_build_editable(metadata_directory: str, config_settings: dict[str, Any] | None = None) -> str:
-    return str(_skb().prepare_metadata_for_build_editable(metadata_directory, config_settings))
+    dist_info = str(_skb().prepare_metadata_for_build_editable(metadata_directory, config_settings))
+    return relabel_metadata_dir(metadata_directory, dist_info, built_major(config_settings))
 
 
 def build_wheel(
     wheel_directory: str, config_settings: dict[str, Any] | None = None, metadata_directory: str | None = None
 ) -> str:
-    return str(_skb().build_wheel(wheel_directory, _with_toolkit(config_settings), metadata_directory))
+    # scikit-build-core is given no prepared metadata (it would copy the labelled version in while
+    # naming the wheel by the plain one): the wheel is relabelled as a whole instead.
+    built = _skb().build_wheel(wheel_directory, _with_toolkit(config_settings), None)
+    return relabel_wheel(Path(wheel_directory, built), built_major(config_settings)).name
 
 
 def build_editable(
     wheel_directory: str, config_settings: dict[str, Any] | None = None, metadata_directory: str | None = None
 ) -> str:
-    return str(_skb().build_editable(wheel_directory, _with_toolkit(config_settings), metadata_directory))
+    built = _skb().build_editable(wheel_directory, _with_toolkit(config_settings), None)
+    return relabel_wheel(Path(wheel_directory, built), built_major(config_settings)).name
 
 
 def build_sdist(sdist_directory: str, config_settings: dict[str, Any] | None = None) -> str:

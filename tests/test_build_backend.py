@@ -289,3 +289,97 @@ def test_a_toolkit_newer_than_the_driver_is_used_with_a_warning(
     fake_smi(tmp_path / "bin", "12.2")
     assert backend.local_nvcc(env_with(tmp_path / "bin")) == str(nvcc)
     assert "is CUDA 13.0 but the driver supports CUDA 12.2: this build will not run here" in capfd.readouterr().err
+
+
+# ---- the CUDA major in the version -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "major", "labelled"),
+    [
+        ("0.1.0", 12, "0.1.0+cu12"),
+        ("0.1.0", 13, "0.1.0+cu13"),
+        ("0.1.0+g1234", 13, "0.1.0+g1234.cu13"),
+        ("0.1.0", None, "0.1.0"),
+    ],
+)
+def test_the_cuda_major_is_the_versions_local_label(version: str, major: int | None, labelled: str) -> None:
+    assert backend.cuda_label(version, major) == labelled
+
+
+def _wheel(folder: Path) -> Path:
+    """A small wheel laid out as scikit-build-core writes trtpace's: a package, a dist-info with
+    METADATA, WHEEL, an entry point and RECORD, one executable file."""
+    import zipfile
+
+    path = folder / "trtpace-0.1.0-cp311-cp311-linux_x86_64.whl"
+    files = {
+        "trtpace/__init__.py": b"x = 1\n",
+        "trtpace/_core.so": b"\x7fELF" + bytes(100),
+        "trtpace-0.1.0.dist-info/METADATA": b"Metadata-Version: 2.2\nName: trtpace\nVersion: 0.1.0\nSummary: s\n",
+        "trtpace-0.1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: false\n",
+        "trtpace-0.1.0.dist-info/entry_points.txt": b"[console_scripts]\ntrtpace = trtpace.cli:main\n",
+    }
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, (2026, 12, 3, 0, 0, 0))
+            info.external_attr = (0o755 if name.endswith(".so") else 0o644) << 16
+            z.writestr(info, data)
+        z.writestr("trtpace-0.1.0.dist-info/RECORD", "".join(f"{n},,\n" for n in [*files, "RECORD"]))
+    return path
+
+
+def test_a_built_wheel_is_relabelled_whole(tmp_path: Path) -> None:
+    import base64
+    import hashlib
+    import zipfile
+
+    out = backend.relabel_wheel(_wheel(tmp_path), 12)
+    assert out.name == "trtpace-0.1.0+cu12-cp311-cp311-linux_x86_64.whl"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # the plain one is gone
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        assert not [n for n in names if n.startswith("trtpace-0.1.0.dist-info/")]
+        meta = z.read("trtpace-0.1.0+cu12.dist-info/METADATA").decode()
+        assert "\nVersion: 0.1.0+cu12\n" in meta and "Name: trtpace" in meta
+        assert z.read("trtpace/_core.so") == b"\x7fELF" + bytes(100)
+        assert (z.getinfo("trtpace/_core.so").external_attr >> 16) & 0o777 == 0o755
+        rows = [r.split(",") for r in z.read("trtpace-0.1.0+cu12.dist-info/RECORD").decode().splitlines()]
+        assert {r[0] for r in rows} == set(names)
+        for path, digest, size in rows:
+            if path.endswith("RECORD"):
+                assert digest == size == ""
+                continue
+            data = z.read(path)
+            want = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            assert (digest, int(size)) == (f"sha256={want}", len(data)), path
+
+
+def test_a_wheel_of_unknown_cuda_is_left_as_it_is(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path)
+    before = wheel.read_bytes()
+    assert backend.relabel_wheel(wheel, None) == wheel and wheel.read_bytes() == before
+
+
+def test_prepared_metadata_carries_the_same_label(tmp_path: Path) -> None:
+    info = tmp_path / "trtpace-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.2\nName: trtpace\nVersion: 0.1.0\n")
+    assert backend.relabel_metadata_dir(str(tmp_path), info.name, 13) == "trtpace-0.1.0+cu13.dist-info"
+    assert (tmp_path / "trtpace-0.1.0+cu13.dist-info" / "METADATA").read_text().endswith("Version: 0.1.0+cu13\n")
+    assert not info.exists()
+
+
+def test_the_built_major_follows_the_compiler_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_nvcc(tmp_path / "bin", "12.4")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.delenv("CUDACXX", raising=False)
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.delenv("TRTPACE_CUDA", raising=False)
+    assert backend.built_major() == 12  # the local toolkit
+    monkeypatch.setenv("TRTPACE_CUDA", "pypi")
+    assert backend.built_major() == backend.CUDA_MAJOR  # the wheels' compiler
+    monkeypatch.delenv("TRTPACE_CUDA")
+    given = fake_nvcc(tmp_path / "other", "13.1")
+    assert backend.built_major({"cmake.define.CMAKE_CUDA_COMPILER": str(given)}) == 13  # the user's

@@ -642,4 +642,4 @@ RECORD_DTYPE: numpy.dtypes.VoidDType
 RECORD_UNITS: dict = {'due_ns': 'ns', 'issue_ns': 'ns', 'submitted_ns': 'ns', 'done_ns': 'ns', 'device_us': 'us', 'gpu_start_ns': 'ns', 'inband_mhz': 'MHz', 'armed_ns': 'ns', 'gate_ns': 'ns', 'staged_ns': 'ns', 'gap_work_ns': 'ns', 'relaunched': '', 'copy_in_us': 'us', 'copy_out_us': 'us'}
 SYNC_MODES: tuple = ('spin', 'block', 'yield', 'flag')
 WAIT_MODES: tuple = ('sleep', 'spin', 'hybrid')
-__version__: str = '0.1.0'
+__version__: str
