@@ -9,22 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from trtpace.cli.common import (
-    Append,
-    JsonOutput,
-    NoReport,
-    Out,
-    Overwrite,
-    Quiet,
-    Telemetry,
-    TelemetryRate,
-    gpu_list,
-    print_compare,
-    run_measurement,
-    set_quiet,
-    stdout_console,
-    table_width,
-)
+from trtpace.cli.driver import run_measurement
+from trtpace.cli.errors import set_quiet
+from trtpace.cli.options import Append, JsonOutput, NoReport, Out, Overwrite, Quiet, Telemetry, TelemetryRate, gpu_list
+from trtpace.cli.output import print_compare, stdout_console, table_width
 from trtpace.cli.progress import Planned
 from trtpace.cli.sweep import (
     AllowSharedGpu,

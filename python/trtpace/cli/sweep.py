@@ -13,26 +13,10 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from trtpace.cli.common import (
-    Append,
-    JsonOutput,
-    NoReport,
-    Out,
-    Overwrite,
-    Quiet,
-    Telemetry,
-    TelemetryRate,
-    apply_gate,
-    gpu_list,
-    is_quiet,
-    print_sweep,
-    run_measurement,
-    set_quiet,
-    stderr,
-    stdout_console,
-    table_width,
-    warn,
-)
+from trtpace.cli.driver import apply_gate, run_measurement
+from trtpace.cli.errors import is_quiet, set_quiet, stderr, warn
+from trtpace.cli.options import Append, JsonOutput, NoReport, Out, Overwrite, Quiet, Telemetry, TelemetryRate, gpu_list
+from trtpace.cli.output import print_sweep, stdout_console, table_width
 from trtpace.cli.progress import Planned
 from trtpace.errors import EXIT_GATE, InputError, UsageError
 from trtpace.fileio import dumps
