@@ -1,10 +1,12 @@
 """Printing results on stdout: tables that never cut a number, fitted to the terminal (user text
-printed literally, never as markup), and the sweep and compare results as tables or JSON."""
+printed literally, never as markup), and the sweep and compare results as tables or JSON: each
+rendered from its one computed view (trtpace.report.view), as the HTML report is."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -14,16 +16,14 @@ from trtpace.cli.errors import warn
 from trtpace.fileio import dumps
 from trtpace.report.terminal import (
     Fitted,
-    attribution_lines,
+    deploy_lines,
     fit_compare_tables,
     fit_gpu_table,
     fit_sweep_table,
-    gap_lines,
-    host_cpu_note,
-    launch_lines,
+    verdict_lines,
 )
+from trtpace.report.view import CompareView, SweepView, compare_view, sweep_view
 from trtpace.results import SweepResult
-from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
 
 # Wider than any table: what stdout gets when it is not a terminal (a pipe, a file, a CI log).
 UNLIMITED_WIDTH = 100_000
@@ -73,105 +73,103 @@ def print_table(console: Console, fitted: Fitted, width: int | None) -> None:
         )
 
 
-def _group_title(label: str, mode: str) -> str:
-    return f"{label}, {mode}" if mode else label
-
-
 def _bold(head: str, rest: str = "") -> Text:
     return Text.assemble((head, "bold"), rest)
 
 
-def print_sweep(result: SweepResult, as_json: bool) -> None:
+def show_sweep(result: SweepResult, as_json: bool) -> None:
+    """The sweep's tables and attribution, then its verdict: what to do, in words, last (the
+    lines a reader sees first), or as "verdict" in --json."""
+    view = sweep_view(result)
     if as_json:
-        print(dumps(result.to_json()))
+        print(dumps({**result.to_json(), "verdict": view.verdict_json()}))
         return
-    for warning in result.environment.get("warnings", []):
+    print_sweep(view)
+    console = stdout_console()
+    lines = verdict_lines(view, table_width(console))
+    if lines:
+        console.print(Text.assemble(("verdict", "bold"), " (what to do)"))
+        for line in lines:
+            console.print(line)
+
+
+def print_sweep(view: SweepView) -> None:
+    """A sweep's tables, per GPU group, and the lines under them."""
+    for warning in view.warnings:
         warn(warning)
     console = stdout_console()
     width = table_width(console)
-    for line in gap_lines(result):
+    for line in view.gap_lines:
         console.print(line)
-    groups = result.gpu_groups()
-    for label, mode in groups:  # a multi-GPU run: one set of tables per GPU and mode
-        part = result.subset(label, mode) if label else result
-        rows = part.rows()
-        suffix = f": {_group_title(label, mode)}" if label else ""
+    for group in view.groups:  # a multi-GPU run: one set of tables per GPU and mode
+        rows = list(group.rows)
+        suffix = f": {group.title}" if group.label else ""
         print_table(console, fit_sweep_table(rows, width, title=Text("trtpace sweep" + suffix)), width)
         gpu = fit_gpu_table(rows, width, title=Text("GPU state" + suffix))
         if gpu is not None:
             print_table(console, gpu, width)
-        for line in launch_lines(part):
+        for line in group.launch_lines:
             console.print(line)
-        lines = attribution_lines(rows)
-        if lines:
+        if group.attribution_lines:
             console.print(
                 _bold(
                     "where the extra time goes",
                     " (p50 change vs gap 0; parts averaged around the median)"
-                    + (f" on {_group_title(label, mode)}" if label else ""),
+                    + (f" on {group.title}" if group.label else ""),
                 )
             )
-            for line in lines:
+            for line in group.attribution_lines:
                 console.print("  " + line)
-    print_together(result, console)
-    host_note = host_cpu_note(result)
-    if host_note:
-        console.print(host_note)
+    print_together(view.together, console)
+    if view.host_note:
+        console.print(view.host_note)
 
 
-def print_together(result: SweepResult, console: Console) -> None:
-    together = result.together_vs_alone()
+def print_together(together: Sequence[dict[str, Any]], console: Console) -> None:
     if together:
         console.print(_bold("running together vs alone", " (e2e p50, rounds pooled)"))
         for g in together:
             console.print("  " + g["line"])
 
 
-def print_compare(result: SweepResult, as_json: bool) -> None:
-    groups = result.gpu_groups()
-    parts = [(label, mode, result.subset(label, mode) if label else result) for label, mode in groups]
+def show_compare(result: SweepResult, as_json: bool) -> None:
+    """The compare's tables and recommendation (ranked with the intervals; --json carries its
+    deployment lines), then how to run the recommended policy in an app: Python and C++."""
+    view = compare_view(result)
+    print_compare(view, as_json)
     if as_json:
-        out = []
-        for label, mode, part in parts:
-            summaries = summarize_policies(part)
-            out.append(
-                {
-                    "gpu": label,
-                    "gpu_mode": mode,
-                    "policies": [s.to_json() for s in summaries],
-                    "recommendation": recommend(summaries),
-                    "armed_choice": armed_choices(part),
-                    "switching": switch_lines(summaries, result.settings.get("plain_policy")),
-                }
-            )
-        doc = {
-            "environment": result.environment,
-            "settings": result.settings,
-            **{k: v for k, v in out[0].items() if not k.startswith("gpu")},
-        }
-        if len(out) > 1 or groups[0][0]:
-            doc = {
-                "environment": result.environment,
-                "settings": result.settings,
-                "gpus": out,
-                "together_vs_alone": result.together_vs_alone(),
-            }
-        print(dumps(doc))
         return
     console = stdout_console()
     width = table_width(console)
-    for line in gap_lines(result):
+    for group in view.groups:
+        rec = group.recommendation
+        lines = deploy_lines(rec, width)
+        if rec and lines:
+            where = f" on {group.title}" if group.label else ""
+            console.print(Text.assemble(("deploy it", "bold"), f": {rec['recommended_label']} in your app{where}"))
+            for line in lines:
+                console.print(line)
+
+
+def print_compare(source: SweepResult | CompareView, as_json: bool) -> None:
+    """A compare's tables per GPU group, with its armed choice, recommendation and switching
+    lines; or its --json document."""
+    view = compare_view(source) if isinstance(source, SweepResult) else source
+    if as_json:
+        print(dumps(view.to_json()))
+        return
+    console = stdout_console()
+    width = table_width(console)
+    for line in view.gap_lines:
         console.print(line)
-    for label, mode, part in parts:
-        summaries = summarize_policies(part)
-        rec = recommend(summaries)
-        suffix = f": {_group_title(label, mode)}" if label else ""
-        for fitted in fit_compare_tables(summaries, width, suffix):
+    for group in view.groups:
+        suffix = f": {group.title}" if group.label else ""
+        for fitted in fit_compare_tables(list(group.policies), width, suffix):
             print_table(console, fitted, width)
-        for line in armed_choices(part):
+        for line in group.armed_choice:
             console.print(line)
-        if rec:
-            console.print(_bold("recommendation", f": {rec['line']}"))
-        for line in switch_lines(summaries, result.settings.get("plain_policy")):
+        if group.recommendation:
+            console.print(_bold("recommendation", f": {group.recommendation['line']}"))
+        for line in group.switching:
             console.print(line)
-    print_together(result, console)
+    print_together(view.together, console)
