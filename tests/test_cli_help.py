@@ -244,11 +244,11 @@ def test_quiet_still_says_errors() -> None:
 
 
 def test_quiet_does_not_outlive_its_command(tmp_path: Path) -> None:
-    from trtpace.cli import common
+    from trtpace.cli import errors
 
     invoke(["sweep", "-q", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "5", "--out", str(tmp_path / "a")])
     assert invoke(["env"]).exit_code == 0
-    assert not common.is_quiet()
+    assert not errors.is_quiet()
 
 
 # -- compare on host work ----------------------------------------------------------------------

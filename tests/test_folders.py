@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-from trtpace.cli import app, common
+from trtpace.cli import app, driver
 from trtpace.errors import NoGpuError
 from trtpace.fileio import atomic_write
 from trtpace.results import ResultWriter
@@ -37,7 +37,7 @@ def _one_error_line(output: str) -> str:
 def test_default_names_get_a_suffix_instead_of_sharing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     # Two runs in the same second get the same default name: fix the name to make that certain.
-    monkeypatch.setattr(common, "default_out", lambda command: Path("trtpace-results") / f"{command}-20261124-221500")
+    monkeypatch.setattr(driver, "default_out", lambda command: Path("trtpace-results") / f"{command}-20261124-221500")
     for gaps in ("0.001", "0.002,0.003"):
         r = invoke(*SWEEP, "--gaps", gaps)
         assert r.exit_code == 0, r.output

@@ -436,23 +436,23 @@ def test_workload_names_print_literally(tmp_path: Path) -> None:
 
 
 def test_warnings_and_errors_print_literally(capsys: pytest.CaptureFixture[str]) -> None:
-    from trtpace.cli import common
+    from trtpace.cli import errors
 
-    common.warn("a [bold]name[/] and [link=x]")
+    errors.warn("a [bold]name[/] and [link=x]")
     with pytest.raises(SystemExit):
-        common.fail("no folder [/]x", 2)
+        errors.fail("no folder [/]x", 2)
     err = capsys.readouterr().err
     assert "warning: a [bold]name[/] and [link=x]" in err and "error: no folder [/]x" in err
 
 
 def test_unlimited_width_only_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trtpace.cli import common
+    from trtpace.cli import output
 
     monkeypatch.delenv("COLUMNS", raising=False)
-    assert common.table_width(common.stdout_console()) is None  # pytest captures stdout: not a terminal
+    assert output.table_width(output.stdout_console()) is None  # pytest captures stdout: not a terminal
     monkeypatch.setenv("COLUMNS", "66")
-    assert common.table_width(common.stdout_console()) == 66
-    assert re.fullmatch(r"\d+", str(common.UNLIMITED_WIDTH))
+    assert output.table_width(output.stdout_console()) == 66
+    assert re.fullmatch(r"\d+", str(output.UNLIMITED_WIDTH))
 
 
 @pytest.mark.parametrize("width", [*WIDTHS, None])

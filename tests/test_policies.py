@@ -277,7 +277,7 @@ def test_armed_runs_on_graph_paths_and_beside_python_ones() -> None:
 
 def test_what_plain_armed_chose_is_said_once_in_tables_json_and_report(capsys: pytest.CaptureFixture[str]) -> None:
     from test_attribution import _condition
-    from trtpace.cli.common import print_compare
+    from trtpace.cli.output import print_compare
     from trtpace.report.html import render_html
     from trtpace.results.policies import armed_choices
 

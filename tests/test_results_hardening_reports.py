@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trtpace
-import trtpace.cli.common
+import trtpace.cli.driver
 from trtpace.cli import app
 from trtpace.report.html import write_csv, write_html
 from trtpace.results import ResultWriter
@@ -317,7 +317,7 @@ def test_a_run_keeps_its_folder_until_its_report_is_written(tmp_path: Path, monk
     real second process) is refused: the report describes the results it was written with."""
     out = tmp_path / "r"
     seen: list[subprocess.CompletedProcess[str]] = []
-    real = trtpace.cli.common.write_html
+    real = trtpace.cli.driver.write_html
 
     def write_html_late(result: trtpace.SweepResult, path: Path) -> Path:
         seen.append(
@@ -345,7 +345,7 @@ def test_a_run_keeps_its_folder_until_its_report_is_written(tmp_path: Path, monk
         )
         return real(result, path)
 
-    monkeypatch.setattr(trtpace.cli.common, "write_html", write_html_late)
+    monkeypatch.setattr(trtpace.cli.driver, "write_html", write_html_late)
     r = runner.invoke(
         app, ["sweep", "-w", "host:us=10", "--gaps", "0.001", "--iterations", "3", "--warmup", "0", "--out", str(out)]
     )

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 import trtpace
 from running_sweep import start_sweep
-from trtpace.cli import app, common
+from trtpace.cli import app
+from trtpace.cli.errors import Terminated
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_signal_saves_the_running_condition_as_partial(tmp_path: Path, sig: int,
 def test_sigterm_outside_the_paced_loop_is_143(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # click turns any KeyboardInterrupt into Abort; a Terminated one must still exit 143, not 130.
     def terminated(path: object) -> None:
-        raise common.Terminated("SIGTERM")
+        raise Terminated("SIGTERM")
 
     monkeypatch.setattr("trtpace.cli.report.load", terminated)
     r = CliRunner().invoke(app, ["report", str(tmp_path)])

@@ -8,7 +8,7 @@ import typer
 
 from trtpace import __version__
 from trtpace.cli import clocks, compare, env, report, sweep
-from trtpace.cli.common import OneLineErrors
+from trtpace.cli.errors import OneLineErrors
 
 # Help is click's plain layout (rich_markup_mode=None): it wraps every line at the terminal's
 # width and never cuts one (rich's panels ellipsized long defaults such as compare's policy

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from trtpace.cli.common import warn
+from trtpace.cli.errors import warn
 from trtpace.errors import UsageError
 from trtpace.fileio import dumps
 from trtpace.platform import clocks

@@ -7,24 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
-from trtpace.cli.common import (
-    Append,
-    JsonOutput,
-    NoReport,
-    Out,
-    Overwrite,
-    Quiet,
-    Telemetry,
-    TelemetryRate,
-    gpu_list,
-    print_compare,
-    run_measurement,
-    set_quiet,
-    stdout_console,
-    table_width,
-)
+from trtpace.cli.driver import run_measurement
+from trtpace.cli.errors import set_quiet
+from trtpace.cli.options import Append, JsonOutput, NoReport, Out, Overwrite, Quiet, Telemetry, TelemetryRate, gpu_list
+from trtpace.cli.output import show_compare
 from trtpace.cli.progress import Planned
 from trtpace.cli.sweep import (
     AllowSharedGpu,
@@ -50,8 +37,6 @@ from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import PYTHON_PATHS, launch_of
 from trtpace.measure.policies import Policy, parse_policies
 from trtpace.measure.stability import parse_target
-from trtpace.report.terminal import deploy_lines
-from trtpace.results.policies import recommend, summarize_policies
 from trtpace.run.compare import DEFAULT_POLICIES, plan_steps
 from trtpace.run.compare import compare as run_compare
 from trtpace.run.session import Progress
@@ -99,25 +84,6 @@ def compare_plan(
     return [
         Planned(p, count, launch_of(wl.info) if wl is not None else "") for _ in range(rounds) for _, p, wl, _ in steps
     ]
-
-
-def show_compare(result: Any, as_json: bool) -> None:
-    """The compare's tables and recommendation (ranked with the intervals; --json carries its
-    deployment lines), then how to run the recommended policy in an app: Python and C++."""
-    print_compare(result, as_json)
-    if as_json:
-        return
-    console = stdout_console()
-    width = table_width(console)
-    for label, mode in result.gpu_groups():
-        part = result.subset(label, mode) if label else result
-        rec = recommend(summarize_policies(part))
-        lines = deploy_lines(rec, width)
-        if rec and lines:
-            where = f" on {label}, {mode}" if label else ""
-            console.print(Text.assemble(("deploy it", "bold"), f": {rec['recommended_label']} in your app{where}"))
-            for line in lines:
-                console.print(line)
 
 
 # Long because typer declares each of the command's options as one parameter.

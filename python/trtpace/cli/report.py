@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from trtpace.cli.common import JsonOutput, print_table, stderr, stdout_console, table_width, warn
-from trtpace.cli.compare import show_compare
-from trtpace.cli.sweep import show_sweep
+from trtpace.cli.errors import stderr, warn
+from trtpace.cli.options import JsonOutput
+from trtpace.cli.output import print_table, show_compare, show_sweep, stdout_console, table_width
 from trtpace.errors import UsageError
 from trtpace.fileio import dumps
 from trtpace.report import fleet as fleet_report

@@ -11,31 +11,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.text import Text
 
-from trtpace.cli.common import (
-    Append,
-    JsonOutput,
-    NoReport,
-    Out,
-    Overwrite,
-    Quiet,
-    Telemetry,
-    TelemetryRate,
-    apply_gate,
-    gpu_list,
-    is_quiet,
-    print_sweep,
-    run_measurement,
-    set_quiet,
-    stderr,
-    stdout_console,
-    table_width,
-    warn,
-)
+from trtpace.cli.driver import apply_gate, run_measurement
+from trtpace.cli.errors import is_quiet, set_quiet, stderr, warn
+from trtpace.cli.options import Append, JsonOutput, NoReport, Out, Overwrite, Quiet, Telemetry, TelemetryRate, gpu_list
+from trtpace.cli.output import show_sweep
 from trtpace.cli.progress import Planned
 from trtpace.errors import EXIT_GATE, InputError, UsageError
-from trtpace.fileio import dumps
 from trtpace.measure import pacing, workloads
 from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import LAUNCH_PATHS, TENSORRT_PATHS, TORCH_PATHS, parse_launch
@@ -43,9 +25,7 @@ from trtpace.measure.stability import parse_target
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
 from trtpace.platform.privileges import may_change_clocks
-from trtpace.report.terminal import verdict_lines
 from trtpace.results.gate import check_limit, check_mode, gate
-from trtpace.results.verdict import verdicts_json
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS, check_gap_work, plan_pacings
 from trtpace.run.sweep import sweep as run_sweep
@@ -270,21 +250,6 @@ Nvtx = Annotated[
         "profilers: nsys profile trtpace ... --nvtx. Off: no cost.",
     ),
 ]
-
-
-def show_sweep(result: Any, as_json: bool) -> None:
-    """The sweep's tables and attribution, then its verdict: what to do, in words, last (the
-    lines a reader sees first), or as "verdict" in --json."""
-    if as_json:
-        print(dumps({**result.to_json(), "verdict": verdicts_json(result)}))
-        return
-    print_sweep(result, False)
-    console = stdout_console()
-    lines = verdict_lines(result, table_width(console))
-    if lines:
-        console.print(Text.assemble(("verdict", "bold"), " (what to do)"))
-        for line in lines:
-            console.print(line)
 
 
 def sweep_plan(n_workloads: int, pacings: list[pacing.Pacing], count: int, variants: int) -> list[Planned]:

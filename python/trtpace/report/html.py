@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,10 @@ from trtpace.report.columns import (
     condition_label,
     gap_work_varies,
 )
-from trtpace.report.terminal import gap_lines, host_cpu_note, launch_lines
+from trtpace.report.view import CompareView, SweepView, compare_view, sweep_view
 from trtpace.results import SweepResult
 from trtpace.results.folder import make_output_folder, write_output
-from trtpace.results.policies import armed_choices, recommend, summarize_policies, switch_lines
-from trtpace.results.verdict import summary_line, sweep_verdicts
+from trtpace.results.policies import PolicySummary, summarize_policies
 
 
 def write_csv(result: SweepResult, path: str | Path) -> None:
@@ -67,11 +67,14 @@ def is_compare(result: SweepResult) -> bool:
     return result.settings.get("command") == "compare"
 
 
-def figures(result: SweepResult) -> list[tuple[str, Any]]:
-    """(title, figure) for every plot the result supports, in report order."""
+def figures(result: SweepResult, policies: Sequence[PolicySummary] | None = None) -> list[tuple[str, Any]]:
+    """(title, figure) for every plot the result supports, in report order. A compare's bars
+    show `policies` where given (its view's rows: the whole run on one GPU), else every
+    round of the run pooled."""
     out: list[tuple[str, Any]] = []
     if is_compare(result):
-        out.append(("policies", plots.compare_bars(summarize_policies(result))))
+        bars = list(policies) if policies is not None else summarize_policies(result)
+        out.append(("policies", plots.compare_bars(bars)))
     else:
         # The two pictures people look for first: the penalty per path, and where its time goes.
         out.append(("penalty-vs-gap", plots.penalty_vs_gap(result)))
@@ -146,55 +149,21 @@ def _environment(result: SweepResult) -> str:
 
 
 def render_html(result: SweepResult, title: str | None = None) -> str:
-    """The whole report as one HTML string with every image inline."""
-    groups = result.gpu_groups()  # a multi-GPU run: rows grouped by GPU, then together before alone
-    order = {g: i for i, g in enumerate(groups)}
-    rows = sorted(
-        result.rows(),
-        key=lambda r: order.get(((r["info"].get("gpu") or {}).get("label") or "", r["info"].get("gpu_mode", "")), 0),
-    )
-    parts: list[str] = [f'<p class="gap">{html.escape(line)}</p>' for line in gap_lines(result)]
-    lead = verdict_html(result)
+    """The whole report as one HTML string with every image inline, rendered from the run's one
+    computed view (trtpace.report.view), as the terminal and --json are."""
     if is_compare(result):
+        cview = compare_view(result)
         s = result.settings
         heading = title or f"trtpace compare: {s.get('workload')} at a {s.get('gap_s')} s gap"
-        for label, mode in groups:
-            summaries = summarize_policies(result.subset(label, mode) if label else result)
-            if label:
-                parts.append(f"<h3>{html.escape(label)}, {html.escape(mode)}</h3>")
-            cols = columns(POLICY_COLUMNS, "html")
-            cells = [[html.escape(c.text_ci(x)) for c in cols] for x in summaries]
-            parts.append(table([c.header() for c in cols], cells) + footnote(cells))
-            for line in armed_choices(result.subset(label, mode) if label else result):
-                parts.append(f"<p>{html.escape(line)}</p>")
-            switch = switch_lines(summaries, result.settings.get("plain_policy"))
-            if switch:
-                parts.append("<p>" + "<br>".join(html.escape(x) for x in switch) + "</p>")
+        parts = _gap(cview.gap_lines) + _compare_parts(cview)
+        lead, together = compare_verdict_html(cview), cview.together
+        # on one GPU the plot's bars are the table's rows; a multi-GPU run's pool every GPU
+        policies = None if cview.multi_gpu else cview.groups[0].policies
     else:
+        sview = sweep_view(result)
         heading = title or "trtpace sweep"
-        cols = columns(CONDITION_COLUMNS, "html")
-        mixed = gap_work_varies(rows)  # the pacing says each row's gap work where appended runs differ
-        cells = [
-            [html.escape(condition_label(r, mixed) if c.csv == "condition" else c.text_ci(r)) for c in cols]
-            for r in rows
-        ]
-        parts.append(table([c.header() for c in cols], cells) + footnote(cells))
-        switches = launch_lines(result)
-        if switches:
-            parts.append(
-                "<h2>Switching launch path</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in switches) + "</ul>"
-            )
-        lines = [r["attribution"]["line"] for r in rows if r["attribution"]]
-        if lines:
-            parts.append(
-                "<h2>Where the extra time goes</h2><ul>"
-                + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in lines)
-                + "</ul>"
-            )
-        note = host_cpu_note(result)
-        if note:
-            parts.append(f"<p>{html.escape(note)}</p>")
-    together = result.together_vs_alone()
+        parts = _gap(sview.gap_lines) + _sweep_parts(sview)
+        lead, together, policies = sweep_verdict_html(sview), sview.together, None
     if together:
         parts.append(
             '<h2>Running together vs alone</h2><ul id="together-vs-alone">'
@@ -207,7 +176,54 @@ def render_html(result: SweepResult, title: str | None = None) -> str:
             + "</ul>"
         )
     headline = ("policies",) if is_compare(result) else ("penalty-vs-gap",)
-    return page(heading, _environment(result), parts, figures(result), lead=lead, lead_figs=headline)
+    return page(heading, _environment(result), parts, figures(result, policies), lead=lead, lead_figs=headline)
+
+
+def _gap(lines: tuple[str, ...]) -> list[str]:
+    return [f'<p class="gap">{html.escape(line)}</p>' for line in lines]
+
+
+def _compare_parts(view: CompareView) -> list[str]:
+    """Per GPU group: the policy table, the armed choice and the switching lines."""
+    parts = []
+    cols = columns(POLICY_COLUMNS, "html")
+    for group in view.groups:
+        if group.label:
+            parts.append(f"<h3>{html.escape(group.label)}, {html.escape(group.mode)}</h3>")
+        cells = [[html.escape(c.text_ci(x)) for c in cols] for x in group.policies]
+        parts.append(table([c.header() for c in cols], cells) + footnote(cells))
+        for line in group.armed_choice:
+            parts.append(f"<p>{html.escape(line)}</p>")
+        if group.switching:
+            parts.append("<p>" + "<br>".join(html.escape(x) for x in group.switching) + "</p>")
+    return parts
+
+
+def _sweep_parts(view: SweepView) -> list[str]:
+    """The condition table (every GPU group's rows), launch-path switches, attribution, host note."""
+    rows = list(view.rows)
+    cols = columns(CONDITION_COLUMNS, "html")
+    mixed = gap_work_varies(rows)  # the pacing says each row's gap work where appended runs differ
+    cells = [
+        [html.escape(condition_label(r, mixed) if c.csv == "condition" else c.text_ci(r)) for c in cols] for r in rows
+    ]
+    parts = [table([c.header() for c in cols], cells) + footnote(cells)]
+    if view.launch_lines:
+        parts.append(
+            "<h2>Switching launch path</h2><ul>"
+            + "".join(f"<li>{html.escape(x)}</li>" for x in view.launch_lines)
+            + "</ul>"
+        )
+    lines = view.attribution_lines
+    if lines:
+        parts.append(
+            "<h2>Where the extra time goes</h2><ul>"
+            + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in lines)
+            + "</ul>"
+        )
+    if view.host_note:
+        parts.append(f"<p>{html.escape(view.host_note)}</p>")
+    return parts
 
 
 def _code(lines: list[str]) -> str:
@@ -217,38 +233,48 @@ def _code(lines: list[str]) -> str:
 def verdict_html(result: SweepResult) -> str:
     """What the report opens with: the verdict (trtpace.results.verdict) of a sweep, or a
     compare's recommendation and how to deploy it (Python and C++), as the terminal says them."""
-    out = []
     if is_compare(result):
-        for label, mode in result.gpu_groups():
-            rec = recommend(summarize_policies(result.subset(label, mode) if label else result))
-            if not rec:
-                continue
-            where = f" ({html.escape(label)}, {html.escape(mode)})" if label else ""
-            out.append(f'<p class="rec"><b>Recommendation{where}:</b> {html.escape(rec["line"])}</p>')
-            d = rec.get("deploy") or {}
-            if d.get("python") or d.get("cpp"):
-                out.append(
-                    f"<p>Deploy {html.escape(rec['recommended_label'])} in your app:</p>"
-                    + _code(["# Python", *d.get("python", [])])
-                    + _code(["// C++", *d.get("cpp", [])])
-                )
-            if d.get("note"):
-                out.append(f"<p>{html.escape(d['note'])}</p>")
-    else:
-        verdicts = sweep_verdicts(result)
-        if verdicts:
-            out.append(f'<p class="rec"><b>{html.escape(summary_line(verdicts, result.environment))}</b></p><ul>')
-            for v in verdicts:
-                cmd = (
-                    (
-                        f"<br>next: <code>{html.escape(v.next_command)}</code>"
-                        + (f" ({html.escape(v.next_why)})" if v.next_why else "")
-                    )
-                    if v.next_command
-                    else ""
-                )
-                out.append(f"<li>{html.escape(v.sentence)}{cmd}</li>")
-            out.append("</ul>")
+        return compare_verdict_html(compare_view(result))
+    return sweep_verdict_html(sweep_view(result))
+
+
+def compare_verdict_html(view: CompareView) -> str:
+    """A compare's recommendation per GPU group and how to deploy it (Python and C++)."""
+    out = []
+    for group in view.groups:
+        rec = group.recommendation
+        if not rec:
+            continue
+        where = f" ({html.escape(group.label)}, {html.escape(group.mode)})" if group.label else ""
+        out.append(f'<p class="rec"><b>Recommendation{where}:</b> {html.escape(rec["line"])}</p>')
+        d = rec.get("deploy") or {}
+        if d.get("python") or d.get("cpp"):
+            out.append(
+                f"<p>Deploy {html.escape(rec['recommended_label'])} in your app:</p>"
+                + _code(["# Python", *d.get("python", [])])
+                + _code(["// C++", *d.get("cpp", [])])
+            )
+        if d.get("note"):
+            out.append(f"<p>{html.escape(d['note'])}</p>")
+    return "".join(out)
+
+
+def sweep_verdict_html(view: SweepView) -> str:
+    """A sweep's verdict: the one sentence, then one item per workload with its next command."""
+    if not view.verdicts:
+        return ""
+    out = [f'<p class="rec"><b>{html.escape(view.summary)}</b></p><ul>']
+    for v in view.verdicts:
+        cmd = (
+            (
+                f"<br>next: <code>{html.escape(v.next_command)}</code>"
+                + (f" ({html.escape(v.next_why)})" if v.next_why else "")
+            )
+            if v.next_command
+            else ""
+        )
+        out.append(f"<li>{html.escape(v.sentence)}{cmd}</li>")
+    out.append("</ul>")
     return "".join(out)
 
 

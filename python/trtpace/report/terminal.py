@@ -34,6 +34,7 @@ from trtpace.report.columns import (
     gap_work_varies,
     terminal_columns,
 )
+from trtpace.report.view import SweepView
 from trtpace.results import SweepResult
 from trtpace.results.verdict import summary_line, sweep_verdicts
 
@@ -219,21 +220,6 @@ def _condition_labels(rows: list[dict[str, Any]]) -> tuple[list[_Col], list[str]
     return labels, stay
 
 
-def gap_lines(result: SweepResult) -> list[str]:
-    """What the app did in the gap (--gap-work), said once above the tables: "gap: decoded and
-    preprocessed a 1280x720 JPEG before each inference (jpeg:1280x720); ..."; nothing where every
-    gap was idle. Where appended runs differ, each gap work with its spec (the rows carry it)."""
-    works = result.gap_works()
-    if not any(w["spec"] != "none" for w in works):
-        return []
-    baseline = "the continuous rounds run" if result.settings.get("command") == "compare" else "the gap-0 baseline runs"
-    if len(works) == 1:
-        said = f"{works[0]['description']} ({works[0]['spec']})"
-    else:
-        said = "differs by condition: " + "; ".join(f"{w['spec']}: {w['description']}" for w in works)
-    return [f"gap: {said}; {baseline} back to back without it"]
-
-
 def _condition_table(rows: list[dict[str, Any]], view: str, title: str | Text, width: int | None) -> Fitted:
     labels, stay = _condition_labels(rows)
     cols = [c for c in terminal_columns(CONDITION_COLUMNS, view) if c.csv not in TERMINAL_LABELS]
@@ -276,22 +262,6 @@ def gpu_table(rows: list[dict[str, Any]]) -> Table | None:
     return fitted.table if fitted is not None else None
 
 
-def attribution_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """One line per gap condition: how its p50 e2e grew over the continuous baseline, part by part."""
-    return [row["attribution"]["line"] for row in rows if row["attribution"]]
-
-
-def launch_lines(result: SweepResult) -> list[str]:
-    """What an app on a Python launch path would gain by switching path, per workload and gap."""
-    return [s["line"] for s in result.launch_switches()]
-
-
-def host_cpu_note(result: SweepResult) -> str | None:
-    """Said once where the machine hides the CPU's frequency and idle states (instead of zeros)."""
-    host = result.environment.get("host_cpu") or {}
-    return host.get("note") if any(r.launch in ("eager", "python", "replay") for r in result.conditions) else None
-
-
 def fit_compare_tables(summaries: list[Any], width: int | None = None, suffix: str = "") -> tuple[Fitted, Fitted]:
     """Per policy: the penalty, latency and its parts; then what it costs (power, energy, CPU);
     each fitted to `width` columns (None: every column at full width). `suffix` follows each
@@ -324,14 +294,18 @@ def _wrap(text: str, width: int | None, indent: str, rest: str | None = None) ->
     ) or [indent]
 
 
-def verdict_lines(result: SweepResult, width: int | None = None) -> list[str]:
+def verdict_lines(source: SweepResult | SweepView, width: int | None = None) -> list[str]:
     """What to do, said in words (trtpace.results.verdict): the one sentence for the whole run,
     then per workload its penalty, where the time goes, what the SM clock did and whether locking
     clocks helps, and the next command on a line of its own (never folded: it is to be copied)."""
-    verdicts = sweep_verdicts(result)
+    if isinstance(source, SweepResult):
+        verdicts = sweep_verdicts(source)
+        summary = summary_line(verdicts, source.environment)
+    else:
+        verdicts, summary = list(source.verdicts), source.summary
     if not verdicts:
         return []
-    out = _wrap(summary_line(verdicts, result.environment), width, "  ", "    ")
+    out = _wrap(summary, width, "  ", "    ")
     for v in verdicts:
         out += _wrap(v.sentence, width, "  ", "    ")
         if v.next_command:
