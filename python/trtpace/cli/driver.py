@@ -125,13 +125,19 @@ def run_measurement(
     raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
-def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None) -> None:
-    """One stderr line per condition over a limit, then exit code 3; one line when all pass."""
-    failures = gate(result, max_p50, max_p99)
+def apply_gate(result: SweepResult, max_p50: float | None, max_p99: float | None, mode: str = "estimate") -> None:
+    """One stderr line per condition over a limit, then exit code 3; one line when all pass. Mode
+    "interval" (results.gate): a condition fails only when its whole 95% interval is over the limit,
+    and one over it by its estimate alone gets a note."""
+    found = gate(result, max_p50, max_p99, mode=mode)
     limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
+    for f in found:
+        if f.passed and not is_quiet():
+            stderr.print(f"gate note: {f.line()}")
+    failures = [f for f in found if not f.passed]
     if not failures:
         if not is_quiet():
-            stderr.print(f"latency gate passed ({limits})")
+            stderr.print(f"latency gate passed ({limits}" + (", by the 95% intervals)" if mode == "interval" else ")"))
         return
     for f in failures:
         stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", markup=True)

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from trtpace.cli.driver import apply_gate, run_measurement
-from trtpace.cli.errors import is_quiet, set_quiet, stderr, warn
+from trtpace.cli.errors import set_quiet, warn
 from trtpace.cli.options import Append, JsonOutput, NoReport, Out, Overwrite, Quiet, Telemetry, TelemetryRate, gpu_list
 from trtpace.cli.output import show_sweep
 from trtpace.cli.progress import Planned
-from trtpace.errors import EXIT_GATE, InputError, UsageError
+from trtpace.errors import InputError, UsageError
 from trtpace.measure import pacing, workloads
 from trtpace.measure.gap_work import parse_gap_work
 from trtpace.measure.launch import LAUNCH_PATHS, TENSORRT_PATHS, TORCH_PATHS, parse_launch
@@ -25,7 +24,7 @@ from trtpace.measure.stability import parse_target
 from trtpace.measure.workloads import tensorrt as trt_workloads
 from trtpace.platform import device
 from trtpace.platform.privileges import may_change_clocks
-from trtpace.results.gate import check_limit, check_mode, gate
+from trtpace.results.gate import check_limit, check_mode
 from trtpace.run.session import Progress
 from trtpace.run.sweep import DEFAULT_WORKLOADS, check_gap_work, plan_pacings
 from trtpace.run.sweep import sweep as run_sweep
@@ -451,25 +450,4 @@ def sweep(
         plan_scale=scale,
     )
     if max_penalty is not None or max_penalty_p99 is not None:
-        if max_penalty_mode == "estimate":
-            apply_gate(result, max_penalty, max_penalty_p99)
-        else:
-            apply_interval_gate(result, max_penalty, max_penalty_p99)
-
-
-def apply_interval_gate(result: Any, max_p50: float | None, max_p99: float | None) -> None:
-    """The gate in interval mode: one stderr line per condition whose whole interval is over a
-    limit, then exit code 3; a note per condition over it within noise; one line when all pass."""
-    found = gate(result, max_p50, max_p99, mode="interval")
-    limits = ", ".join(f"{s} <= {v:g}x" for s, v in (("p50", max_p50), ("p99", max_p99)) if v is not None)
-    failures = [f for f in found if not f.passed]
-    for f in found:
-        if f.passed and not is_quiet():
-            stderr.print(f"gate note: {f.line()}")
-    if not failures:
-        if not is_quiet():
-            stderr.print(f"latency gate passed ({limits}, by the 95% intervals)")
-        return
-    for f in failures:
-        stderr.print(f"[bold red]gate failed:[/] {escape(f.line())}", markup=True)
-    raise typer.Exit(EXIT_GATE)
+        apply_gate(result, max_penalty, max_penalty_p99, mode=max_penalty_mode)
