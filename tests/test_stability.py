@@ -66,7 +66,10 @@ def test_a_run_stops_once_stable_and_not_before() -> None:
     assert out.stable and out.error is None and out.interrupted is None
     assert 1_000 <= n < cap
     e2e = out.records["done_ns"][10:] - out.records["issue_ns"][10:]
-    assert is_stable(e2e, StableTarget(0.05))  # what it stopped on holds for every row it kept
+    # what it stopped on holds for the rows it judged; the loop ran on a little while it judged
+    # (on a loaded machine the rows after them may widen the interval again: they are kept, not judged)
+    assert 1_000 <= out.stable_at <= n
+    assert is_stable(e2e[: out.stable_at], StableTarget(0.05))
     capped = run_paced(
         w, pacing.gap(0.0), iterations=300, warmup=0, wait="spin", sync="spin", until_stable=StableTarget(0.001)
     )

@@ -73,6 +73,9 @@ class RunOutcome:
     prewarm_path: str = ""
     # --until-stable: the run ended early because its quantiles were known to the target
     stable: bool = False
+    # ... judged on this many measured inferences; the loop runs on while it judges (a copy and
+    # a sort), so the records hold these and the few completed after them
+    stable_at: int = 0
 
 
 def run_paced(
@@ -124,7 +127,7 @@ def run_paced(
     # finished while it still runs, and returning then loses the records in flight (and lets the
     # process exit under a running C++ loop). A Ctrl-C asks the loop to stop; more Ctrl-Cs while
     # it winds down (after the inference in flight, or within 50 ms of a gap) change nothing.
-    stable = False
+    stable, stable_at = False, 0
     next_check = time.monotonic() + _STABLE_CHECK_S
     while not finished.is_set():
         try:
@@ -133,8 +136,9 @@ def run_paced(
                 on_progress(runner.completed, total)
             if until_stable is not None and not stable and time.monotonic() >= next_check:
                 next_check = time.monotonic() + _STABLE_CHECK_S
-                if is_stable(runner.latencies_ns(warmup), until_stable):
-                    stable = True
+                seen = runner.latencies_ns(warmup)
+                if is_stable(seen, until_stable):
+                    stable, stable_at = True, int(seen.size)
                     runner.request_stop()  # ends after the inference in flight: every row is whole
         except KeyboardInterrupt as e:
             interrupted = interrupted or e
@@ -153,6 +157,7 @@ def run_paced(
         filler_work_ns=runner.filler_work_ns,
         prewarm_path=runner.prewarm_path,
         stable=stable and interrupted is None,
+        stable_at=stable_at if stable and interrupted is None else 0,
     )
 
 

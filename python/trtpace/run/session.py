@@ -297,6 +297,7 @@ class RunSession:
             else {
                 **until_stable.to_json(),
                 "stopped": outcome.stable,
+                "judged_on": outcome.stable_at,  # measured inferences the stop was decided on
                 "measured": int(max(0, c.records["done_ns"].size - c.warmup)),
             },
         )
