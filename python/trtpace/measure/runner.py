@@ -127,19 +127,16 @@ def run_paced(
     # finished while it still runs, and returning then loses the records in flight (and lets the
     # process exit under a running C++ loop). A Ctrl-C asks the loop to stop; more Ctrl-Cs while
     # it winds down (after the inference in flight, or within 50 ms of a gap) change nothing.
-    stable, stable_at = False, 0
+    stable_at = 0  # measured inferences --until-stable judged stable; 0: not (yet)
     next_check = time.monotonic() + _STABLE_CHECK_S
     while not finished.is_set():
         try:
             finished.wait(_POLL_S)
             if on_progress:
                 on_progress(runner.completed, total)
-            if until_stable is not None and not stable and time.monotonic() >= next_check:
+            if until_stable is not None and not stable_at and time.monotonic() >= next_check:
                 next_check = time.monotonic() + _STABLE_CHECK_S
-                seen = runner.latencies_ns(warmup)
-                if is_stable(seen, until_stable):
-                    stable, stable_at = True, int(seen.size)
-                    runner.request_stop()  # ends after the inference in flight: every row is whole
+                stable_at = _judged_stable(runner, warmup, until_stable)
         except KeyboardInterrupt as e:
             interrupted = interrupted or e
             runner.request_stop()
@@ -156,9 +153,19 @@ def run_paced(
         fillers_fired=runner.fillers_fired,
         filler_work_ns=runner.filler_work_ns,
         prewarm_path=runner.prewarm_path,
-        stable=stable and interrupted is None,
-        stable_at=stable_at if stable and interrupted is None else 0,
+        stable=bool(stable_at) and interrupted is None,
+        stable_at=stable_at if interrupted is None else 0,
     )
+
+
+def _judged_stable(runner: _core.Runner, warmup: int, target: StableTarget) -> int:
+    """The measured inferences so far when they meet `target` (and the run is asked to stop, after
+    the inference in flight: every row is whole); 0 while they do not."""
+    seen = runner.latencies_ns(warmup)
+    if not is_stable(seen, target):
+        return 0
+    runner.request_stop()
+    return int(seen.size)
 
 
 _CHOICE_GAP_NS = 20_000_000
