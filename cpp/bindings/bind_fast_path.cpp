@@ -66,13 +66,18 @@ PyObject* stamps(const FastPath& p, int64_t done_ns) {
                        static_cast<long long>(done_ns), p.workload->last_relaunched() ? Py_True : Py_False);
 }
 
+// Opens the gate, stamping around the store (the record's issue_ns and submitted_ns).
+void stamped_release(FastPath& p) {
+  p.issue_ns = now_ns();
+  p.workload->release();
+  p.submitted_ns = now_ns();
+}
+
 PyObject* fast_release(PyObject* self, PyObject* /*unused*/) {
   FastPath* p = path_of(self);
   if (!p) return nullptr;
   try {
-    p->issue_ns = now_ns();
-    p->workload->release();
-    p->submitted_ns = now_ns();
+    stamped_release(*p);
   } catch (...) {
     return fail(p);
   }
@@ -82,11 +87,7 @@ PyObject* fast_release(PyObject* self, PyObject* /*unused*/) {
 // The wait with the GIL released; false (and the exception kept in `error`) where it threw.
 bool wait_unlocked(FastPath& p, int64_t timeout_ns, bool release_first, int64_t& done_ns, std::exception_ptr& error) {
   Py_BEGIN_ALLOW_THREADS try {
-    if (release_first) {
-      p.issue_ns = now_ns();
-      p.workload->release();
-      p.submitted_ns = now_ns();
-    }
+    if (release_first) stamped_release(p);
     wait_for(*p.workload, timeout_ns);
     done_ns = now_ns();
   } catch (...) {

@@ -201,6 +201,13 @@ class InferenceRecord(Mapping[str, Any]):
         return f"InferenceRecord({self._times!r})"
 
 
+def _seconds_to_ns(value: Any, name: str) -> int:
+    """A timeout in s, checked (a finite number > 0: else UsageError), in ns."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise UsageError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return max(1, round(value * 1e9))
+
+
 def _device_times(core: Any) -> dict[str, float]:
     """The last inference's device-side times: its events (a driver call) and mapped-memory stamps."""
     copies = core.last_copies_us()
@@ -375,16 +382,11 @@ class Pacer:
 
     @wait_timeout_s.setter
     def wait_timeout_s(self, value: float) -> None:
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise UsageError(f"wait_timeout_s must be a finite number > 0, got {value!r}")
+        self._wait_timeout_ns = _seconds_to_ns(value, "wait_timeout_s")  # read by every wait: converted once
         self._wait_timeout_s = float(value)
-        self._wait_timeout_ns = max(1, round(value * 1e9))  # read by every wait: converted once
 
     def _timeout_ns(self, timeout: float | None) -> int:
-        t = self.wait_timeout_s if timeout is None else timeout
-        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
-            raise UsageError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
-        return max(1, round(t * 1e9))
+        return self._wait_timeout_ns if timeout is None else _seconds_to_ns(timeout, "timeout")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -542,7 +544,7 @@ class Pacer:
         """wait (the fast wait or release-and-wait) and the record; as little as can be between the
         output's arrival and the app: the record's dict, device times and metrics come later."""
         try:
-            stamps = wait(self._wait_timeout_ns if timeout is None else self._timeout_ns(timeout))
+            stamps = wait(self._timeout_ns(timeout))
         except WaitTimeoutError:
             self._count_release()
             self._count("timeout")
