@@ -10,7 +10,7 @@
 # shellcheck disable=SC2094
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
-PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy torch apppath lazyload apploop gapwork"}
+PARTS=${PARTS:-"tests overhead nvtx telemetry clocks pacing sweep multigpu anatomy mitigations armed armedpy resident torch apppath lazyload apploop gapwork"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -138,6 +138,13 @@ if want armedpy; then
   log "armed launch from Python: staged input, release, wait (bench/armed_python.py)"
   "$PY" bench/armed_python.py --gap "${ARMEDPY_GAP:-0.1}" --rounds 5 --n "${ARMEDPY_N:-200}" \
     --json "$OUT/armed-python.json" 2>&1 | tee -a "$OUT/log.txt"
+fi
+if want resident; then
+  log "the resident armed loop against per-frame arming, as a Pacer embeds them (bench/resident.py)"
+  # RESIDENT_ARGS: e.g. "--workload tiny --rounds 4 --iterations 250"
+  # shellcheck disable=SC2086  # RESIDENT_ARGS is a list of arguments: split on purpose
+  "$PY" bench/resident.py ${RESIDENT_ARGS:-} --json "$OUT/resident.json" 2>&1 | tee "$OUT/resident.txt"
+  pack
 fi
 if want torch; then
   log "remedies on a PyTorch module's own launch path (trtpace compare --torch)"

@@ -14,7 +14,7 @@ import pytest
 import trtpace
 from trtpace import _core, pacing, workloads
 from trtpace.measure.policies import parse_policy
-from trtpace.measure.runner import make_runner, run_paced
+from trtpace.measure.runner import make_runner, resolve_armed_gate, run_paced
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ from trtpace.measure.runner import make_runner, run_paced
         ("armed:wait", "wait", False, 0.0),
         ("armed:kernel:cancellable", "kernel", True, 0.0),
         ("spin+armed:kernel:timeout=50ms", "kernel", False, 50.0),
+        ("armed:resident:timeout=2s", "resident", False, 2000.0),
     ],
 )
 def test_armed_policies_parse(text: str, gate: str, cancellable: bool, timeout_ms: float) -> None:
@@ -43,7 +44,8 @@ def test_a_named_sync_mode_overrides_the_armed_default() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("armed:sometimes", "is not wait, kernel, cancellable"),
+        ("armed:sometimes", "is not wait, kernel, resident, cancellable"),
+        ("armed:resident:cancellable", "no cancellable form"),
         ("armed:wait:timeout=1ms", "needs the kernel gate"),
         ("armed+prewarm-graph:100us", "exclude each other"),
     ],
@@ -72,14 +74,18 @@ def test_release_and_wait_need_an_armed_pacer() -> None:
     with pytest.raises(trtpace.UsageError, match="without armed"):
         pacer.arm()
     pacer.cancel()  # nothing armed: harmless
-    with pytest.raises(trtpace.UsageError, match="'wait' or 'kernel'"):
+    with pytest.raises(trtpace.UsageError, match="one of wait, kernel, resident"):
         trtpace.Pacer(workloads.host(5), armed="always")
+    with pytest.raises(trtpace.UsageError, match="no cancellable form"):
+        trtpace.Pacer(workloads.host(5), armed="resident", armed_cancellable=True)
+    with pytest.raises(trtpace.UsageError, match="cannot be armed"):
+        trtpace.Pacer(workloads.host(5), armed="resident")
     with pytest.raises(trtpace.UsageError, match="sync must be one of spin, block, yield, flag"):
         trtpace.Pacer(workloads.host(5), sync="poll")
 
 
 def test_unknown_gate_is_refused_by_the_core() -> None:
-    with pytest.raises(ValueError, match="expected wait or kernel"):
+    with pytest.raises(ValueError, match="expected wait, kernel or resident"):
         make_runner(workloads.host(5).core, _core.Schedule.closed_gap(0), 5, 0, "spin", "spin", armed_gate="door")
 
 
@@ -116,6 +122,34 @@ def test_armed_runner_records_and_gpu_side_ordering(gate: str, sync: str) -> Non
     assert (r["device_us"] > 0).all()
     if gate == "kernel":  # the host saw completion after the GPU finished (GPU clock mapped to the host's)
         assert (r["done_ns"] >= r["gpu_start_ns"] + (r["device_us"] * 1e3).astype(np.int64) - 5_000).all()
+
+
+@pytest.mark.gpu
+def test_resident_loop_runs_every_frame_from_one_launch() -> None:
+    w = workloads.build("synthetic:us=30,kernels=12", gpu=0)
+    policy = parse_policy("armed:resident:timeout=5s")
+    assert resolve_armed_gate(w, policy) == (policy, None)  # a graph workload: no fallback
+    out = run_paced(w, pacing.gap(0.002), iterations=200, warmup=5, wait="hybrid", sync="flag", policy=policy)
+    assert out.error is None
+    r = out.records
+    assert (r["armed_ns"] > 0).all() and (r["armed_ns"] < r["issue_ns"]).all()
+    assert np.median((r["submitted_ns"] - r["issue_ns"]) / 1e3) < 5  # the critical path is one store
+    assert (r["device_us"] > 0).all() and not r["relaunched"].any()
+    assert (r["gate_ns"] > 0).all()
+    # the GPU saw each release after it was made and before the host saw the frame done
+    assert (r["gate_ns"] >= r["issue_ns"] - 5_000).all() and (r["gate_ns"] <= r["done_ns"] + 5_000).all()
+    state = w.core.gate_state
+    assert state["launches"] == 1 and state["done_seq"] == 205 and not state["running"], state  # ended by the run
+    assert w.core.device_timing == "resident-globaltimer"
+
+
+@pytest.mark.gpu
+def test_resident_falls_back_to_per_frame_arming_where_there_is_no_graph() -> None:
+    w = workloads.build("synthetic:us=30,kernels=12,launch=direct", gpu=0)
+    policy, line = resolve_armed_gate(w, parse_policy("armed:resident"))
+    assert policy.armed_gate == "kernel" and line and "per frame" in line and "not a CUDA graph" in line
+    out = run_paced(w, pacing.gap(0.002), iterations=50, warmup=2, wait="hybrid", sync="flag", policy=policy)
+    assert out.error is None and (out.records["device_us"] > 0).all()
 
 
 @pytest.mark.gpu

@@ -124,6 +124,16 @@ def warm_up(fn):
     torch.cuda.synchronize()
 
 
+def timed_synchronize(when, limit_s):
+    """torch.cuda.synchronize(), a device-wide wait: returns how long it took, asserted under limit_s."""
+    t0 = time.monotonic()
+    torch.cuda.synchronize()
+    took = time.monotonic() - t0
+    print(f"torch.cuda.synchronize() {when}: {took:.3f} s")
+    assert took < limit_s, (when, took)
+    return took
+
+
 def linear_graph(features=256):
     """The user's script: a Linear captured into CUDAGraph(keep_graph=True). Returns (graph,
     eager: the same computation run eagerly, y: the graph's output tensor)."""
@@ -135,6 +145,13 @@ def linear_graph(features=256):
         y = lin(x)
     g.instantiate()
     return g, lambda: lin(x), y
+
+
+def pinned_linear_pacer(armed):
+    """A Linear through from_torch's graph path with pinned I/O (the input surface), armed."""
+    lin = torch.nn.Linear(256, 256).cuda().half().requires_grad_(False)
+    x = torch.randn(8, 256, device="cuda", dtype=torch.half)
+    return lin, trtpace.Pacer(workloads.from_torch(lin, (x,), launch="graph", io="pinned"), armed=armed)
 
 
 class Staged:
@@ -196,9 +213,7 @@ print("OK from_graph")
 """
 
 FROM_TORCH = """
-lin = torch.nn.Linear(256, 256).cuda().half().requires_grad_(False)
-x = torch.randn(8, 256, device="cuda", dtype=torch.half)
-p = trtpace.Pacer(workloads.from_torch(lin, (x,), launch="graph", io="pinned"), armed="kernel")
+lin, p = pinned_linear_pacer("kernel")
 inp, out = p.inputs["input0"], p.outputs["output0"]
 assert inp.device.type == "cpu" and inp.is_pinned() and out.device.type == "cpu" and out.is_pinned()
 for k in range(10):
@@ -264,11 +279,7 @@ p2 = trtpace.Pacer(s.workload(), armed="kernel")
 for _ in range(5):
     s.frame(p2)
 p2.close()
-t0 = time.monotonic()
-torch.cuda.synchronize()    # nothing left spinning
-took = time.monotonic() - t0
-print(f"synchronize after close: {took:.3f} s")
-assert took < 2, took
+timed_synchronize("after close (nothing left spinning)", 2)
 print("OK exception-while-armed")
 """
 
@@ -307,11 +318,7 @@ SYNC_WHILE_ARMED = """
 s = Staged()
 p = trtpace.Pacer(s.workload(), armed="kernel", arm_timeout_ms=2000)
 p.arm()
-t0 = time.monotonic()
-torch.cuda.synchronize()    # the gate lets go by itself after arm_timeout_ms
-took = time.monotonic() - t0
-print(f"torch.cuda.synchronize() while armed returned after {took:.3f} s")
-assert took < 4, took
+timed_synchronize("while armed (the gate lets go by itself after arm_timeout_ms)", 4)
 inp = s.next_input()
 s.host_in.copy_(inp)
 p.release()                 # its gate timed out: the Pacer launches the inference again
@@ -381,10 +388,98 @@ q.close()
 print("OK wait-timeout")
 """
 
+RESIDENT = """
+detector, classifier = Staged(256, "detector"), Staged(512, "classifier")
+with trtpace.Pacer(detector.workload(), armed="resident") as det, \\
+        trtpace.Pacer(classifier.workload(), armed="resident") as cls:
+    assert det.resident_fallback == "" and cls.resident_fallback == "", (det.resident_fallback, cls.resident_fallback)
+    for _ in range(30):
+        detector.frame(det)
+        classifier.frame(cls)
+    state = det.workload.core.gate_state
+    print("detector's loop:", state)
+    assert state["gate"] == "resident" and state["running"] and state["launches"] == 1, state
+    assert state["done_seq"] == 30, state
+    rec = detector.frame(det)
+    assert rec["device_us"] > 0 and not rec["relaunched"], dict(rec)
+    det.arm()
+    try:
+        det.arm()               # armed twice: refused, as per frame
+    except trtpace.TrtpaceError as e:
+        print("second arm:", e)
+    else:
+        raise AssertionError("a second arm() was accepted")
+    det.release()
+    check_record(det.wait(timeout=10))
+try:
+    with trtpace.Pacer(detector.workload(), armed="resident") as p:
+        detector.frame(p)
+        p.arm()
+        raise RuntimeError("boom")
+except RuntimeError as e:
+    assert str(e) == "boom", e
+timed_synchronize("after the loops ended (nothing left looping)", 2)
+print("OK resident")
+"""
+
+RESIDENT_IDLE = """
+s = Staged()
+p = trtpace.Pacer(s.workload(), armed="resident", arm_timeout_ms=300)
+for _ in range(3):
+    s.frame(p)
+time.sleep(0.8)             # no frame for longer than the idle timeout: the loop ends by itself
+state = p.workload.core.gate_state
+assert not state["running"] and state["exit_reason"] == "idle", state
+s.frame(p)                  # arm() launches it again
+assert p.workload.core.gate_state["launches"] == 2, p.workload.core.gate_state
+inp = s.next_input()
+p.arm()
+time.sleep(0.8)             # armed, and the loop ends before the release
+s.host_in.copy_(inp)
+p.release()
+rec = check_record(p.wait(timeout=10))
+s.check(inp)
+assert rec["relaunched"], dict(rec)
+timed_synchronize("with the loop running (it waits for the loop's idle timeout)", 3)
+s.frame(p)
+p.arm()
+try:
+    p.wait(timeout=0.2)     # armed, never released
+except trtpace.WaitTimeoutError as e:
+    print("wait before release:", e)
+else:
+    raise AssertionError("wait() returned for a frame never released")
+p.close()
+print("OK resident-idle")
+"""
+
+RESIDENT_PATHS = """
+lin, p = pinned_linear_pacer("resident")
+x = torch.randn(8, 256, device="cuda", dtype=torch.half)
+assert p.resident_fallback == "", p.resident_fallback
+inp, out = p.inputs["input0"], p.outputs["output0"]
+for k in range(10):
+    new = torch.randn(8, 256, generator=torch.Generator().manual_seed(k)).half()
+    p.arm()
+    inp.copy_(new)          # the input surface: written while the loop waits
+    check_record(p.infer(timeout=10))
+    torch.testing.assert_close(out, lin(new.cuda()).cpu(), rtol=1e-2, atol=1e-2)
+p.close()
+q = trtpace.Pacer(workloads.from_torch(lin, (x,), launch="eager"), armed="resident")
+print("eager path:", q.resident_fallback)
+assert "not a CUDA graph" in q.resident_fallback, q.resident_fallback
+for _ in range(5):
+    q.arm()
+    q.release()
+    check_record(q.wait(timeout=10))
+q.close()
+print("OK resident-paths")
+"""
+
 EXIT_WHILE_ARMED = """
 import sys
 g, eager, y = linear_graph()
-p = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), keepalive=g), armed="kernel")
+p = trtpace.Pacer(workloads.from_graph(g.raw_cuda_graph(), keepalive=g), armed=sys.argv[2])
 p.arm()
 print("OK exit-while-armed")
 print(f"EXITING {time.time()!r}")
@@ -405,6 +500,9 @@ TORCH_SCENARIOS = {
     "sync-while-armed": SYNC_WHILE_ARMED,
     "sync-while-armed-thread": SYNC_WHILE_ARMED_THREAD,
     "wait-timeout": WAIT_TIMEOUT,
+    "resident": RESIDENT,
+    "resident-idle": RESIDENT_IDLE,
+    "resident-paths": RESIDENT_PATHS,
 }
 
 
@@ -416,7 +514,7 @@ def test_torch_script_armed_in_a_fresh_process(name: str, mode: str, tmp_path: P
 
 
 @modes
-@pytest.mark.parametrize("gate", ["kernel", "wait"])
+@pytest.mark.parametrize("gate", ["kernel", "wait", "resident"])
 def test_synthetic_workload_armed_in_a_fresh_process(gate: str, mode: str, tmp_path: Path) -> None:
     from trtpace import _core
 
@@ -426,7 +524,8 @@ def test_synthetic_workload_armed_in_a_fresh_process(gate: str, mode: str, tmp_p
 
 
 @modes
-def test_cli_compare_armed_as_a_process_first_command(mode: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["armed", "armed:resident"])
+def test_cli_compare_armed_as_a_process_first_command(policy: str, mode: str, tmp_path: Path) -> None:
     out = tmp_path / "out"  # must not exist beforehand
     cmd = [
         sys.executable,
@@ -438,7 +537,7 @@ def test_cli_compare_armed_as_a_process_first_command(mode: str, tmp_path: Path)
         "--gap",
         "0.02",
         "--policies",
-        "armed",
+        policy,
         "--iterations",
         "30",
         "--rounds",
@@ -447,16 +546,17 @@ def test_cli_compare_armed_as_a_process_first_command(mode: str, tmp_path: Path)
         str(out),
         "--no-report",
     ]
-    proc = watchdog(cmd, "cli compare --policies armed", mode, 120, tmp_path)
+    proc = watchdog(cmd, f"cli compare --policies {policy}", mode, 120, tmp_path)
     assert proc.returncode == 0, f"compare under CUDA_MODULE_LOADING={mode}: exit {proc.returncode}\n{tail(proc)}"
     assert out.is_dir() and any(out.iterdir()), tail(proc)
 
 
 @needs_torch
 @modes
+@pytest.mark.parametrize("gate", ["kernel", "resident"])
 @pytest.mark.parametrize("how", ["fall-off", "sys.exit"])
-def test_interpreter_exit_while_armed(how: str, mode: str, tmp_path: Path) -> None:
-    proc = run_fresh("exit-while-armed", TORCH_PRELUDE + EXIT_WHILE_ARMED, mode, tmp_path, how)
+def test_interpreter_exit_while_armed(how: str, gate: str, mode: str, tmp_path: Path) -> None:
+    proc = run_fresh("exit-while-armed", TORCH_PRELUDE + EXIT_WHILE_ARMED, mode, tmp_path, how, gate)
     ended = time.time()
     expect_ok("exit-while-armed", proc, mode, code=3 if how == "sys.exit" else 0)
     m = re.search(r"^EXITING ([0-9.]+)$", proc.stdout, re.MULTILINE)

@@ -44,9 +44,11 @@ void bind_armed(py::module_& m) {
            w.enable_arming(o);
          },
          "gate"_a = "kernel", "cancellable"_a = false, "timeout_ns"_a = 0,
-         "Prepares armed launch: gate 'wait' (stream wait on a host flag) or 'kernel' (a polling one-thread kernel);\n"
-         "cancellable puts the model in a conditional graph node a cancel skips; timeout_ns (kernel gate) lets\n"
-         "the gate go by itself after that long armed.")
+         "Prepares armed launch: gate 'wait' (stream wait on a host flag), 'kernel' (a polling one-thread kernel)\n"
+         "or 'resident' (the kernel gate in a loop launched once: no launch per frame; per-frame 'kernel' where\n"
+         "resident_unavailable_why says why not); cancellable puts the model in a conditional graph node a cancel\n"
+         "skips; timeout_ns (kernel gate) lets the gate go by itself after that long armed (resident: ends the\n"
+         "loop after that long without a release).")
       .def(
           "set_sync",
           [](CudaWorkload& w, const std::string& sync) {
@@ -127,11 +129,25 @@ void bind_armed(py::module_& m) {
           "the gate saw the release, and done_gt_ns, when the done word was written (GPU %globaltimer, ns; 0\n"
           "when not armed / not sync flag; map with sync_globaltimer); wait_driver_calls and wait_driver_ns, the\n"
           "driver calls the completion wait made and the time inside them.")
+      .def_property_readonly("resident_unavailable_why", &CudaWorkload::resident_unavailable_why,
+                             "Why this workload cannot run the resident armed loop; '' where it can.")
+      .def_property_readonly("resident_fallback_why", &CudaWorkload::resident_fallback_why,
+                             "Why enable_arming('resident') armed per frame instead; '' where it did not.")
       .def_property_readonly("armed", &CudaWorkload::armed)
       .def_property_readonly("arming_enabled", &CudaWorkload::arming_enabled)
       .def_property_readonly(
           "gate_state",
           [](const CudaWorkload& w) {
+            if (const ResidentLoop* r = w.resident()) {
+              const volatile ResidentWords& x = r->words();
+              return py::dict("gate"_a = "resident", "cancellable"_a = false, "running"_a = r->running(),
+                              "launches"_a = r->launches(), "next_frame"_a = r->next_frame(),
+                              "release_seq"_a = x.release_seq, "done_seq"_a = x.done_seq, "exits"_a = x.exits,
+                              "exit_reason"_a = x.exit_reason == kResidentExitIdle   ? "idle"
+                                                : x.exit_reason == kResidentExitStop ? "stop"
+                                                                                     : "",
+                              "seen_gt"_a = x.seen_gt, "gate_timeouts"_a = w.gate_timeouts());
+            }
             const ArmedGate* g = w.gate();
             if (!g) return py::dict();
             const volatile GateWords& x = g->words();
@@ -143,7 +159,9 @@ void bind_armed(py::module_& m) {
           },
           "The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,\n"
           "and when the gate saw the last release (GPU clock); programmatic: the armed graph releases the model\n"
-          "through programmatic (PDL) edges.");
+          "through programmatic (PDL) edges. Resident loop: running, launches, next_frame, release_seq, done_seq,\n"
+          "exits and the last exit_reason ('idle': its timeout, 'stop'), gate_timeouts (releases that found it "
+          "ended).");
   m.def(
       "stream_wait_supported",
       [](int device) {

@@ -185,8 +185,9 @@ void bind_runner(py::module_& m) {
       "keepwarm_*: filler work every period during gaps, ending before each due time; prewarm_*: once,\n"
       "lead_ns before each due time: filler on its own stream ('filler'), filler on the inference's\n"
       "stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.\n"
-      "armed_gate: 'off', 'wait' or 'kernel'. nvtx: NVTX ranges for profilers, one per run named\n"
-      "nvtx_name (default 'trtpace: ' + the workload) and 'inference i' from issue to done; off: no\n"
+      "armed_gate: 'off', 'wait', 'kernel' or 'resident' (the loop of resident.hpp). nvtx: NVTX ranges for\n"
+      "profilers, one per run named nvtx_name (default 'trtpace: ' + the workload) and 'inference i' from\n"
+      "issue to done; off: no\n"
       "NVTX call in the loop. gap_work: a GapWork run at the end of each gap, the inference issued when\n"
       "it ends; staging: (dst, src0, src1, bytes) host copies made after the issue, from src0 and src1\n"
       "in turn (the input write; the caller keeps the buffers alive). The Runner validates it all.")

@@ -19,7 +19,8 @@ void bind_workloads(py::module_& m) {
   py::class_<Workload, std::shared_ptr<Workload>>(m, "Workload", "One inference, as the paced runner drives it.")
       .def_property_readonly("device", &Workload::device, "CUDA device ordinal, or -1 for a host workload.")
       .def_property_readonly("device_timing", &Workload::device_timing,
-                             "How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.")
+                             "How device_us is measured: 'graph-event-nodes', 'stream-events', 'host' or\n"
+                             "'resident-globaltimer' (the resident loop's GPU stamps, release seen to done).")
       .def_property_readonly("has_probe", &Workload::has_probe, "Whether launches carry the in-band clock probe.")
       .def("prewarm_own_path", &Workload::prewarm_own_path, "work_ns"_a, "graph_upload"_a,
            py::call_guard<py::gil_scoped_release>(),

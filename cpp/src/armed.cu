@@ -64,10 +64,21 @@ void* wait_value_entry_point(std::string* why) { return driver_entry_point("cuSt
 GateKind parse_gate_kind(const std::string& name) {
   if (name == "wait") return GateKind::wait;
   if (name == "kernel") return GateKind::kernel;
-  throw std::invalid_argument("unknown gate '" + name + "' (expected wait or kernel)");
+  if (name == "resident") return GateKind::resident;
+  throw std::invalid_argument("unknown gate '" + name + "' (expected wait, kernel or resident)");
 }
 
-const char* to_string(GateKind kind) { return kind == GateKind::wait ? "wait" : "kernel"; }
+const char* to_string(GateKind kind) {
+  switch (kind) {
+    case GateKind::wait:
+      return "wait";
+    case GateKind::kernel:
+      return "kernel";
+    case GateKind::resident:
+      return "resident";
+  }
+  return "?";
+}
 
 bool stream_wait_supported(int device, std::string* why) {
   if (const Features f = device_features(device); !f.stream_wait_value.on) {
@@ -80,6 +91,8 @@ bool stream_wait_supported(int device, std::string* why) {
 
 ArmedGate::ArmedGate(int device, ArmOptions options) : device_(device), options_(options) {
   if (options_.timeout_ns < 0) throw std::invalid_argument("arm timeout must be >= 0 ns");
+  if (options_.gate == GateKind::resident)
+    throw std::invalid_argument("the resident loop is not a per-frame gate (CudaWorkload::enable_arming builds it)");
   if (options_.timeout_ns && options_.gate != GateKind::kernel)
     throw std::invalid_argument("an arm timeout needs the kernel gate (a stream wait cannot time out on the GPU)");
   load_kernels(device);  // a kernel loaded lazily while the gate spins would wait for the release
@@ -124,33 +137,19 @@ uint32_t ArmedGate::cancel() noexcept {
   return release();
 }
 
-namespace {
-// A one-thread kernel node with no dependencies: the first node of an armed graph.
-cudaGraphNode_t add_first_kernel_node(cudaGraph_t graph, void* func, void** args) {
-  cudaKernelNodeParams p{};
-  p.func = func;
-  p.gridDim = dim3(1);
-  p.blockDim = dim3(1);
-  p.kernelParams = args;
-  cudaGraphNode_t node = nullptr;
-  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, nullptr, 0, &p));
-  return node;
-}
-}  // namespace
-
 cudaGraphNode_t ArmedGate::add_condition_node(cudaGraph_t graph, cudaGraphConditionalHandle handle) const {
   GateWords* w = words_.device();
   bool poll = options_.gate == GateKind::kernel;
   uint64_t timeout = uint64_t(options_.timeout_ns);
   void* args[] = {&w, &handle, &poll, &timeout};
-  return add_first_kernel_node(graph, reinterpret_cast<void*>(gate_condition_kernel), args);
+  return add_one_block_kernel_node(graph, nullptr, 0, reinterpret_cast<const void*>(gate_condition_kernel), args);
 }
 
 cudaGraphNode_t ArmedGate::add_gate_node(cudaGraph_t graph) const {
   GateWords* w = words_.device();
   uint64_t timeout = uint64_t(options_.timeout_ns);
   void* args[] = {&w, &timeout};
-  return add_first_kernel_node(graph, reinterpret_cast<void*>(gate_kernel), args);
+  return add_one_block_kernel_node(graph, nullptr, 0, reinterpret_cast<const void*>(gate_kernel), args);
 }
 
 namespace detail {

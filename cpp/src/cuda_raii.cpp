@@ -38,6 +38,18 @@ GraphExec instantiate(cudaGraph_t graph) {
   return GraphExec(exec);
 }
 
+cudaGraphNode_t add_one_block_kernel_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count,
+                                          const void* func, void** args, unsigned threads) {
+  cudaKernelNodeParams p{};
+  p.func = const_cast<void*>(func);
+  p.gridDim = dim3(1);
+  p.blockDim = dim3(threads);
+  p.kernelParams = args;
+  cudaGraphNode_t node = nullptr;
+  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, deps, count, &p));
+  return node;
+}
+
 DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) { TRTPACE_CUDA_CHECK(cudaMalloc(&ptr_, bytes)); }
 
 DeviceBuffer::~DeviceBuffer() {

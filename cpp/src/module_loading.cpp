@@ -19,6 +19,7 @@ void load_kernels(int device) {
   if (loaded.count(device)) return;
   DeviceGuard guard(device);
   detail::load_armed_kernels();
+  detail::load_resident_kernels();
   detail::load_probe_kernels();
   detail::load_work_kernels();
   loaded.insert(device);

@@ -26,6 +26,7 @@ namespace detail {
 // Each kernel source file loads its own kernels (cudaFuncGetAttributes loads a lazily loaded
 // kernel); load_kernels calls them all. The current device is the one to load into.
 void load_armed_kernels();
+void load_resident_kernels();
 void load_probe_kernels();
 void load_work_kernels();
 }  // namespace detail

@@ -72,14 +72,7 @@ cudaGraphNode_t InbandProbe::add_node(cudaGraph_t graph, const cudaGraphNode_t* 
   ProbeSlot* slot = slot_.device();
   uint64_t window = kWindowNs;
   void* args[] = {&slot, &window};
-  cudaKernelNodeParams p{};
-  p.func = reinterpret_cast<void*>(inband_probe_kernel);
-  p.gridDim = dim3(1);
-  p.blockDim = dim3(32);
-  p.kernelParams = args;
-  cudaGraphNode_t node = nullptr;
-  TRTPACE_CUDA_CHECK(cudaGraphAddKernelNode(&node, graph, deps, count, &p));
-  return node;
+  return add_one_block_kernel_node(graph, deps, count, reinterpret_cast<const void*>(inband_probe_kernel), args, 32);
 }
 
 bool InbandProbe::take(ProbeReading& out) noexcept {

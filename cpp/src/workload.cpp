@@ -60,27 +60,29 @@ void CudaWorkload::mark_completion(cudaStream_t s) {
   if (sync_ == SyncMode::flag) kernels::signal_done(done_word_.device(), ++done_seq_, s);
 }
 
+bool CudaWorkload::StreamCheck::now_and_then(CudaWorkload& w) {
+  cpu_relax();
+  const int64_t t = now_ns();
+  if (t < ask_at) return false;
+  const cudaError_t st = cudaStreamQuery(w.stream());
+  ++w.last_wait_.driver_calls;
+  w.last_wait_.driver_ns += now_ns() - t;
+  if (st == cudaSuccess) return true;
+  if (st != cudaErrorNotReady) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
+  if (deadline_ns && t > deadline_ns) throw WaitTimeout("");
+  ask_at = now_ns() + kAskEveryNs;
+  return false;
+}
+
 void CudaWorkload::wait_done_word(int64_t deadline_ns) {
-  // The stream is asked every 200 us of polling, so a failed inference (whose word never comes)
-  // raises its CUDA error instead of hanging; a finished stream has written the word.
-  constexpr int64_t kAskEveryNs = 200'000;
   const uint32_t want = done_seq_;
-  int64_t ask_at = now_ns() + kAskEveryNs;
-  while (__atomic_load_n(&done_word_.host()->seq, __ATOMIC_ACQUIRE) != want) {
-    cpu_relax();
-    const int64_t t = now_ns();
-    if (t < ask_at) continue;
-    const cudaError_t st = cudaStreamQuery(stream());
-    ++last_wait_.driver_calls;
-    last_wait_.driver_ns += now_ns() - t;
-    if (st == cudaSuccess) return;
-    if (st != cudaErrorNotReady) throw_cuda_error(st, "cudaStreamQuery(stream)", __FILE__, __LINE__);
-    if (deadline_ns && t > deadline_ns) throw WaitTimeout("");
-    ask_at = now_ns() + kAskEveryNs;
-  }
+  StreamCheck check{deadline_ns};
+  while (__atomic_load_n(&done_word_.host()->seq, __ATOMIC_ACQUIRE) != want)
+    if (check.now_and_then(*this)) return;  // a finished stream has written the word
 }
 
 uint64_t CudaWorkload::last_done_gt() const noexcept {
+  if (resident_) return __atomic_load_n(&resident_->words().done_gt, __ATOMIC_ACQUIRE);
   const kernels::DoneWord* w = done_word_.host();
   return w ? __atomic_load_n(&w->done_gt, __ATOMIC_ACQUIRE) : 0;
 }
@@ -124,6 +126,37 @@ void CudaWorkload::throw_timeout(int64_t timeout_ns) const {
   throw WaitTimeout(waited +
                     ": the GPU has not finished it (is a device-wide synchronize, or other work on its "
                     "stream or device, holding it?)");
+}
+
+uint64_t CudaWorkload::gate_seen_gt() const noexcept {
+  if (resident_) return resident_->words().seen_gt;
+  return gate_ ? gate_->words().seen_gt : 0;
+}
+
+void CudaWorkload::wait_resident(int64_t deadline_ns) {
+  last_wait_ = WaitStats{};
+  last_relaunched_ = false;
+  const uint32_t frame = released_seq_;
+  if (!frame) {  // nothing in flight: the last frame is complete, or the armed one not released
+    if (armed_) throw WaitTimeout("nothing was released: it is armed and was not released (release() opens the gate)");
+    return;
+  }
+  // The loop's stream is busy while it runs: "not ready" is the stream check's normal answer, and
+  // "finished" means the loop ended, which the next poll says.
+  StreamCheck check{deadline_ns};
+  for (;;) {
+    const ResidentLoop::Progress p = resident_->poll(frame);
+    if (p == ResidentLoop::Progress::done) break;
+    if (p == ResidentLoop::Progress::ended) {
+      // It ended (idle timeout) just before the release: launched again, it sees the release at once.
+      ++gate_timeouts_;
+      last_relaunched_ = true;
+      resident_->ensure_running();
+      continue;
+    }
+    check.now_and_then(*this);
+  }
+  released_seq_ = 0;
 }
 
 void CudaWorkload::relaunch_if_gate_timed_out(int64_t deadline_ns) {
@@ -236,7 +269,11 @@ Graph CudaWorkload::timed_graph(cudaGraph_t model, const ArmedGate* gate, bool p
 
 void CudaWorkload::launch() {
   last_was_armed_graph_ = false;
+  last_was_resident_ = false;
   fault_check(FaultPoint::launch);
+  // A plain launch behind the running loop would wait for it to end: the loop ends first (the
+  // next arm launches it again).
+  if (resident_ && resident_->running()) end_armed();
   const cudaStream_t s = stream();
   if (!inner_start_) TRTPACE_CUDA_CHECK(cudaEventRecord(outer_start_.get(), s));
   enqueue(s);
@@ -246,6 +283,7 @@ void CudaWorkload::launch() {
 
 void CudaWorkload::wait_complete() {
   fault_check(FaultPoint::wait);
+  if (resident_) return wait_resident(0);
   wait_stream(0);
   relaunch_if_gate_timed_out(0);
 }
@@ -255,9 +293,11 @@ void CudaWorkload::wait_complete_for(int64_t timeout_ns) {
   fault_check(FaultPoint::wait);
   const int64_t deadline = now_ns() + timeout_ns;
   try {
+    if (resident_) return wait_resident(deadline);
     wait_stream(deadline);
     relaunch_if_gate_timed_out(deadline);
-  } catch (const WaitTimeout&) {
+  } catch (const WaitTimeout& e) {
+    if (*e.what()) throw;  // it says what it waited for already (a resident frame never released)
     throw_timeout(timeout_ns);
   }
 }
@@ -273,6 +313,7 @@ cudaEvent_t CudaWorkload::last_end_event() const noexcept {
 }
 
 double CudaWorkload::last_device_us() {
+  if (last_was_resident_) return resident_->last_device_us();
   const cudaEvent_t start = last_start_event();
   const cudaEvent_t end = last_end_event();
   // With the flag the host may see the word before the driver has noted the end event; it has
@@ -281,7 +322,10 @@ double CudaWorkload::last_device_us() {
   return elapsed_us(start, end);
 }
 
-const char* CudaWorkload::device_timing() const { return inner_start_ ? "graph-event-nodes" : "stream-events"; }
+const char* CudaWorkload::device_timing() const {
+  if (resident_) return "resident-globaltimer";  // from the release seen to the done word, on the GPU
+  return inner_start_ ? "graph-event-nodes" : "stream-events";
+}
 
 void Workload::enable_arming(const ArmOptions&) {
   throw TrtpaceError(describe() + " cannot be armed: armed launch needs a GPU workload");
@@ -292,9 +336,35 @@ void Workload::cancel() {}
 
 CudaWorkload::~CudaWorkload() { end_armed(); }
 
-void CudaWorkload::enable_arming(const ArmOptions& options) {
+std::string CudaWorkload::resident_unavailable_why() const {
+  if (!body_graph())
+    return describe() +
+           " is not a CUDA graph (the loop runs the model as one: from_graph, from_torch, synthetic graph)";
+  if (const Features f = device_features(device_); !f.conditional_nodes.on) return f.conditional_nodes.why;
+  return "";
+}
+
+void CudaWorkload::enable_arming(const ArmOptions& requested) {
   if (armed_) throw TrtpaceError("cannot change arming while an inference is armed");
   DeviceGuard guard(device_);
+  ArmOptions options = requested;
+  resident_fallback_why_.clear();
+  if (options.gate == GateKind::resident) {
+    if (options.cancellable)
+      throw std::invalid_argument(
+          "armed:resident has no cancellable form: the loop runs nothing until a release (cancel() ends the loop)");
+    resident_fallback_why_ = resident_unavailable_why();
+    if (resident_fallback_why_.empty()) {
+      end_armed();
+      gate_.reset();
+      armed_exec_ = GraphExec();
+      resident_ = std::make_unique<ResidentLoop>(device_, stream(), body_graph(), options.timeout_ns);
+      return;
+    }
+    options.gate = GateKind::kernel;  // per-frame arming: what resident_fallback_why() says
+  }
+  end_armed();
+  resident_.reset();
   auto gate = std::make_unique<ArmedGate>(device_, options);
   GraphExec exec;
   bool programmatic = false;
@@ -352,8 +422,16 @@ void CudaWorkload::enable_arming(const ArmOptions& options) {
 }
 
 void CudaWorkload::arm() {
-  if (!gate_) throw TrtpaceError("arm() before enable_arming()");
+  if (!gate_ && !resident_) throw TrtpaceError("arm() before enable_arming()");
   if (armed_) throw TrtpaceError("already armed: release() or cancel() the armed inference first");
+  if (resident_) {  // the loop waits for the next frame already, unless it is not running yet or ended
+    resident_->ensure_running();
+    last_was_armed_graph_ = true;  // its body has no marks (last_copies_us)
+    last_was_resident_ = true;
+    armed_ = true;
+    return;
+  }
+  last_was_resident_ = false;
   const cudaStream_t s = stream();
   const uint32_t seq = gate_->next_seq();
   gate_->set_armed(seq);
@@ -372,11 +450,15 @@ void CudaWorkload::arm() {
 
 void CudaWorkload::release() {
   if (!armed_) throw TrtpaceError("release() without an armed inference: arm() first");
-  released_seq_ = gate_->release();
+  released_seq_ = resident_ ? resident_->release() : gate_->release();
   armed_ = false;
 }
 
 void CudaWorkload::cancel() {
+  if (resident_) {  // ends the loop, armed or not: nothing is left spinning (the next arm relaunches it)
+    end_armed();
+    return;
+  }
   if (!armed_) return;  // nothing armed: cancelling twice is harmless
   gate_->cancel();
   armed_ = false;
@@ -385,6 +467,12 @@ void CudaWorkload::cancel() {
 }
 
 void CudaWorkload::end_armed() noexcept {
+  if (resident_) {
+    resident_->stop();
+    armed_ = false;
+    released_seq_ = 0;
+    return;
+  }
   if (!armed_ || !gate_) return;
   gate_->cancel();  // never leave the stream blocked behind a gate nobody will open
   armed_ = false;

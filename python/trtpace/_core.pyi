@@ -81,7 +81,8 @@ class Workload:
     @property
     def device_timing(self) -> str:
         """
-        How device_us is measured: 'graph-event-nodes', 'stream-events' or 'host'.
+        How device_us is measured: 'graph-event-nodes', 'stream-events', 'host' or
+        'resident-globaltimer' (the resident loop's GPU stamps, release seen to done).
         """
     @property
     def has_probe(self) -> bool:
@@ -100,9 +101,11 @@ class CudaWorkload(Workload):
         """
     def enable_arming(self, gate: str = 'kernel', cancellable: bool = False, timeout_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
-        Prepares armed launch: gate 'wait' (stream wait on a host flag) or 'kernel' (a polling one-thread kernel);
-        cancellable puts the model in a conditional graph node a cancel skips; timeout_ns (kernel gate) lets
-        the gate go by itself after that long armed.
+        Prepares armed launch: gate 'wait' (stream wait on a host flag), 'kernel' (a polling one-thread kernel)
+        or 'resident' (the kernel gate in a loop launched once: no launch per frame; per-frame 'kernel' where
+        resident_unavailable_why says why not); cancellable puts the model in a conditional graph node a cancel
+        skips; timeout_ns (kernel gate) lets the gate go by itself after that long armed (resident: ends the
+        loop after that long without a release).
         """
     def last_copies_us(self) -> typing.Any:
         """
@@ -150,7 +153,18 @@ class CudaWorkload(Workload):
         """
         The gate's shared words: armed, released and last seen sequence numbers, the last arm that timed out,
         and when the gate saw the last release (GPU clock); programmatic: the armed graph releases the model
-        through programmatic (PDL) edges.
+        through programmatic (PDL) edges. Resident loop: running, launches, next_frame, release_seq, done_seq,
+        exits and the last exit_reason ('idle': its timeout, 'stop'), gate_timeouts (releases that found it ended).
+        """
+    @property
+    def resident_fallback_why(self) -> str:
+        """
+        Why enable_arming('resident') armed per frame instead; '' where it did not.
+        """
+    @property
+    def resident_unavailable_why(self) -> str:
+        """
+        Why this workload cannot run the resident armed loop; '' where it can.
         """
     @property
     def stream_handle(self) -> int:
@@ -239,8 +253,9 @@ class RunConfig:
     keepwarm_*: filler work every period during gaps, ending before each due time; prewarm_*: once,
     lead_ns before each due time: filler on its own stream ('filler'), filler on the inference's
     stream ('stream') or cudaGraphUpload of its graph ('graph'). GPU workloads only; 0 = off.
-    armed_gate: 'off', 'wait' or 'kernel'. nvtx: NVTX ranges for profilers, one per run named
-    nvtx_name (default 'trtpace: ' + the workload) and 'inference i' from issue to done; off: no
+    armed_gate: 'off', 'wait', 'kernel' or 'resident' (the loop of resident.hpp). nvtx: NVTX ranges for
+    profilers, one per run named nvtx_name (default 'trtpace: ' + the workload) and 'inference i' from
+    issue to done; off: no
     NVTX call in the loop. gap_work: a GapWork run at the end of each gap, the inference issued when
     it ends; staging: (dst, src0, src1, bytes) host copies made after the issue, from src0 and src1
     in turn (the input write; the caller keeps the buffers alive). The Runner validates it all.

@@ -15,6 +15,9 @@ namespace trtpace {
 enum class GateKind {
   wait,    // cuStreamWaitValue32 on the host-mapped flag (the GPU front end polls it; no SM used)
   kernel,  // a one-thread kernel that polls the flag with __nanosleep (holds one SM slot while armed)
+  // the kernel gate inside a loop launched once (resident.hpp): no launch per frame; falls back to
+  // `kernel` where the model is no CUDA graph or the GPU has no conditional nodes
+  resident,
 };
 GateKind parse_gate_kind(const std::string& name);
 const char* to_string(GateKind kind);
@@ -39,6 +42,7 @@ struct ArmOptions {
   bool cancellable = false;
   // Kernel gate only: after this long armed, the gate lets go by itself (skip when cancellable,
   // run otherwise), so a forgotten arm never holds the stream for ever. 0 = no timeout. Units: ns.
+  // Resident: the loop ends after this long without a release (the next arm launches it again).
   int64_t timeout_ns = 0;
 };
 

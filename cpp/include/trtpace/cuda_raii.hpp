@@ -48,6 +48,10 @@ using GraphExec = CudaHandle<cudaGraphExec_t, cudaGraphExecDestroy>;
 Stream make_stream(int priority = 0);
 Event make_event(unsigned flags = cudaEventDefault);
 GraphExec instantiate(cudaGraph_t graph);
+// Adds a kernel node of one block of `threads` threads to `graph`, after `count` dependencies
+// (trtpace's gates, probe and loop steps are all one small block).
+cudaGraphNode_t add_one_block_kernel_node(cudaGraph_t graph, const cudaGraphNode_t* deps, size_t count,
+                                          const void* func, void** args, unsigned threads = 1);
 
 // Device memory owned by trtpace.
 class DeviceBuffer {

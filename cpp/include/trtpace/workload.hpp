@@ -9,10 +9,12 @@
 #include <string>
 
 #include "trtpace/armed.hpp"
+#include "trtpace/clock.hpp"
 #include "trtpace/cuda_raii.hpp"
 #include "trtpace/enum_names.hpp"
 #include "trtpace/kernels.hpp"
 #include "trtpace/probe.hpp"
+#include "trtpace/resident.hpp"
 
 namespace trtpace {
 
@@ -143,8 +145,8 @@ class CudaWorkload : public Workload {
   void release() override;
   void cancel() override;
   bool armed() const noexcept override { return armed_; }
-  bool arming_enabled() const noexcept override { return gate_ != nullptr; }
-  uint64_t gate_seen_gt() const noexcept override { return gate_ ? gate_->words().seen_gt : 0; }
+  bool arming_enabled() const noexcept override { return gate_ != nullptr || resident_ != nullptr; }
+  uint64_t gate_seen_gt() const noexcept override;
   // SyncMode::flag: %globaltimer when the done word of the last inference was written (0 before
   // any, or with another sync mode). Units: ns. No driver call: a read of mapped memory.
   uint64_t last_done_gt() const noexcept;
@@ -152,6 +154,12 @@ class CudaWorkload : public Workload {
   // arrives during one is seen only when it returns.
   const WaitStats& last_wait_stats() const noexcept { return last_wait_; }
   const ArmedGate* gate() const noexcept { return gate_.get(); }
+  // GateKind::resident: the loop (null where arming fell back to per-frame, or another gate).
+  const ResidentLoop* resident() const noexcept { return resident_.get(); }
+  // Why this workload cannot run the resident loop (it then arms per frame); empty where it can.
+  std::string resident_unavailable_why() const;
+  // Why the last enable_arming(resident) armed per frame instead; empty where it did not.
+  const std::string& resident_fallback_why() const noexcept { return resident_fallback_why_; }
   // Released inferences whose gate had let go by itself (the arm timeout) before the release: the
   // armed work ran on whatever input was staged then, so the wait ran the inference again, plainly,
   // on the released input. last_relaunched: the last completed inference was one of them.
@@ -207,9 +215,21 @@ class CudaWorkload : public Workload {
   // Waits for the last enqueued work; deadline_ns 0: no deadline (else WaitTimeout past it).
   void wait_stream(int64_t deadline_ns);
   void wait_done_word(int64_t deadline_ns);
+  // Between polls of mapped memory: every 200 us asks the stream, so a failed inference (whose
+  // word never comes) raises its CUDA error instead of hanging, and checks the deadline
+  // (WaitTimeout past it). now_and_then() returns whether the stream has finished.
+  struct StreamCheck {
+    static constexpr int64_t kAskEveryNs = 200'000;
+    int64_t deadline_ns;  // 0: none
+    int64_t ask_at = now_ns() + kAskEveryNs;
+    bool now_and_then(CudaWorkload& w);
+  };
   [[noreturn]] void throw_timeout(int64_t timeout_ns) const;
   // After a released inference completed: runs it again if its gate had timed out first.
   void relaunch_if_gate_timed_out(int64_t deadline_ns);
+  // The resident loop's wait for the released frame: polls its done word, relaunches the loop
+  // where it ended (idle timeout) before it ran the frame; deadline_ns 0: none.
+  void wait_resident(int64_t deadline_ns);
   uint32_t released_seq_ = 0;  // the last released armed sequence not yet checked for a gate timeout
   uint64_t gate_timeouts_ = 0;
   bool last_relaunched_ = false;
@@ -224,6 +244,10 @@ class CudaWorkload : public Workload {
   bool armed_ = false;
   bool last_was_armed_graph_ = false;
   bool armed_programmatic_ = false;
+  // GateKind::resident: the loop, launched at the first arm and kept running between frames.
+  std::unique_ptr<ResidentLoop> resident_;
+  std::string resident_fallback_why_;
+  bool last_was_resident_ = false;  // the last inference ran in the loop (its device time is the loop's)
 
  protected:
   // Cancels an armed inference and waits for the stream. Subclasses that own device memory call

@@ -93,7 +93,7 @@ def compare(
         str,
         typer.Option(
             help="Comma-separated policies: sleep, spin, hybrid[:MARGIN], sync-block, sync-yield, sync-flag, "
-            "keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], prewarm-graph:LEAD, armed[:wait|:kernel] "
+            "keepwarm:PERIOD[:WORK], prewarm:LEAD[:WORK], prewarm-graph:LEAD, armed[:wait|:kernel|:resident] "
             "[:cancellable] [:timeout=T] (graph paths), cpu-awake, a launch path (eager, python, replay, "
             "direct, graph), locked:max; join tokens with + (spin+keepwarm:1ms). Default: "
             f"{', '.join(DEFAULT_POLICIES)}. On host work (no GPU) the policies that need a GPU are left out, "

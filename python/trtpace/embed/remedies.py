@@ -16,7 +16,7 @@ from trtpace.errors import TrtpaceError, UsageError, WaitTimeoutError
 from trtpace.measure import pacing as pacing_mod
 from trtpace.measure import workloads
 from trtpace.measure.gap_work import GapWork, parse_gap_work
-from trtpace.measure.policies import ARMED_SYNC, DEFAULT_FILLER_US, Policy
+from trtpace.measure.policies import ARMED_GATES, ARMED_SYNC, DEFAULT_FILLER_US, Policy
 from trtpace.measure.runner import run_paced
 from trtpace.platform import device
 from trtpace.results import ConditionResult, RunStats
@@ -252,6 +252,14 @@ class Pacer:
     An armed Pacer waits with sync "flag" unless `sync` says otherwise: `wait()` then spins on a
     word the GPU writes behind the inference and makes no driver call.
 
+    `armed="resident"` arms once for the Pacer's lifetime: one graph, launched at the first
+    `arm()`, loops on the GPU running the model once per release, so later `arm()` calls launch
+    nothing and `release()`/`wait()` are a store and a poll. While it runs it holds one thread
+    block on one SM and the workload's stream; `cancel()`, `close()` or `arm_timeout_ms` without a
+    release (default 10 s) end it, and the next `arm()` launches it again. Where the model is no
+    CUDA graph (or the GPU has no conditional graph nodes) it arms per frame with the kernel gate,
+    and `resident_fallback` says why.
+
     Nothing waits without bound: `wait()` and `infer()` give up after `wait_timeout_s` (or
     `wait(timeout=...)`) with WaitTimeoutError naming what they waited for, and the kernel gate lets
     go by itself after `arm_timeout_ms` (default 10 s; 0: never); a release after that runs the
@@ -304,7 +312,7 @@ class Pacer:
             choices = ", ".join(_core.PREWARM_TARGETS)
             raise UsageError(f"prewarm_target must be one of {choices}, got {prewarm_target!r}")
         if arm_timeout_ms is None:
-            arm_timeout_ms = DEFAULT_ARM_TIMEOUT_MS if armed == "kernel" else 0.0
+            arm_timeout_ms = DEFAULT_ARM_TIMEOUT_MS if armed in ("kernel", "resident") else 0.0
         for name, value in (
             ("prewarm_lead_ms", prewarm_lead_ms),
             ("prewarm_work_us", prewarm_work_us),
@@ -342,12 +350,14 @@ class Pacer:
             None
         )
         if armed is not None:
-            if armed not in ("wait", "kernel"):
-                raise UsageError(f"armed must be 'wait' or 'kernel', got {armed!r}")
+            if armed not in ARMED_GATES:
+                raise UsageError(f"armed must be one of {', '.join(ARMED_GATES)}, got {armed!r}")
+            if armed == "resident" and armed_cancellable:
+                raise UsageError("armed='resident' has no cancellable form: the loop runs nothing until released")
             _core.check_remedy_combination(True, round(prewarm_lead_ms * 1e6))
             if not isinstance(self.workload.core, _core.CudaWorkload):
                 raise UsageError(f"{self.workload.name} cannot be armed: armed launch needs a GPU workload")
-            if arm_timeout_ms and armed != "kernel":
+            if arm_timeout_ms and armed == "wait":
                 raise UsageError("arm_timeout_ms needs the kernel gate (a stream wait cannot time out on the GPU)")
             self.workload.core.set_sync(sync)  # before arming: sync "flag" queues its word behind each arm
             self.workload.core.enable_arming(armed, armed_cancellable, round(arm_timeout_ms * 1e6))
@@ -573,6 +583,13 @@ class Pacer:
             core.cancel()
             if armed:
                 self._count("cancel")
+
+    @property
+    def resident_fallback(self) -> str:
+        """Why Pacer(armed='resident') arms per frame instead (the model is no CUDA graph, or the GPU
+        has no conditional graph nodes); '' where the resident loop runs, or it was not asked for."""
+        core = self.workload.core
+        return str(core.resident_fallback_why) if isinstance(core, _core.CudaWorkload) else ""
 
     @property
     def armed(self) -> bool:

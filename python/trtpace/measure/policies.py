@@ -11,11 +11,15 @@ A policy is one or more tokens joined by '+':
   prewarm-stream:LEAD[:WORK]       the same filler on the inference's own stream
   prewarm-graph:LEAD               cudaGraphUpload of the inference's graph, LEAD before the due time
   direct | graph                   one launch per kernel, or one CUDA graph (synthetic workloads)
-  armed[:wait|:kernel][:cancellable][:timeout=T]
+  armed[:wait|:kernel|:resident][:cancellable][:timeout=T]
                                    armed launch: the next inference is queued behind a gate as soon
                                    as the previous one completed, and issuing it is one store; plain
                                    `armed` measures both gates briefly and takes the faster; waits
-                                   with sync-flag unless another sync-* token is given
+                                   with sync-flag unless another sync-* token is given. resident:
+                                   one loop launched once runs every frame (no launch per frame;
+                                   holds one SM slot and the stream for the run; timeout= ends it
+                                   after that long without a release); per-frame kernel gate
+                                   where the model is no CUDA graph
   eager|python|replay|direct|graph the launch path (trtpace.measure.launch); the workload must offer it
   cpu-awake                        keeps the loop's CPU core out of idle states during the gap (a
                                    SCHED_IDLE spinner on that core; matters for Python launch paths)
@@ -37,6 +41,7 @@ from trtpace.measure.launch import LAUNCH_PATHS
 DEFAULT_FILLER_US = 5.0
 SYNC_TOKENS = tuple(f"sync-{m}" for m in _core.SYNC_MODES)
 ARMED_SYNC = "flag"  # the sync mode of armed policies and armed Pacers unless one is named
+ARMED_GATES = ("wait", "kernel", "resident")  # what armed:GATE and Pacer(armed=GATE) take
 MAX_HYBRID_MARGIN_MS = _core.MAX_HYBRID_MARGIN_NS / 1e6
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -54,7 +59,7 @@ class Policy:
     prewarm_target: str = "filler"
     launch: str | None = None
     lock_clocks: str | None = None
-    armed_gate: str | None = None  # wait | kernel | auto (the faster of the two, measured) | None: not armed
+    armed_gate: str | None = None  # wait | kernel | resident | auto (wait or kernel, the faster, measured) | None
     armed_cancellable: bool = False
     arm_timeout_ms: float = 0.0
     cpu_awake: bool = False
@@ -144,7 +149,7 @@ def parse_policy(text: str) -> Policy:
         else:
             raise UsageError(
                 f"unknown policy {token!r} (expected sleep, spin, hybrid[:MARGIN], "
-                f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel], keepwarm:PERIOD, prewarm:LEAD, "
+                f"{', '.join(SYNC_TOKENS)}, armed[:wait|:kernel|:resident], keepwarm:PERIOD, prewarm:LEAD, "
                 "prewarm-stream:LEAD, prewarm-graph:LEAD, cpu-awake, "
                 f"{', '.join(LAUNCH_PATHS)} or locked:max)"
             )
@@ -164,14 +169,18 @@ def parse_policy(text: str) -> Policy:
 def _armed_fields(token: str, rest: str) -> dict[str, Any]:
     out: dict[str, Any] = {"armed_gate": "auto"}
     for part in filter(None, rest.split(":")):
-        if part in ("wait", "kernel"):
+        if part in ARMED_GATES:
             out["armed_gate"] = part
         elif part == "cancellable":
             out["armed_cancellable"] = True
         elif part.startswith("timeout="):
             out["arm_timeout_ms"] = _ms(part.removeprefix("timeout="), token)
         else:
-            raise UsageError(f"policy {token!r}: {part!r} is not wait, kernel, cancellable or timeout=TIME")
+            raise UsageError(f"policy {token!r}: {part!r} is not wait, kernel, resident, cancellable or timeout=TIME")
+    if out.get("armed_cancellable") and out["armed_gate"] == "resident":
+        raise UsageError(
+            f"policy {token!r}: the resident loop has no cancellable form (it runs nothing until released)"
+        )
     if out.get("arm_timeout_ms") and out["armed_gate"] == "wait":
         raise UsageError(f"policy {token!r}: an arm timeout needs the kernel gate (a stream wait cannot time out)")
     return out

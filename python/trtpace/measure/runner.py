@@ -175,7 +175,14 @@ _CHOICE_RUNS = 20
 def resolve_armed_gate(workload: Workload, policy: Policy) -> tuple[Policy, str | None]:
     """A policy with plain `armed` gets the faster gate for this workload on this GPU, measured once
     per workload (kept on it): the median e2e of 20 armed inferences at 20 ms gaps with each gate
-    (the stream wait where the driver supports it). Returns the policy to run and a line saying the choice."""
+    (the stream wait where the driver supports it). `armed:resident` on a workload that cannot run
+    the loop runs the per-frame kernel gate, and the line says why. Returns the policy to run and a
+    line saying the choice."""
+    if policy.armed_gate == "resident":
+        why = workload.core.resident_unavailable_why if isinstance(workload.core, _core.CudaWorkload) else ""
+        if not why:
+            return policy, None
+        return dataclasses.replace(policy, armed_gate="kernel"), f"armed:resident ran per frame (kernel gate): {why}"
     if policy.armed_gate != "auto":
         return policy, None
     if workload.armed_choice is None:

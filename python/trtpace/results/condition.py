@@ -386,10 +386,12 @@ class ConditionResult:
         if self.stats.filler_work_ns is None or not self.count:
             return math.nan
         held = float(self.stats.filler_work_ns)
+        wall = self.wall_ns()
         if self.stats.armed_gate == "kernel":
             armed = r["armed_ns"] > 0
             held += float((r["issue_ns"][armed] - r["armed_ns"][armed]).sum())
-        wall = self.wall_ns()
+        elif self.stats.armed_gate == "resident":  # the loop's gate polls the whole run
+            held += wall
         return 100 * held / wall if wall > 0 else math.nan
 
     def wall_ns(self) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 
 from trtpace.errors import UsageError
 from trtpace.measure.launch import PYTHON_PATHS
-from trtpace.measure.policies import ARMED_SYNC, Policy, parse_policy
+from trtpace.measure.policies import ARMED_GATES, ARMED_SYNC, Policy, parse_policy
 from trtpace.results.attribution import attribute
 from trtpace.results.condition import ConditionKey, ConditionResult, KeyField
 from trtpace.results.result import SweepResult
@@ -449,7 +449,7 @@ def deployment(policy_name: str, launch: str = "", armed_gate: str = "") -> dict
     kw: list[str] = []
     cpp: list[str] = ["trtpace::RunConfig config;"]
     note = ""
-    gate = p.armed_gate if p.armed_gate in ("kernel", "wait") else (armed_gate or "kernel")
+    gate = p.armed_gate if p.armed_gate in ARMED_GATES else (armed_gate or "kernel")
     if p.wait != "hybrid" or p.hybrid_margin_ms:
         kw.append(f'wait="{p.wait}"')
     cpp.append(f"config.wait = trtpace::WaitMode::{p.wait};")
