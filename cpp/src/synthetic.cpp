@@ -33,8 +33,8 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
   DeviceGuard guard(device);
   blocks_ = device_info(device).multiprocessors * shape.blocks_per_sm;
   const size_t count = size_t(blocks_) * size_t(shape.threads_per_block);
-  data_ = DeviceBuffer(count * sizeof(float));
-  kernels::fill_random(static_cast<float*>(data_.get()), count, 0x7470u + uint32_t(device), stream());
+  data_ = static_cast<float*>(own_device_memory(count * sizeof(float)));
+  kernels::fill_random(data_, count, 0x7470u + uint32_t(device), stream());
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
   if (mode != LaunchMode::graph) return;
 
@@ -44,21 +44,18 @@ SyntheticWorkload::SyntheticWorkload(int device, SyntheticShape shape, LaunchMod
     enqueue_kernels(s);
     body_ = body.end();
   }
-  const Graph timed = timed_graph(body_.get());
-  exec_ = instantiate(timed.get());
-  TRTPACE_CUDA_CHECK(cudaGraphUpload(exec_.get(), s));
-  TRTPACE_CUDA_CHECK(cudaStreamSynchronize(s));
+  use_timed_graph(body_.get());
 }
 
 void SyntheticWorkload::enqueue_kernels(cudaStream_t stream) {
-  auto* data = static_cast<float*>(data_.get());
+  float* data = data_;
   for (int k = 0; k < shape_.kernels; ++k)
     kernels::busy(data, blocks_, shape_.threads_per_block, shape_.iters_per_kernel, stream);
 }
 
 void SyntheticWorkload::enqueue(cudaStream_t stream) {
   if (mode_ == LaunchMode::graph)
-    TRTPACE_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream));
+    launch_timed_graph(stream);
   else
     enqueue_kernels(stream);
 }

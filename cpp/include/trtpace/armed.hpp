@@ -6,9 +6,13 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "trtpace/cuda_raii.hpp"
+#include "trtpace/resident.hpp"
+#include "trtpace/timed_graph.hpp"
 
 namespace trtpace {
 
@@ -88,6 +92,77 @@ class ArmedGate {
   uint32_t seq_ = 0;               // last armed sequence
   void* wait_value_fn_ = nullptr;  // cuStreamWaitValue32, through cudaGetDriverEntryPointByVersion
   bool in_graph_ = false;
+};
+
+// What one arm() puts on the GPU, built once by CudaWorkload::enable_arming, in one of four forms:
+//   stream gate  the gate on the stream (a stream wait, or the polling kernel), then the inference
+//                launched as usual; for workloads that are no CUDA graph;
+//   one graph    [kernel gate -> the inference's timed graph], programmatic edges where the GPU
+//                takes them: arming is one launch, and the release reaches the model directly;
+//   cancellable  [gate -> start event -> IF(model) -> end event]: a cancel skips the model;
+//   resident     the loop of resident.hpp, launched once: no launch per frame.
+// It owns the gate, the armed graph and the resident loop; the workload owns the stream and the
+// waits. Not thread-safe: one thread arms, releases and waits.
+class ArmedProgram {
+ public:
+  // What the workload offers the program.
+  struct Model {
+    cudaGraph_t body = nullptr;          // the model alone, no event nodes (cancellable, resident); null: none
+    cudaGraph_t armed_body = nullptr;    // the model for the one-graph form (event nodes allowed)
+    const InbandProbe* probe = nullptr;  // run beside the model in the one-graph form
+    std::string name;                    // the workload's describe(), for messages
+  };
+  // `requested.gate == resident` runs the per-frame kernel gate where the loop cannot run
+  // (fallback_why() then says why). Throws TrtpaceError where the requested form is unavailable.
+  ArmedProgram(int device, cudaStream_t stream, const ArmOptions& requested, const Model& model);
+  ~ArmedProgram();  // end()
+  ArmedProgram(const ArmedProgram&) = delete;
+  ArmedProgram& operator=(const ArmedProgram&) = delete;
+  // Why `model` cannot run the resident loop on `device`; empty where it can.
+  static std::string resident_unavailable_why(int device, const Model& model);
+
+  // What the workload enqueues after arm(): the completion mark behind the armed graph, the
+  // inference itself behind the stream gate, or nothing (the resident loop writes its own word).
+  enum class Then { mark_completion, launch, nothing };
+  Then arm();
+  // The one store; returns the sequence (frame) released. Only while armed().
+  uint32_t release() noexcept;
+  // Ends the armed inference (skipped when cancellable, else run and discarded) or the resident
+  // loop, and waits for the stream; harmless when nothing is armed.
+  void cancel();
+  // cancel() that never throws (destructors).
+  void end() noexcept;
+  bool armed() const noexcept { return armed_; }
+
+  // The events that time an inference this program ran: the one-graph form's timed graph, the
+  // cancellable graph's; none for the stream gate (the inference's own) and the resident loop.
+  std::optional<EventPair> timing() const noexcept;
+  // The armed inference runs a body with no copy marks (cancellable, resident).
+  bool unmarked() const noexcept { return options_.cancellable || resident_ != nullptr; }
+  // Whether the gate of `seq` had let go by itself (the arm timeout) before its release.
+  bool gate_timed_out(uint32_t seq) const noexcept;
+  // The gate's %globaltimer stamp of the last release it saw (0: none). Units: ns.
+  uint64_t seen_gt() const noexcept;
+
+  const ArmOptions& options() const noexcept { return options_; }
+  const ArmedGate* gate() const noexcept { return gate_.get(); }
+  ResidentLoop* resident() const noexcept { return resident_.get(); }
+  bool programmatic() const noexcept { return programmatic_; }
+  const std::string& fallback_why() const noexcept { return fallback_why_; }
+
+ private:
+  cudaStream_t stream_;
+  ArmOptions options_;  // as built: a resident request that fell back says kernel
+  std::string fallback_why_;
+  std::unique_ptr<ArmedGate> gate_;         // every form but resident
+  std::unique_ptr<ResidentLoop> resident_;  // resident
+  TimedGraph one_graph_;                    // one graph: [gate -> timed inference graph]
+  GraphExec cancellable_;                   // cancellable: [gate -> start -> IF(model) -> end]
+  Event cancellable_start_, cancellable_end_;
+  bool programmatic_ = false;
+  bool armed_ = false;
+  void build_cancellable(int device, const Model& model);
+  void build_one_graph(int device, const Model& model);
 };
 
 // Whether this GPU and driver support stream memory waits on host memory; `why` says why not.

@@ -34,15 +34,13 @@ class SyntheticWorkload final : public CudaWorkload {
   // `graph`: one CUDA graph launch per inference, timed by event record nodes (timed_graph).
   // `direct`: K kernel launches per inference (eager, like a framework without graphs).
   SyntheticWorkload(int device, SyntheticShape shape, LaunchMode mode);
-  ~SyntheticWorkload() override { end_armed(); }
   std::string describe() const override;
   const SyntheticShape& shape() const noexcept { return shape_; }
   LaunchMode launch_mode() const noexcept { return mode_; }
   // The graph executable (graph mode), for benchmarks that launch it outside the runner.
-  uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
+  uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(graph_exec()); }
 
  protected:
-  cudaGraphExec_t graph_exec() const override { return exec_.get(); }
   cudaGraph_t body_graph() const override { return body_.get(); }
 
  private:
@@ -51,9 +49,8 @@ class SyntheticWorkload final : public CudaWorkload {
   SyntheticShape shape_;
   LaunchMode mode_;
   int blocks_ = 0;
-  DeviceBuffer data_;
-  Graph body_;      // the kernels alone (graph mode)
-  GraphExec exec_;  // timed_graph(body_): what one inference runs
+  float* data_ = nullptr;  // own_device_memory: the base frees it after armed work has ended
+  Graph body_;             // the kernels alone (graph mode); use_timed_graph(body_) is the inference
 };
 
 // Median device time of `runs` back-to-back inferences, after `warmup_ms` (finite, 0 to one hour)

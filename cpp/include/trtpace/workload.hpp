@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "trtpace/armed.hpp"
 #include "trtpace/clock.hpp"
@@ -15,6 +16,7 @@
 #include "trtpace/kernels.hpp"
 #include "trtpace/probe.hpp"
 #include "trtpace/resident.hpp"
+#include "trtpace/timed_graph.hpp"
 
 namespace trtpace {
 
@@ -117,11 +119,16 @@ class Workload {
 #endif
 };
 
-// Base of every GPU workload: owns the stream it runs on and the events that time it.
-// Subclasses enqueue work; when the work itself contains timing events (event record nodes at
-// the start and end of a graph) they set inner events, which exclude the host's submission
-// time. Otherwise the runner's events bracket the submission on the stream, so a device time
-// can include the GPU waiting for the host to finish submitting.
+// Base of every GPU workload: owns the stream it runs on, the events that time it, its armed
+// program and the device memory its subclasses need. Subclasses enqueue work; one launched as a
+// timed graph (use_timed_graph) is timed by the graph's own event nodes, which exclude the host's
+// submission time. Otherwise the workload's events bracket the submission on the stream, so a
+// device time can include the GPU waiting for the host to finish submitting.
+//
+// Destruction: the base's destructor ends armed work (cancels a gate, stops the resident loop)
+// before any device memory it owns is freed; freeing memory waits for the device, which would
+// wait for ever behind a closed gate. So subclasses keep device memory in the base
+// (own_device_memory) and need no destructor of their own.
 class CudaWorkload : public Workload {
  public:
   void prepare(SyncMode sync) override;
@@ -140,33 +147,35 @@ class CudaWorkload : public Workload {
   // The stream every inference runs on: the workload's own, or one its creator lent it.
   cudaStream_t stream() const noexcept { return lent_stream_ ? lent_stream_ : stream_.get(); }
 
+  // Armed launch (armed.hpp): the program is built here, once, and armed per inference.
   void enable_arming(const ArmOptions& options) override;
   void arm() override;
   void release() override;
   void cancel() override;
-  bool armed() const noexcept override { return armed_; }
-  bool arming_enabled() const noexcept override { return gate_ != nullptr || resident_ != nullptr; }
-  uint64_t gate_seen_gt() const noexcept override;
+  bool armed() const noexcept override { return program_ && program_->armed(); }
+  bool arming_enabled() const noexcept override { return program_ != nullptr; }
+  uint64_t gate_seen_gt() const noexcept override { return program_ ? program_->seen_gt() : 0; }
   // SyncMode::flag: %globaltimer when the done word of the last inference was written (0 before
   // any, or with another sync mode). Units: ns. No driver call: a read of mapped memory.
   uint64_t last_done_gt() const noexcept;
   // The driver calls the last wait made: after a gap the first one is slow, and a done word that
   // arrives during one is seen only when it returns.
   const WaitStats& last_wait_stats() const noexcept { return last_wait_; }
-  const ArmedGate* gate() const noexcept { return gate_.get(); }
+  const ArmedGate* gate() const noexcept { return program_ ? program_->gate() : nullptr; }
   // GateKind::resident: the loop (null where arming fell back to per-frame, or another gate).
-  const ResidentLoop* resident() const noexcept { return resident_.get(); }
+  const ResidentLoop* resident() const noexcept { return program_ ? program_->resident() : nullptr; }
   // Why this workload cannot run the resident loop (it then arms per frame); empty where it can.
   std::string resident_unavailable_why() const;
   // Why the last enable_arming(resident) armed per frame instead; empty where it did not.
-  const std::string& resident_fallback_why() const noexcept { return resident_fallback_why_; }
+  std::string resident_fallback_why() const { return program_ ? program_->fallback_why() : std::string(); }
   // Released inferences whose gate had let go by itself (the arm timeout) before the release: the
   // armed work ran on whatever input was staged then, so the wait ran the inference again, plainly,
-  // on the released input. last_relaunched: the last completed inference was one of them.
+  // on the released input (resident: the loop had ended, so it was launched again and ran the
+  // frame). last_relaunched: the last completed inference was one of them.
   uint64_t gate_timeouts() const noexcept { return gate_timeouts_; }
   bool last_relaunched() const noexcept { return last_relaunched_; }
   // Whether the armed graph releases the model through programmatic (PDL) edges.
-  bool armed_programmatic() const noexcept { return armed_programmatic_; }
+  bool armed_programmatic() const noexcept { return program_ && program_->programmatic(); }
   ~CudaWorkload() override;
 
  protected:
@@ -175,26 +184,21 @@ class CudaWorkload : public Workload {
   // events on it after the workload is gone).
   explicit CudaWorkload(int device, cudaStream_t lent_stream = nullptr);
   virtual void enqueue(cudaStream_t stream) = 0;
-  void set_inner_events(cudaEvent_t start, cudaEvent_t end) noexcept;
-  // Creates the in-band probe; the subclass puts it into its graph.
-  InbandProbe& make_probe();
-  // The event pair that timed the last completed inference (inner, outer or the cancellable
-  // armed graph's), and whether it was the cancellable armed graph (whose body has no marks).
-  cudaEvent_t last_start_event() const noexcept;
-  cudaEvent_t last_end_event() const noexcept;
-  bool last_was_cancellable_graph() const noexcept { return last_was_armed_graph_; }
-  // The graph one inference runs: a start event record node, then the model's graph (cloned) and
-  // the in-band probe beside it, then an end event record node after the model. Times the device
-  // part with the workload's inner events (made here) and creates the probe. With `gate` (the
-  // kernel gate) the gate comes first; with `pdl` (compute capability 9.0+) the model's first
-  // kernels and the probe hang on it by programmatic edges, so they launch when the gate sees the
-  // release instead of after it has exited and the start event has been stamped (the start
-  // event then sits beside them: bench/gate_anatomy.cu measured gate -> model 3.1 -> 0.5 us).
-  Graph timed_graph(cudaGraph_t model, const ArmedGate* gate = nullptr, bool pdl = false);
+  // `bytes` of device memory owned by the base (see Destruction above).
+  void* own_device_memory(size_t bytes);
+  // Makes `model` (cloned) the inference: a timed graph with the in-band probe (timed_graph.hpp),
+  // uploaded; launch_timed_graph() runs it, graph_exec() returns it.
+  void use_timed_graph(cudaGraph_t model);
+  void launch_timed_graph(cudaStream_t stream);
+  // The events that timed the last completed inference, and whether its body had no copy marks
+  // (the cancellable armed form or the resident loop).
+  EventPair last_timing() const noexcept { return last_timing_; }
+  bool last_ran_unmarked() const noexcept { return last_unmarked_; }
   // The graph executable launched per inference, for cudaGraphUpload pre-warm (null: none).
-  virtual cudaGraphExec_t graph_exec() const { return nullptr; }
-  // The model's work alone as a graph (no event nodes, no probe), for the cancellable armed form:
-  // a conditional node's body may hold kernels, copies and child graphs but no event nodes.
+  virtual cudaGraphExec_t graph_exec() const { return timed_.exec.get(); }
+  // The model's work alone as a graph (no event nodes, no probe), for the cancellable armed form
+  // and the resident loop: a conditional node's body may hold kernels, copies and child graphs but
+  // no event nodes.
   virtual cudaGraph_t body_graph() const { return nullptr; }
   // The model's work as a graph for the one-graph armed form, where event nodes may stay
   // (GraphWorkload's copy marks); the body graph unless a subclass has more.
@@ -205,10 +209,21 @@ class CudaWorkload : public Workload {
   SyncMode sync_ = SyncMode::spin;
   Stream stream_;
   cudaStream_t lent_stream_ = nullptr;
+  std::vector<DeviceBuffer> owned_memory_;  // freed after the armed program has ended
   Event outer_start_, outer_end_, done_blocking_;
   MappedHostBuffer<kernels::DoneWord> done_word_;  // SyncMode::flag: written by the GPU after each inference
   uint32_t done_seq_ = 0;
   WaitStats last_wait_;
+  std::unique_ptr<InbandProbe> probe_;
+  TimedGraph timed_;         // use_timed_graph's
+  EventPair last_timing_{};  // the events that timed the last inference (set by launch and arm)
+  bool last_unmarked_ = false;
+  bool last_resident_ = false;  // the last inference ran in the resident loop (its stamps time it)
+  std::unique_ptr<ArmedProgram> program_;
+  uint32_t released_seq_ = 0;  // the last released armed sequence not yet waited for
+  uint64_t gate_timeouts_ = 0;
+  bool last_relaunched_ = false;
+
   // Behind an enqueued inference, what the sync mode's wait needs: the blocking-sync event
   // (block) or the kernel that writes the inference's number (flag).
   void mark_completion(cudaStream_t s);
@@ -230,30 +245,8 @@ class CudaWorkload : public Workload {
   // The resident loop's wait for the released frame: polls its done word, relaunches the loop
   // where it ended (idle timeout) before it ran the frame; deadline_ns 0: none.
   void wait_resident(int64_t deadline_ns);
-  uint32_t released_seq_ = 0;  // the last released armed sequence not yet checked for a gate timeout
-  uint64_t gate_timeouts_ = 0;
-  bool last_relaunched_ = false;
-  cudaEvent_t inner_start_ = nullptr, inner_end_ = nullptr;
-  Event timed_start_, timed_end_;  // the inner events of timed_graph()
-  std::unique_ptr<InbandProbe> probe_;
-  // Armed launch: the gate, and for the cancellable form a graph of [gate -> start event ->
-  // IF(body) -> end event] whose events time the device part.
-  std::unique_ptr<ArmedGate> gate_;
-  Event armed_start_, armed_end_;
-  GraphExec armed_exec_;
-  bool armed_ = false;
-  bool last_was_armed_graph_ = false;
-  bool armed_programmatic_ = false;
-  // GateKind::resident: the loop, launched at the first arm and kept running between frames.
-  std::unique_ptr<ResidentLoop> resident_;
-  std::string resident_fallback_why_;
-  bool last_was_resident_ = false;  // the last inference ran in the loop (its device time is the loop's)
-
- protected:
-  // Cancels an armed inference and waits for the stream. Subclasses that own device memory call
-  // it first in their destructors: freeing memory waits for the device, which would wait for ever
-  // behind a closed gate.
-  void end_armed() noexcept;
+  // What the armed program gets from this workload (its graphs, its probe, its name).
+  ArmedProgram::Model armed_model();
 };
 
 // A CUDA graph executable owned by someone else (PyTorch, TensorRT): launched, never freed.
@@ -271,20 +264,18 @@ class GraphExecWorkload final : public CudaWorkload {
 };
 
 // A CUDA graph owned by someone else, cloned into an executable trtpace owns with event record
-// nodes at its start and end (timed_graph), so its device time excludes host submission; the
+// nodes at its start and end (use_timed_graph), so its device time excludes host submission; the
 // in-band probe runs beside it. With copy graphs (an app's input copy in and output copy out,
 // captured on their own), the inference runs [copy in -> mark -> model -> mark -> copy out] and
 // the marks time the copies apart from the model (last_copies_us).
 class GraphWorkload final : public CudaWorkload {
  public:
   GraphWorkload(int device, uintptr_t graph, uintptr_t copy_in = 0, uintptr_t copy_out = 0);
-  ~GraphWorkload() override { end_armed(); }
   std::string describe() const override;
-  uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(exec_.get()); }
+  uintptr_t graph_exec_handle() const noexcept { return reinterpret_cast<uintptr_t>(graph_exec()); }
   bool last_copies_us(double& in_us, double& out_us) override;
 
  protected:
-  cudaGraphExec_t graph_exec() const override { return exec_.get(); }
   // The cancellable armed form's conditional body may hold no event nodes: the chain without marks.
   cudaGraph_t body_graph() const override { return plain_chain_ ? plain_chain_.get() : child_; }
   cudaGraph_t armed_body_graph() const override { return child_; }
@@ -294,7 +285,6 @@ class GraphWorkload final : public CudaWorkload {
   cudaGraph_t child_ = nullptr;       // borrowed, or the marked chain below; its owner keeps it alive
   Graph marked_chain_, plain_chain_;  // with copy graphs: [in, mark, model, mark, out] and [in, model, out]
   Event mark_in_, mark_out_;
-  GraphExec exec_;  // timed_graph(child_)
 };
 
 // Work enqueued by a callable on the workload's stream (a Python function, through the bindings).
