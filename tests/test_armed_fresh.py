@@ -243,6 +243,25 @@ p.close()
 print(f"OK synthetic-{gate}")
 """
 
+RESIDENT_OLD_DRIVER = """
+import os
+os.environ["TRTPACE_FAKE_DRIVER_VERSION"] = "12030"   # a 12.3 driver: no conditional nodes (12.4+)
+import trtpace
+from trtpace import workloads
+
+p = trtpace.Pacer(workloads.build("tiny", gpu=0), armed="resident")
+print("resident_fallback:", p.resident_fallback)
+assert "12.4" in p.resident_fallback, p.resident_fallback
+assert p.workload.core.gate_state["gate"] == "kernel", p.workload.core.gate_state
+for _ in range(10):
+    p.arm()
+    p.release()
+    rec = p.wait(timeout=10)
+    assert rec["done_ns"] >= rec["issue_ns"] > rec["armed_ns"] > 0, rec
+p.close()
+print("OK resident-old-driver")
+"""
+
 TWO_PACERS = """
 detector, classifier = Staged(256, "detector"), Staged(512, "classifier")
 with trtpace.Pacer(detector.workload(), armed="kernel") as det, \\
@@ -521,6 +540,11 @@ def test_synthetic_workload_armed_in_a_fresh_process(gate: str, mode: str, tmp_p
     if gate == "wait" and not _core.stream_wait_supported(0)[0]:
         pytest.skip(f"no stream memory waits here: {_core.stream_wait_supported(0)[1]}")
     expect_ok(f"synthetic-{gate}", run_fresh(f"synthetic-{gate}", SYNTHETIC, mode, tmp_path, gate), mode)
+
+
+def test_resident_falls_back_to_per_frame_arming_on_a_driver_without_conditional_nodes(tmp_path: Path) -> None:
+    proc = run_fresh("resident-old-driver", RESIDENT_OLD_DRIVER, "unset", tmp_path)
+    expect_ok("resident-old-driver", proc, "unset")
 
 
 @modes
