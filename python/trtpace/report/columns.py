@@ -12,7 +12,7 @@ samples with UNRELIABLE_MARK (the p99 of fewer than 1,000 inferences), explained
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +107,7 @@ def _summary_ci(metric: str, stat: str) -> Callable[[dict[str, Any]], tuple[floa
     )
 
 
-def _p99_unreliable(row: dict[str, Any]) -> bool:
+def _p99_unreliable(row: Mapping[str, Any]) -> bool:
     return not row["summary"]["e2e_us"].get("p99_reliable", True)
 
 
@@ -119,7 +119,7 @@ def _telemetry(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda row: row["summary"]["telemetry"][key]
 
 
-def condition_label(row: dict[str, Any], gap_work: bool = False) -> str:
+def condition_label(row: Mapping[str, Any], gap_work: bool = False) -> str:
     """The pacing, with locked clocks where they were, and with `gap_work` the row's gap work where
     it had some (for results whose rows differ in it: runs appended to one folder)."""
     label: str = row["pacing"]["label"]
@@ -130,16 +130,16 @@ def condition_label(row: dict[str, Any], gap_work: bool = False) -> str:
     return label
 
 
-def _continuous(row: dict[str, Any]) -> bool:
+def _continuous(row: Mapping[str, Any]) -> bool:
     return bool(row["pacing"].get("kind") == "gap" and row["pacing"].get("gap_s") == 0)
 
 
-def gap_work_varies(rows: list[dict[str, Any]]) -> bool:
+def gap_work_varies(rows: Sequence[Mapping[str, Any]]) -> bool:
     """Do the rows with a gap differ in their gap work? (The gap-0 baselines never have any.)"""
     return len({r.get("gap_work", "none") for r in rows if not _continuous(r)}) > 1
 
 
-def gpu_text(row: dict[str, Any]) -> str:
+def gpu_text(row: Mapping[str, Any]) -> str:
     """The GPU a row ran on: the worker label of a multi-GPU run (gpu0, gpu0#2), else gpuN; "" for host work."""
     g = row.get("info", {}).get("gpu") or {}
     return str(g.get("label") or (f"gpu{g['index']}" if g.get("index") is not None else ""))
@@ -336,7 +336,7 @@ POLICY_COLUMNS: list[Column] = [
 ]
 
 
-def _on(row: dict[str, Any]) -> str:
+def _on(row: Mapping[str, Any]) -> str:
     have, total = len(row["on_machines"]), row["machines_total"]
     return "all" if have == total else f"{have} of {total}"
 

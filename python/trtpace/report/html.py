@@ -7,7 +7,7 @@ import csv
 import html
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,12 @@ def write_csv(result: SweepResult, path: str | Path) -> None:
     write_rows_csv(result.rows(), columns(CONDITION_COLUMNS, "csv"), path)
 
 
-def write_rows_csv(rows: list[dict[str, Any]], cols: list[Column], path: str | Path, *, flag: str = "") -> None:
+def write_rows_csv(rows: Sequence[Mapping[str, Any]], cols: list[Column], path: str | Path, *, flag: str = "") -> None:
     """Rows as CSV through `cols`; a column with an interval gets its two bounds beside it."""
     write_output(path, render_rows_csv(rows, cols).encode(), flag=flag)
 
 
-def render_rows_csv(rows: list[dict[str, Any]], cols: list[Column]) -> str:
+def render_rows_csv(rows: Sequence[Mapping[str, Any]], cols: list[Column]) -> str:
     """The CSV text of write_rows_csv."""
     with io.StringIO(newline="") as f:
         w = csv.writer(f)

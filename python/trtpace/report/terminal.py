@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +197,7 @@ def fit_labelled(
     return _fit(title, label_cols + numbers, drop_order, width, FOOTNOTE if marked else None, sections)
 
 
-def _condition_labels(rows: list[dict[str, Any]]) -> tuple[list[_Col], list[str]]:
+def _condition_labels(rows: Sequence[Mapping[str, Any]]) -> tuple[list[_Col], list[str]]:
     """Workload, launch path and pacing of each row; and the drop order's adjustment: a launch
     path that every row shares may go (first), one that differs is a label that stays."""
     mixed = gap_work_varies(rows)  # appended runs with different gap work: each row says its own
@@ -220,7 +220,7 @@ def _condition_labels(rows: list[dict[str, Any]]) -> tuple[list[_Col], list[str]
     return labels, stay
 
 
-def _condition_table(rows: list[dict[str, Any]], view: str, title: str | Text, width: int | None) -> Fitted:
+def _condition_table(rows: Sequence[Mapping[str, Any]], view: str, title: str | Text, width: int | None) -> Fitted:
     labels, stay = _condition_labels(rows)
     cols = [c for c in terminal_columns(CONDITION_COLUMNS, view) if c.csv not in TERMINAL_LABELS]
     numbers, marked = _number_cols(rows, cols)
@@ -229,7 +229,7 @@ def _condition_table(rows: list[dict[str, Any]], view: str, title: str | Text, w
 
 
 def fit_sweep_table(
-    rows: list[dict[str, Any]], width: int | None = None, title: str | Text = "trtpace sweep"
+    rows: Sequence[Mapping[str, Any]], width: int | None = None, title: str | Text = "trtpace sweep"
 ) -> Fitted:
     """Latency per condition: the penalty, e2e percentiles, device and submit times; fitted to
     `width` columns (None: every column at full width).
@@ -239,13 +239,13 @@ def fit_sweep_table(
     return _condition_table(rows, "table", title, width)
 
 
-def sweep_table(rows: list[dict[str, Any]]) -> Table:
+def sweep_table(rows: Sequence[Mapping[str, Any]]) -> Table:
     """The latency table with every column (fit_sweep_table fits it to a width)."""
     return fit_sweep_table(rows).table
 
 
 def fit_gpu_table(
-    rows: list[dict[str, Any]], width: int | None = None, title: str | Text = "GPU state"
+    rows: Sequence[Mapping[str, Any]], width: int | None = None, title: str | Text = "GPU state"
 ) -> Fitted | None:
     """What the GPU was doing per condition: launch latency, SM clock (NVML and in-band), power,
     energy; None where nothing of it was measured (host work)."""
@@ -257,7 +257,7 @@ def fit_gpu_table(
     return _condition_table(rows, "gpu", title, width)
 
 
-def gpu_table(rows: list[dict[str, Any]]) -> Table | None:
+def gpu_table(rows: Sequence[Mapping[str, Any]]) -> Table | None:
     fitted = fit_gpu_table(rows)
     return fitted.table if fitted is not None else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trtpace.results import SweepResult
+from trtpace.results import ConditionRow, SweepResult
 from trtpace.results.policies import PolicySummary, armed_choices, recommend, summarize_policies, switch_lines
 from trtpace.results.verdict import Verdict, summary_line, sweep_verdicts
 
@@ -30,9 +30,9 @@ def gap_lines(result: SweepResult) -> list[str]:
     return [f"gap: {said}; {baseline} back to back without it"]
 
 
-def attribution_lines(rows: list[dict[str, Any]]) -> list[str]:
+def attribution_lines(rows: list[ConditionRow]) -> list[str]:
     """One line per gap condition: how its p50 e2e grew over the continuous baseline, part by part."""
-    return [row["attribution"]["line"] for row in rows if row["attribution"]]
+    return [row.attribution.line() for row in rows if row.attribution is not None]
 
 
 def launch_lines(result: SweepResult) -> list[str]:
@@ -132,7 +132,7 @@ class SweepGroup:
 
     label: str
     mode: str
-    rows: tuple[dict[str, Any], ...]  # one per condition, numbers and labels (SweepResult.rows)
+    rows: tuple[ConditionRow, ...]  # one per condition, numbers and labels (SweepResult.rows)
     launch_lines: tuple[str, ...]
     attribution_lines: tuple[str, ...]
 
@@ -147,7 +147,7 @@ class SweepView:
     warnings: tuple[str, ...]  # the run's environment warnings (clock state)
     gap_lines: tuple[str, ...]
     groups: tuple[SweepGroup, ...]
-    rows: tuple[dict[str, Any], ...]  # every condition's row, grouped by GPU (the report's one table)
+    rows: tuple[ConditionRow, ...]  # every condition's row, grouped by GPU (the report's one table)
     launch_lines: tuple[str, ...]  # over the whole run
     together: tuple[dict[str, Any], ...]
     host_note: str | None
@@ -174,9 +174,7 @@ def sweep_view(result: SweepResult) -> SweepView:
         order = {(g.label, g.mode): i for i, g in enumerate(groups)}
         rows = sorted(
             result.rows(),
-            key=lambda r: order.get(
-                ((r["info"].get("gpu") or {}).get("label") or "", r["info"].get("gpu_mode", "")), 0
-            ),
+            key=lambda r: order.get((r.condition.gpu_label, r.condition.gpu_mode), 0),
         )
     verdicts = sweep_verdicts(result)
     return SweepView(

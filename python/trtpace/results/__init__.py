@@ -8,7 +8,7 @@ from __future__ import annotations
 from trtpace.measure.records import RECORD_COLUMNS
 from trtpace.results.condition import METRICS, ConditionKey, ConditionResult
 from trtpace.results.info import CompareTag, GpuIdentity, Placement, RunStats, WorkloadMeta, split_info
-from trtpace.results.result import FORMAT, SweepResult
+from trtpace.results.result import FORMAT, ConditionRow, SweepResult
 from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "CompareTag",
     "ConditionKey",
     "ConditionResult",
+    "ConditionRow",
     "GpuIdentity",
     "Placement",
     "ResultWriter",

@@ -11,6 +11,7 @@ measured on every machine stays in the comparison and says on which machines it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ class Fleet:
         """Conditions that loaded without records (lost or corrupt), per machine."""
         return [(m, i, c) for m in self.machines for i, c in damaged_conditions(m.result)]
 
-    def _merge(self, per_machine: list[tuple[str, list[dict[str, Any]]]], key: Any) -> list[dict[str, Any]]:
+    def _merge(self, per_machine: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], key: Any) -> list[dict[str, Any]]:
         groups: dict[Key, list[dict[str, Any]]] = {}
         for name, rows in per_machine:
             seen: dict[Key, int] = {}

@@ -4,14 +4,16 @@ attribution each condition gets against its continuous baseline."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trtpace.measure.launch import PYTHON_PATHS
-from trtpace.results.attribution import attribute, energy_above_idle_mj, idle_power_w
+from trtpace.results.attribution import Attribution, attribute, energy_above_idle_mj, idle_power_w
 from trtpace.results.condition import ConditionKey, ConditionResult, KeyField
 from trtpace.results.stats import ratio, ratio_interval, summarize
 
@@ -21,6 +23,60 @@ FORMAT = "trtpace-sweep/1"
 _BASELINE_IGNORES: tuple[KeyField, ...] = ("pacing", "gap_work")
 # A launch switch: another path of the same workload at the same pacing, wherever it ran.
 _SWITCH_IGNORES: tuple[KeyField, ...] = ("launch", "gpu_label", "gpu_mode", "gpu_round", "run")
+
+
+@dataclass(frozen=True, eq=False)
+class ConditionRow(Mapping[str, Any]):
+    """One condition as the tables, the CSV and --json show it: the condition, its summary, its
+    penalty (p50, with its 95% interval, and p99) against its continuous baseline, its energy above
+    idle and, for a gap condition, the attribution of its p50 growth to the parts of e2e.
+
+    Read it by attribute (typed), or like the dict --json prints (`row["summary"]["e2e_us"]`,
+    `row["pacing"]["label"]`): the condition's meta keys, then summary, penalty, penalty_ci_low,
+    penalty_ci_high, penalty_p99, energy_above_idle_mj and attribution (line, delta_p50_us,
+    parts_us, gap_work_p50_us; None for a baseline)."""
+
+    condition: ConditionResult
+    summary: Mapping[str, Any]
+    penalty: float
+    penalty_ci: tuple[float, float]
+    penalty_p99: float
+    energy_above_idle_mj: float
+    attribution: Attribution | None
+
+    @cached_property
+    def _json(self) -> dict[str, Any]:
+        a = self.attribution
+        return {
+            **self.condition.meta(),
+            "summary": self.summary,
+            "penalty": self.penalty,
+            "penalty_ci_low": self.penalty_ci[0],
+            "penalty_ci_high": self.penalty_ci[1],
+            "penalty_p99": self.penalty_p99,
+            "energy_above_idle_mj": self.energy_above_idle_mj,
+            "attribution": None
+            if a is None
+            else {
+                "line": a.line(),
+                "delta_p50_us": a.delta_p50_us,
+                "parts_us": a.parts_delta_us,
+                "gap_work_p50_us": a.gap_work_p50_us,
+            },
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as --json prints it (a new dict each call: the caller may change it)."""
+        return dict(self._json)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._json[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._json)
+
+    def __len__(self) -> int:
+        return len(self._json)
 
 
 @dataclass
@@ -61,32 +117,24 @@ class SweepResult:
             return math.nan, math.nan
         return ratio_interval(c.column("e2e_us"), b.column("e2e_us"))
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One summary dict per condition, as the table and --json show them."""
+    def rows(self) -> list[ConditionRow]:
+        """One ConditionRow per condition, as the tables and --json show them."""
         rows = []
         idle = idle_power_w(self.conditions)
         for c in self.conditions:
-            lo, hi = self.penalty_interval(c)
-            row = {
-                **c.meta(),
-                "summary": c.summary(),
-                "penalty": self.penalty(c),
-                "penalty_ci_low": lo,
-                "penalty_ci_high": hi,
-                "penalty_p99": self.penalty(c, "p99"),
-                "energy_above_idle_mj": energy_above_idle_mj(c, idle),
-                "attribution": None,
-            }
             b = self.baseline(c)
-            if b is not None and b is not c and c.count > c.warmup and b.count > b.warmup:
-                a = attribute(c, b)
-                row["attribution"] = {
-                    "line": a.line(),
-                    "delta_p50_us": a.delta_p50_us,
-                    "parts_us": a.parts_delta_us,
-                    "gap_work_p50_us": a.gap_work_p50_us,
-                }
-            rows.append(row)
+            measured = b is not None and b is not c and c.count > c.warmup and b.count > b.warmup
+            rows.append(
+                ConditionRow(
+                    condition=c,
+                    summary=c.summary(),
+                    penalty=self.penalty(c),
+                    penalty_ci=self.penalty_interval(c),
+                    penalty_p99=self.penalty(c, "p99"),
+                    energy_above_idle_mj=energy_above_idle_mj(c, idle),
+                    attribution=attribute(c, b) if measured and b is not None else None,
+                )
+            )
         return rows
 
     def launch_switches(self) -> list[dict[str, Any]]:
@@ -217,7 +265,7 @@ class SweepResult:
             "format": FORMAT,
             "environment": self.environment,
             "settings": self.settings,
-            "conditions": self.rows(),
+            "conditions": [r.to_json() for r in self.rows()],
             "launch_switches": self.launch_switches(),
         }
         together = self.together_vs_alone()
@@ -239,7 +287,8 @@ class SweepResult:
         except ImportError as e:
             raise UsageError("SweepResult.to_dataframe() needs pandas: pip install pandas") from e
         rows = []
-        for row, c in zip(self.rows(), self.conditions, strict=True):
-            row.pop("info", None)
-            rows.append({**row, "gpu": c.gpu_label})
+        for row in self.rows():
+            flat = row.to_json()
+            flat.pop("info", None)
+            rows.append({**flat, "gpu": row.condition.gpu_label})
         return pd.json_normalize(rows)
