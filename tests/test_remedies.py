@@ -1,4 +1,4 @@
-"""KeepWarm and Pacer parts that run without a GPU (the rest is in test_gpu.py)."""
+"""KeepWarm and Pacer parts that run without a GPU (the rest is in test_gpu.py and test_gpu_error_paths.py)."""
 
 from __future__ import annotations
 
