@@ -8,8 +8,9 @@ from __future__ import annotations
 from trtpace.measure.records import RECORD_COLUMNS
 from trtpace.results.condition import METRICS, ConditionKey, ConditionResult
 from trtpace.results.info import CompareTag, GpuIdentity, Placement, RunStats, WorkloadMeta, split_info
+from trtpace.results.reader import damaged_conditions, load
 from trtpace.results.result import FORMAT, ConditionRow, SweepResult
-from trtpace.results.store import OUT_MODES, ResultWriter, check_writable, damaged_conditions, load, save
+from trtpace.results.writer import OUT_MODES, ResultWriter, check_writable, save
 
 __all__ = [
     "FORMAT",

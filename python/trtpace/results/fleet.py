@@ -19,8 +19,8 @@ from typing import Any
 from trtpace.errors import InputError, UsageError
 from trtpace.results.condition import ConditionResult
 from trtpace.results.policies import recommend, summarize_policies
+from trtpace.results.reader import damaged_conditions, load
 from trtpace.results.result import SweepResult
-from trtpace.results.store import damaged_conditions, load
 
 Key = tuple[Any, ...]
 
