@@ -13,12 +13,11 @@ Rounds interleave the GPUs running together with each GPU alone: round 1 all tog
 machine hits both modes alike. In a together pass each condition starts on every GPU at the same
 moment (a barrier before each condition), so "together" means the same work at the same time.
 
-Protocol (tuples over one pipe per worker). Worker -> coordinator: ("session", environment,
-settings), ("calibrating", name), ("ready", workload, pacing, total) then wait for ("go",),
-("advanced", completed, total), ("condition", ConditionResult), and one of ("passed",),
-("interrupted", why) or ("error", message, exit code). Coordinator -> worker: ("pass",) to run
-the job once, ("go",) to open the barrier, ("stop",) to exit. Ctrl-C or SIGTERM in the
-coordinator sends each worker SIGINT, which ends its condition as partial, as in one process.
+Protocol: the frozen dataclasses below, pickled over one pipe per worker. Worker -> coordinator:
+Session, Calibrating, Ready (then it waits for Go), Advanced, Finished (a condition), and one of
+Passed, Interrupted or Failed. Coordinator -> worker: Order("pass") to run the job once,
+Order("go") to open the barrier, Order("stop") to exit. Ctrl-C or SIGTERM in the coordinator
+sends each worker SIGINT, which ends its condition as partial, as in one process.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from trtpace.errors import EXIT_USAGE, TrtpaceError, UsageError, exit_code
 from trtpace.measure.pacing import Pacing
@@ -95,6 +94,62 @@ def gpu_labels(indices: list[int]) -> list[str]:
     return out
 
 
+# ---- the protocol ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    environment: dict[str, Any]
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Calibrating:
+    workload: str
+
+
+@dataclass(frozen=True)
+class Ready:  # the worker waits at the barrier until Order("go")
+    workload: str
+    pacing: dict[str, Any]  # Pacing.to_json()
+    total: int
+
+
+@dataclass(frozen=True)
+class Advanced:
+    completed: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    condition: ConditionResult
+
+
+@dataclass(frozen=True)
+class Passed:
+    pass
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    why: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str  # one line
+    exit_code: int
+
+
+ToCoordinator = Session | Calibrating | Ready | Advanced | Finished | Passed | Interrupted | Failed
+
+
+@dataclass(frozen=True)
+class Order:
+    what: Literal["pass", "go", "stop"]
+
+
 # ---- the worker process ---------------------------------------------------------------------
 
 
@@ -106,7 +161,7 @@ def _interrupt_once(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
+def _send(conn: Connection, msg: ToCoordinator) -> None:
     with signals_deferred():
         conn.send(msg)
 
@@ -119,42 +174,42 @@ class _WorkerProgress:
         self.last = 0.0
 
     def session_started(self, environment: dict[str, Any], settings: dict[str, Any]) -> None:
-        _send(self.conn, ("session", environment, settings))
+        _send(self.conn, Session(environment, settings))
 
     def calibrating(self, workload: str) -> None:
-        _send(self.conn, ("calibrating", workload))
+        _send(self.conn, Calibrating(workload))
 
     def condition_started(self, workload: str, pacing: Pacing, total: int) -> None:
-        _send(self.conn, ("ready", workload, pacing.to_json(), total))
-        if self.conn.recv()[0] != "go":  # the barrier: every GPU of the pass starts this condition at once
+        _send(self.conn, Ready(workload, pacing.to_json(), total))
+        if self.conn.recv() != Order("go"):  # the barrier: every GPU of the pass starts this condition at once
             raise KeyboardInterrupt("stopped by the coordinator")
 
     def advanced(self, completed: int, total: int) -> None:
         now = time.monotonic()
         if now - self.last >= ADVANCE_EVERY_S or completed == total:
             self.last = now
-            _send(self.conn, ("advanced", completed, total))
+            _send(self.conn, Advanced(completed, total))
 
     def condition_finished(self, condition: ConditionResult) -> None:
-        _send(self.conn, ("condition", condition))
+        _send(self.conn, Finished(condition))
 
 
 def _worker_main(conn: Connection, job: Job, gpu: int) -> None:
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _interrupt_once)
     try:
-        while conn.recv()[0] == "pass":
+        while conn.recv() == Order("pass"):
             job(gpu, _WorkerProgress(conn))
-            _send(conn, ("passed",))
+            _send(conn, Passed())
     except KeyboardInterrupt as e:  # SweepInterrupted included: its conditions were sent as they ended
         cause = e.__cause__ if isinstance(e, SweepInterrupted) else e
-        _send(conn, ("interrupted", str(cause or "interrupted")))
+        _send(conn, Interrupted(str(cause or "interrupted")))
     except (EOFError, BrokenPipeError):  # the coordinator is gone
         pass
     except TrtpaceError as e:
-        _send(conn, ("error", (str(e).strip().splitlines() or ["failed"])[0], exit_code(e)))
+        _send(conn, Failed((str(e).strip().splitlines() or ["failed"])[0], exit_code(e)))
     except Exception as e:  # noqa: BLE001 - anything else still reaches the coordinator as one line
-        _send(conn, ("error", f"{type(e).__name__}: {e}".splitlines()[0], 1))
+        _send(conn, Failed(f"{type(e).__name__}: {e}".splitlines()[0], 1))
     finally:
         conn.close()
 
@@ -213,9 +268,9 @@ class _Coordinator:
             self.tell(w, "stop")
         return self.result
 
-    def tell(self, w: _Worker, what: str) -> None:
+    def tell(self, w: _Worker, what: Literal["pass", "go", "stop"]) -> None:
         try:
-            w.conn.send((what,))
+            w.conn.send(Order(what))
         except OSError:
             w.state = "ended"
             raise _Failed(w, f"its worker process ended unexpectedly (exit code {w.process.exitcode})", 1) from None
@@ -262,34 +317,35 @@ class _Coordinator:
                 raise _Failed(w, f"its worker process ended unexpectedly (exit code {w.process.exitcode})", 1)
         return bool(ready)
 
-    def handle(self, w: _Worker, msg: tuple[Any, ...]) -> None:
-        kind = msg[0]
-        lead = w is self.lead and self.progress is not None
+    def handle(self, w: _Worker, msg: ToCoordinator) -> None:
+        progress = self.progress if w is self.lead else None
         who = f"{w.label}" if self.mode == "alone" else "+".join(x.label for x in self.workers)
-        if kind == "session":
-            w.session = (msg[1], msg[2])
-        elif kind == "calibrating" and lead:
-            self.progress.calibrating(f"{w.label}: {msg[1]}")  # type: ignore[union-attr]
-        elif kind == "ready":
-            w.state = "ready"
-            if lead:
-                self.progress.condition_started(  # type: ignore[union-attr]
-                    f"{who} {self.mode}: {msg[1]}",
-                    Pacing.from_json(msg[2]),
-                    msg[3],
-                )
-        elif kind == "advanced" and lead:
-            self.progress.advanced(msg[1], msg[2])  # type: ignore[union-attr]
-        elif kind == "condition":
-            self.add(w, msg[1], lead)
-        elif kind == "passed":
-            w.state = "passed"
-        elif kind == "interrupted":
-            w.state = "ended"
-            raise KeyboardInterrupt(f"{w.label}: its worker was interrupted ({msg[1]})")
-        elif kind == "error":
-            w.state = "ended"
-            raise _Failed(w, str(msg[1]), int(msg[2]))
+        match msg:
+            case Session(environment, settings):
+                w.session = (environment, settings)
+            case Calibrating(workload):
+                if progress is not None:
+                    progress.calibrating(f"{w.label}: {workload}")
+            case Ready(workload, pacing, total):
+                w.state = "ready"
+                if progress is not None:
+                    progress.condition_started(f"{who} {self.mode}: {workload}", Pacing.from_json(pacing), total)
+            case Advanced(completed, total):
+                if progress is not None:
+                    progress.advanced(completed, total)
+            case Finished(condition):
+                self.add(w, condition, progress is not None)
+            case Passed():
+                w.state = "passed"
+            case Interrupted(why):
+                w.state = "ended"
+                raise KeyboardInterrupt(f"{w.label}: its worker was interrupted ({why})")
+            case Failed(message, code):
+                w.state = "ended"
+                raise _Failed(w, message, code)
+            case _:
+                w.state = "ended"
+                raise _Failed(w, f"its worker sent an unknown message ({type(msg).__name__})", 1)
 
     def add(self, w: _Worker, c: ConditionResult, lead: bool) -> None:
         gpu = replace(c.placement.gpu or GpuIdentity(), label=w.label, worker=w.position)
@@ -335,7 +391,7 @@ class _Coordinator:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(w.process.pid, signal.SIGINT)
             with contextlib.suppress(OSError):
-                w.conn.send(("stop",))  # an idle worker waiting for its next pass
+                w.conn.send(Order("stop"))  # an idle worker waiting for its next pass
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while any(w.state != "ended" for w in live) and time.monotonic() < deadline:
             try:
