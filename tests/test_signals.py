@@ -57,12 +57,12 @@ def test_a_signal_while_a_condition_is_recorded_waits_for_the_record() -> None:
     import os
     import threading
 
-    from trtpace.run.session import signals_deferred
+    from trtpace import signals
 
     done = []
 
     def record() -> None:
-        with signals_deferred():
+        with signals.stop_signals_held():
             os.kill(os.getpid(), signal.SIGINT)  # Python runs handlers between bytecodes: it would raise here
             done.append("recorded")
 
@@ -74,7 +74,7 @@ def test_a_signal_while_a_condition_is_recorded_waits_for_the_record() -> None:
 
     def in_a_thread() -> None:  # an app calling trtpace from a thread: nothing to defer, no error
         try:
-            with signals_deferred():
+            with signals.stop_signals_held():
                 done.append("thread")
         except BaseException as e:
             errors.append(e)
@@ -83,3 +83,31 @@ def test_a_signal_while_a_condition_is_recorded_waits_for_the_record() -> None:
     t.start()
     t.join()
     assert errors == [] and done == ["recorded", "thread"]
+
+
+def test_handling_passes_the_signal_on_and_restores_the_handler_it_replaced() -> None:
+    import os
+
+    from trtpace import signals
+
+    seen: list[str] = []
+
+    def outer(signum: int, frame: object) -> None:
+        seen.append("outer")
+
+    before = signal.signal(signal.SIGUSR1, outer)
+    try:
+
+        def inner(signum: int, frame: object, previous: object) -> None:
+            seen.append("inner")
+            signals.pass_on(signum, frame, previous)
+
+        with signals.handling([signal.SIGUSR1], inner):
+            os.kill(os.getpid(), signal.SIGUSR1)
+        assert seen == ["inner", "outer"]  # handled, then passed on to the handler it replaced
+        assert signal.getsignal(signal.SIGUSR1) is outer  # which is back
+        signals.ignore_signals([signal.SIGUSR1])
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert seen == ["inner", "outer"]
+    finally:
+        signal.signal(signal.SIGUSR1, before)

@@ -4,11 +4,11 @@ gate."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +27,21 @@ from trtpace.results.folder import held_through
 from trtpace.results.gate import gate
 from trtpace.run.session import Progress as RunProgress
 from trtpace.run.session import SweepInterrupted
+from trtpace.signals import handling
 
 
 def default_out(command: str) -> Path:
     return Path("trtpace-results") / datetime.datetime.now().strftime(f"{command}-%Y%m%d-%H%M%S")
 
 
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def _terminate_as_interrupt() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGHUP (timeout, systemd, docker stop, a closed terminal) end a run the way
     Ctrl-C does: the condition in flight finishes and is saved as partial."""
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: Any, previous: Any) -> None:
         raise Terminated(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return handling((signal.SIGTERM, signal.SIGHUP), handler)
 
 
 def shows_progress(json_output: bool) -> bool:

@@ -4,9 +4,6 @@ the results writer, and running one condition into all of them."""
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,36 +21,7 @@ from trtpace.measure.stability import StableTarget
 from trtpace.measure.workloads import Workload
 from trtpace.platform import clocks, cpu, device
 from trtpace.results import ConditionResult, GpuIdentity, ResultWriter, SweepResult
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Holds Ctrl-C, SIGTERM and SIGHUP until the block is done (a measured condition recorded, a
-    message wholly sent or received: one cut in half would leave the pipe unreadable). The signal
-    then takes effect as it would have. Outside the main thread, where Python runs no signal
-    handlers, it holds nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[Any] = []
-    previous: dict[int, Any] = {s: signal.getsignal(s) for s in _SIGNALS}
-    for s in _SIGNALS:
-        if previous[s] not in (signal.SIG_IGN, None):
-            signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for num, h in previous.items():
-            if h is not None:
-                signal.signal(num, h)
-        if caught:
-            handler = previous[caught[0]]
-            if callable(handler):
-                handler(caught[0], None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(caught[0])
+from trtpace.signals import stop_signals_held
 
 
 class Progress(Protocol):
@@ -252,7 +220,7 @@ class RunSession:
             raise
         # Measured: a signal from here on (a coordinator stopping this worker, Ctrl-C) takes effect
         # once the condition is recorded, written and sent, never losing it half way.
-        with signals_deferred():
+        with stop_signals_held():
             self._record(c, outcome, self._end_awake(awake, c), idle_before, index, until_stable)
         if outcome.error is not None:
             raise outcome.error

@@ -36,7 +36,8 @@ from typing import Any, Literal
 from trtpace.errors import EXIT_USAGE, TrtpaceError, UsageError, exit_code
 from trtpace.measure.pacing import Pacing
 from trtpace.results import ConditionResult, GpuIdentity, Placement, ResultWriter, SweepResult
-from trtpace.run.session import Progress, SweepInterrupted, signals_deferred
+from trtpace.run.session import Progress, SweepInterrupted
+from trtpace.signals import STOP_SIGNALS, ignore_signals, install_handler, stop_signals_held
 
 Job = Callable[[int, Any], SweepResult]
 
@@ -156,13 +157,12 @@ class Order:
 def _interrupt_once(signum: int, frame: Any) -> None:
     # The terminal's Ctrl-C and the coordinator's SIGINT both arrive: the first ends the run,
     # later ones must not interrupt the saving and sending of the partial condition.
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, signal.SIG_IGN)
+    ignore_signals()
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _send(conn: Connection, msg: ToCoordinator) -> None:
-    with signals_deferred():
+    with stop_signals_held():
         conn.send(msg)
 
 
@@ -195,8 +195,7 @@ class _WorkerProgress:
 
 
 def _worker_main(conn: Connection, job: Job, gpu: int) -> None:
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, _interrupt_once)
+    install_handler(STOP_SIGNALS, _interrupt_once)
     try:
         while conn.recv() == Order("pass"):
             job(gpu, _WorkerProgress(conn))
@@ -299,7 +298,7 @@ class _Coordinator:
         for w in dict.fromkeys(by_object[o] for o in ready):
             eof = False
             while w.state != "ended":  # read everything a worker sent, also after it exited
-                with signals_deferred():
+                with stop_signals_held():
                     try:
                         if not w.conn.poll():
                             break

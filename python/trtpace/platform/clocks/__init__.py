@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import os
 import signal
 import subprocess
@@ -42,6 +41,7 @@ from trtpace.platform.clocks.errors import (
 )
 from trtpace.platform.clocks.state import HOLD_PROCESS, HOLD_UNTIL_RESET, ClockState, Owner
 from trtpace.platform.privileges import may_change_clocks
+from trtpace.signals import handling, pass_on
 
 __all__ = [
     "ClockBusyError",
@@ -424,13 +424,9 @@ atexit.register(_release_all)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _chained_handler(signum: int, frame: Any, *, previous: Any) -> None:
+def _restore_then_pass_on(signum: int, frame: Any, previous: Any) -> None:
     _release_all()
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_DFL:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+    pass_on(signum, frame, previous)
 
 
 @contextmanager
@@ -448,17 +444,11 @@ def locked_clocks(sm: str = "max", mem: str | None = None, gpu: GpuSelector = 0)
         if entry is None:
             entry = _active[key] = [0, acquire(sm, mem, gpu, hold=HOLD_PROCESS)]
         entry[0] += 1
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread() and entry[0] == 1:
-        for sig in _SIGNALS:
-            prev = signal.getsignal(sig)
-            previous[sig] = prev
-            signal.signal(sig, functools.partial(_chained_handler, previous=prev))
+    restoring = handling(_SIGNALS, _restore_then_pass_on) if entry[0] == 1 else contextlib.nullcontext()
     try:
-        yield [st for st, _ in entry[1]]
+        with restoring:
+            yield [st for st, _ in entry[1]]
     finally:
-        for sig, prev in previous.items():
-            signal.signal(sig, prev)
         with _lock:
             entry[0] -= 1
             if entry[0] == 0:
