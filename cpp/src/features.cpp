@@ -13,7 +13,7 @@ namespace {
 
 // Where trtpace's use of each feature starts (runtime and driver alike).
 constexpr int kEntryPointByVersion = 12050;  // cudaGetDriverEntryPointByVersion
-constexpr int kConditionalNodes = 12040;     // IF nodes whose body holds a child graph
+constexpr int kConditionalNodes = 12040;     // IF and WHILE nodes whose body holds a child graph
 constexpr int kProgrammaticEdges = 12030;    // cudaGraphEdgeData, programmatic ports
 constexpr int kStreamWaitValue = 12000;      // the cuStreamWaitValue32 trtpace asks for
 

@@ -2,7 +2,8 @@
 
 Each feature is on, or off with one line saying why; the C++ code paths that use one ask the same
 table and fall back (armed:kernel without programmatic edges: plain edges) or refuse in one line
-(armed cancellable without conditional nodes, armed:wait without cuStreamWaitValue32).
+(armed cancellable without conditional nodes, armed:wait without cuStreamWaitValue32) or fall back
+per frame (armed:resident without conditional nodes: the per-frame kernel gate).
 
 Test hooks, for CPU tests only: TRTPACE_FAKE_DRIVER_VERSION (e.g. 12020),
 TRTPACE_FAKE_RUNTIME_VERSION (e.g. 12040) and TRTPACE_FAKE_COMPUTE_CAPABILITY (e.g. 8.7) replace
