@@ -408,6 +408,7 @@ print("OK wait-timeout")
 """
 
 RESIDENT = """
+import gc
 detector, classifier = Staged(256, "detector"), Staged(512, "classifier")
 with trtpace.Pacer(detector.workload(), armed="resident") as det, \\
         trtpace.Pacer(classifier.workload(), armed="resident") as cls:
@@ -421,6 +422,17 @@ with trtpace.Pacer(detector.workload(), armed="resident") as det, \\
     assert state["done_seq"] == 30, state
     rec = detector.frame(det)
     assert rec["device_us"] > 0 and not rec["relaunched"], dict(rec)
+    scratch = workloads.build("tiny", gpu=0)
+    t0 = time.monotonic()
+    del scratch             # freeing CUDA memory waits for the device: trtpace stops both loops first
+    gc.collect()
+    took = time.monotonic() - t0
+    print(f"a workload freed while two loops ran: {took:.3f} s")
+    assert took < 2, took
+    for _ in range(3):      # launched again at the next arm
+        detector.frame(det)
+        classifier.frame(cls)
+    assert det.workload.core.gate_state["launches"] == 2, det.workload.core.gate_state
     det.arm()
     try:
         det.arm()               # armed twice: refused, as per frame

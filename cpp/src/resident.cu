@@ -1,4 +1,6 @@
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "cuda_compat.hpp"
@@ -60,7 +62,23 @@ __global__ void resident_step_kernel(ResidentWords* w, uint32_t* next, cudaGraph
   cudaGraphSetConditional(loop, resident_wait(w, frame + 1, idle_timeout_ns) ? 1u : 0u);
 }
 
+// Every loop of the process, for stop_all_running.
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::set<ResidentLoop*>& registry() {
+  static std::set<ResidentLoop*> loops;
+  return loops;
+}
+
 }  // namespace
+
+void ResidentLoop::stop_all_running() noexcept {
+  const std::lock_guard<std::mutex> lock(registry_mutex());
+  for (ResidentLoop* loop : registry())
+    if (loop->running()) loop->stop();
+}
 
 ResidentLoop::ResidentLoop(int device, cudaStream_t stream, cudaGraph_t body, int64_t idle_timeout_ns)
     : device_(device), stream_(stream) {
@@ -98,9 +116,18 @@ ResidentLoop::ResidentLoop(int device, cudaStream_t stream, cudaGraph_t body, in
   exec_ = instantiate(raw);
   TRTPACE_CUDA_CHECK(cudaGraphUpload(exec_.get(), stream_));
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const std::lock_guard<std::mutex> lock(registry_mutex());
+  registry().insert(this);
 }
 
-ResidentLoop::~ResidentLoop() { stop(); }
+ResidentLoop::~ResidentLoop() {
+  {
+    const std::lock_guard<std::mutex> lock(registry_mutex());
+    registry().erase(this);
+  }
+  stop();
+  stop_all_running();  // its words and counter are freed next: freeing waits for every running loop
+}
 
 bool ResidentLoop::running() const noexcept {
   return launched_ && __atomic_load_n(&words_.host()->exits, __ATOMIC_ACQUIRE) == exits_seen_;

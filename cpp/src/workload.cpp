@@ -255,8 +255,10 @@ void Workload::release() { throw TrtpaceError("release() without an armed infere
 void Workload::cancel() {}
 
 CudaWorkload::~CudaWorkload() {
-  // Before any member is freed (owned_memory_ waits for the device): nothing armed stays behind.
+  // Before any member is freed (freeing memory waits for the device): nothing armed stays
+  // behind, here or in another workload's resident loop.
   program_.reset();
+  ResidentLoop::stop_all_running();
 }
 
 ArmedProgram::Model CudaWorkload::armed_model() {

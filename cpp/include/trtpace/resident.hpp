@@ -16,11 +16,15 @@
 // and the frame runs there). A killed process takes its context, and the loop, with it.
 //
 // WHAT AN APP MUST NOT DO while it runs: a device-wide synchronize (cudaDeviceSynchronize,
-// torch.cuda.synchronize()) waits for the loop, so until the idle timeout; the first launch of a
-// kernel not yet loaded (CUDA's lazy loading) may wait as long. trtpace loads its own kernels
-// before the loop starts (module_loading.hpp).
+// torch.cuda.synchronize()) waits for the loop, so until the idle timeout; so does freeing CUDA
+// memory (cudaFree and cudaFreeHost synchronize the device: torch.cuda.empty_cache(), say), and
+// the first launch of a kernel not yet loaded (CUDA's lazy loading) may wait as long. trtpace
+// loads its own kernels before the loop starts (module_loading.hpp), and before it frees memory
+// of its own (a workload or a loop destroyed) it stops every loop of the process
+// (stop_all_running): each is launched again at its next arm, or by a release that finds it ended.
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "trtpace/cuda_raii.hpp"
@@ -68,6 +72,8 @@ class ResidentLoop {
   Progress poll(uint32_t frame) noexcept;
   // Asks the loop to end and waits for its stream (a frame in flight completes first).
   void stop() noexcept;
+  // stop() for every running loop of this process: before memory is freed (see above).
+  static void stop_all_running() noexcept;
   // How many times the loop was launched.
   uint64_t launches() const noexcept { return launches_; }
   const volatile ResidentWords& words() const noexcept { return *words_.host(); }
@@ -80,9 +86,9 @@ class ResidentLoop {
   MappedHostBuffer<ResidentWords> words_{1};
   DeviceBuffer next_;  // the frame the GPU waits for next (device memory: read every frame)
   GraphExec exec_;
-  uint32_t next_frame_ = 1;  // the host's mirror of *next_
-  uint32_t exits_seen_ = 0;  // words().exits when the loop was last launched
-  bool launched_ = false;
+  uint32_t next_frame_ = 1;            // the host's mirror of *next_
+  uint32_t exits_seen_ = 0;            // words().exits when the loop was last launched
+  std::atomic<bool> launched_{false};  // stop_all_running may come from another thread
   uint64_t launches_ = 0;
 };
 
