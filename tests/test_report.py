@@ -190,3 +190,15 @@ def test_a_sweep_saved_before_gap_work_loads_as_an_idle_gap(sweep: trtpace.Sweep
         assert a.parts_sum_us == pytest.approx(means[0] - means[1], abs=1e-6)  # the parts still sum exactly
     text = html_report.render_html(sweep)
     assert '<p class="gap">' not in text and "<th>gap work</th>" in text
+
+
+def test_a_timeline_of_records_with_no_positive_time_draws_on_a_linear_axis() -> None:
+    # Found by hypothesis (test_results_hardening_damaged): a whole condition file of one
+    # inference stamped all zeros made matplotlib warn, and warnings are errors here.
+    from trtpace.measure import pacing
+    from trtpace.results import ConditionResult
+
+    cols = ("due_ns", "issue_ns", "submitted_ns", "done_ns")
+    records = {k: np.zeros(1, dtype=np.int64) for k in cols} | {"device_us": np.zeros(1)}
+    fig = plots.timeline(ConditionResult("w", pacing.gap(0.1), "hybrid", "spin", 0, 1, records))
+    assert fig is not None and fig.axes[0].get_yscale() == "linear"

@@ -335,11 +335,15 @@ def timeline(c: ConditionResult) -> Figure | None:
     fig, ax = _new(9.0, 4.0)
     t0 = c.records["issue_ns"][0]
     t = (c.records["issue_ns"] - t0) / 1e9
+    positive = False
     for metric, label in (("e2e_us", "e2e"), ("device_us", "device"), ("submit_us", "submit")):
-        ax.plot(t, c.column(metric, include_warmup=True), ".", markersize=3, label=f"{label} (us)")
+        values = c.column(metric, include_warmup=True)
+        ax.plot(t, values, ".", markersize=3, label=f"{label} (us)")
+        positive = positive or bool((values > 0).any())
     if c.warmup:
         ax.axvspan(t[0], t[min(c.warmup, c.count) - 1], color="grey", alpha=0.15, label="warm-up")
-    ax.set_yscale("log")
+    if positive:  # a log axis needs a value above 0 (a damaged or host condition may have none)
+        ax.set_yscale("log")
     ax.set_xlabel("time since the first issue (s)")
     ax.set_ylabel("time (us)")
     ax2 = ax.twinx()
