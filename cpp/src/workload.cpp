@@ -51,8 +51,7 @@ void* CudaWorkload::own_device_memory(size_t bytes) {
 
 void CudaWorkload::use_timed_graph(cudaGraph_t model) {
   DeviceGuard guard(device_);
-  if (!probe_) probe_ = std::make_unique<InbandProbe>();
-  timed_ = make_timed_graph(model, *probe_);
+  timed_ = make_timed_graph(model, probe());
   TRTPACE_CUDA_CHECK(cudaGraphUpload(timed_.exec.get(), stream()));
   TRTPACE_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
@@ -261,12 +260,14 @@ CudaWorkload::~CudaWorkload() {
   ResidentLoop::stop_all_running();
 }
 
+InbandProbe& CudaWorkload::probe() {
+  if (!probe_) probe_ = std::make_unique<InbandProbe>();
+  return *probe_;
+}
+
 ArmedProgram::Model CudaWorkload::armed_model() {
   ArmedProgram::Model m{body_graph(), armed_body_graph(), nullptr, describe()};
-  if (m.armed_body) {
-    if (!probe_) probe_ = std::make_unique<InbandProbe>();
-    m.probe = probe_.get();
-  }
+  if (m.armed_body) m.probe = &probe();
   return m;
 }
 
@@ -277,9 +278,8 @@ std::string CudaWorkload::resident_unavailable_why() const {
 void CudaWorkload::enable_arming(const ArmOptions& options) {
   if (armed()) throw TrtpaceError("cannot change arming while an inference is armed");
   DeviceGuard guard(device_);
-  // The old program ends first: a resident loop still running would hold the stream the new
-  // program's upload waits for.
-  if (program_) program_->end();
+  // The old program ends first (its destructor): a resident loop still running would hold the
+  // stream the new program's upload waits for.
   program_.reset();
   released_seq_ = 0;
   program_ = std::make_unique<ArmedProgram>(device_, stream(), options, armed_model());

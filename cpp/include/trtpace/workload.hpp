@@ -247,6 +247,8 @@ class CudaWorkload : public Workload {
   void wait_resident(int64_t deadline_ns);
   // What the armed program gets from this workload (its graphs, its probe, its name).
   ArmedProgram::Model armed_model();
+  // The in-band probe, made at its first use (the timed graph and the one-graph armed form share it).
+  InbandProbe& probe();
 };
 
 // A CUDA graph executable owned by someone else (PyTorch, TensorRT): launched, never freed.
